@@ -1,0 +1,1 @@
+//! CloudWatch metrics service logic. (SKELETON)

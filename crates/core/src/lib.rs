@@ -1,0 +1,124 @@
+//! Types shared by the wire layer and every service: the request context, the API error a service
+//! returns, and the [`Service`] trait the wire layer dispatches to.
+//!
+//! Architecture invariant: this crate knows no wire format (no HTTP, XML, CBOR or JSON envelopes) and
+//! does no I/O. A service receives its input as a protocol-neutral document (see [`Service::call`]).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::SystemTime;
+
+pub use serde_json::Value;
+
+/// A boxed, sendable future, so [`Service`] stays object-safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Who is calling and where: filled in by the wire layer after authentication.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// `x-amzn-RequestId` of this request.
+    pub request_id: String,
+    /// The account the caller's credentials map to (12 digits).
+    pub account_id: String,
+    /// The region named by the request's credential scope (any name is accepted).
+    pub region: String,
+    /// The access key id that signed the request, if any.
+    pub access_key_id: Option<String>,
+    /// Operation name as in the service model, e.g. `PutMetricData`.
+    pub operation: String,
+    /// Time the request was received.
+    pub received_at: SystemTime,
+}
+
+impl RequestContext {
+    /// A context for tests and internal callers.
+    pub fn internal(account_id: &str, region: &str, operation: &str) -> Self {
+        RequestContext {
+            request_id: "internal".to_string(),
+            account_id: account_id.to_string(),
+            region: region.to_string(),
+            access_key_id: None,
+            operation: operation.to_string(),
+            received_at: SystemTime::now(),
+        }
+    }
+}
+
+/// An error a service (or the wire layer) answers with.
+///
+/// `kind` is the name of the modelled exception shape (e.g. `InvalidParameterValueException`); the wire
+/// layer looks it up in the service model to find the wire error code (e.g. `InvalidParameterValue`)
+/// and HTTP status. For kinds the model does not list (auth errors, `ValidationException`, ...), the code
+/// is `kind` itself and the status is `status` (400 when `None`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct ApiError {
+    pub kind: String,
+    pub message: String,
+    pub status: Option<u16>,
+}
+
+impl ApiError {
+    /// An error of a modelled (or well-known) kind with a message.
+    pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError { kind: kind.into(), message: message.into(), status: None }
+    }
+    /// An error with an explicit HTTP status (for kinds the model does not carry).
+    pub fn with_status(kind: impl Into<String>, status: u16, message: impl Into<String>) -> Self {
+        ApiError { kind: kind.into(), message: message.into(), status: Some(status) }
+    }
+    /// A 500 that reveals nothing internal. Log the cause before returning it.
+    pub fn internal() -> Self {
+        ApiError::with_status("InternalFailure", 500, "We encountered an internal error. Please try again.")
+    }
+}
+
+/// What the wire layer found wrong with an input before the service saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValidationFailure {
+    /// A required member is absent. `path` is the member path, e.g. `MetricData.member.1.MetricName`.
+    Missing { path: String },
+    /// A value is not of the modelled type or violates a modelled constraint
+    /// (enum, length, range, pattern). `reason` is a human sentence.
+    Invalid { path: String, reason: String },
+}
+
+/// Readiness of one service, for `GET /_opsloop/health`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Health {
+    pub ready: bool,
+    pub detail: Option<String>,
+}
+
+/// A service: domain logic behind one AWS API.
+///
+/// The input and output documents are protocol-neutral JSON trees typed by the service model:
+/// structures are objects keyed by member name, lists are arrays, maps are objects, numbers are
+/// numbers, booleans are booleans, **timestamps are numbers of seconds since the epoch** (fractional
+/// allowed) and blobs are base64 strings. The wire layer converts every protocol to and from this form.
+pub trait Service: Send + Sync + 'static {
+    /// The botocore `service-2.json` model of this service (documentation may be stripped).
+    fn model_json(&self) -> &'static str;
+
+    /// Run one operation. `ctx.operation` names it.
+    fn call<'a>(&'a self, ctx: &'a RequestContext, input: Value) -> BoxFuture<'a, Result<Value, ApiError>>;
+
+    /// Map a model-level validation failure to this service's error (default: `ValidationException`).
+    fn validation_error(&self, failure: &ValidationFailure) -> ApiError {
+        match failure {
+            ValidationFailure::Missing { path } => ApiError::new(
+                "ValidationException",
+                format!("1 validation error detected: Value null at '{path}' failed to satisfy constraint: Member must not be null"),
+            ),
+            ValidationFailure::Invalid { path, reason } => ApiError::new(
+                "ValidationException",
+                format!("1 validation error detected: Value at '{path}' failed to satisfy constraint: {reason}"),
+            ),
+        }
+    }
+
+    /// Readiness for the health endpoint.
+    fn health(&self) -> Health {
+        Health { ready: true, detail: None }
+    }
+}

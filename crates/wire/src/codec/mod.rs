@@ -1,0 +1,1 @@
+//! Model-driven codecs between each wire protocol and the protocol-neutral document. (SKELETON)

@@ -1,0 +1,1 @@
+//! Rendering an [`opsloop_core::ApiError`] in each protocol. (SKELETON)
