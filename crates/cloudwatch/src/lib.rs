@@ -1,1 +1,3 @@
 //! CloudWatch metrics service logic. (SKELETON)
+
+pub mod math;
