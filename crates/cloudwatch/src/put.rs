@@ -1,0 +1,507 @@
+//! PutMetricData: validating the published data as CloudWatch does and turning it into store
+//! writes. This is the hot path, so the input document is taken apart by value (strings are moved,
+//! never cloned) and error paths are only formatted when an error occurs.
+//!
+//! Rules (API reference `PutMetricData`, `MetricDatum`, `Dimension`, `StatisticSet`):
+//! at most 1000 metrics across `MetricData` and `EntityMetricData`; a namespace must not start with
+//! `AWS/`; at most 30 dimensions with unique names, ASCII, at least one non-whitespace character, no
+//! control characters, names not starting with `:`; timestamps up to two weeks in the past and two
+//! hours in the future (default: when received); exactly one of `Value`, `StatisticValues` and
+//! `Values` (with optional `Counts` of the same length, at most 150 values); values finite and within
+//! ±2^360; `StorageResolution` 1 or 60; `Unit` defaults to `None`.
+
+use std::collections::HashMap;
+
+use opsloop_core::{ApiError, RequestContext, Value};
+use opsloop_tsdb::{Point, Sample, SeriesKey, SeriesWrite};
+use serde_json::Map;
+
+use crate::doc::{as_f64, java_double, secs_to_ms};
+use crate::error::{self, ErrorList};
+use crate::window::{DAY_MS, HOUR_MS};
+
+/// Most metrics in one request, across `MetricData` and `EntityMetricData`.
+pub const MAX_METRICS: usize = 1000;
+/// Most values in one `Values` list.
+pub const MAX_VALUES: usize = 150;
+/// Most dimensions of one metric.
+pub const MAX_DIMENSIONS: usize = 30;
+/// Largest accepted magnitude of a value: 2^360.
+pub const MAX_ABS: f64 = f64::from_bits((1023 + 360) << 52);
+
+/// The `StandardUnit` enumeration.
+pub const UNITS: [&str; 27] = [
+    "Seconds",
+    "Microseconds",
+    "Milliseconds",
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+    "Percent",
+    "Count",
+    "Bytes/Second",
+    "Kilobytes/Second",
+    "Megabytes/Second",
+    "Gigabytes/Second",
+    "Terabytes/Second",
+    "Bits/Second",
+    "Kilobits/Second",
+    "Megabits/Second",
+    "Gigabits/Second",
+    "Terabits/Second",
+    "Count/Second",
+    "None",
+];
+
+/// Validated writes of one request.
+#[derive(Debug, Default)]
+pub struct PutBatch {
+    pub writes: Vec<SeriesWrite>,
+    pub datapoints: usize,
+}
+
+/// Validate a PutMetricData input and group its points by series.
+pub fn parse(ctx: &RequestContext, input: Value, now_ms: i64) -> Result<PutBatch, ApiError> {
+    let Value::Object(mut root) = input else {
+        return Err(error::missing("Namespace"));
+    };
+    let namespace = match root.remove("Namespace") {
+        Some(Value::String(s)) => s,
+        _ => return Err(error::missing("Namespace")),
+    };
+    check_namespace(&namespace)?;
+
+    let mut lists: Vec<(String, Vec<Value>)> = Vec::new();
+    if let Some(Value::Array(items)) = root.remove("MetricData") {
+        lists.push(("MetricData".to_string(), items));
+    }
+    if let Some(Value::Array(entities)) = root.remove("EntityMetricData") {
+        for (i, entity) in entities.into_iter().enumerate() {
+            if let Value::Object(mut e) = entity {
+                if let Some(Value::Array(items)) = e.remove("MetricData") {
+                    lists.push((
+                        format!("EntityMetricData.member.{}.MetricData", i + 1),
+                        items,
+                    ));
+                }
+            }
+        }
+    }
+    let total: usize = lists.iter().map(|(_, items)| items.len()).sum();
+    if total == 0 {
+        return Err(error::missing("MetricData"));
+    }
+    if total > MAX_METRICS {
+        return Err(error::invalid_value(format!(
+            "The collection MetricData must not have a size greater than {MAX_METRICS}."
+        )));
+    }
+
+    let mut b = Builder {
+        account: &ctx.account_id,
+        region: &ctx.region,
+        namespace: &namespace,
+        now_ms,
+        index: HashMap::with_capacity(total),
+        batch: PutBatch::default(),
+        errors: ErrorList::new(),
+    };
+    for (prefix, items) in lists {
+        for (i, item) in items.into_iter().enumerate() {
+            b.datum(
+                &Path {
+                    prefix: &prefix,
+                    index: i + 1,
+                },
+                item,
+            );
+        }
+    }
+    b.errors.into_result()?;
+    Ok(b.batch)
+}
+
+fn check_namespace(ns: &str) -> Result<(), ApiError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c);
+    if ns.starts_with("AWS/") || ns.starts_with(':') || !ns.chars().all(allowed) || ns.len() > 255 {
+        return Err(error::invalid_value(error::bad_value_message(
+            ns,
+            "Namespace",
+        )));
+    }
+    Ok(())
+}
+
+/// Where a datum sits in the request, rendered only for messages.
+struct Path<'a> {
+    prefix: &'a str,
+    index: usize,
+}
+
+impl Path<'_> {
+    fn member(&self, rest: &str) -> String {
+        format!("{}.member.{}.{rest}", self.prefix, self.index)
+    }
+}
+
+struct Builder<'a> {
+    account: &'a str,
+    region: &'a str,
+    namespace: &'a str,
+    now_ms: i64,
+    index: HashMap<SeriesKey, usize>,
+    batch: PutBatch,
+    errors: ErrorList,
+}
+
+fn valid_number(v: f64) -> bool {
+    v.is_finite() && v.abs() <= MAX_ABS
+}
+
+fn dimension_text_ok(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.is_ascii()
+        && s.bytes().any(|b| !b.is_ascii_whitespace())
+        && !s.bytes().any(|b| b.is_ascii_control())
+}
+
+impl Builder<'_> {
+    fn datum(&mut self, p: &Path<'_>, item: Value) {
+        let Value::Object(mut d) = item else {
+            self.errors.missing(&p.member("MetricName"));
+            return;
+        };
+        let metric_name = match d.remove("MetricName") {
+            Some(Value::String(s)) => s,
+            _ => {
+                self.errors.missing(&p.member("MetricName"));
+                return;
+            }
+        };
+        let dimensions = self.dimensions(p, d.remove("Dimensions"));
+        let ts_ms = self.timestamp(p, &d);
+        let unit = match d.remove("Unit") {
+            None => "None".to_string(),
+            Some(Value::String(u)) if UNITS.contains(&u.as_str()) => u,
+            Some(_) => {
+                self.errors.invalid(format!(
+                    "The parameter {} must be a value in the set [ {} ].",
+                    p.member("Unit"),
+                    UNITS.join(", ")
+                ));
+                return;
+            }
+        };
+        let high_resolution = match d.get("StorageResolution").and_then(as_f64) {
+            None => false,
+            Some(r) if r == 1.0 => true,
+            Some(r) if r == 60.0 => false,
+            Some(r) => {
+                self.errors.invalid(error::bad_value_message(
+                    &r.to_string(),
+                    &p.member("StorageResolution"),
+                ));
+                return;
+            }
+        };
+        let samples = self.samples(p, &d);
+        let (Some(dimensions), Some(ts_ms), Some(samples)) = (dimensions, ts_ms, samples) else {
+            return;
+        };
+        if !self.errors.is_empty() {
+            // Once anything is wrong nothing is written; skip building.
+            return;
+        }
+        let key = SeriesKey {
+            account: self.account.to_string(),
+            region: self.region.to_string(),
+            namespace: self.namespace.to_string(),
+            metric_name,
+            dimensions,
+            unit,
+        };
+        self.batch.datapoints += samples.len();
+        let points = samples.into_iter().map(|sample| Point { ts_ms, sample });
+        match self.index.get(&key) {
+            Some(&i) => {
+                let w = &mut self.batch.writes[i];
+                w.high_resolution |= high_resolution;
+                w.points.extend(points);
+            }
+            None => {
+                self.index.insert(key.clone(), self.batch.writes.len());
+                self.batch.writes.push(SeriesWrite {
+                    key,
+                    high_resolution,
+                    points: points.collect(),
+                });
+            }
+        }
+    }
+
+    fn dimensions(&mut self, p: &Path<'_>, v: Option<Value>) -> Option<Vec<(String, String)>> {
+        let items = match v {
+            None => return Some(Vec::new()),
+            Some(Value::Array(items)) => items,
+            Some(_) => {
+                self.errors
+                    .invalid(error::bad_value_message("", &p.member("Dimensions")));
+                return None;
+            }
+        };
+        if items.len() > MAX_DIMENSIONS {
+            self.errors.invalid(format!(
+                "The collection {} must not have a size greater than {MAX_DIMENSIONS}.",
+                p.member("Dimensions")
+            ));
+            return None;
+        }
+        let mut dims = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for (k, item) in items.into_iter().enumerate() {
+            let at = |field: &str| p.member(&format!("Dimensions.member.{}.{field}", k + 1));
+            let mut m = match item {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            };
+            let name = match m.remove("Name") {
+                Some(Value::String(s)) => s,
+                _ => {
+                    self.errors.missing(&at("Name"));
+                    ok = false;
+                    continue;
+                }
+            };
+            let value = match m.remove("Value") {
+                Some(Value::String(s)) => s,
+                _ => {
+                    self.errors.missing(&at("Value"));
+                    ok = false;
+                    continue;
+                }
+            };
+            if !dimension_text_ok(&name, 255) || name.starts_with(':') {
+                self.errors
+                    .invalid(error::bad_value_message(&name, &at("Name")));
+                ok = false;
+            }
+            if !dimension_text_ok(&value, 1024) {
+                self.errors
+                    .invalid(error::bad_value_message(&value, &at("Value")));
+                ok = false;
+            }
+            dims.push((name, value));
+        }
+        if !ok {
+            return None;
+        }
+        dims.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if let Some(w) = dims.windows(2).find(|w| w[0].0 == w[1].0) {
+            self.errors.invalid(format!(
+                "The dimension name {} is specified more than once in {}.",
+                w[0].0,
+                p.member("Dimensions")
+            ));
+            return None;
+        }
+        Some(dims)
+    }
+
+    fn timestamp(&mut self, p: &Path<'_>, d: &Map<String, Value>) -> Option<i64> {
+        let Some(v) = d.get("Timestamp") else {
+            return Some(self.now_ms);
+        };
+        let Some(ts_ms) = as_f64(v).filter(|s| s.is_finite()).map(secs_to_ms) else {
+            self.errors.invalid(error::bad_value_message(
+                &v.to_string(),
+                &p.member("Timestamp"),
+            ));
+            return None;
+        };
+        if ts_ms < self.now_ms - 14 * DAY_MS {
+            self.errors.invalid(format!(
+                "The parameter {} must specify a time within the past two weeks.",
+                p.member("Timestamp")
+            ));
+            return None;
+        }
+        if ts_ms > self.now_ms + 2 * HOUR_MS {
+            self.errors.invalid(format!(
+                "The parameter {} must specify a time no more than two hours in the future.",
+                p.member("Timestamp")
+            ));
+            return None;
+        }
+        Some(ts_ms)
+    }
+
+    /// A checked double at `field`, recording an error otherwise.
+    fn number(&mut self, field: &dyn Fn() -> String, v: &Value) -> Option<f64> {
+        match as_f64(v) {
+            Some(x) if valid_number(x) => Some(x),
+            Some(x) => {
+                self.errors
+                    .invalid(error::bad_value_message(&java_double(x), &field()));
+                None
+            }
+            None => {
+                self.errors
+                    .invalid(error::bad_value_message(&v.to_string(), &field()));
+                None
+            }
+        }
+    }
+
+    fn samples(&mut self, p: &Path<'_>, d: &Map<String, Value>) -> Option<Vec<Sample>> {
+        let value = d.get("Value");
+        let stats = d.get("StatisticValues");
+        let values = d
+            .get("Values")
+            .and_then(Value::as_array)
+            .filter(|a| !a.is_empty());
+        let counts = d
+            .get("Counts")
+            .and_then(Value::as_array)
+            .filter(|a| !a.is_empty());
+        let both = |a: &str, b: &str| {
+            format!(
+                "The parameters {} and {} are mutually exclusive and you have specified both.",
+                p.member(a),
+                p.member(b)
+            )
+        };
+        let clash = match (value.is_some(), stats.is_some(), values.is_some()) {
+            (true, true, _) => Some(both("Value", "StatisticValues")),
+            (true, _, true) => Some(both("Value", "Values")),
+            (_, true, true) => Some(both("StatisticValues", "Values")),
+            (false, false, false) => Some(format!(
+                "At least one of the parameters {}, {} and {} must be specified.",
+                p.member("Value"),
+                p.member("StatisticValues"),
+                p.member("Values")
+            )),
+            _ => None,
+        };
+        if let Some(message) = clash {
+            self.errors.combination(message);
+            return None;
+        }
+        if counts.is_some() && values.is_none() {
+            self.errors.combination(format!(
+                "The parameter {} can only be specified with {}.",
+                p.member("Counts"),
+                p.member("Values")
+            ));
+            return None;
+        }
+        if let Some(v) = value {
+            let x = self.number(&|| p.member("Value"), v)?;
+            return Some(vec![Sample::Value {
+                value: x,
+                count: 1.0,
+            }]);
+        }
+        if let Some(s) = stats {
+            return self.statistic_set(p, s).map(|s| vec![s]);
+        }
+        let values = values?;
+        if values.len() > MAX_VALUES {
+            self.errors.invalid(format!(
+                "The collection {} must not have a size greater than {MAX_VALUES}.",
+                p.member("Values")
+            ));
+            return None;
+        }
+        if let Some(c) = counts {
+            if c.len() != values.len() {
+                self.errors.combination(format!(
+                    "The parameters {} and {} must be of the same size.",
+                    p.member("Values"),
+                    p.member("Counts")
+                ));
+                return None;
+            }
+        }
+        let mut out = Vec::with_capacity(values.len());
+        let mut ok = true;
+        for (k, v) in values.iter().enumerate() {
+            let value = self.number(&|| p.member(&format!("Values.member.{}", k + 1)), v);
+            let count = match counts.map(|c| &c[k]) {
+                None => Some(1.0),
+                Some(c) => match as_f64(c) {
+                    Some(x) if x.is_finite() && (0.0..=MAX_ABS).contains(&x) => Some(x),
+                    other => {
+                        let shown = other.map_or_else(|| c.to_string(), java_double);
+                        self.errors.invalid(error::bad_value_message(
+                            &shown,
+                            &p.member(&format!("Counts.member.{}", k + 1)),
+                        ));
+                        None
+                    }
+                },
+            };
+            match (value, count) {
+                (Some(value), Some(count)) if count > 0.0 => {
+                    out.push(Sample::Value { value, count })
+                }
+                (Some(_), Some(_)) => {}
+                _ => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn statistic_set(&mut self, p: &Path<'_>, s: &Value) -> Option<Sample> {
+        let Some(m) = s.as_object() else {
+            self.errors
+                .missing(&p.member("StatisticValues.SampleCount"));
+            return None;
+        };
+        let mut field = |name: &str| -> Option<f64> {
+            let path = || p.member(&format!("StatisticValues.{name}"));
+            match m.get(name) {
+                None => {
+                    self.errors.missing(&path());
+                    None
+                }
+                Some(v) => self.number(&path, v),
+            }
+        };
+        let (count, sum, min, max) = (
+            field("SampleCount"),
+            field("Sum"),
+            field("Minimum"),
+            field("Maximum"),
+        );
+        let (count, sum, min, max) = (count?, sum?, min?, max?);
+        if count <= 0.0 {
+            self.errors.invalid(error::bad_value_message(
+                &java_double(count),
+                &p.member("StatisticValues.SampleCount"),
+            ));
+            return None;
+        }
+        if min > max {
+            self.errors.combination(format!(
+                "The parameter {} must be greater than or equal to {}.",
+                p.member("StatisticValues.Maximum"),
+                p.member("StatisticValues.Minimum")
+            ));
+            return None;
+        }
+        Some(Sample::Stats {
+            count,
+            sum,
+            min,
+            max,
+        })
+    }
+}
