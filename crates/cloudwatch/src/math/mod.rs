@@ -1,5 +1,46 @@
 //! CloudWatch metric math: the expression language of GetMetricData (and metric-math alarms), parsed
-//! and evaluated over time series. (SKELETON: API fixed; implementation pending.)
+//! and evaluated over time series.
+//!
+//! The spec is the CloudWatch user guide: "Metric math syntax and functions" (using-metric-math) and
+//! "CloudWatch search expression syntax" (search-expression-syntax). Layout:
+//!
+//! * [`lexer`] — tokens of an expression;
+//! * [`parser`] / [`ast`] — the syntax tree ([`Expr`], [`Node`]) with a nesting cap, so hostile input
+//!   errors cleanly instead of overflowing the stack;
+//! * [`eval`] — operators and the scalar / time-series / array combination rules;
+//! * [`functions`] — the function table;
+//! * [`series`] — alignment, the time grid of `FILL` / `TIME_SERIES`, UTC calendar helpers;
+//! * [`search`] — `SEARCH()` query syntax ([`SearchQuery`]) and metric matching.
+//!
+//! A scalar whose value is `NaN` means "no value" (for example `AVG` of an empty series, or a scalar
+//! division by zero); combining it with a time series drops the affected data points, and any data
+//! point whose computed value is not finite is dropped, as the guide prescribes for division by zero.
+
+mod ast;
+mod eval;
+mod functions;
+mod lexer;
+mod parser;
+mod search;
+mod series;
+
+#[cfg(test)]
+mod testenv;
+#[cfg(test)]
+mod tests_eval;
+#[cfg(test)]
+mod tests_functions;
+#[cfg(test)]
+mod tests_parse;
+#[cfg(test)]
+mod tests_search;
+
+pub use ast::{BinOp, Func, Node};
+pub use search::{parse_search, SearchProperty, SearchSchema, SearchTerm};
+
+/// Maximum nesting depth (parentheses, function calls, arrays, unary minus) accepted by [`parse`] and
+/// [`parse_search`].
+pub const MAX_NESTING: usize = 50;
 
 /// A time series as metric math sees it: ascending timestamps (seconds since the epoch), one value each.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,9 +66,25 @@ pub struct MathError {
     pub message: String,
 }
 
-/// A parsed `SEARCH()` search expression (its first argument).
+impl MathError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        MathError {
+            message: message.into(),
+        }
+    }
+}
+
+/// A parsed `SEARCH()` search expression (its first argument). Build one with [`parse_search`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct SearchQuery {}
+pub struct SearchQuery {
+    /// The query text as written.
+    pub text: String,
+    /// The `{Namespace, DimensionName, ...}` metric schema, if any: a metric matches only if it is in
+    /// that namespace and has exactly that set of dimension names.
+    pub schema: Option<SearchSchema>,
+    /// The search term (partial / exact matches, property designators, `AND` / `OR` / `NOT`), if any.
+    pub term: Option<SearchTerm>,
+}
 
 /// The identity of a metric, for [`SearchQuery::matches`].
 #[derive(Debug, Clone, PartialEq)]
@@ -40,19 +97,37 @@ pub struct MetricIdentity {
 impl SearchQuery {
     /// Whether a metric matches this search expression.
     pub fn matches(&self, metric: &MetricIdentity) -> bool {
-        let _ = metric;
-        todo!()
+        search::matches(self, metric)
     }
 }
 
 /// A parsed expression.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Expr {}
+pub struct Expr {
+    /// The syntax tree.
+    pub root: Node,
+}
 
 impl Expr {
-    /// Ids of other queries the expression refers to (for ordering and cycle detection).
+    /// Ids of other queries the expression refers to (for ordering and cycle detection), each once,
+    /// in order of first appearance.
     pub fn referenced_ids(&self) -> Vec<String> {
-        todo!()
+        let mut out = Vec::new();
+        self.root
+            .collect_ids(&mut out, &mut std::collections::HashSet::new());
+        out
+    }
+
+    /// Whether the expression calls `METRICS()`, i.e. depends on every metric query of the request.
+    pub fn uses_metrics_function(&self) -> bool {
+        self.root.any_call(&|f| f == Func::Metrics)
+    }
+
+    /// The `SEARCH()` queries in the expression.
+    pub fn search_queries(&self) -> Vec<&SearchQuery> {
+        let mut out = Vec::new();
+        self.root.collect_searches(&mut out);
+        out
     }
 }
 
@@ -64,7 +139,12 @@ pub trait MathEnv {
     /// optional substring argument of `METRICS('...')` matched against labels.
     fn metrics(&self, filter: Option<&str>) -> Vec<Series>;
     /// Evaluate `SEARCH(query, stat, period)`: one series per matching metric.
-    fn search(&self, query: &SearchQuery, stat: &str, period: i64) -> Result<Vec<Series>, MathError>;
+    fn search(
+        &self,
+        query: &SearchQuery,
+        stat: &str,
+        period: i64,
+    ) -> Result<Vec<Series>, MathError>;
     /// The period (seconds) of the enclosing query, used by `RATE`, `PERIOD`, `FILL` etc.
     fn period(&self) -> i64;
     /// Query window, seconds since the epoch.
@@ -74,12 +154,24 @@ pub trait MathEnv {
 
 /// Parse an expression.
 pub fn parse(expression: &str) -> Result<Expr, MathError> {
-    let _ = expression;
-    todo!()
+    parser::parse_expression(expression).map(|root| Expr { root })
 }
 
-/// Evaluate a parsed expression.
+/// Evaluate a parsed expression. The result may be a scalar (e.g. `AVG(m1)`); use [`eval_result`]
+/// when the value is the final result of a query, which AWS requires to be a time series or an array.
 pub fn eval(expr: &Expr, env: &dyn MathEnv) -> Result<MathValue, MathError> {
-    let _ = (expr, env);
-    todo!()
+    eval::eval_root(&expr.root, env)
+}
+
+/// Evaluate an expression whose value is the final result of a query: like [`eval`], but a scalar
+/// result is an error, because "the final result of any math expression must be a single time series
+/// or an array of time series".
+pub fn eval_result(expr: &Expr, env: &dyn MathEnv) -> Result<MathValue, MathError> {
+    match eval(expr, env)? {
+        MathValue::Scalar(_) => Err(MathError::new(
+            "The final result of a math expression must be a single time series or an array of time \
+             series, not a scalar value",
+        )),
+        other => Ok(other),
+    }
 }
