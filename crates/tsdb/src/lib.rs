@@ -1,10 +1,34 @@
-//! The metric time-series store behind a trait ([`MetricStore`]) and its embedded implementation.
-//! (SKELETON: public API fixed; implementation pending.)
+//! The metric time-series store behind a trait ([`MetricStore`]) and its embedded implementation,
+//! [`Tsdb`]: a write-ahead log with group commit, an in-memory head, immutable compressed chunk
+//! files per time window (Gorilla-style, with per-frame pre-aggregates), CloudWatch-style roll-ups
+//! and retention, and a persistent series index. See `DESIGN.md` beside this crate.
 //!
 //! Architecture invariant: this crate knows nothing of CloudWatch's API or any wire format; it stores
 //! samples per series and aggregates them by period.
 
 use opsloop_core::BoxFuture;
+
+mod agg;
+mod bits;
+mod compact;
+mod datafile;
+mod db;
+mod gorilla;
+mod head;
+mod manifest;
+mod options;
+mod query;
+mod rollup;
+mod series;
+mod sketch;
+mod wal;
+
+pub use compact::{
+    CompactionReport, FIVE_MINUTE_RETENTION_MS, HIGH_RES_RETENTION_MS, HOUR_RETENTION_MS,
+    MINUTE_RETENTION_MS,
+};
+pub use db::{Tsdb, TsdbStats};
+pub use options::{system_clock, Clock, TsdbOptions};
 
 /// Identity of one stored series. Metric identity in CloudWatch is (namespace, name, dimensions); the
 /// store also keys on `unit` so that unit filters are exact, and on account and region (resources are
@@ -27,7 +51,12 @@ pub enum Sample {
     /// A raw value occurring `count` times (`Value`, or `Values`/`Counts`).
     Value { value: f64, count: f64 },
     /// A statistic set.
-    Stats { count: f64, sum: f64, min: f64, max: f64 },
+    Stats {
+        count: f64,
+        sum: f64,
+        min: f64,
+        max: f64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -1,0 +1,606 @@
+//! Raw chunk codec: one series' points in one time window, split into *frames* of at most
+//! [`FRAME_MAX_POINTS`] points, each compressed Gorilla-style (delta-of-delta timestamps, XOR'd
+//! floats) and summarised (count/sum/min/max, capability flags) in a frame table, so aggregation by
+//! period can add whole frames without decoding them.
+//!
+//! Frames are cut at minute boundaries once they hold [`FRAME_MIN_POINTS`] points, so for dense
+//! series a minute-aligned query period covers whole frames.
+//!
+//! Point bitstream, per point (timestamps ascending within a chunk):
+//! * timestamp: the first point's is in the frame table; later ones as zigzag delta-of-delta,
+//!   `0` (same delta), `10`+7 bits, `110`+12 bits, `1110`+20 bits or `1111`+64 bits;
+//! * kind, 2 bits, only when the frame is not all plain values: 0 plain value (count 1),
+//!   1 value with count, 2 statistic set;
+//! * floats, each XOR'd with the previous float of the same field: `0` same, `10` meaningful bits
+//!   inside the previous window, `11` + 5 bits leading zeros + 6 bits (length-1) + bits.
+//!   Fields: value (V); count (C); stat-set sum (S), min (V), max (M).
+
+use crate::agg::contribution;
+use crate::bits::{
+    put_ivarint, put_uvarint, unzigzag, zigzag, BitReader, BitWriter, Cursor, Truncated,
+};
+use crate::{Point, Sample};
+
+/// Largest number of points in one frame.
+pub(crate) const FRAME_MAX_POINTS: usize = 1024;
+/// A frame is cut at a minute boundary once it holds this many points.
+pub(crate) const FRAME_MIN_POINTS: usize = 16;
+const MINUTE_MS: i64 = 60_000;
+
+const FLAG_ALL_SIMPLE: u8 = 1;
+const FLAG_ALL_CAPABLE: u8 = 2;
+const FLAG_COUNT_IS_N: u8 = 4;
+
+/// One frame's entry in a chunk's frame table.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct FrameInfo {
+    pub first_ts: i64,
+    pub last_ts: i64,
+    pub n: u32,
+    /// Offset of the frame's bitstream within the chunk payload.
+    pub payload_off: usize,
+    pub payload_len: usize,
+    /// Every point is a plain value with count 1.
+    pub all_simple: bool,
+    /// Every point can contribute to a percentile distribution.
+    pub all_capable: bool,
+    pub count: f64,
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+#[derive(Clone, Copy, Default)]
+struct XorState {
+    prev: u64,
+    lead: u32,
+    trail: u32,
+    has_window: bool,
+}
+
+#[inline]
+fn put_xor(w: &mut BitWriter, st: &mut XorState, v: f64) {
+    let bits = v.to_bits();
+    let x = st.prev ^ bits;
+    st.prev = bits;
+    if x == 0 {
+        w.write(0, 1);
+        return;
+    }
+    let lz = x.leading_zeros().min(31);
+    let tz = x.trailing_zeros();
+    if st.has_window && lz >= st.lead && tz >= st.trail {
+        let n = 64 - st.lead - st.trail;
+        w.write(0b10, 2);
+        w.write(x >> st.trail, n);
+    } else {
+        let sig = 64 - lz - tz;
+        w.write((0b11 << 11) | ((lz as u64) << 6) | (sig as u64 - 1), 13);
+        w.write(x >> tz, sig);
+        st.lead = lz;
+        st.trail = tz;
+        st.has_window = true;
+    }
+}
+
+#[inline]
+fn get_xor(r: &mut BitReader<'_>, st: &mut XorState) -> Result<f64, Truncated> {
+    if r.read_bit()? {
+        if r.read_bit()? {
+            let hdr = r.read(11)?;
+            let lz = (hdr >> 6) as u32;
+            let sig = (hdr & 0x3f) as u32 + 1;
+            if lz + sig > 64 {
+                return Err(Truncated);
+            }
+            let tz = 64 - lz - sig;
+            st.prev ^= r.read(sig)? << tz;
+            st.lead = lz;
+            st.trail = tz;
+            st.has_window = true;
+        } else {
+            if !st.has_window {
+                return Err(Truncated);
+            }
+            let n = 64 - st.lead - st.trail;
+            st.prev ^= r.read(n)? << st.trail;
+        }
+    }
+    Ok(f64::from_bits(st.prev))
+}
+
+#[inline]
+fn put_dod(w: &mut BitWriter, dod: i64) {
+    let z = zigzag(dod);
+    if z == 0 {
+        w.write(0, 1);
+    } else if z < 1 << 7 {
+        w.write((0b10 << 7) | z, 9);
+    } else if z < 1 << 12 {
+        w.write((0b110 << 12) | z, 15);
+    } else if z < 1 << 20 {
+        w.write((0b1110 << 20) | z, 24);
+    } else {
+        w.write(0b1111, 4);
+        w.write(z, 64);
+    }
+}
+
+#[inline]
+fn get_dod(r: &mut BitReader<'_>) -> Result<i64, Truncated> {
+    if !r.read_bit()? {
+        return Ok(0);
+    }
+    let z = if !r.read_bit()? {
+        r.read(7)?
+    } else if !r.read_bit()? {
+        r.read(12)?
+    } else if !r.read_bit()? {
+        r.read(20)?
+    } else {
+        r.read(64)?
+    };
+    Ok(unzigzag(z))
+}
+
+/// Builds one series' chunk point by point (points must arrive in ascending timestamp order).
+/// Payload bytes accumulate in [`ChunkBuilder::payload`], which the caller may drain at any time
+/// (e.g. to stream a large chunk to a file); the frame table is kept until the end.
+pub(crate) struct ChunkBuilder {
+    frame: Vec<Point>,
+    bw: BitWriter,
+    pub(crate) payload: Vec<u8>,
+    table: Vec<u8>,
+    crc: crc32fast::Hasher,
+    prev_last_ts: i64,
+    pub(crate) payload_len: u64,
+    pub(crate) n_frames: u32,
+    pub(crate) n_points: u64,
+    pub(crate) min_ts: i64,
+    pub(crate) max_ts: i64,
+}
+
+/// A finished chunk's frame table and totals.
+pub(crate) struct ChunkDone {
+    pub table: Vec<u8>,
+    pub payload_crc: u32,
+    pub payload_len: u64,
+    pub n_frames: u32,
+    pub n_points: u64,
+    pub min_ts: i64,
+    pub max_ts: i64,
+}
+
+impl ChunkBuilder {
+    pub(crate) fn new() -> Self {
+        ChunkBuilder {
+            frame: Vec::with_capacity(64),
+            bw: BitWriter::new(),
+            payload: Vec::new(),
+            table: Vec::new(),
+            crc: crc32fast::Hasher::new(),
+            prev_last_ts: 0,
+            payload_len: 0,
+            n_frames: 0,
+            n_points: 0,
+            min_ts: i64::MAX,
+            max_ts: i64::MIN,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn push(&mut self, p: Point) {
+        if let Some(first) = self.frame.first() {
+            let n = self.frame.len();
+            if n >= FRAME_MAX_POINTS
+                || (n >= FRAME_MIN_POINTS
+                    && p.ts_ms.div_euclid(MINUTE_MS) != first.ts_ms.div_euclid(MINUTE_MS))
+            {
+                self.emit_frame();
+            }
+        }
+        self.frame.push(p);
+    }
+
+    fn emit_frame(&mut self) {
+        let pts = std::mem::take(&mut self.frame);
+        let Some(first) = pts.first() else {
+            self.frame = pts;
+            return;
+        };
+        let first_ts = first.ts_ms;
+        let last_ts = pts[pts.len() - 1].ts_ms;
+        let all_simple = pts
+            .iter()
+            .all(|p| matches!(p.sample, Sample::Value { count, .. } if count == 1.0));
+        let (mut count, mut sum, mut min, mut max, mut all_capable) =
+            (0.0, 0.0, f64::INFINITY, f64::NEG_INFINITY, true);
+        for p in &pts {
+            let c = contribution(&p.sample);
+            count += c.count;
+            sum += c.sum;
+            min = min.min(c.min);
+            max = max.max(c.max);
+            all_capable &= c.capable;
+        }
+        // Bitstream.
+        let (mut v, mut c, mut s, mut m) = (
+            XorState::default(),
+            XorState::default(),
+            XorState::default(),
+            XorState::default(),
+        );
+        let mut prev_ts = first_ts;
+        let mut prev_delta = 0i64;
+        for (i, p) in pts.iter().enumerate() {
+            if i > 0 {
+                let delta = p.ts_ms.wrapping_sub(prev_ts);
+                put_dod(&mut self.bw, delta.wrapping_sub(prev_delta));
+                prev_delta = delta;
+                prev_ts = p.ts_ms;
+            }
+            match p.sample {
+                Sample::Value { value, count } => {
+                    if all_simple {
+                        put_xor(&mut self.bw, &mut v, value);
+                    } else if count == 1.0 {
+                        self.bw.write(0, 2);
+                        put_xor(&mut self.bw, &mut v, value);
+                    } else {
+                        self.bw.write(1, 2);
+                        put_xor(&mut self.bw, &mut v, value);
+                        put_xor(&mut self.bw, &mut c, count);
+                    }
+                }
+                Sample::Stats {
+                    count,
+                    sum,
+                    min,
+                    max,
+                } => {
+                    self.bw.write(2, 2);
+                    put_xor(&mut self.bw, &mut c, count);
+                    put_xor(&mut self.bw, &mut s, sum);
+                    put_xor(&mut self.bw, &mut v, min);
+                    put_xor(&mut self.bw, &mut m, max);
+                }
+            }
+        }
+        let before = self.payload.len();
+        self.bw.finish_into(&mut self.payload);
+        let len = self.payload.len() - before;
+        self.crc.update(&self.payload[before..]);
+        // Table entry.
+        let count_is_n = count == pts.len() as f64;
+        put_ivarint(&mut self.table, first_ts.wrapping_sub(self.prev_last_ts));
+        put_uvarint(&mut self.table, last_ts.wrapping_sub(first_ts) as u64);
+        put_uvarint(&mut self.table, pts.len() as u64);
+        put_uvarint(&mut self.table, len as u64);
+        let flags = (all_simple as u8 * FLAG_ALL_SIMPLE)
+            | (all_capable as u8 * FLAG_ALL_CAPABLE)
+            | (count_is_n as u8 * FLAG_COUNT_IS_N);
+        self.table.push(flags);
+        if !count_is_n {
+            self.table.extend_from_slice(&count.to_le_bytes());
+        }
+        for f in [sum, min, max] {
+            self.table.extend_from_slice(&f.to_le_bytes());
+        }
+        self.prev_last_ts = last_ts;
+        self.payload_len += len as u64;
+        self.n_frames += 1;
+        self.n_points += pts.len() as u64;
+        self.min_ts = self.min_ts.min(first_ts);
+        self.max_ts = self.max_ts.max(last_ts);
+        self.frame = pts;
+        self.frame.clear();
+    }
+
+    /// Ends the chunk. Payload bytes still in [`ChunkBuilder::payload`] belong to it.
+    pub(crate) fn finish(&mut self) -> ChunkDone {
+        self.emit_frame();
+        let done = ChunkDone {
+            table: std::mem::take(&mut self.table),
+            payload_crc: std::mem::replace(&mut self.crc, crc32fast::Hasher::new()).finalize(),
+            payload_len: self.payload_len,
+            n_frames: self.n_frames,
+            n_points: self.n_points,
+            min_ts: self.min_ts,
+            max_ts: self.max_ts,
+        };
+        self.prev_last_ts = 0;
+        self.payload_len = 0;
+        self.n_frames = 0;
+        self.n_points = 0;
+        self.min_ts = i64::MAX;
+        self.max_ts = i64::MIN;
+        done
+    }
+}
+
+/// Parses a chunk's frame table.
+pub(crate) fn parse_table(
+    table: &[u8],
+    n_frames: u32,
+    payload_len: usize,
+) -> Result<Vec<FrameInfo>, Truncated> {
+    let mut c = Cursor::new(table);
+    let mut out = Vec::with_capacity(n_frames.min(1 << 20) as usize);
+    let mut prev_last = 0i64;
+    let mut off = 0usize;
+    for _ in 0..n_frames {
+        let first_ts = prev_last.wrapping_add(c.ivarint()?);
+        let last_ts = first_ts.wrapping_add(c.uvarint()? as i64);
+        if last_ts < first_ts {
+            return Err(Truncated);
+        }
+        let n = c.u32v()?;
+        let len = usize::try_from(c.uvarint()?).map_err(|_| Truncated)?;
+        let flags = c.u8()?;
+        let count = if flags & FLAG_COUNT_IS_N != 0 {
+            n as f64
+        } else {
+            c.f64le()?
+        };
+        let sum = c.f64le()?;
+        let min = c.f64le()?;
+        let max = c.f64le()?;
+        if n == 0 || off.checked_add(len).is_none_or(|e| e > payload_len) {
+            return Err(Truncated);
+        }
+        out.push(FrameInfo {
+            first_ts,
+            last_ts,
+            n,
+            payload_off: off,
+            payload_len: len,
+            all_simple: flags & FLAG_ALL_SIMPLE != 0,
+            all_capable: flags & FLAG_ALL_CAPABLE != 0,
+            count,
+            sum,
+            min,
+            max,
+        });
+        off += len;
+        prev_last = last_ts;
+    }
+    if !c.is_empty() {
+        return Err(Truncated);
+    }
+    Ok(out)
+}
+
+/// Decodes one frame, calling `f(ts, sample)` for each point in order.
+#[inline]
+pub(crate) fn decode_frame(
+    payload: &[u8],
+    fi: &FrameInfo,
+    mut f: impl FnMut(i64, Sample),
+) -> Result<(), Truncated> {
+    let bytes = payload
+        .get(fi.payload_off..fi.payload_off + fi.payload_len)
+        .ok_or(Truncated)?;
+    let mut r = BitReader::new(bytes);
+    let (mut v, mut c, mut s, mut m) = (
+        XorState::default(),
+        XorState::default(),
+        XorState::default(),
+        XorState::default(),
+    );
+    let mut ts = fi.first_ts;
+    let mut delta = 0i64;
+    for i in 0..fi.n {
+        if i > 0 {
+            delta = delta.wrapping_add(get_dod(&mut r)?);
+            ts = ts.wrapping_add(delta);
+        }
+        let sample = if fi.all_simple {
+            Sample::Value {
+                value: get_xor(&mut r, &mut v)?,
+                count: 1.0,
+            }
+        } else {
+            match r.read(2)? {
+                0 => Sample::Value {
+                    value: get_xor(&mut r, &mut v)?,
+                    count: 1.0,
+                },
+                1 => {
+                    let value = get_xor(&mut r, &mut v)?;
+                    Sample::Value {
+                        value,
+                        count: get_xor(&mut r, &mut c)?,
+                    }
+                }
+                2 => {
+                    let count = get_xor(&mut r, &mut c)?;
+                    let sum = get_xor(&mut r, &mut s)?;
+                    let min = get_xor(&mut r, &mut v)?;
+                    let max = get_xor(&mut r, &mut m)?;
+                    Sample::Stats {
+                        count,
+                        sum,
+                        min,
+                        max,
+                    }
+                }
+                _ => return Err(Truncated),
+            }
+        };
+        f(ts, sample);
+    }
+    Ok(())
+}
+
+/// Decodes a whole chunk into points.
+pub(crate) fn decode_all(
+    payload: &[u8],
+    frames: &[FrameInfo],
+    out: &mut Vec<Point>,
+) -> Result<(), Truncated> {
+    for fi in frames {
+        decode_frame(payload, fi, |ts_ms, sample| {
+            out.push(Point { ts_ms, sample })
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(points: &[Point]) -> (Vec<u8>, ChunkDone) {
+        let mut b = ChunkBuilder::new();
+        for p in points {
+            b.push(*p);
+        }
+        let done = b.finish();
+        (std::mem::take(&mut b.payload), done)
+    }
+
+    fn roundtrip(points: &[Point]) -> Vec<FrameInfo> {
+        let (payload, done) = encode(points);
+        assert_eq!(done.payload_len as usize, payload.len());
+        assert_eq!(done.payload_crc, crc32fast::hash(&payload));
+        let frames = parse_table(&done.table, done.n_frames, payload.len()).unwrap();
+        let mut out = Vec::new();
+        decode_all(&payload, &frames, &mut out).unwrap();
+        assert_eq!(out.len(), points.len());
+        for (a, b) in out.iter().zip(points) {
+            assert_eq!(a.ts_ms, b.ts_ms);
+            match (a.sample, b.sample) {
+                (
+                    Sample::Value {
+                        value: v1,
+                        count: c1,
+                    },
+                    Sample::Value {
+                        value: v2,
+                        count: c2,
+                    },
+                ) => {
+                    assert_eq!(v1.to_bits(), v2.to_bits());
+                    assert_eq!(c1.to_bits(), c2.to_bits());
+                }
+                (x, y) => assert_eq!(x, y),
+            }
+        }
+        frames
+    }
+
+    #[test]
+    fn plain_values_roundtrip_and_frames_follow_minutes() {
+        let t0 = 1_700_000_000_000i64 - 1_700_000_000_000i64 % 60_000;
+        let pts: Vec<Point> = (0..5000)
+            .map(|i| Point {
+                ts_ms: t0 + i * 1000 + (i % 7),
+                sample: Sample::Value {
+                    value: (i % 100) as f64 * 0.5,
+                    count: 1.0,
+                },
+            })
+            .collect();
+        let frames = roundtrip(&pts);
+        // 1 point per second: every frame is one whole minute.
+        assert!(frames.len() >= 83);
+        for f in &frames {
+            assert_eq!(f.first_ts.div_euclid(60_000), f.last_ts.div_euclid(60_000));
+            assert!(f.all_simple && f.all_capable);
+        }
+        let total: f64 = frames.iter().map(|f| f.count).sum();
+        assert_eq!(total, 5000.0);
+    }
+
+    #[test]
+    fn mixed_kinds_and_extreme_values_roundtrip() {
+        let mut pts = Vec::new();
+        let specials = [
+            0.0,
+            -0.0,
+            f64::MAX,
+            f64::MIN,
+            f64::MIN_POSITIVE,
+            1e-310,
+            -1e300,
+            3.25,
+        ];
+        for i in 0..3000i64 {
+            let ts = -5_000_000 + (i / 2) * 37 - (i % 3); // negative, irregular, some equal
+            let s = match i % 4 {
+                0 => Sample::Value {
+                    value: specials[(i as usize) % specials.len()],
+                    count: 1.0,
+                },
+                1 => Sample::Value {
+                    value: i as f64,
+                    count: (i % 5 + 2) as f64,
+                },
+                2 => Sample::Stats {
+                    count: 3.0,
+                    sum: 9.0,
+                    min: 3.0,
+                    max: 3.0,
+                },
+                _ => Sample::Stats {
+                    count: 2.0,
+                    sum: 10.0,
+                    min: 1.0,
+                    max: 9.0,
+                },
+            };
+            pts.push(Point {
+                ts_ms: ts,
+                sample: s,
+            });
+        }
+        pts.sort_by_key(|p| p.ts_ms);
+        let frames = roundtrip(&pts);
+        assert!(frames.iter().all(|f| !f.all_simple && !f.all_capable));
+    }
+
+    #[test]
+    fn huge_timestamp_jumps_roundtrip() {
+        let pts: Vec<Point> = [i64::MIN + 1, -1, 0, 0, 1, 1 << 40, i64::MAX - 1]
+            .iter()
+            .map(|&t| Point {
+                ts_ms: t,
+                sample: Sample::Value {
+                    value: 1.0,
+                    count: 1.0,
+                },
+            })
+            .collect();
+        roundtrip(&pts);
+    }
+
+    #[test]
+    fn corrupt_payload_is_an_error_not_a_panic() {
+        let pts: Vec<Point> = (0..200)
+            .map(|i| Point {
+                ts_ms: i * 13,
+                sample: Sample::Value {
+                    value: i as f64 * 1.1,
+                    count: 1.0,
+                },
+            })
+            .collect();
+        let (payload, done) = encode(&pts);
+        let frames = parse_table(&done.table, done.n_frames, payload.len()).unwrap();
+        let mut seed = 1u64;
+        for _ in 0..200 {
+            let mut p = payload.clone();
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+            let i = (seed >> 33) as usize % p.len();
+            p[i] ^= 1 << ((seed >> 20) % 8);
+            let cut = (seed >> 40) as usize % p.len();
+            let mut out = Vec::new();
+            let _ = decode_all(&p[..cut], &frames, &mut out);
+            let _ = decode_all(&p, &frames, &mut out);
+        }
+        let mut t = done.table.clone();
+        t.truncate(t.len() - 3);
+        assert!(parse_table(&t, done.n_frames, payload.len()).is_err());
+        assert!(parse_table(&done.table, done.n_frames + 1, payload.len()).is_err());
+    }
+}
