@@ -1,12 +1,31 @@
-//! The gateway: protocol detection, authentication, decode → service call → encode, request spans.
-//! (SKELETON: public API fixed; implementation pending.)
+//! The gateway: protocol detection, authentication, decode → validate → service call → encode, and
+//! one tracing span plus one completion event per request.
+//!
+//! Detection order: `X-Amz-Target` → awsJson; `smithy-protocol: rpc-v2-cbor` + `/service/S/operation/O`
+//! → RPC v2 CBOR; a form body or an `Action=` query parameter → awsQuery; otherwise the REST routes
+//! of restJson services. Every failure is an AWS-style error in the request's protocol carrying
+//! `x-amzn-RequestId`; nothing here panics on bad input, and a panicking service becomes a 500.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
-use opsloop_core::Service;
+use http::header::{HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
+use opsloop_core::{ApiError, RequestContext, Service, Value};
+use tracing::Instrument;
 
-use crate::model::ModelError;
+use crate::codec::rest_json::Routes;
+use crate::codec::{self, cbor, json, query, rest_json, DecodeError, InflateError};
+use crate::error;
+use crate::model::{Model, ModelError, Operation, Protocol};
+use crate::sigv4;
+use crate::validate::validate;
 
 /// How requests are authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,34 +73,652 @@ impl Default for GatewayConfig {
     }
 }
 
+/// Region used when a request carries no credential scope (`AnyKey` mode only).
+const DEFAULT_REGION: &str = "us-east-1";
+
+struct Registered {
+    service: Arc<dyn Service>,
+    model: Model,
+    routes: Option<Routes>,
+}
+
 /// Serves every registered service on one endpoint.
 pub struct Gateway {
-    _config: GatewayConfig,
-    _creds: Arc<dyn CredentialStore>,
+    config: GatewayConfig,
+    creds: Arc<dyn CredentialStore>,
+    services: Vec<Registered>,
+    /// awsJson `X-Amz-Target` prefixes.
+    by_target: HashMap<String, usize>,
+    /// RPC v2 CBOR `/service/<name>/` names (target prefix, and service id without spaces).
+    by_cbor_name: HashMap<String, usize>,
+    /// SigV4 signing names.
+    by_signing: HashMap<String, usize>,
+    /// awsQuery actions → query-speaking services that have them.
+    by_action: HashMap<String, Vec<usize>>,
+    route_keys: HashMap<String, usize>,
+}
+
+/// What protocol detection found.
+enum Detected<'a> {
+    Json { prefix: &'a str, op: &'a str },
+    Cbor { service: &'a str, op: &'a str },
+    Query,
+    Rest { svc: usize, op: usize },
+    Nothing,
+}
+
+impl Detected<'_> {
+    fn protocol(&self) -> Protocol {
+        match self {
+            Detected::Json { .. } => Protocol::Json,
+            Detected::Cbor { .. } => Protocol::RpcV2Cbor,
+            Detected::Query => Protocol::Query,
+            Detected::Rest { .. } | Detected::Nothing => Protocol::RestJson,
+        }
+    }
+}
+
+/// Fields of the per-request log event.
+struct Outcome {
+    service: Option<usize>,
+    operation: Option<String>,
+    account: Option<String>,
+}
+
+/// The caller, after authentication.
+struct Caller {
+    account: String,
+    region: String,
+    access_key: Option<String>,
+    scope_service: Option<String>,
 }
 
 impl Gateway {
     pub fn new(config: GatewayConfig, creds: Arc<dyn CredentialStore>) -> Self {
-        Gateway { _config: config, _creds: creds }
+        Gateway {
+            config,
+            creds,
+            services: Vec::new(),
+            by_target: HashMap::new(),
+            by_cbor_name: HashMap::new(),
+            by_signing: HashMap::new(),
+            by_action: HashMap::new(),
+            route_keys: HashMap::new(),
+        }
     }
 
     /// Register a service; parses its model. Fails if the model is malformed or collides with a
     /// registered service (same target prefix, signing name or REST route).
     pub fn register(&mut self, service: Arc<dyn Service>) -> Result<(), ModelError> {
-        let _ = service;
-        todo!()
+        let model = Model::parse(service.model_json())?;
+        let md = &model.metadata;
+        let idx = self.services.len();
+        let conflict = |what: &str, key: &str| {
+            ModelError::Conflict(format!(
+                "{} {what} {key:?} is already registered",
+                md.service_id
+            ))
+        };
+
+        if self
+            .services
+            .iter()
+            .any(|r| r.model.metadata.service_id == md.service_id)
+        {
+            return Err(conflict("serviceId", &md.service_id));
+        }
+        let rpc = md.speaks(Protocol::Json) || md.speaks(Protocol::RpcV2Cbor);
+        let target = md.target_prefix.clone().filter(|_| rpc);
+        if let Some(t) = &target {
+            if self.by_target.contains_key(t) {
+                return Err(conflict("target prefix", t));
+            }
+        }
+        let signing = md.signing_name().to_string();
+        if self.by_signing.contains_key(&signing) {
+            return Err(conflict("signing name", &signing));
+        }
+        let routes = if md.speaks(Protocol::RestJson) {
+            Some(Routes::build(&model)?)
+        } else {
+            None
+        };
+        let keys: Vec<String> = routes.iter().flat_map(|r| r.keys()).collect();
+        if let Some(k) = keys.iter().find(|k| self.route_keys.contains_key(*k)) {
+            return Err(conflict("REST route", k));
+        }
+
+        if let Some(t) = target {
+            self.by_target.insert(t.clone(), idx);
+            self.by_cbor_name.insert(t, idx);
+            self.by_cbor_name
+                .entry(md.service_id.replace(' ', ""))
+                .or_insert(idx);
+        }
+        self.by_signing.insert(signing, idx);
+        if md.speaks(Protocol::Query) {
+            for op in model.operations() {
+                self.by_action.entry(op.name.clone()).or_default().push(idx);
+            }
+        }
+        for k in keys {
+            self.route_keys.insert(k, idx);
+        }
+        tracing::info!(service = %md.service_id, operations = model.operations().len(), "service registered");
+        self.services.push(Registered {
+            service,
+            model,
+            routes,
+        });
+        Ok(())
     }
 
     /// `(serviceId, service)` of every registered service, e.g. `("CloudWatch", ...)`.
     pub fn services(&self) -> Vec<(String, Arc<dyn Service>)> {
-        todo!()
+        self.services
+            .iter()
+            .map(|r| (r.model.metadata.service_id.clone(), r.service.clone()))
+            .collect()
     }
 
     /// Handle one request whose body has been read in full. Never panics on bad input: every failure
     /// is an AWS-style error response in the request's protocol, carrying `x-amzn-RequestId`.
     /// Emits one `tracing` span per request (service, operation, request_id, account, status, latency).
     pub async fn handle(&self, req: http::Request<Bytes>) -> http::Response<Bytes> {
-        let _ = req;
-        todo!()
+        let started = Instant::now();
+        let request_id = new_request_id();
+        let span = tracing::info_span!(
+            "request",
+            request_id = %request_id,
+            service = tracing::field::Empty,
+            operation = tracing::field::Empty,
+            account = tracing::field::Empty,
+        );
+        let mut outcome = Outcome {
+            service: None,
+            operation: None,
+            account: None,
+        };
+        let (parts, body) = req.into_parts();
+        let mut resp = self
+            .process(&parts, body, &request_id, &mut outcome)
+            .instrument(span.clone())
+            .await;
+        if !resp.headers().contains_key("x-amzn-requestid") {
+            if let Ok(v) = HeaderValue::from_str(&request_id) {
+                resp.headers_mut().insert("x-amzn-RequestId", v);
+            }
+        }
+        let service = outcome
+            .service
+            .and_then(|i| self.services.get(i))
+            .map_or("-", |r| r.model.metadata.service_id.as_str());
+        let operation = outcome.operation.as_deref().unwrap_or("-");
+        let account = outcome.account.as_deref().unwrap_or("-");
+        span.record("service", service);
+        span.record("operation", operation);
+        span.record("account", account);
+        tracing::info!(
+            parent: &span,
+            service,
+            operation,
+            request_id = %request_id,
+            account,
+            status = resp.status().as_u16(),
+            latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            "request completed"
+        );
+        resp
+    }
+
+    fn error(
+        &self,
+        protocol: Protocol,
+        svc: Option<usize>,
+        err: &ApiError,
+        request_id: &str,
+    ) -> http::Response<Bytes> {
+        let model = svc.and_then(|i| self.services.get(i)).map(|r| &r.model);
+        error::render(protocol, model, err, request_id)
+    }
+
+    fn detect<'a>(
+        &self,
+        parts: &'a http::request::Parts,
+        uri_params: &query::Params<'_>,
+    ) -> Detected<'a> {
+        let headers = &parts.headers;
+        if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+            let (prefix, op) = target.rsplit_once('.').unwrap_or((target, ""));
+            return Detected::Json { prefix, op };
+        }
+        if headers
+            .get("smithy-protocol")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("rpc-v2-cbor"))
+        {
+            let path = parts.uri.path();
+            let (service, op) = path
+                .rsplit_once("/operation/")
+                .and_then(|(before, op)| before.rsplit_once("/service/").map(|(_, svc)| (svc, op)))
+                .unwrap_or(("", ""));
+            return Detected::Cbor { service, op };
+        }
+        let form = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| {
+                ct.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+            });
+        if form || query::param(uri_params, "Action").is_some() {
+            return Detected::Query;
+        }
+        let method = parts.method.as_str();
+        for (i, r) in self.services.iter().enumerate() {
+            if let Some(op) = r
+                .routes
+                .as_ref()
+                .and_then(|routes| routes.find(method, parts.uri.path(), uri_params))
+            {
+                return Detected::Rest { svc: i, op };
+            }
+        }
+        Detected::Nothing
+    }
+
+    async fn process(
+        &self,
+        parts: &http::request::Parts,
+        body: Bytes,
+        rid: &str,
+        outcome: &mut Outcome,
+    ) -> http::Response<Bytes> {
+        let uri_params = match query::parse_form(parts.uri.query().unwrap_or("").as_bytes()) {
+            Ok(p) => p,
+            Err(_) => {
+                let err = ApiError::new(
+                    "MalformedQueryString",
+                    "The query string contains invalid UTF-8.",
+                );
+                return self.error(Protocol::Query, None, &err, rid);
+            }
+        };
+        let detected = self.detect(parts, &uri_params);
+        let protocol = detected.protocol();
+
+        // The service, where detection alone tells (query needs the parameters, below).
+        let mut svc = match &detected {
+            Detected::Json { prefix, .. } => self.by_target.get(*prefix).copied(),
+            Detected::Cbor { service, .. } => self.by_cbor_name.get(*service).copied(),
+            Detected::Rest { svc, .. } => Some(*svc),
+            Detected::Query | Detected::Nothing => None,
+        };
+        outcome.service = svc;
+
+        if body.len() > self.config.max_body_bytes {
+            let err = ApiError::with_status(
+                "RequestEntityTooLarge",
+                413,
+                format!(
+                    "Request size {} exceeded {} bytes",
+                    body.len(),
+                    self.config.max_body_bytes
+                ),
+            );
+            return self.error(protocol, svc, &err, rid);
+        }
+
+        let caller = match self.authenticate(parts, &body) {
+            Ok(c) => c,
+            Err(err) => return self.error(protocol, svc, &err, rid),
+        };
+        outcome.account = Some(caller.account.clone());
+
+        let body: Cow<'_, [u8]> = match self.inflate(parts, &body) {
+            Ok(b) => b,
+            Err(err) => return self.error(protocol, svc, &err, rid),
+        };
+
+        // Resolve service and operation.
+        let mut query_params: Option<query::Params<'_>> = None;
+        let op: &Operation = match &detected {
+            Detected::Nothing => {
+                let err = ApiError::with_status(
+                    "UnknownOperationException",
+                    404,
+                    format!(
+                        "No service operation matches {} {}",
+                        parts.method,
+                        parts.uri.path()
+                    ),
+                );
+                return self.error(protocol, None, &err, rid);
+            }
+            Detected::Json { op, .. } | Detected::Cbor { op, .. } => {
+                let found = svc
+                    .and_then(|i| self.services.get(i))
+                    .and_then(|r| r.model.operation(op));
+                match found {
+                    Some(o) => o,
+                    None => {
+                        let err = ApiError::new(
+                            "UnknownOperationException",
+                            format!("Unknown operation {op:?}"),
+                        );
+                        return self.error(protocol, svc, &err, rid);
+                    }
+                }
+            }
+            Detected::Rest { svc: i, op } => match self
+                .services
+                .get(*i)
+                .and_then(|r| r.model.operations().get(*op))
+            {
+                Some(o) => o,
+                None => return self.error(protocol, svc, &ApiError::internal(), rid),
+            },
+            Detected::Query => {
+                let mut params = uri_params.clone();
+                if parts.method != http::Method::GET {
+                    match query::parse_form(&body) {
+                        Ok(p) => params.extend(p),
+                        Err(_) => {
+                            let err = ApiError::new(
+                                "MalformedQueryString",
+                                "The request body contains invalid UTF-8.",
+                            );
+                            return self.error(protocol, None, &err, rid);
+                        }
+                    }
+                }
+                let Some(action) = query::param(&params, "Action").map(str::to_string) else {
+                    let err = ApiError::new(
+                        "MissingAction",
+                        "The request must contain the parameter Action.",
+                    );
+                    return self.error(protocol, None, &err, rid);
+                };
+                svc = self.query_service(&caller, &action);
+                outcome.service = svc;
+                let found = svc
+                    .and_then(|i| self.services.get(i))
+                    .and_then(|r| r.model.operation(&action));
+                let Some(o) = found else {
+                    let err = ApiError::new(
+                        "InvalidAction",
+                        format!("The action {action} is not valid for this web service."),
+                    );
+                    return self.error(protocol, svc, &err, rid);
+                };
+                query_params = Some(params);
+                o
+            }
+        };
+        outcome.operation = Some(op.name.clone());
+        let Some(reg) = svc.and_then(|i| self.services.get(i)) else {
+            return self.error(protocol, None, &ApiError::internal(), rid);
+        };
+        if !reg.model.metadata.speaks(protocol) {
+            let err = ApiError::new(
+                if protocol == Protocol::Query {
+                    "InvalidAction"
+                } else {
+                    "UnknownOperationException"
+                },
+                format!(
+                    "{} does not support the {} protocol",
+                    reg.model.metadata.service_id,
+                    protocol.model_name()
+                ),
+            );
+            return self.error(protocol, svc, &err, rid);
+        }
+
+        // Decode and validate.
+        let decoded = match protocol {
+            Protocol::Json => json::decode(&reg.model, op, &body),
+            Protocol::RpcV2Cbor => cbor::decode(&reg.model, op, &body),
+            Protocol::Query => {
+                query::decode_params(&reg.model, op, query_params.as_ref().unwrap_or(&uri_params))
+            }
+            _ => rest_json::decode(&reg.model, op, parts, &body),
+        };
+        let input = match decoded {
+            Ok(v) => v,
+            Err(DecodeError::Malformed(msg)) => {
+                let kind = if protocol == Protocol::Query {
+                    "MalformedQueryString"
+                } else {
+                    "SerializationException"
+                };
+                return self.error(protocol, svc, &ApiError::new(kind, msg), rid);
+            }
+            Err(DecodeError::Invalid(f)) => {
+                return self.error(protocol, svc, &reg.service.validation_error(&f), rid)
+            }
+        };
+        if let Some(shape) = op.input {
+            if let Err(f) = validate(&reg.model, shape, &input) {
+                return self.error(protocol, svc, &reg.service.validation_error(&f), rid);
+            }
+        }
+
+        // Call the service.
+        let ctx = RequestContext {
+            request_id: rid.to_string(),
+            account_id: caller.account,
+            region: caller.region,
+            access_key_id: caller.access_key,
+            operation: op.name.clone(),
+            received_at: SystemTime::now(),
+        };
+        let output = match call_guarded(reg.service.as_ref(), &ctx, input).await {
+            Ok(Ok(v)) => v,
+            Ok(Err(err)) => return self.error(protocol, svc, &err, rid),
+            Err(()) => {
+                tracing::error!(service = %reg.model.metadata.service_id, operation = %op.name, "service panicked");
+                return self.error(protocol, svc, &ApiError::internal(), rid);
+            }
+        };
+        encode(&reg.model, op, protocol, &output, rid)
+    }
+
+    fn query_service(&self, caller: &Caller, action: &str) -> Option<usize> {
+        if let Some(s) = &caller.scope_service {
+            if let Some(&i) = self.by_signing.get(s) {
+                return Some(i);
+            }
+        }
+        match self.by_action.get(action).map(Vec::as_slice) {
+            Some([only]) => Some(*only),
+            _ => None,
+        }
+    }
+
+    fn authenticate(&self, parts: &http::request::Parts, body: &[u8]) -> Result<Caller, ApiError> {
+        let auth_error = |e: sigv4::SigV4Error| {
+            let (code, status) = e.code();
+            ApiError::with_status(code, status, e.to_string())
+        };
+        match self.config.auth {
+            AuthMode::SigV4 => {
+                let creds = &self.creds;
+                let lookup = |ak: &str| creds.lookup(ak);
+                let (scope, c) =
+                    sigv4::verify(parts, body, &lookup, SystemTime::now()).map_err(auth_error)?;
+                Ok(Caller {
+                    account: c.account_id,
+                    region: scope.region,
+                    access_key: Some(scope.access_key_id),
+                    scope_service: Some(scope.service),
+                })
+            }
+            AuthMode::AnyKey => match sigv4::parse_scope(parts) {
+                None => Ok(Caller {
+                    account: self.config.default_account.clone(),
+                    region: DEFAULT_REGION.to_string(),
+                    access_key: None,
+                    scope_service: None,
+                }),
+                Some(Ok(scope)) => Ok(Caller {
+                    account: self.config.default_account.clone(),
+                    region: scope.region,
+                    access_key: Some(scope.access_key_id),
+                    scope_service: Some(scope.service),
+                }),
+                Some(Err(e)) => Err(auth_error(e)),
+            },
+        }
+    }
+
+    /// The body after `Content-Encoding` (gzip, bounded; identity passes through).
+    fn inflate<'b>(
+        &self,
+        parts: &http::request::Parts,
+        body: &'b [u8],
+    ) -> Result<Cow<'b, [u8]>, ApiError> {
+        let Some(enc) = parts.headers.get(CONTENT_ENCODING) else {
+            return Ok(Cow::Borrowed(body));
+        };
+        let enc = enc.to_str().unwrap_or("?");
+        let mut gzip = false;
+        for token in enc.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            match token.to_ascii_lowercase().as_str() {
+                "identity" => {}
+                "gzip" | "x-gzip" if !gzip => gzip = true,
+                _ => {
+                    return Err(ApiError::with_status(
+                        "UnsupportedMediaType",
+                        415,
+                        format!("Unsupported Content-Encoding {enc:?}"),
+                    ));
+                }
+            }
+        }
+        if !gzip {
+            return Ok(Cow::Borrowed(body));
+        }
+        match codec::gunzip_bounded(body, self.config.max_decompressed_bytes) {
+            Ok(b) => Ok(Cow::Owned(b)),
+            Err(InflateError::TooLarge) => Err(ApiError::with_status(
+                "RequestEntityTooLarge",
+                413,
+                format!(
+                    "Decompressed request size exceeded {} bytes",
+                    self.config.max_decompressed_bytes
+                ),
+            )),
+            Err(InflateError::Corrupt(e)) => Err(ApiError::new(
+                "InvalidContentEncoding",
+                format!("The request body is not valid gzip: {e}"),
+            )),
+        }
+    }
+}
+
+/// Encode a successful output in `protocol`.
+fn encode(
+    model: &Model,
+    op: &Operation,
+    protocol: Protocol,
+    output: &Value,
+    rid: &str,
+) -> http::Response<Bytes> {
+    let mut b = http::Response::builder().header("x-amzn-RequestId", rid);
+    let body = match protocol {
+        Protocol::Json => {
+            b = b
+                .status(200)
+                .header(CONTENT_TYPE, error::json_content_type(Some(model)));
+            json::encode_output(model, op, output)
+        }
+        Protocol::RpcV2Cbor => {
+            let body = cbor::encode_output(model, op, output);
+            b = b.status(200).header("smithy-protocol", "rpc-v2-cbor");
+            if !body.is_empty() {
+                b = b.header(CONTENT_TYPE, "application/cbor");
+            }
+            body
+        }
+        Protocol::Query => {
+            b = b.status(200).header(CONTENT_TYPE, "text/xml");
+            query::encode_output(model, op, output, rid).into_bytes()
+        }
+        _ => {
+            let r = rest_json::encode_output(model, op, output);
+            b = b.status(r.status);
+            if let Some(ct) = r.content_type {
+                b = b.header(CONTENT_TYPE, ct);
+            }
+            for (k, v) in r.headers {
+                b = b.header(k, v);
+            }
+            r.body
+        }
+    };
+    b.body(Bytes::from(body))
+        .unwrap_or_else(|_| error::render(protocol, Some(model), &ApiError::internal(), rid))
+}
+
+/// Run the service, turning a panic (while building or polling its future) into `Err(())`.
+async fn call_guarded(
+    service: &dyn Service,
+    ctx: &RequestContext,
+    input: Value,
+) -> Result<Result<Value, ApiError>, ()> {
+    let fut =
+        std::panic::catch_unwind(AssertUnwindSafe(|| service.call(ctx, input))).map_err(|_| ())?;
+    CatchUnwind(fut).await
+}
+
+struct CatchUnwind<F>(F);
+
+impl<F: Future + Unpin> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, ()>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(&mut *inner).poll(cx))) {
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(_) => Poll::Ready(Err(())),
+        }
+    }
+}
+
+/// A random UUID-v4-formatted request id.
+pub fn new_request_id() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_uuid_v4() {
+        let a = new_request_id();
+        let b = new_request_id();
+        assert_ne!(a, b);
+        let groups: Vec<&str> = a.split('-').collect();
+        assert_eq!(
+            groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+            vec![8, 4, 4, 4, 12]
+        );
+        assert!(groups[2].starts_with('4'));
+        assert!(matches!(groups[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'));
+        assert!(a.bytes().all(|c| c == b'-' || c.is_ascii_hexdigit()));
     }
 }

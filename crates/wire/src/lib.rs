@@ -13,6 +13,7 @@ pub mod dispatch;
 pub mod error;
 pub mod model;
 pub mod sigv4;
+pub mod validate;
 
 pub use dispatch::{AuthMode, Credentials, CredentialStore, Gateway, GatewayConfig};
 pub use model::{Model, ModelError};
