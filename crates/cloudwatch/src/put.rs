@@ -11,6 +11,7 @@
 //! ±2^360; `StorageResolution` 1 or 60; `Unit` defaults to `None`.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use opsloop_core::{ApiError, RequestContext, Value};
 use opsloop_tsdb::{Point, Sample, SeriesKey, SeriesWrite};
@@ -69,28 +70,25 @@ pub struct PutBatch {
 
 /// Validate a PutMetricData input and group its points by series.
 pub fn parse(ctx: &RequestContext, input: Value, now_ms: i64) -> Result<PutBatch, ApiError> {
-    let Value::Object(mut root) = input else {
+    let Some(root) = input.as_object() else {
         return Err(error::missing("Namespace"));
     };
-    let namespace = match root.remove("Namespace") {
-        Some(Value::String(s)) => s,
-        _ => return Err(error::missing("Namespace")),
+    let Some(namespace) = root.get("Namespace").and_then(Value::as_str) else {
+        return Err(error::missing("Namespace"));
     };
-    check_namespace(&namespace)?;
+    check_namespace(namespace)?;
 
-    let mut lists: Vec<(String, Vec<Value>)> = Vec::new();
-    if let Some(Value::Array(items)) = root.remove("MetricData") {
+    let mut lists: Vec<(String, &[Value])> = Vec::new();
+    if let Some(items) = root.get("MetricData").and_then(Value::as_array) {
         lists.push(("MetricData".to_string(), items));
     }
-    if let Some(Value::Array(entities)) = root.remove("EntityMetricData") {
-        for (i, entity) in entities.into_iter().enumerate() {
-            if let Value::Object(mut e) = entity {
-                if let Some(Value::Array(items)) = e.remove("MetricData") {
-                    lists.push((
-                        format!("EntityMetricData.member.{}.MetricData", i + 1),
-                        items,
-                    ));
-                }
+    if let Some(entities) = root.get("EntityMetricData").and_then(Value::as_array) {
+        for (i, entity) in entities.iter().enumerate() {
+            if let Some(items) = entity.get("MetricData").and_then(Value::as_array) {
+                lists.push((
+                    format!("EntityMetricData.member.{}.MetricData", i + 1),
+                    items,
+                ));
             }
         }
     }
@@ -107,17 +105,19 @@ pub fn parse(ctx: &RequestContext, input: Value, now_ms: i64) -> Result<PutBatch
     let mut b = Builder {
         account: &ctx.account_id,
         region: &ctx.region,
-        namespace: &namespace,
+        namespace,
         now_ms,
-        index: HashMap::with_capacity(total),
+        index: HashMap::with_capacity_and_hasher(total, BuildHasherDefault::default()),
+        dims: Vec::new(),
+        samples: Vec::new(),
         batch: PutBatch::default(),
         errors: ErrorList::new(),
     };
-    for (prefix, items) in lists {
-        for (i, item) in items.into_iter().enumerate() {
+    for (prefix, items) in &lists {
+        for (i, item) in items.iter().enumerate() {
             b.datum(
                 &Path {
-                    prefix: &prefix,
+                    prefix,
                     index: i + 1,
                 },
                 item,
@@ -151,12 +151,63 @@ impl Path<'_> {
     }
 }
 
+/// Hashes an already-hashed `u64` key as itself.
+#[derive(Default)]
+struct PrehashedHasher(u64);
+
+impl Hasher for PrehashedHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// FNV-1a over the parts of a series identity that vary within one request.
+fn identity_hash(name: &str, dims: &[(&str, &str)], unit: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        h = (h ^ 0xff).wrapping_mul(0x0100_0000_01b3);
+    };
+    eat(name.as_bytes());
+    for (n, v) in dims {
+        eat(n.as_bytes());
+        eat(v.as_bytes());
+    }
+    eat(unit.as_bytes());
+    h
+}
+
+fn same_identity(key: &SeriesKey, name: &str, dims: &[(&str, &str)], unit: &str) -> bool {
+    key.metric_name == name
+        && key.unit == unit
+        && key.dimensions.len() == dims.len()
+        && key
+            .dimensions
+            .iter()
+            .zip(dims)
+            .all(|((a, b), (c, d))| a == c && b == d)
+}
+
 struct Builder<'a> {
     account: &'a str,
     region: &'a str,
     namespace: &'a str,
     now_ms: i64,
-    index: HashMap<SeriesKey, usize>,
+    /// Identity hash to index of the first write with that hash.
+    index: HashMap<u64, usize, BuildHasherDefault<PrehashedHasher>>,
+    /// Scratch buffers reused across datums, so a datum of a known series allocates nothing.
+    dims: Vec<(&'a str, &'a str)>,
+    samples: Vec<Sample>,
     batch: PutBatch,
     errors: ErrorList,
 }
@@ -173,24 +224,21 @@ fn dimension_text_ok(s: &str, max: usize) -> bool {
         && !s.bytes().any(|b| b.is_ascii_control())
 }
 
-impl Builder<'_> {
-    fn datum(&mut self, p: &Path<'_>, item: Value) {
-        let Value::Object(mut d) = item else {
+impl<'a> Builder<'a> {
+    fn datum(&mut self, p: &Path<'_>, item: &'a Value) {
+        let Some(d) = item.as_object() else {
             self.errors.missing(&p.member("MetricName"));
             return;
         };
-        let metric_name = match d.remove("MetricName") {
-            Some(Value::String(s)) => s,
-            _ => {
-                self.errors.missing(&p.member("MetricName"));
-                return;
-            }
+        let Some(metric_name) = d.get("MetricName").and_then(Value::as_str) else {
+            self.errors.missing(&p.member("MetricName"));
+            return;
         };
-        let dimensions = self.dimensions(p, d.remove("Dimensions"));
-        let ts_ms = self.timestamp(p, &d);
-        let unit = match d.remove("Unit") {
-            None => "None".to_string(),
-            Some(Value::String(u)) if UNITS.contains(&u.as_str()) => u,
+        let dims_ok = self.dimensions(p, d.get("Dimensions"));
+        let ts_ms = self.timestamp(p, d);
+        let unit = match d.get("Unit") {
+            None => "None",
+            Some(Value::String(u)) if UNITS.contains(&u.as_str()) => u.as_str(),
             Some(_) => {
                 self.errors.invalid(format!(
                     "The parameter {} must be a value in the set [ {} ].",
@@ -212,49 +260,64 @@ impl Builder<'_> {
                 return;
             }
         };
-        let samples = self.samples(p, &d);
-        let (Some(dimensions), Some(ts_ms), Some(samples)) = (dimensions, ts_ms, samples) else {
+        let samples_ok = self.samples(p, d);
+        let (true, Some(ts_ms), true) = (dims_ok, ts_ms, samples_ok) else {
             return;
         };
         if !self.errors.is_empty() {
             // Once anything is wrong nothing is written; skip building.
             return;
         }
-        let key = SeriesKey {
-            account: self.account.to_string(),
-            region: self.region.to_string(),
-            namespace: self.namespace.to_string(),
-            metric_name,
-            dimensions,
-            unit,
+        self.batch.datapoints += self.samples.len();
+        let hash = identity_hash(metric_name, &self.dims, unit);
+        let writes = &mut self.batch.writes;
+        let found = match self.index.get(&hash) {
+            Some(&i) if same_identity(&writes[i].key, metric_name, &self.dims, unit) => Some(i),
+            // A hash collision: look the slow way.
+            Some(_) => writes
+                .iter()
+                .position(|w| same_identity(&w.key, metric_name, &self.dims, unit)),
+            None => None,
         };
-        self.batch.datapoints += samples.len();
-        let points = samples.into_iter().map(|sample| Point { ts_ms, sample });
-        match self.index.get(&key) {
-            Some(&i) => {
-                let w = &mut self.batch.writes[i];
-                w.high_resolution |= high_resolution;
-                w.points.extend(points);
-            }
+        let i = match found {
+            Some(i) => i,
             None => {
-                self.index.insert(key.clone(), self.batch.writes.len());
-                self.batch.writes.push(SeriesWrite {
-                    key,
+                self.index.entry(hash).or_insert(writes.len());
+                writes.push(SeriesWrite {
+                    key: SeriesKey {
+                        account: self.account.to_string(),
+                        region: self.region.to_string(),
+                        namespace: self.namespace.to_string(),
+                        metric_name: metric_name.to_string(),
+                        dimensions: self
+                            .dims
+                            .iter()
+                            .map(|&(n, v)| (n.to_string(), v.to_string()))
+                            .collect(),
+                        unit: unit.to_string(),
+                    },
                     high_resolution,
-                    points: points.collect(),
+                    points: Vec::new(),
                 });
+                writes.len() - 1
             }
-        }
+        };
+        let w = &mut writes[i];
+        w.high_resolution |= high_resolution;
+        w.points
+            .extend(self.samples.drain(..).map(|sample| Point { ts_ms, sample }));
     }
 
-    fn dimensions(&mut self, p: &Path<'_>, v: Option<Value>) -> Option<Vec<(String, String)>> {
+    /// Validate the dimensions into the sorted scratch buffer.
+    fn dimensions(&mut self, p: &Path<'_>, v: Option<&'a Value>) -> bool {
+        self.dims.clear();
         let items = match v {
-            None => return Some(Vec::new()),
+            None => return true,
             Some(Value::Array(items)) => items,
             Some(_) => {
                 self.errors
                     .invalid(error::bad_value_message("", &p.member("Dimensions")));
-                return None;
+                return false;
             }
         };
         if items.len() > MAX_DIMENSIONS {
@@ -262,57 +325,47 @@ impl Builder<'_> {
                 "The collection {} must not have a size greater than {MAX_DIMENSIONS}.",
                 p.member("Dimensions")
             ));
-            return None;
+            return false;
         }
-        let mut dims = Vec::with_capacity(items.len());
         let mut ok = true;
-        for (k, item) in items.into_iter().enumerate() {
+        for (k, item) in items.iter().enumerate() {
             let at = |field: &str| p.member(&format!("Dimensions.member.{}.{field}", k + 1));
-            let mut m = match item {
-                Value::Object(m) => m,
-                _ => Map::new(),
+            let Some(name) = item.get("Name").and_then(Value::as_str) else {
+                self.errors.missing(&at("Name"));
+                ok = false;
+                continue;
             };
-            let name = match m.remove("Name") {
-                Some(Value::String(s)) => s,
-                _ => {
-                    self.errors.missing(&at("Name"));
-                    ok = false;
-                    continue;
-                }
+            let Some(value) = item.get("Value").and_then(Value::as_str) else {
+                self.errors.missing(&at("Value"));
+                ok = false;
+                continue;
             };
-            let value = match m.remove("Value") {
-                Some(Value::String(s)) => s,
-                _ => {
-                    self.errors.missing(&at("Value"));
-                    ok = false;
-                    continue;
-                }
-            };
-            if !dimension_text_ok(&name, 255) || name.starts_with(':') {
+            if !dimension_text_ok(name, 255) || name.starts_with(':') {
                 self.errors
-                    .invalid(error::bad_value_message(&name, &at("Name")));
+                    .invalid(error::bad_value_message(name, &at("Name")));
                 ok = false;
             }
-            if !dimension_text_ok(&value, 1024) {
+            if !dimension_text_ok(value, 1024) {
                 self.errors
-                    .invalid(error::bad_value_message(&value, &at("Value")));
+                    .invalid(error::bad_value_message(value, &at("Value")));
                 ok = false;
             }
-            dims.push((name, value));
+            self.dims.push((name, value));
         }
         if !ok {
-            return None;
+            return false;
         }
-        dims.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        if let Some(w) = dims.windows(2).find(|w| w[0].0 == w[1].0) {
-            self.errors.invalid(format!(
+        self.dims.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        if let Some(w) = self.dims.windows(2).find(|w| w[0].0 == w[1].0) {
+            let message = format!(
                 "The dimension name {} is specified more than once in {}.",
                 w[0].0,
                 p.member("Dimensions")
-            ));
-            return None;
+            );
+            self.errors.invalid(message);
+            return false;
         }
-        Some(dims)
+        true
     }
 
     fn timestamp(&mut self, p: &Path<'_>, d: &Map<String, Value>) -> Option<i64> {
@@ -360,7 +413,9 @@ impl Builder<'_> {
         }
     }
 
-    fn samples(&mut self, p: &Path<'_>, d: &Map<String, Value>) -> Option<Vec<Sample>> {
+    /// Validate the datum's value(s) into the scratch sample buffer.
+    fn samples(&mut self, p: &Path<'_>, d: &Map<String, Value>) -> bool {
+        self.samples.clear();
         let value = d.get("Value");
         let stats = d.get("StatisticValues");
         let values = d
@@ -392,7 +447,7 @@ impl Builder<'_> {
         };
         if let Some(message) = clash {
             self.errors.combination(message);
-            return None;
+            return false;
         }
         if counts.is_some() && values.is_none() {
             self.errors.combination(format!(
@@ -400,25 +455,34 @@ impl Builder<'_> {
                 p.member("Counts"),
                 p.member("Values")
             ));
-            return None;
+            return false;
         }
         if let Some(v) = value {
-            let x = self.number(&|| p.member("Value"), v)?;
-            return Some(vec![Sample::Value {
+            let Some(x) = self.number(&|| p.member("Value"), v) else {
+                return false;
+            };
+            self.samples.push(Sample::Value {
                 value: x,
                 count: 1.0,
-            }]);
+            });
+            return true;
         }
         if let Some(s) = stats {
-            return self.statistic_set(p, s).map(|s| vec![s]);
+            let Some(set) = self.statistic_set(p, s) else {
+                return false;
+            };
+            self.samples.push(set);
+            return true;
         }
-        let values = values?;
+        let Some(values) = values else {
+            return false;
+        };
         if values.len() > MAX_VALUES {
             self.errors.invalid(format!(
                 "The collection {} must not have a size greater than {MAX_VALUES}.",
                 p.member("Values")
             ));
-            return None;
+            return false;
         }
         if let Some(c) = counts {
             if c.len() != values.len() {
@@ -427,10 +491,9 @@ impl Builder<'_> {
                     p.member("Values"),
                     p.member("Counts")
                 ));
-                return None;
+                return false;
             }
         }
-        let mut out = Vec::with_capacity(values.len());
         let mut ok = true;
         for (k, v) in values.iter().enumerate() {
             let value = self.number(&|| p.member(&format!("Values.member.{}", k + 1)), v);
@@ -450,13 +513,13 @@ impl Builder<'_> {
             };
             match (value, count) {
                 (Some(value), Some(count)) if count > 0.0 => {
-                    out.push(Sample::Value { value, count })
+                    self.samples.push(Sample::Value { value, count })
                 }
                 (Some(_), Some(_)) => {}
                 _ => ok = false,
             }
         }
-        ok.then_some(out)
+        ok
     }
 
     fn statistic_set(&mut self, p: &Path<'_>, s: &Value) -> Option<Sample> {
