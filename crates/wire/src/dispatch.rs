@@ -335,18 +335,21 @@ impl Gateway {
         rid: &str,
         outcome: &mut Outcome,
     ) -> http::Response<Bytes> {
-        let uri_params = match query::parse_form(parts.uri.query().unwrap_or("").as_bytes()) {
-            Ok(p) => p,
-            Err(_) => {
-                let err = ApiError::new(
-                    "MalformedQueryString",
-                    "The query string contains invalid UTF-8.",
-                );
-                return self.error(Protocol::Query, None, &err, rid);
-            }
-        };
+        // A query string that is not UTF-8 only matters to protocols that read it.
+        let (uri_params, uri_malformed) =
+            match query::parse_form(parts.uri.query().unwrap_or("").as_bytes()) {
+                Ok(p) => (p, false),
+                Err(_) => (Vec::new(), true),
+            };
         let detected = self.detect(parts, &uri_params);
         let protocol = detected.protocol();
+        if uri_malformed && matches!(protocol, Protocol::Query | Protocol::RestJson) {
+            let err = ApiError::new(
+                "MalformedQueryString",
+                "The query string contains invalid UTF-8.",
+            );
+            return self.error(protocol, None, &err, rid);
+        }
 
         // The service, where detection alone tells (query needs the parameters, below).
         let mut svc = match &detected {

@@ -23,7 +23,7 @@ fn invalid_param(_: &str, _: &serde_json::Value) -> Result<serde_json::Value, Ap
 
 #[tokio::test]
 async fn modelled_errors_in_all_three_protocols() {
-    let g = gateway(&[Fake::new(CLOUDWATCH, invalid_param)]);
+    let g = gateway([Fake::new(CLOUDWATCH, invalid_param)]);
     for name in [
         "json-get_metric_data.json",
         "smithy-rpc-v2-cbor-get_metric_data.json",
@@ -54,7 +54,7 @@ async fn modelled_errors_in_all_three_protocols() {
 #[tokio::test]
 async fn validation_failures_reach_the_service_hook_with_paths() {
     let fake = Fake::empty(CLOUDWATCH);
-    let g = gateway(&[fake.clone()]);
+    let g = gateway([fake.clone()]);
     let resp = g
         .handle(json_request("PutMetricData", r#"{"MetricData":[]}"#))
         .await;
@@ -88,7 +88,7 @@ async fn validation_failures_reach_the_service_hook_with_paths() {
 
 #[tokio::test]
 async fn malformed_bodies_per_protocol() {
-    let g = gateway(&[Fake::empty(CLOUDWATCH)]);
+    let g = gateway([Fake::empty(CLOUDWATCH)]);
     let resp = g.handle(json_request("ListMetrics", "{not json")).await;
     assert_eq!(
         (resp.status().as_u16(), error_fields(&resp).0.as_str()),
@@ -114,7 +114,7 @@ async fn malformed_bodies_per_protocol() {
 
 #[tokio::test]
 async fn unknown_operations_and_services() {
-    let g = gateway(&[Fake::empty(CLOUDWATCH)]);
+    let g = gateway([Fake::empty(CLOUDWATCH)]);
     let resp = g.handle(json_request("LaunchRockets", "{}")).await;
     assert_eq!(
         (resp.status().as_u16(), error_fields(&resp).0.as_str()),
@@ -180,7 +180,7 @@ async fn body_limits_and_gzip() {
         ..config(AuthMode::AnyKey)
     };
     let fake = Fake::empty(CLOUDWATCH);
-    let g = gateway_with(cfg, &[fake.clone()]);
+    let g = gateway_with(cfg, [fake.clone()]);
 
     let big = format!(r#"{{"Namespace":"{}"}}"#, "x".repeat(1000));
     let resp = g.handle(json_request("ListMetrics", &big)).await;
@@ -240,7 +240,7 @@ fn signed(mut req: http::Request<Bytes>, secret: &str, region: &str) -> http::Re
 #[tokio::test]
 async fn sigv4_mode_authenticates() {
     let fake = Fake::empty(CLOUDWATCH);
-    let g = gateway_with(config(AuthMode::SigV4), &[fake.clone()]);
+    let g = gateway_with(config(AuthMode::SigV4), [fake.clone()]);
 
     let resp = g
         .handle(signed(
@@ -299,7 +299,7 @@ async fn sigv4_mode_authenticates() {
 #[tokio::test]
 async fn any_key_mode_takes_the_region_from_the_scope() {
     let fake = Fake::empty(CLOUDWATCH);
-    let g = gateway(&[fake.clone()]);
+    let g = gateway([fake.clone()]);
     let resp = g
         .handle(signed(
             json_request("ListMetrics", "{}"),
@@ -360,7 +360,7 @@ fn registration_conflicts() {
 
 #[tokio::test]
 async fn service_panics_become_internal_errors() {
-    let g = gateway(&[Fake::empty(SINK)]);
+    let g = gateway([Fake::empty(SINK)]);
     let req = http::Request::builder()
         .method("POST")
         .uri("http://localhost/")
@@ -391,7 +391,7 @@ async fn protocols_the_model_does_not_list_are_refused() {
     );
     assert_ne!(json_only, CLOUDWATCH);
     let fake = Fake::empty(json_only);
-    let g = gateway(&[fake.clone()]);
+    let g = gateway([fake.clone()]);
     assert_eq!(
         g.handle(json_request("ListMetrics", "{}")).await.status(),
         200
@@ -415,7 +415,7 @@ async fn query_actions_shared_by_two_services_need_a_scope() {
             .into_boxed_str(),
     );
     let (a, b) = (Fake::empty(SINK), Fake::empty(sink2));
-    let g = gateway(&[a.clone(), b.clone()]);
+    let g = gateway([a.clone(), b.clone()]);
     let resp = g.handle(query_request("Action=Echo&Name=x")).await;
     assert!(
         body_str(&resp).contains("<Code>InvalidAction</Code>"),
@@ -452,7 +452,7 @@ async fn rest_json_through_the_gateway() {
         "PutThing" => Ok(json!({"ThingId": input["ThingId"]})),
         _ => Ok(json!({})),
     });
-    let g = gateway(&[fake.clone()]);
+    let g = gateway([fake.clone()]);
 
     let req = http::Request::builder()
         .method("GET")

@@ -12,7 +12,7 @@ async fn botocore_requests_decode_to_the_call_parameters() {
     assert!(names.len() >= 18, "fixtures missing: {names:?}");
     for name in names {
         let fake = Fake::empty(CLOUDWATCH);
-        let g = gateway(&[fake.clone()]);
+        let g = gateway([fake.clone()]);
         let f = fixture(&name);
         let resp = g.handle(f.request).await;
         assert_eq!(
@@ -63,7 +63,7 @@ async fn big_requests_arrive_gzipped_and_decode() {
             "{proto}"
         );
         let fake = Fake::empty(CLOUDWATCH);
-        let resp = gateway(&[fake.clone()]).handle(f.request).await;
+        let resp = gateway([fake.clone()]).handle(f.request).await;
         assert_eq!(resp.status(), 200, "{proto}");
         let (_, input) = fake.last().expect("called");
         assert_eq!(
@@ -93,7 +93,7 @@ fn metric_data_output() -> serde_json::Value {
 #[tokio::test]
 async fn get_metric_data_response_in_each_protocol() {
     let fake = Fake::new(CLOUDWATCH, |_, _| Ok(metric_data_output()));
-    let g = gateway(&[fake]);
+    let g = gateway([fake]);
 
     let resp = g.handle(fixture("json-get_metric_data.json").request).await;
     assert_eq!(resp.status(), 200);
@@ -152,7 +152,7 @@ async fn get_metric_data_response_in_each_protocol() {
 
 #[tokio::test]
 async fn operations_without_output() {
-    let g = gateway(&[Fake::empty(CLOUDWATCH)]);
+    let g = gateway([Fake::empty(CLOUDWATCH)]);
     let resp = g.handle(fixture("json-put_metric_data.json").request).await;
     assert_eq!(resp.body().as_ref(), b"{}");
     let resp = g
@@ -174,7 +174,7 @@ async fn operations_without_output() {
 #[tokio::test]
 async fn query_over_get() {
     let fake = Fake::empty(CLOUDWATCH);
-    let g = gateway(&[fake.clone()]);
+    let g = gateway([fake.clone()]);
     let req = http::Request::builder()
         .method("GET")
         .uri("http://localhost/?Action=ListMetrics&Version=2010-08-01&Namespace=AWS%2FEC2&Dimensions.member.1.Name=InstanceId")

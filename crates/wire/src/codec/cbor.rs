@@ -525,17 +525,21 @@ enum Num {
     F(f64),
 }
 
-/// IEEE 754 half precision to f64.
+/// IEEE 754 half precision to f64 (exact, by widening the bit pattern to single precision).
 fn half_to_f64(h: u16) -> f64 {
-    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
-    let exp = i32::from((h >> 10) & 0x1f);
-    let mant = f64::from(h & 0x3ff);
-    sign * match exp {
-        0 => mant * 2f64.powi(-24),
-        31 if mant == 0.0 => f64::INFINITY,
-        31 => f64::NAN,
-        e => (1.0 + mant / 1024.0) * 2f64.powi(e - 15),
-    }
+    let sign = u32::from(h >> 15) << 31;
+    let exp = u32::from((h >> 10) & 0x1f);
+    let mant = u32::from(h & 0x3ff);
+    let bits = match exp {
+        0 => {
+            // Zero or subnormal: mant × 2^-24.
+            let v = f64::from(mant) / 16_777_216.0;
+            return if sign != 0 { -v } else { v };
+        }
+        31 => sign | 0x7f80_0000 | (mant << 13),
+        e => sign | ((e + 112) << 23) | (mant << 13),
+    };
+    f64::from(f32::from_bits(bits))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -237,3 +237,29 @@ fn text_map_for_errors() {
     let v: C = ciborium::from_reader(&bytes[..]).expect("valid cbor");
     assert_eq!(v, map(vec![("__type", text("X")), ("message", text("m"))]));
 }
+
+#[test]
+fn half_floats_widen_exactly() {
+    assert_eq!(half_to_f64(0x3c00), 1.0);
+    assert_eq!(half_to_f64(0xc000), -2.0);
+    assert_eq!(half_to_f64(0x7bff), 65504.0);
+    assert_eq!(half_to_f64(0x0001), 2f64.powi(-24));
+    assert_eq!(half_to_f64(0x8000), 0.0);
+    assert!(half_to_f64(0x8000).is_sign_negative());
+    assert_eq!(half_to_f64(0x7c00), f64::INFINITY);
+    assert!(half_to_f64(0x7e00).is_nan());
+    // Every finite half value matches the textbook formula.
+    for h in 0u16..=0xffff {
+        let (sign, exp, mant) = (
+            if h & 0x8000 != 0 { -1.0 } else { 1.0 },
+            i32::from((h >> 10) & 0x1f),
+            f64::from(h & 0x3ff),
+        );
+        let expected = match exp {
+            0 => sign * mant * 2f64.powi(-24),
+            31 => continue,
+            e => sign * (1.0 + mant / 1024.0) * 2f64.powi(e - 15),
+        };
+        assert_eq!(half_to_f64(h), expected, "{h:04x}");
+    }
+}

@@ -19,8 +19,8 @@ use crate::model::{Model, Operation, ShapeId, ShapeKind, TimestampFormat};
 /// Decoded form parameters, in order.
 pub type Params<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
 
-fn decode_component(s: &str) -> Result<Cow<'_, str>, DecodeError> {
-    if !s.bytes().any(|b| b == b'%' || b == b'+') {
+fn decode_component(s: &str, escaped: bool) -> Result<Cow<'_, str>, DecodeError> {
+    if !escaped {
         return Ok(Cow::Borrowed(s));
     }
     let plus: Cow<'_, str> = if s.contains('+') {
@@ -35,16 +35,40 @@ fn decode_component(s: &str) -> Result<Cow<'_, str>, DecodeError> {
 }
 
 /// Split a form body or query string into decoded pairs. Fails only on invalid UTF-8.
+/// One pass over the bytes finds separators and whether a component needs decoding at all.
 pub fn parse_form(bytes: &[u8]) -> Result<Params<'_>, DecodeError> {
     let s = std::str::from_utf8(bytes)
         .map_err(|_| DecodeError::Malformed("the query string contains invalid UTF-8".into()))?;
-    let mut out = Vec::with_capacity(s.len() / 24 + 1);
-    for piece in s.split('&') {
-        if piece.is_empty() {
-            continue;
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len() / 32 + 1);
+    let mut start = 0;
+    while start <= b.len() {
+        let (mut eq, mut key_esc, mut val_esc) = (None, false, false);
+        let mut i = start;
+        while i < b.len() {
+            match b[i] {
+                b'&' => break,
+                b'=' if eq.is_none() => eq = Some(i),
+                b'%' | b'+' => {
+                    if eq.is_none() {
+                        key_esc = true;
+                    } else {
+                        val_esc = true;
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
         }
-        let (k, v) = piece.split_once('=').unwrap_or((piece, ""));
-        out.push((decode_component(k)?, decode_component(v)?));
+        if i > start {
+            // Separators are ASCII, so these slices fall on character boundaries.
+            let (k, v) = match eq {
+                Some(e) => (&s[start..e], &s[e + 1..i]),
+                None => (&s[start..i], ""),
+            };
+            out.push((decode_component(k, key_esc)?, decode_component(v, val_esc)?));
+        }
+        start = i + 1;
     }
     Ok(out)
 }
@@ -160,7 +184,7 @@ fn invalid_key(key: &str, end: usize, reason: &str) -> DecodeError {
 /// segment's "next" is `key.len() + 1`, so `next - 1` is always the segment's end.
 fn segment(key: &str, pos: usize) -> Option<(&str, usize)> {
     let rest = key.get(pos..)?;
-    match rest.find('.') {
+    match rest.bytes().position(|b| b == b'.') {
         Some(d) => Some((&rest[..d], pos + d + 1)),
         None => Some((rest, key.len() + 1)),
     }

@@ -91,14 +91,14 @@ pub fn config(auth: AuthMode) -> GatewayConfig {
 }
 
 /// A gateway in `AnyKey` mode with the given services registered.
-pub fn gateway(services: &[Arc<Fake>]) -> Gateway {
+pub fn gateway<const N: usize>(services: [Arc<Fake>; N]) -> Gateway {
     gateway_with(config(AuthMode::AnyKey), services)
 }
 
-pub fn gateway_with(cfg: GatewayConfig, services: &[Arc<Fake>]) -> Gateway {
+pub fn gateway_with<const N: usize>(cfg: GatewayConfig, services: [Arc<Fake>; N]) -> Gateway {
     let mut g = Gateway::new(cfg, Arc::new(Creds));
     for s in services {
-        g.register(s.clone()).expect("registers");
+        g.register(s).expect("registers");
     }
     g
 }
