@@ -11,7 +11,8 @@ def test_gzip_put_metric_data(server, make_client, namespace):
     sent = []
 
     def record(request, **_):
-        sent.append(request.headers.get("Content-Encoding"))
+        value = request.headers.get("Content-Encoding")
+        sent.append(value.decode() if isinstance(value, bytes) else value)
 
     cw.meta.events.register("before-send.cloudwatch.PutMetricData", record)
     t = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0) - dt.timedelta(minutes=5)

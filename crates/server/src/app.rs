@@ -109,9 +109,9 @@ pub fn build(config: Config) -> Result<App> {
 
 /// Open the metric store in `dir`.
 fn open_metrics(dir: &Path) -> Result<Arc<dyn MetricStore>> {
-    // PENDING: the embedded store's constructor (`opsloop_tsdb::Tsdb::open`) has not landed yet.
-    let _ = dir;
-    todo!("open the metric store once opsloop_tsdb::Tsdb::open lands")
+    let tsdb = opsloop_tsdb::Tsdb::open(dir, opsloop_tsdb::TsdbOptions::default())
+        .with_context(|| format!("cannot open metric store {}", dir.display()))?;
+    Ok(tsdb)
 }
 
 /// Every service this binary serves.
@@ -119,9 +119,9 @@ fn services(
     metrics: Arc<dyn MetricStore>,
     control: Arc<dyn ControlStore>,
 ) -> Vec<Arc<dyn Service>> {
-    // PENDING: `opsloop_cloudwatch::CloudWatch::new(metrics, control)` has not landed yet.
-    let _ = (metrics, control);
-    todo!("register CloudWatch once opsloop_cloudwatch::CloudWatch::new lands")
+    vec![Arc::new(opsloop_cloudwatch::CloudWatch::new(
+        metrics, control,
+    ))]
 }
 
 /// Take an exclusive lock on `<dir>/.lock`, held for the life of the app.

@@ -2,6 +2,8 @@
 //! filtered by the `log` setting (env-filter syntax). The wire gateway's per-request span (service,
 //! operation, request id, account, status, latency) appears on every line logged inside it.
 
+use std::io::IsTerminal;
+
 use anyhow::{Context, Result};
 use tracing_subscriber::EnvFilter;
 
@@ -14,8 +16,11 @@ pub fn init(config: &Config) -> Result<()> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
+    // Colours only on a terminal, and never when NO_COLOR is set (https://no-color.org).
+    let ansi = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let result = match config.log_format {
-        LogFormat::Text => builder.with_target(false).try_init(),
+        LogFormat::Text => builder.with_target(false).with_ansi(ansi).try_init(),
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
