@@ -486,7 +486,7 @@ impl<'a> Builder<'a> {
         }
         if let Some(c) = counts {
             if c.len() != values.len() {
-                self.errors.combination(format!(
+                self.errors.invalid(format!(
                     "The parameters {} and {} must be of the same size.",
                     p.member("Values"),
                     p.member("Counts")

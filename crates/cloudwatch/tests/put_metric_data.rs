@@ -166,8 +166,6 @@ async fn value_kinds_are_mutually_exclusive() {
          "The parameters MetricData.member.1.Value and MetricData.member.1.Values are mutually exclusive and you have specified both."),
         (json!({"MetricName": "M"}),
          "At least one of the parameters MetricData.member.1.Value, MetricData.member.1.StatisticValues and MetricData.member.1.Values must be specified."),
-        (json!({"MetricName": "M", "Values": [1, 2], "Counts": [1]}),
-         "The parameters MetricData.member.1.Values and MetricData.member.1.Counts must be of the same size."),
         (json!({"MetricName": "M", "Value": 1, "Counts": [1]}),
          "The parameter MetricData.member.1.Counts can only be specified with MetricData.member.1.Values."),
     ];
@@ -175,6 +173,18 @@ async fn value_kinds_are_mutually_exclusive() {
         let e = expect_err(put(json!([datum])).await, COMBINATION);
         assert_eq!(e.message, message);
     }
+}
+
+#[tokio::test]
+async fn counts_must_match_values() {
+    let e = expect_err(
+        put(json!([{"MetricName": "M", "Values": [1, 2], "Counts": [1]}])).await,
+        INVALID_VALUE,
+    );
+    assert_eq!(
+        e.message,
+        "The parameters MetricData.member.1.Values and MetricData.member.1.Counts must be of the same size."
+    );
 }
 
 #[tokio::test]
