@@ -18,7 +18,9 @@ pub const DAY_MS: i64 = 24 * HOUR_MS;
 
 /// Whether CloudWatch accepts `period` seconds.
 pub fn valid_period(period: i64) -> bool {
-    matches!(period, 1 | 5 | 10 | 20 | 30) || (period >= 60 && period % 60 == 0)
+    // `Period` is a 32-bit integer in the model; larger values are not periods.
+    matches!(period, 1 | 5 | 10 | 20 | 30)
+        || (period >= 60 && period % 60 == 0 && period <= i64::from(i32::MAX))
 }
 
 /// The message for an invalid period of parameter `path`.
@@ -64,9 +66,9 @@ pub fn retention_allows(start_ms: i64, period_s: i64, now_ms: i64) -> bool {
 
 /// Number of periods between the rounded start and the (exclusive) end.
 pub fn period_count(start_ms: i64, end_ms: i64, period_s: i64) -> i64 {
-    let span = (end_ms - start_ms).max(0);
-    let p = period_s.max(1) * SECOND_MS;
-    (span + p - 1) / p
+    let span = end_ms.saturating_sub(start_ms).max(0);
+    let p = period_s.clamp(1, i64::from(i32::MAX)) * SECOND_MS;
+    span / p + i64::from(span % p != 0)
 }
 
 /// One aggregation request against a series, in store terms.
@@ -142,7 +144,19 @@ mod tests {
         for p in [1, 5, 10, 20, 30, 60, 120, 300, 86_400, 604_800] {
             assert!(valid_period(p), "{p}");
         }
-        for p in [0, -60, 2, 15, 45, 59, 61, 90, 100] {
+        for p in [
+            0,
+            -60,
+            2,
+            15,
+            45,
+            59,
+            61,
+            90,
+            100,
+            i64::MAX - 7,
+            60 * i64::from(i32::MAX),
+        ] {
             assert!(!valid_period(p), "{p}");
         }
     }
@@ -183,6 +197,10 @@ mod tests {
         assert_eq!(period_count(0, DAY_MS, 60), 1440);
         assert_eq!(period_count(0, DAY_MS + 1, 60), 1441);
         assert_eq!(period_count(10, 5, 60), 0);
+        assert_eq!(
+            period_count(i64::MIN / 2, i64::MAX / 2, 1),
+            (i64::MAX - 1) / 1000 + 1
+        );
     }
 
     #[test]

@@ -390,3 +390,16 @@ async fn scalar_results_fill_the_window() {
     .unwrap();
     assert_eq!(nums(&result(&out, "c")["Values"]), vec![101.0; 5]);
 }
+
+#[tokio::test]
+async fn scalar_results_over_huge_windows_are_refused() {
+    let (svc, t0) = seeded().await;
+    let req = json!({"StartTime": 0, "EndTime": t0, "MetricDataQueries": [
+        {"Id": "c", "Expression": "42", "Period": 60}]});
+    let e = expect_err(call(&svc, "GetMetricData", req).await, VALIDATION);
+    assert!(
+        e.message.starts_with("Error in expression c"),
+        "{}",
+        e.message
+    );
+}

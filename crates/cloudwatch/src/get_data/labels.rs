@@ -217,7 +217,7 @@ pub fn format_time(ms: i64, tz_minutes: i32) -> String {
 
 /// A duration like `1d 2h 3m 4s` (zero parts omitted; `0s` when empty).
 pub fn format_duration(ms: i64) -> String {
-    let mut secs = ms.abs() / 1000;
+    let mut secs = ms.unsigned_abs() / 1000;
     let mut parts = Vec::new();
     for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
         if secs >= size {

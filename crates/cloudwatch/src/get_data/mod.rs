@@ -30,7 +30,7 @@ use crate::error::{self, ErrorList, InternalError, VALIDATION};
 use crate::fetch::{aggregate_metric, find_series, MetricId};
 use crate::math::{self, Expr, MathValue, Series};
 use crate::stats::Statistic;
-use crate::window::{period_message, valid_period, Window};
+use crate::window::{period_count, period_message, valid_period, Window};
 
 use env::{Env, Shared};
 use labels::{LabelInput, LabelProps};
@@ -38,6 +38,8 @@ use page::ResultSeries;
 
 /// Most queries in one request.
 pub const MAX_QUERIES: usize = 500;
+/// Most periods a scalar expression result is spread over.
+pub const MAX_SCALAR_PERIODS: i64 = 1_000_000;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -543,6 +545,13 @@ pub fn get_metric_data(
             MathValue::Scalar(x) => {
                 let period = expr_periods.get(&q.id).copied().unwrap_or(60);
                 let window = Window::new(start_ms, end_ms, period, now_ms);
+                if period_count(window.start_ms, window.end_ms, period) > MAX_SCALAR_PERIODS {
+                    return Err(expression_error(
+                        &q.id,
+                        "The expression returns a single value, and the time range holds too many periods \
+                         to return it at each of them. Increase the period or narrow the time range.",
+                    ));
+                }
                 let timestamps: Vec<i64> = window.period_starts().map(|t| t / 1000).collect();
                 let values = vec![x; timestamps.len()];
                 emit(
