@@ -1,7 +1,7 @@
 //! ListMetrics: the metrics (namespace, name, dimension set) stored for the caller, filtered by
 //! namespace, name and dimension filters (a filter without a value matches any value; a metric may
-//! have more dimensions than filtered on), optionally only those written in the last three hours
-//! (`RecentlyActive=PT3H`). A metric published with several units is listed once. Results come 500
+//! have more dimensions than filtered on). Like CloudWatch, only metrics that reported data in the
+//! past two weeks are listed, or in the past three hours with `RecentlyActive=PT3H`. A metric published with several units is listed once. Results come 500
 //! per page, ordered by namespace, name and dimensions, with an opaque `NextToken`.
 
 use std::collections::BTreeSet;
@@ -15,7 +15,7 @@ use crate::doc::dimensions_value;
 use crate::error::{self, InternalError};
 use crate::fetch::MetricId;
 use crate::token;
-use crate::window::HOUR_MS;
+use crate::window::{DAY_MS, HOUR_MS};
 
 /// Metrics per ListMetrics page.
 pub const PAGE_SIZE: usize = 500;
@@ -100,7 +100,12 @@ pub fn list_metrics(
                 .into_iter()
                 .map(|d| (d.name, d.value))
                 .collect(),
-            written_since_ms: req.recently_active.is_some().then(|| now_ms - 3 * HOUR_MS),
+            // CloudWatch lists only metrics that reported data in the past two weeks.
+            written_since_ms: Some(if req.recently_active.is_some() {
+                now_ms - 3 * HOUR_MS
+            } else {
+                now_ms - 14 * DAY_MS
+            }),
         };
         let series = store.list_series(&filter).map_err(InternalError::from)?;
         let ids: BTreeSet<MetricId> = series

@@ -117,7 +117,7 @@ async fn list_filters_and_deduplicates_units() {
 }
 
 #[tokio::test]
-async fn recently_active_uses_write_time() {
+async fn listing_windows_use_write_time() {
     let (svc, store) = service();
     call(
         &svc,
@@ -128,13 +128,22 @@ async fn recently_active_uses_write_time() {
     .await
     .unwrap();
     store.set_last_write("Stale", wall_ms() - 4 * 3600 * 1000);
+    call(
+        &svc,
+        "PutMetricData",
+        json!({"Namespace": "App", "MetricData": [{"MetricName": "Gone", "Value": 1}]}),
+    )
+    .await
+    .unwrap();
+    store.set_last_write("Gone", wall_ms() - 15 * 86_400 * 1000);
     let out = call(&svc, "ListMetrics", json!({"RecentlyActive": "PT3H"}))
         .await
         .unwrap();
     assert_eq!(metrics(&out), vec!["App/Fresh[]"]);
+    // Without RecentlyActive: the past two weeks.
     assert_eq!(
-        metrics(&call(&svc, "ListMetrics", json!({})).await.unwrap()).len(),
-        2
+        metrics(&call(&svc, "ListMetrics", json!({})).await.unwrap()),
+        vec!["App/Fresh[]", "App/Stale[]"]
     );
 }
 
