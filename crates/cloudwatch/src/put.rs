@@ -250,8 +250,8 @@ impl<'a> Builder<'a> {
         };
         let high_resolution = match d.get("StorageResolution").and_then(as_f64) {
             None => false,
-            Some(r) if r == 1.0 => true,
-            Some(r) if r == 60.0 => false,
+            Some(1.0) => true,
+            Some(60.0) => false,
             Some(r) => {
                 self.errors.invalid(error::bad_value_message(
                     &r.to_string(),
