@@ -122,3 +122,50 @@ pub trait Service: Send + Sync + 'static {
         Health { ready: true, detail: None }
     }
 }
+
+/// Services of this process by `serviceId` (e.g. `"SNS"`, `"CloudWatch"`), for in-process calls
+/// between services (an alarm publishing to SNS, a rule starting an automation) without any wire
+/// format and without one service crate depending on another. Filled once at startup; services hold
+/// an `Arc<Directory>` and look peers up when they need them.
+#[derive(Default)]
+pub struct Directory {
+    services: std::sync::RwLock<std::collections::HashMap<String, std::sync::Arc<dyn Service>>>,
+}
+
+impl Directory {
+    pub fn new() -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Directory::default())
+    }
+
+    /// Register `service` under its `serviceId`.
+    pub fn insert(&self, service_id: &str, service: std::sync::Arc<dyn Service>) {
+        if let Ok(mut map) = self.services.write() {
+            map.insert(service_id.to_string(), service);
+        }
+    }
+
+    pub fn get(&self, service_id: &str) -> Option<std::sync::Arc<dyn Service>> {
+        self.services.read().ok().and_then(|m| m.get(service_id).cloned())
+    }
+
+    /// Call `operation` of the service `service_id` as `account`/`region`, with a protocol-neutral
+    /// input document. Fails with `ServiceUnavailable`-kind error when the service is not present.
+    pub async fn invoke(
+        &self,
+        service_id: &str,
+        account_id: &str,
+        region: &str,
+        operation: &str,
+        input: Value,
+    ) -> Result<Value, ApiError> {
+        let Some(service) = self.get(service_id) else {
+            return Err(ApiError::with_status(
+                "ServiceUnavailable",
+                503,
+                format!("service {service_id} is not available in this opsloop process"),
+            ));
+        };
+        let ctx = RequestContext::internal(account_id, region, operation);
+        service.call(&ctx, input).await
+    }
+}
