@@ -173,7 +173,12 @@ async fn main() {
         ..GatewayConfig::default()
     };
     let mut g = Gateway::new(cfg, Arc::new(NoCreds));
+    let t = Instant::now();
     g.register(Arc::new(Sink)).expect("register");
+    println!(
+        "CloudWatch model parsed and indexed in {:.2} ms",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
     let iterations = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())

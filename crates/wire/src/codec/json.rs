@@ -85,6 +85,14 @@ pub(crate) fn convert<'m>(
             let Value::Array(items) = v else {
                 return Err(type_error(path, "a list"));
             };
+            // Fast path for the common list of numbers (metric values): nothing to convert.
+            if matches!(
+                model.shape(l.member).kind,
+                ShapeKind::Double(_) | ShapeKind::Float(_)
+            ) && items.iter().all(Value::is_number)
+            {
+                return Ok(());
+            }
             for (i, item) in items.iter_mut().enumerate() {
                 path.push(Seg::Index(i));
                 if item.is_null() {

@@ -16,6 +16,9 @@ use super::xml::XmlWriter;
 use super::{scalar_from_str, timestamp, DecodeError, Path, Seg};
 use crate::model::{Model, Operation, ShapeId, ShapeKind, TimestampFormat};
 
+/// Most dot-separated segments a parameter name may have.
+const MAX_SEGMENTS: usize = 128;
+
 /// Decoded form parameters, in order.
 pub type Params<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
 
@@ -98,6 +101,12 @@ pub fn decode_params(
     };
     let mut root: Option<B<'_>> = None;
     for (k, v) in params {
+        // Recursion follows the key's segments; keys under 256 bytes cannot exceed the bound.
+        if k.len() > 2 * MAX_SEGMENTS && k.bytes().filter(|&b| b == b'.').count() >= MAX_SEGMENTS {
+            return Err(DecodeError::Malformed(format!(
+                "parameter name nests deeper than {MAX_SEGMENTS} levels"
+            )));
+        }
         insert(model, input, false, &mut root, k, 0, v)?;
     }
     match root {

@@ -185,3 +185,16 @@ fn xml_output_without_output_shape() {
         r#"<PingResponse xmlns="http://sink.example/doc/2020-01-01/"><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></PingResponse>"#
     ));
 }
+
+#[test]
+fn deeply_nested_keys_are_refused_without_recursing() {
+    let deep = format!("Name=n&Nested{}.Leaf=x", ".Inner".repeat(200_000));
+    assert!(matches!(echo(&deep), Err(DecodeError::Malformed(_))));
+    let ok = format!("Name=n&Nested{}.Leaf=x", ".Inner".repeat(100));
+    let doc = echo(&ok).expect("100 levels decode");
+    let mut v = &doc["Nested"];
+    for _ in 0..100 {
+        v = &v["Inner"];
+    }
+    assert_eq!(v["Leaf"], "x");
+}

@@ -156,17 +156,19 @@ fn match_pieces(pieces: &[Piece], segs: &[&str], labels: &mut Vec<(String, Strin
             false
         }
         Piece::Greedy(name) => {
-            // The greedy label takes at least one segment; try the longest first.
-            for take in (1..=segs.len()).rev() {
-                let Some(v) = decode_label(&segs[..take].join("/")) else {
-                    return false;
-                };
-                labels.push((name.clone(), v));
-                if match_pieces(rest, &segs[take..], labels) {
-                    return true;
-                }
-                labels.pop();
+            // Only one greedy label per template and every other piece takes exactly one segment,
+            // so the greedy label takes whatever the rest leaves (at least one segment).
+            let Some(take) = segs.len().checked_sub(rest.len()).filter(|t| *t >= 1) else {
+                return false;
+            };
+            let Some(v) = decode_label(&segs[..take].join("/")) else {
+                return false;
+            };
+            labels.push((name.clone(), v));
+            if match_pieces(rest, &segs[take..], labels) {
+                return true;
             }
+            labels.pop();
             false
         }
     }
