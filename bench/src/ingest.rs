@@ -125,6 +125,9 @@ pub struct IngestResult {
     pub server_cores: Option<f64>,
     /// CPU cores this load generator used.
     pub client_cores: Option<f64>,
+    /// CPU cores busy on the whole machine over the run (`/proc/stat`); minus server and client,
+    /// what other processes took.
+    pub machine_cores: Option<f64>,
     pub first_error: Option<String>,
     /// opsloop only: per series (index into [`series_set`]), the SampleCount acknowledged (the sum of
     /// `Counts` of acknowledged datums), for read-back checks.
@@ -167,6 +170,7 @@ pub async fn run(
     let target = Arc::new(target);
     let cpu0 = server_pid.and_then(procs::cpu_seconds);
     let self0 = procs::cpu_seconds(std::process::id());
+    let machine0 = procs::machine_busy_seconds();
     let start = Instant::now();
     let deadline = start + cfg.duration;
     let start_ms = unix_millis();
@@ -207,6 +211,7 @@ pub async fn run(
     let wall = start.elapsed();
     let cpu1 = server_pid.and_then(procs::cpu_seconds);
     let self1 = procs::cpu_seconds(std::process::id());
+    let machine1 = procs::machine_busy_seconds();
     latencies.sort_by(f64::total_cmp);
     let elapsed = all.last_ack.map(|t| t - start).unwrap_or(wall);
     Ok(IngestResult {
@@ -219,6 +224,9 @@ pub async fn run(
         body_bytes: all.body_bytes,
         server_cores: cpu0.zip(cpu1).map(|(a, b)| (b - a) / wall.as_secs_f64()),
         client_cores: self0.zip(self1).map(|(a, b)| (b - a) / wall.as_secs_f64()),
+        machine_cores: machine0
+            .zip(machine1)
+            .map(|(a, b)| (b - a) / wall.as_secs_f64()),
         first_error: all.first_error,
         expected_sample_counts,
         start_s,
@@ -410,4 +418,37 @@ pub async fn prometheus_sample_count(addr: SocketAddr) -> Result<f64> {
         total += n.unwrap_or(0.0);
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_are_distinct() {
+        let s = series_set(10_000);
+        let keys: std::collections::HashSet<(&str, &str, &str)> = s
+            .iter()
+            .map(|x| (x.cw_name, x.zone, x.host.as_str()))
+            .collect();
+        assert_eq!(keys.len(), 10_000);
+    }
+
+    #[test]
+    fn config_rejects_repeating_series() {
+        let cfg = IngestConfig {
+            duration: Duration::from_secs(1),
+            connections: 4,
+            datums_per_request: 1000,
+            values_per_datum: 10,
+            series: 3999,
+        };
+        assert!(cfg.validate().is_err());
+        assert!(IngestConfig {
+            series: 4000,
+            ..cfg
+        }
+        .validate()
+        .is_ok());
+    }
 }

@@ -279,6 +279,12 @@ fn describe_ingest(t: &mut Table, name: &str, r: &IngestResult, cfg: &IngestConf
             format!("{c:.2}"),
         );
     }
+    if let (Some(m), Some(sv), Some(c)) = (r.machine_cores, r.server_cores, r.client_cores) {
+        t.add(
+            format!("{name} ingest: CPU taken by other processes (cores)"),
+            format!("{:.2}", (m - sv - c).max(0.0)),
+        );
+    }
     if let Some(e) = &r.first_error {
         t.add(format!("{name} ingest: first error"), e.replace('|', "/"));
     }
@@ -550,6 +556,15 @@ async fn main() -> Result<()> {
         table: Table::default(),
     };
     println!("machine: {}", machine_description());
+    // Other work on the machine skews every number: show how busy it was when the run began.
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "load average at start (1/5/15 min): {}",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     println!("opsloop binary: {}", ctx.server_bin().display());
     println!("scratch dir: {}", work.display());
 

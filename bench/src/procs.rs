@@ -33,6 +33,27 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     Some(ticks as f64 / clk_tck() as f64)
 }
 
+/// CPU seconds the whole machine has been busy (all CPUs: `/proc/stat` time that is not idle or
+/// iowait).
+pub fn machine_busy_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is already inside user).
+    let busy = f
+        .get(..8)?
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, v)| v)
+        .sum::<u64>();
+    Some(busy as f64 / clk_tck() as f64)
+}
+
 /// `VmRSS` of a process in KiB.
 pub fn vm_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -253,6 +274,7 @@ mod tests {
         let pid = std::process::id();
         assert!(vm_rss_kib(pid).unwrap() > 0);
         assert!(cpu_seconds(pid).unwrap() >= 0.0);
+        assert!(machine_busy_seconds().unwrap() > 0.0);
     }
 
     #[test]

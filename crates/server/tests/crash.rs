@@ -313,7 +313,12 @@ async fn acknowledged_datapoints_survive_sigkill() -> Result<()> {
         server.wait_healthy(Duration::from_secs(60)).await?;
         let tallies = ingest_and_kill(&mut server, round, 20, Duration::from_millis(1500)).await?;
         let acked: u64 = tallies.values().map(|t| t.acked).sum();
+        let attempted: u64 = tallies.values().map(|t| t.attempted).sum();
         assert!(acked > 0, "round {round}: nothing acknowledged");
+        eprintln!(
+            "round {round}: SIGKILL with {acked} values acknowledged, {} in flight",
+            attempted - acked
+        );
         merge(&mut totals, tallies);
 
         let mut restarted = Server::spawn(&data, log.clone())?;
