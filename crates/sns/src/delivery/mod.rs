@@ -1,0 +1,2 @@
+//! Delivery.
+pub mod policy;
