@@ -61,6 +61,9 @@ struct IngestOpts {
     /// Distinct series.
     #[arg(long, default_value_t = 10_000)]
     series: usize,
+    /// Runs per target (alternating opsloop and Prometheus); the table shows the median run.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
 }
 
 impl IngestOpts {
@@ -237,70 +240,129 @@ fn prometheus_version(bin: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn describe_ingest(t: &mut Table, name: &str, r: &IngestResult, cfg: &IngestConfig) {
-    t.add(
-        format!("{name} ingest: acknowledged samples/s"),
-        thousands(r.points_per_sec()),
-    );
-    t.add(
-        format!("{name} ingest: requests/s"),
-        format!("{:.1}", r.requests_per_sec()),
-    );
-    t.add(
-        format!("{name} ingest: request latency p50 / p99"),
-        format!("{:.1} ms / {:.1} ms", r.latency_p50_ms, r.latency_p99_ms),
-    );
-    t.add(
-        format!("{name} ingest: acknowledged samples (requests ok / failed)"),
-        format!(
-            "{} in {:.2} s ({} / {})",
-            thousands(r.points as f64),
-            r.elapsed.as_secs_f64(),
-            r.requests_ok,
-            r.requests_failed
+/// The table rows describing one ingest run (all but its samples/s, which [`report_rounds`] adds).
+fn ingest_rows(name: &str, r: &IngestResult) -> Vec<(String, String)> {
+    let mut rows = vec![
+        (
+            format!("{name} ingest: requests/s"),
+            format!("{:.1}", r.requests_per_sec()),
         ),
-    );
-    t.add(
-        format!("{name} ingest: request body size"),
-        format!(
-            "{:.0} KiB",
-            r.body_bytes as f64 / (r.requests_ok + r.requests_failed).max(1) as f64 / 1024.0
+        (
+            format!("{name} ingest: request latency p50 / p99"),
+            format!("{:.1} ms / {:.1} ms", r.latency_p50_ms, r.latency_p99_ms),
         ),
-    );
+        (
+            format!("{name} ingest: acknowledged samples (requests ok / failed)"),
+            format!(
+                "{} in {:.2} s ({} / {})",
+                thousands(r.points as f64),
+                r.elapsed.as_secs_f64(),
+                r.requests_ok,
+                r.requests_failed
+            ),
+        ),
+        (
+            format!("{name} ingest: request body size"),
+            format!(
+                "{:.0} KiB",
+                r.body_bytes as f64 / (r.requests_ok + r.requests_failed).max(1) as f64 / 1024.0
+            ),
+        ),
+    ];
     if let Some(c) = r.server_cores {
-        t.add(
+        rows.push((
             format!("{name} ingest: server CPU (cores of 2)"),
             format!("{c:.2}"),
-        );
+        ));
     }
     if let Some(c) = r.client_cores {
-        t.add(
+        rows.push((
             format!("{name} ingest: load-generator CPU (cores)"),
             format!("{c:.2}"),
-        );
+        ));
     }
     if let (Some(m), Some(sv), Some(c)) = (r.machine_cores, r.server_cores, r.client_cores) {
-        t.add(
+        rows.push((
             format!("{name} ingest: CPU taken by other processes (cores)"),
             format!("{:.2}", (m - sv - c).max(0.0)),
-        );
+        ));
     }
     if let Some(e) = &r.first_error {
-        t.add(format!("{name} ingest: first error"), e.replace('|', "/"));
+        rows.push((format!("{name} ingest: first error"), e.replace('|', "/")));
     }
-    let _ = cfg;
+    rows
 }
 
-async fn run_ingest_opsloop(
-    ctx: &mut Ctx,
+/// One ingest run and the checks made around it.
+struct Round {
+    r: IngestResult,
+    /// Rows about this run beyond [`ingest_rows`] (read-back, size on disk, readiness).
+    rows: Vec<(String, String)>,
+    /// A failed check, reported whichever run is the median.
+    problem: Option<String>,
+}
+
+impl Round {
+    fn print(&self, name: &str, i: usize) {
+        println!(
+            "  run {}: {} samples/s",
+            i + 1,
+            thousands(self.r.points_per_sec())
+        );
+        for (k, v) in ingest_rows(name, &self.r).iter().chain(&self.rows) {
+            println!("    {k}: {v}");
+        }
+    }
+}
+
+/// Add the median run (by samples/s) to the table, with every run's rate and every failed check.
+fn report_rounds(t: &mut Table, name: &str, rounds: &[Round]) -> Option<IngestResult> {
+    let mut order: Vec<usize> = (0..rounds.len()).collect();
+    order.sort_by(|&a, &b| {
+        rounds[a]
+            .r
+            .points_per_sec()
+            .total_cmp(&rounds[b].r.points_per_sec())
+    });
+    let median = &rounds[*order.get(rounds.len() / 2)?];
+    let each: Vec<String> = rounds
+        .iter()
+        .map(|r| thousands(r.r.points_per_sec()))
+        .collect();
+    t.add(
+        format!(
+            "{name} ingest: acknowledged samples/s (median of {} runs)",
+            rounds.len()
+        ),
+        format!(
+            "{} (runs: {})",
+            thousands(median.r.points_per_sec()),
+            each.join(", ")
+        ),
+    );
+    for (k, v) in ingest_rows(name, &median.r)
+        .into_iter()
+        .chain(median.rows.iter().cloned())
+    {
+        t.add(format!("{k} (median run)"), v);
+    }
+    for (i, round) in rounds.iter().enumerate() {
+        if let Some(p) = &round.problem {
+            t.add(
+                format!("{name} ingest: run {} check FAILED", i + 1),
+                p.clone(),
+            );
+        }
+    }
+    Some(median.r.clone())
+}
+
+async fn opsloop_round(
+    ctx: &Ctx,
     cfg: &IngestConfig,
     external: Option<SocketAddr>,
-) -> Result<IngestResult> {
-    println!(
-        "== opsloop ingest ({} s, {} connections)",
-        cfg.duration.as_secs(),
-        cfg.connections
-    );
+    i: usize,
+) -> Result<Round> {
     if let Some(addr) = external {
         let creds = Creds {
             access_key_id: std::env::var("OPSLOOP_ACCESS_KEY_ID")
@@ -310,88 +372,149 @@ async fn run_ingest_opsloop(
             region: "us-east-1".into(),
         };
         let r = ingest::run(Target::Opsloop(creds), addr, cfg, None).await?;
-        describe_ingest(&mut ctx.table, "opsloop", &r, cfg);
-        return Ok(r);
+        return Ok(Round {
+            r,
+            rows: Vec::new(),
+            problem: None,
+        });
     }
-    let data = ctx.work.join("ingest-data");
-    let (mut p, _) = ctx.start_opsloop(&data, "opsloop-ingest.log").await?;
+    let data = ctx.work.join(format!("ingest-data-{i}"));
+    let (mut p, _) = ctx
+        .start_opsloop(&data, &format!("opsloop-ingest-{i}.log"))
+        .await?;
     let r = ingest::run(Target::Opsloop(bench_creds()), p.addr, cfg, Some(p.pid())).await?;
-    describe_ingest(&mut ctx.table, "opsloop", &r, cfg);
+    let mut rows = Vec::new();
+    let mut problem = None;
     let (checked, bad) = ingest::verify_opsloop(p.addr, &bench_creds(), &r, 100).await?;
-    ctx.table.add(
-        "opsloop ingest: read-back check (SampleCount per series)",
-        if bad.is_empty() {
-            format!("{checked} series checked, all match")
-        } else {
-            format!("{} of {checked} series MISMATCH: {}", bad.len(), bad[0])
-        },
-    );
+    if bad.is_empty() {
+        rows.push((
+            "opsloop ingest: read-back check (SampleCount per series)".to_string(),
+            format!("{checked} series checked, all match"),
+        ));
+    } else {
+        problem = Some(format!(
+            "{} of {checked} series MISMATCH: {}",
+            bad.len(),
+            bad[0]
+        ));
+    }
     let (clean, took) = p.terminate(Duration::from_secs(60)).await?;
     if !clean {
-        ctx.table.add(
-            "opsloop ingest: shutdown",
-            format!("did not exit within {took:?} of SIGTERM (killed)"),
-        );
+        problem = Some(format!("did not exit within {took:?} of SIGTERM (killed)"));
     }
     let (bytes, _) = procs::dir_size(&data)?;
     if r.points > 0 {
-        ctx.table.add(
-            "opsloop ingest: data dir bytes per acknowledged sample",
+        rows.push((
+            "opsloop ingest: data dir bytes per acknowledged sample".to_string(),
             format!(
                 "{:.2} ({} MiB)",
                 bytes as f64 / r.points as f64,
                 bytes / (1 << 20)
             ),
-        );
+        ));
     }
-    Ok(r)
+    std::fs::remove_dir_all(&data)?;
+    Ok(Round { r, rows, problem })
 }
 
-async fn run_ingest_prometheus(ctx: &mut Ctx, cfg: &IngestConfig) -> Result<IngestResult> {
+async fn prometheus_round(ctx: &Ctx, cfg: &IngestConfig, i: usize) -> Result<Round> {
     let Some(bin) = ctx.prometheus_bin.clone() else {
         bail!("prometheus not found: install it with `apt-get install -y --no-install-recommends prometheus` (bench/run.sh does)");
     };
-    println!(
-        "== {} ingest via remote write ({} s, {} connections)",
-        prometheus_version(&bin),
-        cfg.duration.as_secs(),
-        cfg.connections
-    );
-    let dir = ctx.work.join("prometheus");
+    let dir = ctx.work.join(format!("prometheus-{i}"));
     let mut p = procs::spawn_prometheus(&bin, &dir)?;
     let ready = p.wait_ready("/-/ready", Duration::from_secs(120)).await?;
-    ctx.table.add(
-        "prometheus: spawn to ready (empty dir)",
+    let mut rows = vec![(
+        "prometheus: spawn to ready (empty dir)".to_string(),
         format!("{:.0} ms", ready.as_secs_f64() * 1000.0),
-    );
+    )];
     if let Some(kib) = procs::vm_rss_kib(p.pid()) {
-        ctx.table
-            .add("prometheus: RSS when ready (empty dir)", mib(kib));
+        rows.push((
+            "prometheus: RSS when ready (empty dir)".to_string(),
+            mib(kib),
+        ));
     }
     let r = ingest::run(Target::Prometheus, p.addr, cfg, Some(p.pid())).await?;
-    describe_ingest(&mut ctx.table, "prometheus", &r, cfg);
     let held = ingest::prometheus_sample_count(p.addr).await?;
-    ctx.table.add(
-        "prometheus ingest: read-back check (PromQL count_over_time)",
-        format!(
-            "{} samples held of {} acknowledged",
-            thousands(held),
-            thousands(r.points as f64)
-        ),
+    let mut problem = None;
+    let readback = format!(
+        "{} samples held of {} acknowledged",
+        thousands(held),
+        thousands(r.points as f64)
     );
+    if held < r.points as f64 {
+        problem = Some(readback.clone());
+    }
+    rows.push((
+        "prometheus ingest: read-back check (PromQL count_over_time)".to_string(),
+        readback,
+    ));
     p.terminate(Duration::from_secs(60)).await?;
     let (bytes, _) = procs::dir_size(&dir.join("data"))?;
     if r.points > 0 {
-        ctx.table.add(
-            "prometheus ingest: data dir bytes per acknowledged sample",
+        rows.push((
+            "prometheus ingest: data dir bytes per acknowledged sample".to_string(),
             format!(
                 "{:.2} ({} MiB, WAL only: no 2 h block cut yet)",
                 bytes as f64 / r.points as f64,
                 bytes / (1 << 20)
             ),
-        );
+        ));
     }
-    Ok(r)
+    std::fs::remove_dir_all(&dir)?;
+    Ok(Round { r, rows, problem })
+}
+
+/// `rounds` runs per target, alternating opsloop and Prometheus so both see the same conditions.
+async fn run_ingest(
+    ctx: &mut Ctx,
+    cfg: &IngestConfig,
+    which: Which,
+    external: Option<SocketAddr>,
+    rounds: usize,
+) -> Result<()> {
+    let prom_version = ctx
+        .prometheus_bin
+        .as_deref()
+        .map(prometheus_version)
+        .unwrap_or_default();
+    let (mut ops, mut prom) = (Vec::new(), Vec::new());
+    for i in 0..rounds.max(1) {
+        if which != Which::Prometheus {
+            println!(
+                "== opsloop ingest, run {} ({} s, {} connections)",
+                i + 1,
+                cfg.duration.as_secs(),
+                cfg.connections
+            );
+            let round = opsloop_round(ctx, cfg, external, i).await?;
+            round.print("opsloop", i);
+            ops.push(round);
+        }
+        if which != Which::Opsloop {
+            println!(
+                "== {prom_version} remote write, run {} ({} s, {} connections)",
+                i + 1,
+                cfg.duration.as_secs(),
+                cfg.connections
+            );
+            let round = prometheus_round(ctx, cfg, i).await?;
+            round.print("prometheus", i);
+            prom.push(round);
+        }
+    }
+    println!("== ingest summary");
+    let a = report_rounds(&mut ctx.table, "opsloop", &ops);
+    let b = report_rounds(&mut ctx.table, "prometheus", &prom);
+    if let (Some(a), Some(b)) = (a, b) {
+        if b.points > 0 {
+            ctx.table.add(
+                "ingest ratio opsloop / prometheus (median samples/s)",
+                format!("{:.2}×", a.points_per_sec() / b.points_per_sec()),
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn run_startup_empty(ctx: &mut Ctx) -> Result<()> {
@@ -578,19 +701,7 @@ async fn main() -> Result<()> {
                 let cfg = opts.config();
                 cfg.validate()?;
                 print_workload(&cfg);
-                let a = if *target != Which::Prometheus {
-                    Some(run_ingest_opsloop(&mut ctx, &cfg, *opsloop_addr).await?)
-                } else {
-                    None
-                };
-                let b = if *target != Which::Opsloop {
-                    Some(run_ingest_prometheus(&mut ctx, &cfg).await?)
-                } else {
-                    None
-                };
-                if let (Some(a), Some(b)) = (a, b) {
-                    add_ratio(&mut ctx.table, &a, &b);
-                }
+                run_ingest(&mut ctx, &cfg, *target, *opsloop_addr, opts.rounds).await?;
             }
             Cmd::Query { opts } => run_query(&mut ctx, opts).await?,
             Cmd::Startup => run_startup_empty(&mut ctx).await?,
@@ -599,9 +710,7 @@ async fn main() -> Result<()> {
                 cfg.validate()?;
                 print_workload(&cfg);
                 run_startup_empty(&mut ctx).await?;
-                let a = run_ingest_opsloop(&mut ctx, &cfg, None).await?;
-                let b = run_ingest_prometheus(&mut ctx, &cfg).await?;
-                add_ratio(&mut ctx.table, &a, &b);
+                run_ingest(&mut ctx, &cfg, Which::Both, None, ingest.rounds).await?;
                 run_query(&mut ctx, query).await?;
             }
         }
@@ -633,13 +742,4 @@ fn print_workload(cfg: &IngestConfig) {
         cfg.connections,
         cfg.duration.as_secs()
     );
-}
-
-fn add_ratio(t: &mut Table, opsloop: &IngestResult, prom: &IngestResult) {
-    if prom.points > 0 {
-        t.add(
-            "ingest ratio opsloop / prometheus (samples/s)",
-            format!("{:.2}×", opsloop.points_per_sec() / prom.points_per_sec()),
-        );
-    }
 }
