@@ -90,7 +90,7 @@ impl<'a> BitReader<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn refill(&mut self) {
         if self.pos + 8 <= self.data.len() {
             let mut w = [0u8; 8];
@@ -112,7 +112,7 @@ impl<'a> BitReader<'a> {
     }
 
     /// Reads `n` bits, `1 <= n <= 56`.
-    #[inline]
+    #[inline(always)]
     fn read_small(&mut self, n: u32) -> Result<u64, Truncated> {
         if self.nbits < n {
             self.refill();
@@ -127,7 +127,7 @@ impl<'a> BitReader<'a> {
     }
 
     /// Reads `n` bits (`n <= 64`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn read(&mut self, n: u32) -> Result<u64, Truncated> {
         match n {
             0 => Ok(0),

@@ -407,6 +407,7 @@ impl DataFile {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }

@@ -399,7 +399,7 @@ impl Inner {
                 }
                 let mut defs = Vec::new();
                 for (sw, m) in batch.iter().zip(&metas) {
-                    if !m.logged.swap(true, Ordering::AcqRel) {
+                    if !m.logged.load(Ordering::Acquire) && !m.logged.swap(true, Ordering::AcqRel) {
                         wal::encode_def(&mut defs, m.sid, sw.high_resolution, &m.key);
                     }
                 }
@@ -636,11 +636,11 @@ impl Inner {
                 return Ok(Vec::new());
             }
             if let Some(s) = h.active.series.get(&sid) {
-                s.for_each(|ts, smp| b.add_sample(ts, smp));
+                s.aggregate_into(&mut b);
             }
             if let Some(f) = &h.frozen {
                 if let Some(s) = f.head.series.get(&sid) {
-                    s.for_each(|ts, smp| b.add_sample(ts, smp));
+                    s.aggregate_into(&mut b);
                 }
             }
             self.files.read().clone()

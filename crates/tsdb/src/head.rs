@@ -7,7 +7,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::{Point, Sample};
 
-/// Multiplicative hasher for `u32` series ids (not DoS-relevant: ids are assigned by the store).
+/// Multiplicative hasher for `u32` series ids (assigned by the store) and for keys that are
+/// already keyed hashes; not for attacker-chosen input.
 #[derive(Default)]
 pub(crate) struct IdHasher(u64);
 
@@ -22,6 +23,10 @@ impl Hasher for IdHasher {
     }
     fn write_u32(&mut self, v: u32) {
         self.0 = (v as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn write_u64(&mut self, v: u64) {
+        // Keys that are already hashes (series key hashes): fold the high bits in.
+        self.0 = (v ^ (v >> 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 
@@ -118,6 +123,21 @@ impl SeriesHead {
             }
             f(self.ts[i], &s);
         }
+    }
+
+    /// Adds every point to `b`: runs of plain values in bulk, other samples one by one.
+    pub(crate) fn aggregate_into(&self, b: &mut crate::agg::Buckets) {
+        let mut from = 0usize;
+        for e in &self.ext {
+            let i = e.idx as usize;
+            if i < from || i >= self.ts.len() {
+                continue;
+            }
+            b.add_plain_run(&self.ts[from..i], &self.val[from..i]);
+            b.add_sample(self.ts[i], &self.sample(i, Some(e)));
+            from = i + 1;
+        }
+        b.add_plain_run(&self.ts[from..], &self.val[from..]);
     }
 
     /// All points sorted by timestamp (stable).

@@ -8,7 +8,7 @@
 use crate::agg::Buckets;
 use crate::bits::Cursor;
 use crate::datafile::{DataFile, IndexEntry, Tier};
-use crate::gorilla::{decode_frame, parse_table};
+use crate::gorilla::{decode_frame, decode_simple, parse_table};
 use crate::rollup::decode_records;
 use crate::sketch::Sketch;
 use crate::TsdbError;
@@ -55,8 +55,16 @@ fn raw(f: &DataFile, e: &IndexEntry, b: &mut Buckets) -> Result<(), TsdbError> {
         return Ok(());
     }
     let payload = f.read_payload(e)?;
+    let (mut ts, mut vals) = (Vec::new(), Vec::new());
     for fi in decode {
-        decode_frame(&payload, fi, |ts, s| b.add_sample(ts, &s))?;
+        if fi.all_simple {
+            ts.clear();
+            vals.clear();
+            decode_simple(&payload, fi, &mut ts, &mut vals)?;
+            b.add_plain_run(&ts, &vals);
+        } else {
+            decode_frame(&payload, fi, |ts, s| b.add_sample(ts, &s))?;
+        }
     }
     Ok(())
 }

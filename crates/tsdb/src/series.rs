@@ -9,13 +9,14 @@
 //! crc32. Replaying WAL records over a newer snapshot is harmless: definitions must agree and the
 //! metadata only moves forward (max).
 
-use std::collections::hash_map::DefaultHasher;
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
 use crate::bits::{put_ivarint, put_string, put_uvarint, Cursor, Truncated};
+use crate::head::IdHasher;
 use crate::{SeriesFilter, SeriesInfo, SeriesKey, TsdbError};
 
 const MAGIC: &[u8; 8] = b"OLTSSER1";
@@ -34,11 +35,16 @@ pub(crate) struct SeriesMeta {
 
 impl SeriesMeta {
     pub(crate) fn note_write(&self, hr: bool, max_ts: i64, wall_ms: i64) {
-        if hr {
+        if hr && !self.hr.load(Ordering::Relaxed) {
             self.hr.store(true, Ordering::Relaxed);
         }
-        self.last_ts.fetch_max(max_ts, Ordering::Relaxed);
-        self.last_write.fetch_max(wall_ms, Ordering::Relaxed);
+        // Plain loads first: the common case (nothing to raise) costs no read-modify-write.
+        if self.last_ts.load(Ordering::Relaxed) < max_ts {
+            self.last_ts.fetch_max(max_ts, Ordering::Relaxed);
+        }
+        if self.last_write.load(Ordering::Relaxed) < wall_ms {
+            self.last_write.fetch_max(wall_ms, Ordering::Relaxed);
+        }
     }
 
     fn info(&self) -> SeriesInfo {
@@ -86,17 +92,29 @@ pub(crate) fn decode_key(c: &mut Cursor<'_>) -> Result<SeriesKey, Truncated> {
     })
 }
 
-fn hash_key(k: &SeriesKey) -> u64 {
-    let mut h = DefaultHasher::new();
-    k.hash(&mut h);
-    h.finish()
+thread_local! {
+    static KEY_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// SipHash (per-process random key) of the key's encoding, hashed in one call: much cheaper than
+/// hashing its fields one by one.
+fn hash_key(state: &RandomState, k: &SeriesKey) -> u64 {
+    KEY_BUF.with(|b| {
+        let mut b = b.borrow_mut();
+        b.clear();
+        encode_key(&mut b, k);
+        let mut h = state.build_hasher();
+        h.write(&b);
+        h.finish()
+    })
 }
 
 /// Key → id map plus per-id metadata.
 #[derive(Default)]
 pub(crate) struct SeriesIndex {
     metas: Vec<Option<Arc<SeriesMeta>>>,
-    by_hash: HashMap<u64, u32>,
+    by_hash: HashMap<u64, u32, BuildHasherDefault<IdHasher>>,
+    hash_state: RandomState,
     /// Ids whose key hash collides with an earlier key's (rare).
     collisions: Vec<(u64, u32)>,
     live: usize,
@@ -122,7 +140,7 @@ impl SeriesIndex {
     }
 
     pub(crate) fn lookup(&self, key: &SeriesKey) -> Option<&Arc<SeriesMeta>> {
-        self.lookup_hashed(hash_key(key), key)
+        self.lookup_hashed(hash_key(&self.hash_state, key), key)
     }
 
     fn lookup_hashed(&self, h: u64, key: &SeriesKey) -> Option<&Arc<SeriesMeta>> {
@@ -140,7 +158,7 @@ impl SeriesIndex {
 
     /// Returns the existing series or creates one (definition not yet logged).
     pub(crate) fn intern(&mut self, key: &SeriesKey) -> Arc<SeriesMeta> {
-        let h = hash_key(key);
+        let h = hash_key(&self.hash_state, key);
         if let Some(m) = self.lookup_hashed(h, key) {
             return m.clone();
         }
@@ -204,7 +222,7 @@ impl SeriesIndex {
             m.note_write(hr, last_ts, last_write);
             return Ok(m);
         }
-        let h = hash_key(&key);
+        let h = hash_key(&self.hash_state, &key);
         if self.lookup_hashed(h, &key).is_some() {
             return Err(TsdbError::Corrupt(format!(
                 "series key defined under two ids (second: {sid})"

@@ -109,7 +109,7 @@ fn concurrent_writers_are_all_acked_and_present() {
         let b = db
             .aggregate(&key("Shared", &[]), t0, t0 + 10_000_000, 10_000_000, false)
             .unwrap();
-        assert_eq!(b[0].count, (writers as i64 * batches) as f64);
+        assert_eq!(b[0].count, (writers * batches) as f64);
         for t in 0..16 {
             let b = db
                 .aggregate(
