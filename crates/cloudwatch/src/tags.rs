@@ -195,27 +195,12 @@ pub fn tag_resource(
     input: Value,
 ) -> Result<Value, ApiError> {
     let req: TagResourceInput = decode(input, "Tags")?;
-    for (i, tag) in req.tags.iter().enumerate() {
-        let at = |f: &str| format!("Tags.member.{}.{f}", i + 1);
-        if tag.key.is_empty() || tag.key.chars().count() > 128 || !tag_text_ok(&tag.key) {
-            return Err(error::invalid_value(error::bad_value_message(
-                &tag.key,
-                &at("Key"),
-            )));
-        }
-        if tag.key.to_ascii_lowercase().starts_with("aws:") {
-            return Err(error::invalid_value(format!(
-                "The parameter {} must not begin with the reserved prefix aws:.",
-                at("Key")
-            )));
-        }
-        if tag.value.chars().count() > 256 || !tag_text_ok(&tag.value) {
-            return Err(error::invalid_value(error::bad_value_message(
-                &tag.value,
-                &at("Value"),
-            )));
-        }
-    }
+    let pairs: Vec<(String, String)> = req
+        .tags
+        .iter()
+        .map(|t| (t.key.clone(), t.value.clone()))
+        .collect();
+    validate(&pairs)?;
     resolve(registry, ctx, &req.resource_arn)?;
     let mut tags = load(control, &req.resource_arn)?;
     for tag in req.tags {
@@ -229,6 +214,64 @@ pub fn tag_resource(
     }
     save(control, &req.resource_arn, &tags)?;
     Ok(json!({}))
+}
+
+/// Check tags against the tagging rules (`Tags.member.N.Key` / `.Value` in messages).
+pub fn validate(tags: &[(String, String)]) -> Result<(), ApiError> {
+    for (i, (key, value)) in tags.iter().enumerate() {
+        let at = |f: &str| format!("Tags.member.{}.{f}", i + 1);
+        if key.is_empty() || key.chars().count() > 128 || !tag_text_ok(key) {
+            return Err(error::invalid_value(error::bad_value_message(
+                key,
+                &at("Key"),
+            )));
+        }
+        if key.to_ascii_lowercase().starts_with("aws:") {
+            return Err(error::invalid_value(format!(
+                "The parameter {} must not begin with the reserved prefix aws:.",
+                at("Key")
+            )));
+        }
+        if value.chars().count() > 256 || !tag_text_ok(value) {
+            return Err(error::invalid_value(error::bad_value_message(
+                value,
+                &at("Value"),
+            )));
+        }
+    }
+    let distinct: std::collections::BTreeSet<&String> = tags.iter().map(|(k, _)| k).collect();
+    if distinct.len() > MAX_TAGS {
+        return Err(error::invalid_value(format!(
+            "A resource can have at most {MAX_TAGS} tags."
+        )));
+    }
+    Ok(())
+}
+
+/// The write that gives a new resource its initial tags (for features creating resources in one
+/// atomic batch); `None` when there are none.
+pub fn initial_tags_op(
+    arn: &str,
+    tags: &[(String, String)],
+) -> Result<Option<opsloop_store::WriteOp>, InternalError> {
+    if tags.is_empty() {
+        return Ok(None);
+    }
+    let map: BTreeMap<&String, &String> = tags.iter().map(|(k, v)| (k, v)).collect();
+    let value = serde_json::to_vec(&map).map_err(|e| InternalError::Corrupt(e.to_string()))?;
+    Ok(Some(opsloop_store::WriteOp::Put {
+        table: TAGS_TABLE.into(),
+        key: arn.to_string(),
+        value,
+    }))
+}
+
+/// The write that drops every tag of a deleted resource.
+pub fn purge_op(arn: &str) -> opsloop_store::WriteOp {
+    opsloop_store::WriteOp::Delete {
+        table: TAGS_TABLE.into(),
+        key: arn.to_string(),
+    }
 }
 
 /// UntagResource: remove tags by key (absent keys are ignored).

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use opsloop_tsdb::{MetricStore, SeriesFilter, SeriesInfo};
 
+use crate::anomaly::Models;
 use crate::fetch::{aggregate_metric, MetricId};
 use crate::get_data::labels::LabelProps;
 use crate::math::{MathEnv, MathError, MathValue, MetricIdentity, SearchQuery, Series};
@@ -37,6 +38,10 @@ pub struct Shared<'a> {
     pub search_props: RefCell<HashMap<String, LabelProps>>,
     /// Request-level `(Code, Value)` messages.
     pub messages: RefCell<Vec<(String, String)>>,
+    /// Properties of the `MetricStat` queries by Id (what `ANOMALY_DETECTION_BAND` models).
+    pub props: &'a HashMap<String, LabelProps>,
+    /// Trained anomaly detection models.
+    pub models: &'a Models,
 }
 
 /// The environment of one expression.
@@ -217,6 +222,63 @@ impl MathEnv for Env<'_, '_> {
 
     fn end_time(&self) -> i64 {
         self.shared.end_ms.div_euclid(1000)
+    }
+
+    fn anomaly_band(&self, id: &str, k: f64) -> Result<(Series, Series), MathError> {
+        let s = self.shared;
+        let Some(props) = s.props.get(id) else {
+            return Err(math_error(format!(
+                "ANOMALY_DETECTION_BAND needs the Id of a metric (a MetricStat query), and {id} is not one."
+            )));
+        };
+        let metric = MetricId::new(
+            props.namespace.clone(),
+            props.metric_name.clone(),
+            props.dimensions.clone(),
+        );
+        let train_end = s.end_ms.min(s.now_ms);
+        let model = s
+            .models
+            .model(
+                s.store,
+                s.account,
+                s.region,
+                &metric,
+                &props.stat,
+                props.period,
+                train_end,
+            )
+            .map_err(|e| {
+                tracing::error!(error = %e, "anomaly model training failed");
+                math_error("ANOMALY_DETECTION_BAND failed with an internal error.")
+            })?;
+        let label = |side: &str| format!("{} (expected) {side}", props.metric_name);
+        let (mut lower, mut upper) = (
+            Series {
+                label: label("Lower"),
+                timestamps: Vec::new(),
+                values: Vec::new(),
+            },
+            Series {
+                label: label("Upper"),
+                timestamps: Vec::new(),
+                values: Vec::new(),
+            },
+        );
+        if let Some(model) = model {
+            let window = self.window(props.period);
+            for t in window
+                .period_starts()
+                .take(super::MAX_SCALAR_PERIODS as usize)
+            {
+                let (lo, hi) = model.band(t, k);
+                lower.timestamps.push(t / 1000);
+                lower.values.push(lo);
+                upper.timestamps.push(t / 1000);
+                upper.values.push(hi);
+            }
+        }
+        Ok((lower, upper))
     }
 }
 

@@ -25,6 +25,7 @@ use opsloop_core::{ApiError, RequestContext, Value};
 use opsloop_tsdb::MetricStore;
 use serde::Deserialize;
 
+use crate::anomaly::Models;
 use crate::doc::secs_to_ms;
 use crate::error::{self, ErrorList, InternalError, VALIDATION};
 use crate::fetch::{aggregate_metric, find_series, MetricId};
@@ -328,12 +329,23 @@ fn plan(queries: &[Query]) -> Result<(HashMap<String, Expr>, Vec<String>), ApiEr
     Ok((exprs, order))
 }
 
-/// GetMetricData.
+/// GetMetricData, with anomaly bands from untrained-per-call models (no detector configuration).
 pub fn get_metric_data(
     store: &dyn MetricStore,
     ctx: &RequestContext,
     input: Value,
     now_ms: i64,
+) -> Result<Value, ApiError> {
+    get_metric_data_with(store, ctx, input, now_ms, &Models::detached())
+}
+
+/// GetMetricData, drawing `ANOMALY_DETECTION_BAND` models from `models`.
+pub fn get_metric_data_with(
+    store: &dyn MetricStore,
+    ctx: &RequestContext,
+    input: Value,
+    now_ms: i64,
+    models: &Models,
 ) -> Result<Value, ApiError> {
     for required in ["MetricDataQueries", "StartTime", "EndTime"] {
         if input.get(required).is_none_or(Value::is_null) {
@@ -470,6 +482,8 @@ pub fn get_metric_data(
             now_ms,
             values: &values,
             metric_ids: &metric_ids,
+            props: &props,
+            models,
             search_props: RefCell::new(std::mem::take(&mut *search_props.borrow_mut())),
             messages: RefCell::new(Vec::new()),
         };

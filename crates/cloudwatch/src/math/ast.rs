@@ -208,7 +208,6 @@ impl Func {
     /// Why this implementation cannot evaluate the function, if it cannot.
     pub(crate) fn unsupported_reason(self) -> Option<&'static str> {
         match self {
-            Func::AnomalyDetectionBand => Some("anomaly detection is not supported yet"),
             Func::DbPerfInsights => Some("Performance Insights metrics are not available"),
             Func::InsightRuleMetric => Some("Contributor Insights rules are not available"),
             Func::Lambda => Some("Lambda-backed data sources are not supported"),

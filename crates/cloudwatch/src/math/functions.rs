@@ -222,15 +222,35 @@ pub(crate) fn call(
         Func::Search => Err(MathError::new(
             "SEARCH must be called with a quoted search expression",
         )),
-        Func::AnomalyDetectionBand
-        | Func::DbPerfInsights
-        | Func::InsightRuleMetric
-        | Func::Lambda
-        | Func::ServiceQuota => Err(MathError::new(format!(
-            "The function {} is not supported",
-            func.name()
-        ))),
+        Func::AnomalyDetectionBand => anomaly_band(args, pos, ctx),
+        Func::DbPerfInsights | Func::InsightRuleMetric | Func::Lambda | Func::ServiceQuota => Err(
+            MathError::new(format!("The function {} is not supported", func.name())),
+        ),
     }
+}
+
+/// `ANOMALY_DETECTION_BAND(id[, k])`: the lower and upper band series of a metric, `k` standard
+/// deviations wide (default 2), from the environment's anomaly detection model.
+fn anomaly_band(args: &[Node], pos: usize, ctx: &Ctx<'_>) -> Result<MathValue, MathError> {
+    let func = Func::AnomalyDetectionBand;
+    let Some(Node::Id { name, .. }) = args.first() else {
+        return Err(MathError::new(format!(
+            "{} at position {pos} accepts only the Id of a metric as its first argument",
+            func.name()
+        )));
+    };
+    let k = match args.get(1) {
+        None => 2.0,
+        Some(node) => as_scalar(func, eval_node(node, ctx)?)?,
+    };
+    if !k.is_finite() || k <= 0.0 {
+        return Err(MathError::new(format!(
+            "The band width of {} must be a positive number, not {k}",
+            func.name()
+        )));
+    }
+    let (lower, upper) = ctx.env.anomaly_band(name, k)?;
+    Ok(MathValue::Array(vec![lower, upper]))
 }
 
 /// `b - a` in seconds, without integer overflow for extreme timestamps.

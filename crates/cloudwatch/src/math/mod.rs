@@ -150,6 +150,12 @@ pub trait MathEnv {
     /// Query window, seconds since the epoch.
     fn start_time(&self) -> i64;
     fn end_time(&self) -> i64;
+    /// `ANOMALY_DETECTION_BAND(id, k)`: the (lower, upper) band series of the metric query `id`.
+    fn anomaly_band(&self, id: &str, _k: f64) -> Result<(Series, Series), MathError> {
+        Err(MathError::new(format!(
+            "ANOMALY_DETECTION_BAND is not available for {id} here"
+        )))
+    }
 }
 
 /// Parse an expression.

@@ -35,6 +35,8 @@ pub(crate) struct TestEnv {
     pub catalog: Vec<(MetricIdentity, Series)>,
     /// `(stat, period)` of every `search` call.
     pub searches: RefCell<Vec<(String, i64)>>,
+    /// When set, `ANOMALY_DETECTION_BAND(id, k)` is the series of `id` plus/minus `k` times this.
+    pub band_spread: Option<f64>,
 }
 
 impl TestEnv {
@@ -48,6 +50,7 @@ impl TestEnv {
             end: 300,
             catalog: Vec::new(),
             searches: RefCell::new(Vec::new()),
+            band_spread: None,
         }
     }
 
@@ -149,5 +152,22 @@ impl MathEnv for TestEnv {
 
     fn end_time(&self) -> i64 {
         self.end
+    }
+
+    fn anomaly_band(&self, id: &str, k: f64) -> Result<(Series, Series), MathError> {
+        let Some(spread) = self.band_spread else {
+            return Err(MathError::new(format!(
+                "ANOMALY_DETECTION_BAND is not available for {id} here"
+            )));
+        };
+        let Some(MathValue::Series(s)) = self.lookup(id) else {
+            return Err(MathError::new(format!("{id} is not a metric")));
+        };
+        let shift = |d: f64| Series {
+            label: s.label.clone(),
+            timestamps: s.timestamps.clone(),
+            values: s.values.iter().map(|v| v + d).collect(),
+        };
+        Ok((shift(-k * spread), shift(k * spread)))
     }
 }

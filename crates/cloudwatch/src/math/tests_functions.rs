@@ -466,9 +466,6 @@ fn math_metrics_and_period_arguments() {
 fn math_unsupported_functions_error_cleanly() {
     let env = TestEnv::new().metric("m1", &[(0, 1.0)]);
     for (expr, name) in [
-        ("ANOMALY_DETECTION_BAND(m1)", "ANOMALY_DETECTION_BAND"),
-        ("ANOMALY_DETECTION_BAND(m1, 4)", "ANOMALY_DETECTION_BAND"),
-        ("LAST(ANOMALY_DETECTION_BAND(m1))", "ANOMALY_DETECTION_BAND"),
         ("SERVICE_QUOTA(m1)", "SERVICE_QUOTA"),
         (
             "INSIGHT_RULE_METRIC('my-rule', 'UniqueContributors')",
@@ -563,4 +560,35 @@ fn math_extreme_timestamps_do_not_overflow() {
     );
     assert_eq!(env.series("YEAR(x)").len(), 8);
     assert_series(&env, "x + x", &[(i64::MIN, 2.0), (0, 4.0), (i64::MAX, 8.0)]);
+}
+
+#[test]
+fn math_anomaly_detection_band_asks_the_environment() {
+    let mut env = TestEnv::new().metric("m1", &[(0, 10.0), (60, 20.0)]);
+    // Without a model source the band is an error naming the metric.
+    assert!(env
+        .error("ANOMALY_DETECTION_BAND(m1)")
+        .contains("ANOMALY_DETECTION_BAND is not available for m1"));
+    env.band_spread = Some(1.5);
+    let band = env.run("ANOMALY_DETECTION_BAND(m1, 2)").unwrap();
+    let MathValue::Array(parts) = band else {
+        panic!("expected the lower and upper series, got {band:?}");
+    };
+    assert_eq!(parts.len(), 2);
+    assert_eq!(super::testenv::pts(&parts[0]), vec![(0, 7.0), (60, 17.0)]);
+    assert_eq!(super::testenv::pts(&parts[1]), vec![(0, 13.0), (60, 23.0)]);
+    // The default width is 2 standard deviations.
+    assert_eq!(
+        env.run("ANOMALY_DETECTION_BAND(m1)").unwrap(),
+        env.run("ANOMALY_DETECTION_BAND(m1, 2)").unwrap()
+    );
+    assert!(env
+        .error("ANOMALY_DETECTION_BAND(m1 * 2)")
+        .contains("accepts only the Id of a metric"));
+    assert!(env
+        .error("ANOMALY_DETECTION_BAND(m1, 0)")
+        .contains("must be a positive number"));
+    assert!(env
+        .error("ANOMALY_DETECTION_BAND(m1, -1)")
+        .contains("must be a positive number"));
 }
