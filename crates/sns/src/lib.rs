@@ -101,10 +101,13 @@ pub(crate) struct Inner {
     pub schedule: Schedule,
     pub url_secret: Vec<u8>,
     runtime: OnceCell<Result<Arc<Runtime>, String>>,
-    filters: Mutex<HashMap<(bool, String), Option<Arc<Pattern>>>>,
+    filters: Mutex<FilterCache>,
 }
 
 const MAX_CACHED_FILTERS: usize = 4096;
+
+/// Compiled filter policies by (body scope, policy text); `None` for a policy that does not compile.
+type FilterCache = HashMap<(bool, String), Option<Arc<Pattern>>>;
 
 impl Inner {
     pub fn urls(&self) -> Urls<'_> {

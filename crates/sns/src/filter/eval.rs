@@ -59,7 +59,7 @@ fn collect_leaves<'a>(v: &'a Value, out: &mut Vec<&'a Value>, depth: usize) {
 
 fn rules_match(rules: &[Rule], values: &[&Value]) -> bool {
     rules.iter().any(|rule| match rule {
-        Rule::Exists(want) => *want == !values.is_empty(),
+        Rule::Exists(want) => *want != values.is_empty(),
         _ => values.iter().any(|v| value_matches(rule, v)),
     })
 }
