@@ -511,6 +511,34 @@ mod tests {
     }
 
     #[test]
+    fn value_keys_sort_like_floats_and_merge_with_weighted_pairs() {
+        let xs = [
+            3.5,
+            -0.0,
+            0.0,
+            -2.0,
+            1e-300,
+            -1e300,
+            7.0,
+            3.5,
+            f64::MAX,
+            -2.0,
+        ];
+        for x in xs {
+            assert_eq!(from_key(to_key(x)).to_bits(), x.to_bits());
+        }
+        let mut keys: Vec<i64> = xs.iter().map(|&x| to_key(x)).collect();
+        keys.sort_unstable();
+        let back: Vec<f64> = keys.iter().map(|&k| from_key(k)).collect();
+        assert!(back.windows(2).all(|w| w[0].total_cmp(&w[1]).is_le()));
+        let vals = Vals {
+            keys: [3.5, -2.0, 3.5].iter().map(|&x| to_key(x)).collect(),
+            pairs: vec![(3.5, 0.5), (1.0, 2.0)],
+        };
+        assert_eq!(vals.finish(), vec![(-2.0, 1.0), (1.0, 2.0), (3.5, 2.5)]);
+    }
+
+    #[test]
     fn incapable_stat_set_clears_values() {
         let mut b = Buckets::new(0, 100, 100, true);
         b.add_sample(

@@ -388,6 +388,12 @@ impl Inner {
             }
             wal::end_record(&mut rec, start);
             let rec_len = rec.len() as u64;
+            if rec_len > wal::MAX_RECORD as u64 {
+                return Err(TsdbError::Io(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "batch too large for one write-ahead log record; split it",
+                )));
+            }
             let (tx, rx) = oneshot::channel();
             {
                 let mut h = self.heads.write();
@@ -495,13 +501,23 @@ impl Inner {
         let snapshot = self.index.read().encode_snapshot();
         let mut man = self.manifest.lock();
         let gen = man.series_gen + 1;
-        write_atomic(&self.dir, &SeriesIndex::file_name(gen), &snapshot)?;
+        if let Err(e) = write_atomic(&self.dir, &SeriesIndex::file_name(gen), &snapshot) {
+            for m in &metas {
+                remove_if_exists(&self.data_dir.join(FileMeta::file_name(m.id)));
+            }
+            return Err(e);
+        }
         let mut next = man.clone();
         next.series_gen = gen;
         next.wal_checkpoint = frozen.seq;
         next.files.extend(metas.iter().cloned());
         if let Err(e) = next.store(&self.dir) {
+            // Not committed: the new files and snapshot are orphans; the frozen head stays and
+            // the next attempt writes it again.
             remove_if_exists(&self.dir.join(SeriesIndex::file_name(gen)));
+            for m in &metas {
+                remove_if_exists(&self.data_dir.join(FileMeta::file_name(m.id)));
+            }
             return Err(e);
         }
         let old_gen = man.series_gen;

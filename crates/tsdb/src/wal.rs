@@ -29,7 +29,7 @@ const SEG_HEADER_LEN: usize = 20;
 const REC_DEF: u8 = 1;
 const REC_BATCH: u8 = 2;
 /// Largest record accepted at replay.
-const MAX_RECORD: u32 = 1 << 30;
+pub(crate) const MAX_RECORD: u32 = 1 << 30;
 
 pub(crate) type Ack = oneshot::Sender<Result<(), TsdbError>>;
 
