@@ -40,6 +40,9 @@ use crate::{
     TsdbError,
 };
 
+/// Longest a checkpoint reuses the previous series snapshot when no series were created.
+const SNAPSHOT_REFRESH: Duration = Duration::from_secs(60);
+
 /// A frozen head being written out, with the last WAL segment it covers.
 pub(crate) struct Frozen {
     head: Head,
@@ -83,6 +86,8 @@ pub(crate) struct Inner {
     bg_cv: Condvar,
     wal_since_checkpoint: AtomicU64,
     head_points: AtomicU64,
+    /// Series count and time of the last series snapshot.
+    last_snapshot: Mutex<(usize, Instant)>,
 }
 
 /// The embedded metric store. See the crate documentation and `DESIGN.md`.
@@ -211,6 +216,7 @@ impl Tsdb {
             bg_cv: Condvar::new(),
             wal_since_checkpoint: AtomicU64::new(wal_bytes),
             head_points: AtomicU64::new(head_points),
+            last_snapshot: Mutex::new((usize::MAX, Instant::now())),
         });
         let writer = std::thread::Builder::new()
             .name("tsdb-wal".into())
@@ -250,7 +256,7 @@ impl Tsdb {
     /// anything to write.
     pub fn checkpoint(&self) -> Result<bool, TsdbError> {
         let _m = self.inner.maint.read();
-        self.inner.checkpoint()
+        self.inner.checkpoint(true)
     }
 
     /// Runs merges, roll-ups and retention now, judged at the clock's current time.
@@ -463,7 +469,7 @@ impl Inner {
     }
 
     /// Freezes the head, writes it out, commits the manifest and truncates the WAL.
-    pub(crate) fn checkpoint(&self) -> Result<bool, TsdbError> {
+    pub(crate) fn checkpoint(&self, force_snapshot: bool) -> Result<bool, TsdbError> {
         let _f = self.flush_lock.lock();
         let (frozen, rotated) = {
             let mut h = self.heads.write();
@@ -498,14 +504,32 @@ impl Inner {
         }
         let t0 = Instant::now();
         let metas = self.write_head(&frozen.head)?;
-        let snapshot = self.index.read().encode_snapshot();
-        let mut man = self.manifest.lock();
-        let gen = man.series_gen + 1;
-        if let Err(e) = write_atomic(&self.dir, &SeriesIndex::file_name(gen), &snapshot) {
-            for m in &metas {
-                remove_if_exists(&self.data_dir.join(FileMeta::file_name(m.id)));
+        // A new series snapshot is needed when series were created since the last one (their
+        // definitions are in the segments about to go); otherwise only metadata (last write and
+        // timestamp) moved, and refreshing it at most once a minute (and at close) is enough.
+        let snapshot = {
+            let idx = self.index.read();
+            let mut last = self.last_snapshot.lock();
+            let due = force_snapshot || idx.len() != last.0 || last.1.elapsed() >= SNAPSHOT_REFRESH;
+            if due {
+                *last = (idx.len(), Instant::now());
             }
-            return Err(e);
+            due.then(|| idx.encode_snapshot())
+        };
+        let mut man = self.manifest.lock();
+        let gen = if snapshot.is_some() {
+            man.series_gen + 1
+        } else {
+            man.series_gen
+        };
+        if let Some(snapshot) = &snapshot {
+            if let Err(e) = write_atomic(&self.dir, &SeriesIndex::file_name(gen), snapshot) {
+                for m in &metas {
+                    remove_if_exists(&self.data_dir.join(FileMeta::file_name(m.id)));
+                }
+                self.last_snapshot.lock().0 = usize::MAX;
+                return Err(e);
+            }
         }
         let mut next = man.clone();
         next.series_gen = gen;
@@ -514,7 +538,10 @@ impl Inner {
         if let Err(e) = next.store(&self.dir) {
             // Not committed: the new files and snapshot are orphans; the frozen head stays and
             // the next attempt writes it again.
-            remove_if_exists(&self.dir.join(SeriesIndex::file_name(gen)));
+            if snapshot.is_some() {
+                remove_if_exists(&self.dir.join(SeriesIndex::file_name(gen)));
+                self.last_snapshot.lock().0 = usize::MAX;
+            }
             for m in &metas {
                 remove_if_exists(&self.data_dir.join(FileMeta::file_name(m.id)));
             }
@@ -535,7 +562,7 @@ impl Inner {
             h.frozen = None;
         }
         drop(man);
-        if old_gen > 0 {
+        if old_gen > 0 && old_gen != gen {
             remove_if_exists(&self.dir.join(SeriesIndex::file_name(old_gen)));
         }
         let mut wal_left = 0u64;
@@ -736,6 +763,7 @@ impl Inner {
         next.store(&self.dir)?;
         let old_gen = man.series_gen;
         *man = next;
+        *self.last_snapshot.lock() = (0, Instant::now());
         h.epoch = empty.epoch;
         *idx = empty;
         h.active = Head::default();
@@ -782,7 +810,7 @@ fn flusher_loop(inner: Arc<Inner>) {
         }
         let r = {
             let _m = inner.maint.read();
-            inner.checkpoint()
+            inner.checkpoint(false)
         };
         match r {
             Ok(_) => backoff = Duration::from_millis(200),
@@ -863,7 +891,7 @@ impl MetricStore for Tsdb {
         self.stop_background();
         let r = {
             let _m = self.inner.maint.read();
-            self.inner.checkpoint().map(|_| ())
+            self.inner.checkpoint(true).map(|_| ())
         };
         self.stop_writer();
         r
