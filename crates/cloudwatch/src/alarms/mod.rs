@@ -288,7 +288,7 @@ impl Alarms {
         let whole_minute = self.last_minute.swap(minute, Ordering::AcqRel) != minute;
         let keys = self.due_alarms(now_ms, whole_minute);
         let n = self.evaluate_keys(keys, now_ms);
-        if now_ms - self.last_prune.load(Ordering::Acquire) >= PRUNE_EVERY_MS {
+        if now_ms.saturating_sub(self.last_prune.load(Ordering::Acquire)) >= PRUNE_EVERY_MS {
             self.last_prune.store(now_ms, Ordering::Release);
             match store::prune_history(&*self.control, now_ms) {
                 Ok(0) => {}
