@@ -498,3 +498,21 @@ async fn other_services_publish_through_the_directory() {
     let n = rx.wait_type("Notification").await.json();
     assert_eq!(n["Subject"], "ALARM: \"cpu\" in US East (N. Virginia)");
 }
+
+#[tokio::test]
+async fn messages_without_deliveries_are_removed_on_start() {
+    let h = Harness::new(|_| {});
+    let orphan = json!({"id": "orphan", "topic_arn": "arn:aws:sns:us-east-1:000000000000:t", "subject": null,
+                        "message": "m", "timestamp_ms": 1, "signature_version": "1"});
+    h.store
+        .put("sns.messages", "orphan", orphan.to_string().as_bytes())
+        .unwrap();
+    h.sns.start().unwrap();
+    wait_for(|| {
+        h.store
+            .get("sns.messages", "orphan")
+            .map(|v| v.is_none())
+            .unwrap_or(false)
+    })
+    .await;
+}

@@ -69,19 +69,18 @@ pub(crate) fn make_delivery(
 /// Load the outbox into the schedule and drop messages no delivery needs any more.
 pub(crate) fn load_outbox(inner: &Inner) -> Result<usize, InternalError> {
     let st = State::new(&*inner.store);
+    let started_ms = now_ms();
     let rows: Vec<(String, Delivery)> = st.scan_all(state::OUTBOX, "")?;
     for (_, d) in &rows {
         inner
             .schedule
             .enqueue(&d.id, d.due_ms, d.kind.shared_message());
     }
+    // Messages published before this scan whose deliveries are all gone. (Messages published
+    // since are skipped: their deliveries may not be scheduled yet.)
     let mut orphans = Vec::new();
-    for (key, _) in inner
-        .store
-        .scan(state::MESSAGES, "", None, usize::MAX)
-        .map_err(InternalError::from)?
-    {
-        if !inner.schedule.message_referenced(&key) {
+    for (key, m) in st.scan_all::<StoredMessage>(state::MESSAGES, "")? {
+        if m.timestamp_ms < started_ms && !inner.schedule.message_referenced(&key) {
             orphans.push(state::delete_op(state::MESSAGES, &key));
         }
     }
