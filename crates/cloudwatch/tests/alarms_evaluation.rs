@@ -54,10 +54,7 @@ async fn a_breaching_datapoint_alarms_on_arrival_with_aws_shaped_reason() {
     assert_eq!(data["evaluatedDatapoints"][0]["value"], json!(50.0));
     assert_eq!(data["evaluatedDatapoints"][0]["sampleCount"], json!(1.0));
     assert!(data["queryDate"].as_str().unwrap().ends_with("+0000"));
-    assert_eq!(
-        a["StateTransitionedTimestamp"],
-        json!((t0 + 30_000) / 1000 as i64)
-    );
+    assert_eq!(a["StateTransitionedTimestamp"], json!((t0 + 30_000) / 1000));
 
     // The SNS action and the EventBridge event went out once.
     let published = h.sns.calls();

@@ -178,13 +178,13 @@ pub fn metric_math(
             .unwrap_or_default()
             .into_iter()
             .collect();
-        for i in 0..span.periods {
+        for (i, slot) in out.iter_mut().enumerate() {
             let t = span.start_ms + i as i64 * span.period_ms;
             let band = match (lower.get(&t), upper.get(&t)) {
                 (Some(lo), Some(hi)) => Some((*lo, *hi)),
                 _ => None,
             };
-            match (&mut out[i], band) {
+            match (slot, band) {
                 (Some(raw), Some(b)) => raw.band = Some(b),
                 // Without a band the datapoint cannot be compared: it counts as missing.
                 (slot @ Some(_), None) => *slot = None,

@@ -26,7 +26,7 @@ use super::render::api_alarm;
 use super::store;
 use super::Alarms;
 use crate::doc::{as_f64, ms_to_value, secs_to_ms};
-use crate::error::{self, InternalError};
+use crate::error;
 use crate::token;
 
 /// Default and largest `MaxRecords` of DescribeAlarms.
@@ -314,13 +314,12 @@ impl Alarms {
         if present(&input, "AlarmContributorId") {
             return Ok(json!({ "AlarmHistoryItems": [] }));
         }
-        let mut records = store::load_history(&*self.control, &ctx.account_id, &ctx.region)
-            .map_err(InternalError::from)?;
+        let mut records = store::load_history(&*self.control, &ctx.account_id, &ctx.region)?;
         records.retain(|r| {
             let type_ok = if types.is_empty() {
                 name.is_some() || r.alarm_type == "MetricAlarm"
             } else {
-                types.iter().any(|t| *t == r.alarm_type)
+                types.contains(&r.alarm_type)
             };
             type_ok
                 && name.is_none_or(|n| r.alarm_name == n)

@@ -324,7 +324,7 @@ impl Alarms {
                 .into_iter()
                 .collect();
         }
-        triggering.sort_by(|a, b| b.2.cmp(&a.2));
+        triggering.sort_by_key(|t| std::cmp::Reverse(t.2));
         let arn = |n: &str| key.sibling(n).arn();
         let reason = match triggering.first() {
             Some((n, s, t)) => format!(

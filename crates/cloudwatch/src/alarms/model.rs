@@ -223,6 +223,7 @@ pub struct CompositeAlarmConfig {
 
 /// What kind of alarm.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[allow(clippy::large_enum_variant)] // few instances, read far more often than moved
 pub enum AlarmKind {
     Metric(MetricAlarmConfig),
     Composite(CompositeAlarmConfig),

@@ -238,7 +238,7 @@ fn reason_data_with(input: &ReasonInput<'_>, keep: usize) -> Value {
         (0..input.slots.len()).rev().collect()
     };
     let shown = &shown[..shown.len().min(keep)];
-    if let Some(&oldest) = o.evaluated.iter().filter(|i| shown.contains(i)).last() {
+    if let Some(&oldest) = o.evaluated.iter().rev().find(|i| shown.contains(i)) {
         doc.insert(
             "startDate".into(),
             json!(iso_millis(input.slots[oldest].start_ms)),

@@ -148,7 +148,7 @@ pub fn prune_history(control: &dyn ControlStore, now_ms: i64) -> Result<usize, I
         .into_iter()
         .filter(|(key, _)| {
             // <account>/<region>/<ms>/<seq>
-            key.rsplitn(3, '/')
+            key.rsplit('/')
                 .nth(1)
                 .and_then(|ms| ms.parse::<i64>().ok())
                 .is_some_and(|ms| ms < cutoff)

@@ -67,6 +67,7 @@ impl Models {
 
     /// The model of `metric`'s `stat` at `period_s`, trained on the 14 days before `end_ms`;
     /// `None` when there is too little data.
+    #[allow(clippy::too_many_arguments)]
     pub fn model(
         &self,
         store: &dyn MetricStore,

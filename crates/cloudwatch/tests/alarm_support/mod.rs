@@ -2,7 +2,7 @@
 //! hand-driven clock, fake peer services in a [`Directory`] that record what they receive, and
 //! helpers to publish datapoints, evaluate and deliver without any sleeping.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
