@@ -1,0 +1,518 @@
+//! CloudWatch Logs service logic behind the AWS `logs` API (JSON 1.1): log groups and streams,
+//! retention (enforced by a background task), tags, PutLogEvents / GetLogEvents / FilterLogEvents,
+//! filter patterns, metric filters and the embedded metric format (metrics go to CloudWatch through
+//! the [`Directory`]), subscription filters (stored only) and Logs Insights queries.
+//!
+//! Architecture: control-plane records live in the [`ControlStore`]; events live in a [`LogStore`]
+//! of their own under `<data dir>/logs` (WAL with group commit, hour partitions of lz4-compressed
+//! column segments). Scans and queries run on the blocking pool.
+//!
+//! Embedding: `Logs::open(data_dir, control)?` then optionally `.with_directory(dir)` and
+//! `.with_clock(clock)` (tests); call [`Logs::start`] inside the tokio runtime for the retention
+//! task and [`Logs::close`] at shutdown (checkpoints the WAL into segments).
+
+pub mod error;
+pub mod events;
+pub mod filters;
+pub mod groups;
+pub mod pattern;
+pub mod storage;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use opsloop_core::{
+    ApiError, BoxFuture, Directory, RequestContext, Service, ValidationFailure, Value,
+};
+use opsloop_store::ControlStore;
+use parking_lot::{Mutex, RwLock};
+use serde_json::json;
+
+use error::{opt_str, req_str};
+use storage::{LogStore, StoreOptions};
+
+/// The botocore model this service implements.
+pub const MODEL_JSON: &str = include_str!("../../../models/logs-2014-03-28.json");
+
+/// Wall clock in milliseconds since the epoch.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// Failures opening the service.
+#[derive(Debug, thiserror::Error)]
+pub enum LogsError {
+    #[error("log storage: {0}")]
+    Storage(#[from] storage::StorageError),
+    #[error("control store: {0}")]
+    Control(String),
+}
+
+fn system_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The CloudWatch Logs service.
+pub struct Logs {
+    control: Arc<dyn ControlStore>,
+    store: Arc<LogStore>,
+    /// Serialises control-plane writes that read-modify-write a group record.
+    lock: Mutex<()>,
+    clock: Clock,
+    directory: RwLock<Option<Arc<Directory>>>,
+    started: Mutex<bool>,
+}
+
+/// Run CPU-bound or blocking work off the async executor when there is one.
+async fn blocking<F>(f: F) -> Result<Value, ApiError>
+where
+    F: FnOnce() -> Result<Value, ApiError> + Send + 'static,
+{
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => handle.spawn_blocking(f).await.map_err(error::internal)?,
+        Err(_) => f(),
+    }
+}
+
+impl Logs {
+    /// Open the service: events under `data_dir/logs`, records in `control`.
+    pub fn open(data_dir: &Path, control: Arc<dyn ControlStore>) -> Result<Logs, LogsError> {
+        Self::open_with(data_dir, control, StoreOptions::default())
+    }
+
+    /// [`Logs::open`] with explicit storage thresholds.
+    pub fn open_with(
+        data_dir: &Path,
+        control: Arc<dyn ControlStore>,
+        options: StoreOptions,
+    ) -> Result<Logs, LogsError> {
+        let live: std::collections::HashSet<u64> = groups::all_group_ids(&*control)
+            .map_err(|e| LogsError::Control(e.message))?
+            .into_iter()
+            .collect();
+        let store = LogStore::open(&data_dir.join("logs"), options, &|gid| live.contains(&gid))?;
+        Ok(Logs {
+            control,
+            store: Arc::new(store),
+            lock: Mutex::new(()),
+            clock: Arc::new(system_now),
+            directory: RwLock::new(None),
+            started: Mutex::new(false),
+        })
+    }
+
+    /// Publish metric-filter and EMF metrics through `directory` (service id `CloudWatch`).
+    pub fn with_directory(self, directory: Arc<Directory>) -> Self {
+        *self.directory.write() = Some(directory);
+        self
+    }
+
+    /// Use `clock` for "now" (ingestion times, age limits, retention).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Milliseconds since the epoch by this service's clock.
+    pub fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    /// The event store (for tools and tests).
+    pub fn store(&self) -> &Arc<LogStore> {
+        &self.store
+    }
+
+    /// Start the background retention task (every 10 minutes) on the current tokio runtime.
+    /// Idempotent.
+    pub fn start(self: &Arc<Self>) {
+        let mut started = self.started.lock();
+        if *started {
+            return;
+        }
+        *started = true;
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+            loop {
+                tick.tick().await;
+                let Some(logs) = weak.upgrade() else { break };
+                match logs.enforce_retention().await {
+                    Ok(n) if n > 0 => tracing::info!(groups = n, "log retention applied"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "log retention failed"),
+                }
+            }
+        });
+    }
+
+    /// Checkpoint the WAL into segments and stop the writer thread. Blocking.
+    pub fn close(&self) {
+        self.store.close();
+    }
+
+    /// Delete every partition older than its group's retention period; returns how many groups
+    /// have a retention setting.
+    pub async fn enforce_retention(&self) -> Result<usize, ApiError> {
+        let now = self.now();
+        let all = groups::all_groups(&*self.control)?;
+        let mut n = 0;
+        for g in all {
+            if let Some(days) = g.retention_days {
+                self.store
+                    .expire(g.gid, now - days * events::DAY_MS)
+                    .await?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    fn directory(&self) -> Option<Arc<Directory>> {
+        self.directory.read().clone()
+    }
+
+    /// Publish metric data (namespace → datums) to CloudWatch, 1000 datums per call.
+    async fn publish(
+        &self,
+        ctx: &RequestContext,
+        data: std::collections::BTreeMap<String, Vec<Value>>,
+    ) {
+        if data.is_empty() {
+            return;
+        }
+        let Some(dir) = self.directory() else {
+            tracing::debug!("no directory: metric filter output dropped");
+            return;
+        };
+        for (ns, datums) in data {
+            for chunk in datums.chunks(1000) {
+                let input = json!({"Namespace": ns, "MetricData": chunk});
+                if let Err(e) = dir
+                    .invoke(
+                        "CloudWatch",
+                        &ctx.account_id,
+                        &ctx.region,
+                        "PutMetricData",
+                        input,
+                    )
+                    .await
+                {
+                    tracing::warn!(namespace = %ns, error = %e, "metric filter publish failed");
+                }
+            }
+        }
+    }
+
+    async fn put_log_events(&self, ctx: &RequestContext, input: Value) -> Result<Value, ApiError> {
+        let now = self.now();
+        let group = groups::load_group(&*self.control, ctx, req_str(&input, "logGroupName")?)?;
+        let stream_name = req_str(&input, "logStreamName")?;
+        let stream = groups::load_stream(&*self.control, ctx, group.gid, stream_name)?
+            .ok_or_else(error::stream_not_found)?;
+        let accepted = events::validate_put(&input, stream.sid, now, group.retention_days)?;
+        let filters = filters::group_metric_filters(&*self.control, ctx, &group.name)?;
+        let wants_emf = accepted
+            .cols
+            .text
+            .windows(17)
+            .any(|w| w == b"CloudWatchMetrics");
+        let metric_events: Vec<(i64, String)> = if filters.is_empty() && !wants_emf {
+            Vec::new()
+        } else {
+            (0..accepted.cols.len())
+                .map(|i| {
+                    (
+                        accepted.cols.ts[i],
+                        String::from_utf8_lossy(accepted.cols.message(i)).into_owned(),
+                    )
+                })
+                .collect()
+        };
+        if !accepted.cols.is_empty() {
+            self.store.append(group.gid, accepted.cols).await?;
+        }
+        if !metric_events.is_empty() {
+            let refs: Vec<(i64, &str)> = metric_events
+                .iter()
+                .map(|(t, m)| (*t, m.as_str()))
+                .collect();
+            let mut data = filters::metric_data(&filters, &refs, now);
+            for (ns, d) in filters::emf_data(&refs) {
+                data.entry(ns).or_default().extend(d);
+            }
+            self.publish(ctx, data).await;
+        }
+        let mut out = json!({"nextSequenceToken": format!("{:056}", now.max(0))});
+        if let Some(r) = accepted.rejected {
+            out["rejectedLogEventsInfo"] = r;
+        }
+        Ok(out)
+    }
+
+    fn describe_log_groups(&self, ctx: &RequestContext, input: &Value) -> Result<Value, ApiError> {
+        let (list, token) = groups::describe_groups(&*self.control, ctx, input)?;
+        let items: Vec<Value> = list
+            .iter()
+            .map(|g| {
+                let mf = filters::group_metric_filters(&*self.control, ctx, &g.name)
+                    .map(|v| v.len())
+                    .unwrap_or(0);
+                groups::group_json(g, self.store.stored_bytes(g.gid), mf)
+            })
+            .collect();
+        let mut out = json!({"logGroups": items});
+        if let Some(t) = token {
+            out["nextToken"] = json!(t);
+        }
+        Ok(out)
+    }
+
+    fn describe_log_streams(&self, ctx: &RequestContext, input: &Value) -> Result<Value, ApiError> {
+        let name = groups::group_name_of(input)?;
+        let g = groups::load_group(&*self.control, ctx, &name)?;
+        let prefix = opt_str(input, "logStreamNamePrefix");
+        let by_time = match opt_str(input, "orderBy").unwrap_or("LogStreamName") {
+            "LogStreamName" => false,
+            "LastEventTime" => true,
+            other => return Err(error::invalid(format!("Invalid orderBy value: {other}"))),
+        };
+        if by_time && prefix.is_some() {
+            return Err(error::invalid(
+                "Cannot order by LastEventTime with a logStreamNamePrefix.",
+            ));
+        }
+        let descending = error::opt_bool(input, "descending").unwrap_or(false);
+        let limit = error::opt_i64(input, "limit").unwrap_or(50);
+        if !(1..=50).contains(&limit) {
+            return Err(error::invalid("limit must be between 1 and 50."));
+        }
+        let stats = self.store.stream_stats(g.gid);
+        let mut streams: Vec<_> = groups::all_streams(&*self.control, ctx, g.gid)?
+            .into_iter()
+            .filter(|s| prefix.is_none_or(|p| s.name.starts_with(p)))
+            .collect();
+        if by_time {
+            streams.sort_by_key(|s| {
+                (
+                    stats.get(&s.sid).map_or(i64::MIN, |st| st.last_ts),
+                    s.name.clone(),
+                )
+            });
+        }
+        if descending {
+            streams.reverse();
+        }
+        let offset = match opt_str(input, "nextToken") {
+            Some(t) => groups::decode_token(t)?
+                .parse::<usize>()
+                .map_err(|_| error::invalid("The specified nextToken is invalid."))?,
+            None => 0,
+        };
+        let page: Vec<Value> = streams
+            .iter()
+            .skip(offset)
+            .take(limit as usize)
+            .map(|s| {
+                let mut v = json!({
+                    "logStreamName": s.name,
+                    "creationTime": s.creation_time,
+                    "arn": format!("{}:log-stream:{}", g.arn(), s.name),
+                    "storedBytes": 0,
+                });
+                if let Some(st) = stats.get(&s.sid) {
+                    v["firstEventTimestamp"] = json!(st.first_ts);
+                    v["lastEventTimestamp"] = json!(st.last_ts);
+                    v["lastIngestionTime"] = json!(st.last_ingest);
+                    v["uploadSequenceToken"] = json!(format!("{:056}", st.events));
+                }
+                v
+            })
+            .collect();
+        let mut out = json!({"logStreams": page});
+        if offset + (limit as usize) < streams.len() {
+            out["nextToken"] = json!(groups::encode_token(&(offset + limit as usize).to_string()));
+        }
+        Ok(out)
+    }
+
+    /// Stream id → name of a group.
+    fn stream_names(
+        &self,
+        ctx: &RequestContext,
+        gid: u64,
+    ) -> Result<HashMap<u32, String>, ApiError> {
+        Ok(groups::all_streams(&*self.control, ctx, gid)?
+            .into_iter()
+            .map(|s| (s.sid, s.name))
+            .collect())
+    }
+
+    /// Run one operation.
+    pub async fn handle(&self, ctx: &RequestContext, input: Value) -> Result<Value, ApiError> {
+        let now = self.now();
+        let control = &*self.control;
+        match ctx.operation.as_str() {
+            "CreateLogGroup" => {
+                let _g = self.lock.lock();
+                groups::create_group(control, ctx, &input, now)
+            }
+            "DeleteLogGroup" => {
+                let name = req_str(&input, "logGroupName")?.to_string();
+                let g = {
+                    let _g = self.lock.lock();
+                    groups::delete_group(control, ctx, &name)?
+                };
+                self.store.drop_group(g.gid).await?;
+                Ok(json!({}))
+            }
+            "DescribeLogGroups" => self.describe_log_groups(ctx, &input),
+            "PutRetentionPolicy" => {
+                let _g = self.lock.lock();
+                groups::put_retention(control, ctx, &input)
+            }
+            "DeleteRetentionPolicy" => {
+                let _g = self.lock.lock();
+                groups::delete_retention(control, ctx, &input)
+            }
+            "TagLogGroup" => {
+                let _g = self.lock.lock();
+                let name = req_str(&input, "logGroupName")?;
+                groups::retag(
+                    control,
+                    ctx,
+                    name,
+                    input.get("tags").unwrap_or(&Value::Null),
+                    &[],
+                )
+            }
+            "UntagLogGroup" => {
+                let _g = self.lock.lock();
+                let name = req_str(&input, "logGroupName")?;
+                groups::retag(
+                    control,
+                    ctx,
+                    name,
+                    &Value::Null,
+                    &error::str_list(&input, "tags"),
+                )
+            }
+            "ListTagsLogGroup" => {
+                let g = groups::load_group(control, ctx, req_str(&input, "logGroupName")?)?;
+                Ok(json!({"tags": g.tags}))
+            }
+            "TagResource" => {
+                let _g = self.lock.lock();
+                let name = groups::group_from_arn(ctx, req_str(&input, "resourceArn")?)?;
+                groups::retag(
+                    control,
+                    ctx,
+                    &name,
+                    input.get("tags").unwrap_or(&Value::Null),
+                    &[],
+                )
+            }
+            "UntagResource" => {
+                let _g = self.lock.lock();
+                let name = groups::group_from_arn(ctx, req_str(&input, "resourceArn")?)?;
+                groups::retag(
+                    control,
+                    ctx,
+                    &name,
+                    &Value::Null,
+                    &error::str_list(&input, "tagKeys"),
+                )
+            }
+            "ListTagsForResource" => {
+                let name = groups::group_from_arn(ctx, req_str(&input, "resourceArn")?)?;
+                let g = groups::load_group(control, ctx, &name)?;
+                Ok(json!({"tags": g.tags}))
+            }
+            "CreateLogStream" => {
+                let _g = self.lock.lock();
+                let group = req_str(&input, "logGroupName")?;
+                groups::create_stream(control, ctx, group, req_str(&input, "logStreamName")?, now)?;
+                Ok(json!({}))
+            }
+            "DeleteLogStream" => groups::delete_stream(control, ctx, &input),
+            "DescribeLogStreams" => self.describe_log_streams(ctx, &input),
+            "PutLogEvents" => self.put_log_events(ctx, input).await,
+            "GetLogEvents" => {
+                let g = groups::load_group(control, ctx, &groups::group_name_of(&input)?)?;
+                let stream =
+                    groups::load_stream(control, ctx, g.gid, req_str(&input, "logStreamName")?)?
+                        .ok_or_else(error::stream_not_found)?;
+                let store = self.store.clone();
+                blocking(move || events::get_log_events(&store, g.gid, stream.sid, &input)).await
+            }
+            "FilterLogEvents" => {
+                let g = groups::load_group(control, ctx, &groups::group_name_of(&input)?)?;
+                let names = self.stream_names(ctx, g.gid)?;
+                let store = self.store.clone();
+                blocking(move || events::filter_log_events(&store, g.gid, &names, &input)).await
+            }
+            "PutMetricFilter" => filters::put_metric_filter(control, ctx, &input, now),
+            "DescribeMetricFilters" => filters::describe_metric_filters(control, ctx, &input),
+            "DeleteMetricFilter" => {
+                filters::delete_filter(control, ctx, &input, filters::METRIC_FILTERS)
+            }
+            "TestMetricFilter" => filters::test_metric_filter(&input),
+            "PutSubscriptionFilter" => filters::put_subscription_filter(control, ctx, &input, now),
+            "DescribeSubscriptionFilters" => {
+                filters::describe_subscription_filters(control, ctx, &input)
+            }
+            "DeleteSubscriptionFilter" => {
+                filters::delete_filter(control, ctx, &input, filters::SUBSCRIPTION_FILTERS)
+            }
+            other => Err(not_implemented(other)),
+        }
+    }
+}
+
+/// The answer to an operation this release does not implement.
+pub fn not_implemented(operation: &str) -> ApiError {
+    ApiError::with_status(
+        "NotImplemented",
+        501,
+        format!("Operation {operation} is not implemented by this opsloop release."),
+    )
+}
+
+impl Service for Logs {
+    fn model_json(&self) -> &'static str {
+        MODEL_JSON
+    }
+
+    fn call<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        input: Value,
+    ) -> BoxFuture<'a, Result<Value, ApiError>> {
+        Box::pin(self.handle(ctx, input))
+    }
+
+    fn validation_error(&self, failure: &ValidationFailure) -> ApiError {
+        match failure {
+            ValidationFailure::Missing { path } => error::invalid(format!(
+                "1 validation error detected: Value null at '{path}' failed to satisfy constraint: Member must not be null"
+            )),
+            ValidationFailure::Invalid { path, reason } => error::invalid(format!(
+                "1 validation error detected: Value at '{path}' failed to satisfy constraint: {reason}"
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_is_the_logs_model() {
+        let model: Value = serde_json::from_str(MODEL_JSON).unwrap();
+        assert_eq!(model["metadata"]["serviceId"], "CloudWatch Logs");
+    }
+}

@@ -1,0 +1,516 @@
+//! Durable log-event storage: per log group, hour partitions (by event timestamp) holding immutable
+//! lz4-compressed column segments plus an in-memory head, and one WAL in front of everything.
+//!
+//! One writer thread owns every mutation: it drains all queued appends, assigns sequence numbers,
+//! writes them to the WAL with a single fdatasync (group commit), applies them to the heads and only
+//! then answers the callers, so an acknowledged append is durable. When the WAL or the heads grow past
+//! a threshold it checkpoints: heads become segment files, stream statistics and the next sequence
+//! number go to `stats.json`, and the WAL is reset. Scans snapshot a window's partitions (segments
+//! plus a shared copy of the head) and read without holding any lock; retention removes whole
+//! partition directories.
+
+pub mod columns;
+pub mod segment;
+pub mod wal;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+
+use columns::Columns;
+use segment::Segment;
+use wal::Wal;
+
+/// Milliseconds in one partition.
+pub const PARTITION_MS: i64 = 3_600_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("corrupt data: {0}")]
+    Corrupt(&'static str),
+    #[error("the log store is closed")]
+    Closed,
+    #[error("stats file: {0}")]
+    Stats(#[from] serde_json::Error),
+}
+
+/// What a stream has received, kept by the store because it changes with every append.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct StreamStats {
+    pub first_ts: i64,
+    pub last_ts: i64,
+    pub last_ingest: i64,
+    pub events: u64,
+}
+
+/// Thresholds of the writer thread.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Checkpoint when the WAL holds this many bytes.
+    pub checkpoint_wal_bytes: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            checkpoint_wal_bytes: 64 << 20,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Partition {
+    segments: Vec<Arc<Segment>>,
+    head: Arc<Columns>,
+    next_segment: u32,
+}
+
+#[derive(Default)]
+struct Group {
+    parts: BTreeMap<i64, Partition>,
+    streams: HashMap<u32, StreamStats>,
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct StatsFile {
+    next_seq: u64,
+    /// group id → stream id → stats
+    streams: HashMap<u64, HashMap<u32, StreamStats>>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    groups: RwLock<HashMap<u64, Group>>,
+}
+
+type Reply = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+enum Msg {
+    Append {
+        gid: u64,
+        cols: Columns,
+        reply: Reply,
+    },
+    Drop {
+        gid: u64,
+        reply: Reply,
+    },
+    Expire {
+        gid: u64,
+        before: i64,
+        reply: Reply,
+    },
+    Checkpoint {
+        reply: Reply,
+    },
+}
+
+/// One partition of a scan snapshot.
+pub struct PartSnap {
+    pub hour: i64,
+    segments: Vec<Arc<Segment>>,
+    head: Arc<Columns>,
+}
+
+/// Counters of one scan.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ScanStats {
+    pub records: u64,
+    pub bytes: u64,
+}
+
+impl PartSnap {
+    /// Hand every block (segments, then the head) that may hold events in `[start, end)` to `f`;
+    /// rows outside the window may be included and must be filtered by the caller.
+    pub fn scan(
+        &self,
+        start: i64,
+        end: i64,
+        cols: &mut Columns,
+        raw: &mut Vec<u8>,
+        f: &mut dyn FnMut(&Columns) -> bool,
+    ) -> Result<bool, StorageError> {
+        for seg in &self.segments {
+            if !seg.scan(start, end, cols, raw, f)? {
+                return Ok(false);
+            }
+        }
+        if !self.head.is_empty() {
+            return Ok(f(&self.head));
+        }
+        Ok(true)
+    }
+}
+
+/// The log-event store of one data directory.
+pub struct LogStore {
+    inner: Arc<Inner>,
+    tx: Mutex<Option<mpsc::Sender<Msg>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn hour_of(ts: i64) -> i64 {
+    ts.div_euclid(PARTITION_MS) * PARTITION_MS
+}
+
+impl LogStore {
+    /// Open (creating) the store in `dir`. WAL records of groups for which `live` is false are
+    /// dropped (their group was deleted).
+    pub fn open(
+        dir: &Path,
+        options: StoreOptions,
+        live: &dyn Fn(u64) -> bool,
+    ) -> Result<LogStore, StorageError> {
+        fs::create_dir_all(dir)?;
+        let mut groups: HashMap<u64, Group> = HashMap::new();
+        let stats: StatsFile = match fs::read(dir.join("stats.json")) {
+            Ok(b) => serde_json::from_slice(&b)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => StatsFile::default(),
+            Err(e) => return Err(e.into()),
+        };
+        for (gid, streams) in stats.streams {
+            if live(gid) {
+                groups.entry(gid).or_default().streams = streams;
+            }
+        }
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(gid) = name.strip_prefix('g').and_then(|s| s.parse::<u64>().ok()) else {
+                continue;
+            };
+            if !live(gid) {
+                let _ = fs::remove_dir_all(entry.path());
+                continue;
+            }
+            let group = groups.entry(gid).or_default();
+            for part in fs::read_dir(entry.path())? {
+                let part = part?;
+                let Ok(hour) = part.file_name().to_string_lossy().parse::<i64>() else {
+                    continue;
+                };
+                let mut p = Partition::default();
+                let mut names: Vec<(u32, PathBuf)> = Vec::new();
+                for seg in fs::read_dir(part.path())? {
+                    let path = seg?.path();
+                    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+                    match (path.extension().and_then(|e| e.to_str()), stem) {
+                        (Some("seg"), Some(stem)) => {
+                            if let Ok(n) = stem.parse::<u32>() {
+                                names.push((n, path));
+                            }
+                        }
+                        (Some("tmp"), _) => {
+                            let _ = fs::remove_file(&path);
+                        }
+                        _ => {}
+                    }
+                }
+                names.sort();
+                for (n, path) in names {
+                    p.segments.push(Arc::new(Segment::open(&path)?));
+                    p.next_segment = n + 1;
+                }
+                group.parts.insert(hour, p);
+            }
+        }
+        let mut next_seq = stats.next_seq;
+        let wal = Wal::open(&dir.join("wal.log"), &mut |gid, cols| {
+            if let Some(max) = cols.seq.iter().max() {
+                next_seq = next_seq.max(max + 1);
+            }
+            if live(gid) {
+                apply(groups.entry(gid).or_default(), cols);
+            }
+        })?;
+        let inner = Arc::new(Inner {
+            dir: dir.to_path_buf(),
+            groups: RwLock::new(groups),
+        });
+        let (tx, rx) = mpsc::channel();
+        let writer = Writer {
+            inner: inner.clone(),
+            wal,
+            next_seq,
+            options,
+        };
+        let thread = std::thread::Builder::new()
+            .name("logs-wal".into())
+            .spawn(move || writer.run(rx))?;
+        Ok(LogStore {
+            inner,
+            tx: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    async fn send(&self, make: impl FnOnce(Reply) -> Msg) -> Result<(), StorageError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        {
+            let tx = self.tx.lock();
+            let tx = tx.as_ref().ok_or(StorageError::Closed)?;
+            tx.send(make(reply)).map_err(|_| StorageError::Closed)?;
+        }
+        match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StorageError::Io(std::io::Error::other(e))),
+            Err(_) => Err(StorageError::Closed),
+        }
+    }
+
+    /// Append events (sequence numbers are assigned here); resolves once durable.
+    pub async fn append(&self, gid: u64, cols: Columns) -> Result<(), StorageError> {
+        self.send(|reply| Msg::Append { gid, cols, reply }).await
+    }
+
+    /// Remove all data of a group.
+    pub async fn drop_group(&self, gid: u64) -> Result<(), StorageError> {
+        self.send(|reply| Msg::Drop { gid, reply }).await
+    }
+
+    /// Remove every partition of `gid` that ends at or before `before` (ms).
+    pub async fn expire(&self, gid: u64, before: i64) -> Result<(), StorageError> {
+        self.send(|reply| Msg::Expire { gid, before, reply }).await
+    }
+
+    /// Write the heads out as segments and reset the WAL.
+    pub async fn checkpoint(&self) -> Result<(), StorageError> {
+        self.send(|reply| Msg::Checkpoint { reply }).await
+    }
+
+    /// Checkpoint and stop the writer thread (blocking). Later calls fail with `Closed`.
+    pub fn close(&self) {
+        let tx = self.tx.lock().take();
+        if let Some(tx) = tx {
+            let (reply, _rx) = tokio::sync::oneshot::channel();
+            let _ = tx.send(Msg::Checkpoint { reply });
+            drop(tx);
+        }
+        if let Some(handle) = self.thread.lock().take() {
+            let _ = handle.join();
+        }
+    }
+
+    /// Partitions of `gid` that may hold events in `[start, end)`, ascending.
+    pub fn snapshot(&self, gid: u64, start: i64, end: i64) -> Vec<PartSnap> {
+        let groups = self.inner.groups.read();
+        let Some(g) = groups.get(&gid) else {
+            return Vec::new();
+        };
+        if end <= start {
+            return Vec::new();
+        }
+        g.parts
+            .range(hour_of(start)..=hour_of(end.saturating_sub(1)))
+            .map(|(hour, p)| PartSnap {
+                hour: *hour,
+                segments: p.segments.clone(),
+                head: p.head.clone(),
+            })
+            .collect()
+    }
+
+    /// Statistics of the streams of `gid`.
+    pub fn stream_stats(&self, gid: u64) -> HashMap<u32, StreamStats> {
+        self.inner
+            .groups
+            .read()
+            .get(&gid)
+            .map(|g| g.streams.clone())
+            .unwrap_or_default()
+    }
+
+    /// Bytes stored for `gid` (compressed segments plus raw head text).
+    pub fn stored_bytes(&self, gid: u64) -> u64 {
+        let groups = self.inner.groups.read();
+        groups.get(&gid).map_or(0, |g| {
+            g.parts
+                .values()
+                .map(|p| p.segments.iter().map(|s| s.bytes).sum::<u64>() + p.head.text.len() as u64)
+                .sum()
+        })
+    }
+}
+
+impl Drop for LogStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn apply(group: &mut Group, cols: &Columns) {
+    for i in 0..cols.len() {
+        let ts = cols.ts[i];
+        let part = group.parts.entry(hour_of(ts)).or_default();
+        Arc::make_mut(&mut part.head).push_from(cols, i);
+        let s = group.streams.entry(cols.stream[i]).or_insert(StreamStats {
+            first_ts: ts,
+            last_ts: ts,
+            last_ingest: cols.ingest[i],
+            events: 0,
+        });
+        s.first_ts = s.first_ts.min(ts);
+        s.last_ts = s.last_ts.max(ts);
+        s.last_ingest = s.last_ingest.max(cols.ingest[i]);
+        s.events += 1;
+    }
+}
+
+struct Writer {
+    inner: Arc<Inner>,
+    wal: Wal,
+    next_seq: u64,
+    options: StoreOptions,
+}
+
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<Msg>) {
+        let mut buf = Vec::new();
+        while let Ok(first) = rx.recv() {
+            let mut msgs = vec![first];
+            while let Ok(m) = rx.try_recv() {
+                msgs.push(m);
+            }
+            // group commit: every append queued so far shares one write and one fdatasync
+            buf.clear();
+            let mut appends = Vec::new();
+            let mut others = Vec::new();
+            for m in msgs {
+                match m {
+                    Msg::Append {
+                        gid,
+                        mut cols,
+                        reply,
+                    } => {
+                        for s in cols.seq.iter_mut() {
+                            *s = self.next_seq;
+                            self.next_seq += 1;
+                        }
+                        Wal::encode(&mut buf, gid, &cols);
+                        appends.push((gid, cols, reply));
+                    }
+                    other => others.push(other),
+                }
+            }
+            let committed = self.wal.commit(&buf).map_err(|e| e.to_string());
+            if let Err(e) = &committed {
+                tracing::error!(error = %e, "wal commit failed");
+            }
+            if committed.is_ok() {
+                let mut groups = self.inner.groups.write();
+                for (gid, cols, _) in &appends {
+                    apply(groups.entry(*gid).or_default(), cols);
+                }
+            }
+            for (_, _, reply) in appends {
+                let _ = reply.send(committed.clone());
+            }
+            for m in others {
+                let (result, reply) = match m {
+                    Msg::Drop { gid, reply } => (self.drop_group(gid), reply),
+                    Msg::Expire { gid, before, reply } => (self.expire(gid, before), reply),
+                    Msg::Checkpoint { reply } => (self.checkpoint(), reply),
+                    Msg::Append { .. } => continue,
+                };
+                let _ = reply.send(result.map_err(|e| e.to_string()));
+            }
+            if self.wal.len() >= self.options.checkpoint_wal_bytes {
+                if let Err(e) = self.checkpoint() {
+                    tracing::error!(error = %e, "log checkpoint failed");
+                }
+            }
+        }
+        if let Err(e) = self.checkpoint() {
+            tracing::error!(error = %e, "final log checkpoint failed");
+        }
+    }
+
+    fn drop_group(&mut self, gid: u64) -> Result<(), StorageError> {
+        self.inner.groups.write().remove(&gid);
+        let path = self.inner.dir.join(format!("g{gid}"));
+        match fs::remove_dir_all(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn expire(&mut self, gid: u64, before: i64) -> Result<(), StorageError> {
+        let hours: Vec<i64> = {
+            let mut groups = self.inner.groups.write();
+            let Some(g) = groups.get_mut(&gid) else {
+                return Ok(());
+            };
+            let hours: Vec<i64> = g
+                .parts
+                .keys()
+                .copied()
+                .filter(|h| h + PARTITION_MS <= before)
+                .collect();
+            for h in &hours {
+                g.parts.remove(h);
+            }
+            hours
+        };
+        for h in hours {
+            let path = self.inner.dir.join(format!("g{gid}")).join(h.to_string());
+            if let Err(e) = fs::remove_dir_all(&path) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(e.into());
+                }
+            }
+            tracing::debug!(gid, hour = h, "expired log partition");
+        }
+        Ok(())
+    }
+
+    fn checkpoint(&mut self) -> Result<(), StorageError> {
+        let mut pending: Vec<(u64, i64, u32, Arc<Columns>)> = Vec::new();
+        let mut stats = StatsFile {
+            next_seq: self.next_seq,
+            streams: HashMap::new(),
+        };
+        {
+            let groups = self.inner.groups.read();
+            for (gid, g) in groups.iter() {
+                stats.streams.insert(*gid, g.streams.clone());
+                for (hour, p) in &g.parts {
+                    if !p.head.is_empty() {
+                        pending.push((*gid, *hour, p.next_segment, p.head.clone()));
+                    }
+                }
+            }
+        }
+        for (gid, hour, n, head) in pending {
+            let dir = self
+                .inner
+                .dir
+                .join(format!("g{gid}"))
+                .join(hour.to_string());
+            fs::create_dir_all(&dir)?;
+            let seg = Arc::new(Segment::write(&dir.join(format!("{n:08}.seg")), &head)?);
+            let mut groups = self.inner.groups.write();
+            if let Some(p) = groups.get_mut(&gid).and_then(|g| g.parts.get_mut(&hour)) {
+                p.segments.push(seg);
+                p.next_segment = n + 1;
+                // only the writer thread appends, so the head is still the one we wrote out
+                p.head = Arc::new(Columns::default());
+            }
+        }
+        let tmp = self.inner.dir.join("stats.json.tmp");
+        fs::write(&tmp, serde_json::to_vec(&stats)?)?;
+        fs::File::open(&tmp)?.sync_all()?;
+        fs::rename(&tmp, self.inner.dir.join("stats.json"))?;
+        segment::sync_dir(&self.inner.dir);
+        self.wal.reset()?;
+        Ok(())
+    }
+}
