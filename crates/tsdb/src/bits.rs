@@ -256,10 +256,10 @@ impl<'a> Cursor<'a> {
         Ok(f64::from_bits(self.u64le()?))
     }
 
-    pub(crate) fn string(&mut self) -> Result<String, Truncated> {
+    /// A varint-length-prefixed UTF-8 string, borrowed.
+    pub(crate) fn str_ref(&mut self) -> Result<&'a str, Truncated> {
         let n = usize::try_from(self.uvarint()?).map_err(|_| Truncated)?;
-        let b = self.bytes(n)?;
-        String::from_utf8(b.to_vec()).map_err(|_| Truncated)
+        std::str::from_utf8(self.bytes(n)?).map_err(|_| Truncated)
     }
 
     /// Reads a float written by [`put_xf64`] against the previous value's bits.

@@ -412,7 +412,7 @@ impl Inner {
                 let mut defs = Vec::new();
                 for (sw, m) in batch.iter().zip(&metas) {
                     if !m.logged.load(Ordering::Acquire) && !m.logged.swap(true, Ordering::AcqRel) {
-                        wal::encode_def(&mut defs, m.sid, sw.high_resolution, &m.key);
+                        wal::encode_def(&mut defs, m.sid, sw.high_resolution, m.key_bytes());
                     }
                 }
                 if !defs.is_empty() {

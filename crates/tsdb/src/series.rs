@@ -2,9 +2,13 @@
 //! (high-resolution flag, newest timestamp, wall-clock time of the last write) kept in atomics so
 //! writers update it under a read lock.
 //!
+//! Keys are kept in their encoded form (one allocation per series; the same bytes go to the WAL
+//! and the snapshot), hashed with a per-process SipHash key and compared bytewise; filters read
+//! them through a zero-copy view, and a [`SeriesKey`] is only built for results.
+//!
 //! It is persisted two ways: every new series is logged in the WAL (a definition record) before
-//! any record that uses its id, and each checkpoint writes a full snapshot
-//! `series-<gen>.idx` named by the manifest:
+//! any record that uses its id, and checkpoints write a full snapshot `series-<gen>.idx` named by
+//! the manifest:
 //! `"OLTSSER1"` | n u32 | n × (sid varint | flags u8 | last_ts zigzag | last_write zigzag | key) |
 //! crc32. Replaying WAL records over a newer snapshot is harmless: definitions must agree and the
 //! metadata only moves forward (max).
@@ -25,7 +29,8 @@ const MAGIC: &[u8; 8] = b"OLTSSER1";
 #[derive(Debug)]
 pub(crate) struct SeriesMeta {
     pub sid: u32,
-    pub key: SeriesKey,
+    /// The key, encoded by [`encode_key`] and validated by [`KeyView::parse`].
+    enc: Box<[u8]>,
     pub hr: AtomicBool,
     pub last_ts: AtomicI64,
     pub last_write: AtomicI64,
@@ -47,9 +52,33 @@ impl SeriesMeta {
         }
     }
 
+    /// The encoded key (as written to the WAL and snapshots).
+    pub(crate) fn key_bytes(&self) -> &[u8] {
+        &self.enc
+    }
+
+    fn view(&self) -> Option<KeyView<'_>> {
+        KeyView::parse(&self.enc).ok().map(|v| v.0)
+    }
+
+    pub(crate) fn key(&self) -> SeriesKey {
+        match self.view() {
+            Some(v) => v.to_key(),
+            // Unreachable: keys are validated when the meta is created.
+            None => SeriesKey {
+                account: String::new(),
+                region: String::new(),
+                namespace: String::new(),
+                metric_name: String::new(),
+                dimensions: Vec::new(),
+                unit: String::new(),
+            },
+        }
+    }
+
     fn info(&self) -> SeriesInfo {
         SeriesInfo {
-            key: self.key.clone(),
+            key: self.key(),
             high_resolution: self.hr.load(Ordering::Relaxed),
             last_ts_ms: self.last_ts.load(Ordering::Relaxed),
             last_write_ms: self.last_write.load(Ordering::Relaxed),
@@ -68,45 +97,68 @@ pub(crate) fn encode_key(buf: &mut Vec<u8>, k: &SeriesKey) {
     }
 }
 
-pub(crate) fn decode_key(c: &mut Cursor<'_>) -> Result<SeriesKey, Truncated> {
-    let account = c.string()?;
-    let region = c.string()?;
-    let namespace = c.string()?;
-    let metric_name = c.string()?;
-    let unit = c.string()?;
-    let n = usize::try_from(c.uvarint()?).map_err(|_| Truncated)?;
-    if n > c.data.len() {
-        return Err(Truncated);
+/// A borrowed view of an encoded key.
+pub(crate) struct KeyView<'a> {
+    pub account: &'a str,
+    pub region: &'a str,
+    pub namespace: &'a str,
+    pub metric_name: &'a str,
+    pub unit: &'a str,
+    n_dims: usize,
+    dims: &'a [u8],
+}
+
+impl<'a> KeyView<'a> {
+    /// Parses (and validates) an encoded key at the start of `b`; returns it and its length.
+    pub(crate) fn parse(b: &'a [u8]) -> Result<(KeyView<'a>, usize), Truncated> {
+        let mut c = Cursor::new(b);
+        let account = c.str_ref()?;
+        let region = c.str_ref()?;
+        let namespace = c.str_ref()?;
+        let metric_name = c.str_ref()?;
+        let unit = c.str_ref()?;
+        let n_dims = usize::try_from(c.uvarint()?).map_err(|_| Truncated)?;
+        if n_dims > b.len() {
+            return Err(Truncated);
+        }
+        let start = c.pos;
+        for _ in 0..2 * n_dims {
+            c.str_ref()?;
+        }
+        let view = KeyView {
+            account,
+            region,
+            namespace,
+            metric_name,
+            unit,
+            n_dims,
+            dims: &b[start..c.pos],
+        };
+        Ok((view, c.pos))
     }
-    let mut dimensions = Vec::with_capacity(n);
-    for _ in 0..n {
-        dimensions.push((c.string()?, c.string()?));
+
+    pub(crate) fn dims(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        let mut c = Cursor::new(self.dims);
+        (0..self.n_dims).map_while(move |_| Some((c.str_ref().ok()?, c.str_ref().ok()?)))
     }
-    Ok(SeriesKey {
-        account,
-        region,
-        namespace,
-        metric_name,
-        dimensions,
-        unit,
-    })
+
+    pub(crate) fn to_key(&self) -> SeriesKey {
+        SeriesKey {
+            account: self.account.to_string(),
+            region: self.region.to_string(),
+            namespace: self.namespace.to_string(),
+            metric_name: self.metric_name.to_string(),
+            dimensions: self
+                .dims()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            unit: self.unit.to_string(),
+        }
+    }
 }
 
 thread_local! {
     static KEY_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// SipHash (per-process random key) of the key's encoding, hashed in one call: much cheaper than
-/// hashing its fields one by one.
-fn hash_key(state: &RandomState, k: &SeriesKey) -> u64 {
-    KEY_BUF.with(|b| {
-        let mut b = b.borrow_mut();
-        b.clear();
-        encode_key(&mut b, k);
-        let mut h = state.build_hasher();
-        h.write(&b);
-        h.finish()
-    })
 }
 
 /// Key → id map plus per-id metadata.
@@ -139,31 +191,49 @@ impl SeriesIndex {
         self.metas.get(sid as usize).and_then(|m| m.as_ref())
     }
 
-    pub(crate) fn lookup(&self, key: &SeriesKey) -> Option<&Arc<SeriesMeta>> {
-        self.lookup_hashed(hash_key(&self.hash_state, key), key)
+    fn hash(&self, enc: &[u8]) -> u64 {
+        let mut h = self.hash_state.build_hasher();
+        h.write(enc);
+        h.finish()
     }
 
-    fn lookup_hashed(&self, h: u64, key: &SeriesKey) -> Option<&Arc<SeriesMeta>> {
+    /// Runs `f` with `key` encoded in a reused thread-local buffer.
+    fn with_encoded<R>(key: &SeriesKey, f: impl FnOnce(&[u8]) -> R) -> R {
+        KEY_BUF.with(|b| {
+            let mut b = b.borrow_mut();
+            b.clear();
+            encode_key(&mut b, key);
+            f(&b)
+        })
+    }
+
+    pub(crate) fn lookup(&self, key: &SeriesKey) -> Option<&Arc<SeriesMeta>> {
+        Self::with_encoded(key, |enc| self.lookup_enc(self.hash(enc), enc))
+    }
+
+    fn lookup_enc(&self, h: u64, enc: &[u8]) -> Option<&Arc<SeriesMeta>> {
         let sid = *self.by_hash.get(&h)?;
         let m = self.get(sid)?;
-        if m.key == *key {
+        if *m.enc == *enc {
             return Some(m);
         }
         self.collisions
             .iter()
             .filter(|c| c.0 == h)
             .filter_map(|c| self.get(c.1))
-            .find(|m| m.key == *key)
+            .find(|m| *m.enc == *enc)
     }
 
     /// Returns the existing series or creates one (definition not yet logged).
     pub(crate) fn intern(&mut self, key: &SeriesKey) -> Arc<SeriesMeta> {
-        let h = hash_key(&self.hash_state, key);
-        if let Some(m) = self.lookup_hashed(h, key) {
-            return m.clone();
-        }
-        let sid = self.metas.len() as u32;
-        self.insert_at(h, sid, key.clone(), false, i64::MIN, i64::MIN, false)
+        Self::with_encoded(key, |enc| {
+            let h = self.hash(enc);
+            if let Some(m) = self.lookup_enc(h, enc) {
+                return m.clone();
+            }
+            let sid = self.metas.len() as u32;
+            self.insert_at(h, sid, enc.into(), false, i64::MIN, i64::MIN, false)
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -171,7 +241,7 @@ impl SeriesIndex {
         &mut self,
         h: u64,
         sid: u32,
-        key: SeriesKey,
+        enc: Box<[u8]>,
         hr: bool,
         last_ts: i64,
         last_write: i64,
@@ -179,7 +249,7 @@ impl SeriesIndex {
     ) -> Arc<SeriesMeta> {
         let m = Arc::new(SeriesMeta {
             sid,
-            key,
+            enc,
             hr: AtomicBool::new(hr),
             last_ts: AtomicI64::new(last_ts),
             last_write: AtomicI64::new(last_write),
@@ -199,12 +269,32 @@ impl SeriesIndex {
         m
     }
 
-    /// Registers a logged definition (WAL replay, snapshot load). An id already holding the same
-    /// key is fine; a different key is corruption.
+    /// Registers a logged definition (WAL replay, snapshot load) given the encoded key. An id
+    /// already holding the same key is fine; a different key, or a malformed one, is corruption.
     pub(crate) fn define(
         &mut self,
         sid: u32,
-        key: SeriesKey,
+        enc: &[u8],
+        hr: bool,
+        last_ts: i64,
+        last_write: i64,
+    ) -> Result<Arc<SeriesMeta>, TsdbError> {
+        match KeyView::parse(enc) {
+            Ok((_, n)) if n == enc.len() => {}
+            _ => {
+                return Err(TsdbError::Corrupt(format!(
+                    "malformed key for series id {sid}"
+                )))
+            }
+        }
+        self.define_valid(sid, enc, hr, last_ts, last_write)
+    }
+
+    /// [`SeriesIndex::define`] for a key already validated by [`KeyView::parse`].
+    fn define_valid(
+        &mut self,
+        sid: u32,
+        enc: &[u8],
         hr: bool,
         last_ts: i64,
         last_write: i64,
@@ -213,7 +303,7 @@ impl SeriesIndex {
             return Err(TsdbError::Corrupt("series id out of range".into()));
         }
         if let Some(m) = self.get(sid) {
-            if m.key != key {
+            if *m.enc != *enc {
                 return Err(TsdbError::Corrupt(format!(
                     "series id {sid} defined twice with different keys"
                 )));
@@ -222,13 +312,13 @@ impl SeriesIndex {
             m.note_write(hr, last_ts, last_write);
             return Ok(m);
         }
-        let h = hash_key(&self.hash_state, &key);
-        if self.lookup_hashed(h, &key).is_some() {
+        let h = self.hash(enc);
+        if self.lookup_enc(h, enc).is_some() {
             return Err(TsdbError::Corrupt(format!(
                 "series key defined under two ids (second: {sid})"
             )));
         }
-        Ok(self.insert_at(h, sid, key, hr, last_ts, last_write, true))
+        Ok(self.insert_at(h, sid, enc.into(), hr, last_ts, last_write, true))
     }
 
     /// Series matching `f`, sorted by key.
@@ -238,14 +328,13 @@ impl SeriesIndex {
             .iter()
             .flatten()
             .filter(|m| {
-                let k = &m.key;
+                let Some(k) = m.view() else { return false };
                 k.account == f.account
                     && k.region == f.region
-                    && f.namespace.as_ref().is_none_or(|n| *n == k.namespace)
-                    && f.metric_name.as_ref().is_none_or(|n| *n == k.metric_name)
+                    && f.namespace.as_ref().is_none_or(|n| n == k.namespace)
+                    && f.metric_name.as_ref().is_none_or(|n| n == k.metric_name)
                     && f.dimensions.iter().all(|(name, val)| {
-                        k.dimensions
-                            .iter()
+                        k.dims()
                             .any(|(n, v)| n == name && val.as_ref().is_none_or(|want| want == v))
                     })
                     && f.written_since_ms
@@ -266,7 +355,7 @@ impl SeriesIndex {
             b.push(m.hr.load(Ordering::Relaxed) as u8);
             put_ivarint(&mut b, m.last_ts.load(Ordering::Relaxed));
             put_ivarint(&mut b, m.last_write.load(Ordering::Relaxed));
-            encode_key(&mut b, &m.key);
+            b.extend_from_slice(&m.enc);
         }
         let crc = crc32fast::hash(&b);
         b.extend_from_slice(&crc.to_le_bytes());
@@ -290,13 +379,16 @@ impl SeriesIndex {
         }
         let n = c.u32le()?;
         let mut idx = SeriesIndex::default();
+        idx.metas.reserve(n.min(1 << 24) as usize);
+        idx.by_hash.reserve(n.min(1 << 24) as usize);
         for _ in 0..n {
             let sid = c.u32v()?;
             let hr = c.u8()? != 0;
             let last_ts = c.ivarint()?;
             let last_write = c.ivarint()?;
-            let key = decode_key(&mut c)?;
-            idx.define(sid, key, hr, last_ts, last_write)?;
+            let (_, len) = KeyView::parse(&c.data[c.pos..])?;
+            let enc = c.bytes(len)?;
+            idx.define_valid(sid, enc, hr, last_ts, last_write)?;
         }
         if !c.is_empty() {
             return Err(bad("trailing bytes"));
@@ -349,12 +441,27 @@ mod tests {
 
     #[test]
     fn define_rejects_conflicts_and_tolerates_repeats() {
+        let enc = |k: &SeriesKey| {
+            let mut b = Vec::new();
+            encode_key(&mut b, k);
+            b
+        };
         let mut idx = SeriesIndex::default();
-        idx.define(5, key("n", "x", &[]), false, 1, 1).unwrap();
-        idx.define(5, key("n", "x", &[]), true, 9, 2).unwrap();
+        idx.define(5, &enc(&key("n", "x", &[])), false, 1, 1)
+            .unwrap();
+        idx.define(5, &enc(&key("n", "x", &[])), true, 9, 2)
+            .unwrap();
         assert!(idx.get(5).unwrap().hr.load(Ordering::Relaxed));
-        assert!(idx.define(5, key("n", "y", &[]), false, 1, 1).is_err());
-        assert!(idx.define(6, key("n", "x", &[]), false, 1, 1).is_err());
+        assert!(idx
+            .define(5, &enc(&key("n", "y", &[])), false, 1, 1)
+            .is_err());
+        assert!(idx
+            .define(6, &enc(&key("n", "x", &[])), false, 1, 1)
+            .is_err());
+        let mut bad = enc(&key("n", "w", &[("a", "b")]));
+        bad.pop();
+        assert!(idx.define(7, &bad, false, 1, 1).is_err());
+        assert_eq!(idx.get(5).unwrap().key(), key("n", "x", &[]));
         // New ids continue after the highest defined one.
         assert_eq!(idx.intern(&key("n", "z", &[])).sid, 6);
     }

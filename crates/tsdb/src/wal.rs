@@ -21,8 +21,8 @@ use parking_lot::{Condvar, Mutex};
 use tokio::sync::oneshot;
 
 use crate::bits::{put_ivarint, put_uvarint, Cursor, Truncated};
-use crate::series::{decode_key, encode_key};
-use crate::{Point, Sample, SeriesKey, TsdbError};
+use crate::series::KeyView;
+use crate::{Point, Sample, TsdbError};
 
 const SEG_MAGIC: &[u8; 8] = b"OLWALSG1";
 const SEG_HEADER_LEN: usize = 20;
@@ -70,12 +70,12 @@ pub(crate) fn end_record(buf: &mut [u8], start: usize) {
 }
 
 /// Appends a framed definition record.
-pub(crate) fn encode_def(buf: &mut Vec<u8>, sid: u32, hr: bool, key: &SeriesKey) {
+pub(crate) fn encode_def(buf: &mut Vec<u8>, sid: u32, hr: bool, key: &[u8]) {
     let start = begin_record(buf);
     buf.push(REC_DEF);
     put_uvarint(buf, sid as u64);
     buf.push(hr as u8);
-    encode_key(buf, key);
+    buf.extend_from_slice(key);
     end_record(buf, start);
 }
 
@@ -134,7 +134,12 @@ pub(crate) fn encode_series_points(buf: &mut Vec<u8>, sid: u32, hr: bool, points
 
 /// A decoded WAL record.
 pub(crate) enum WalRecord<'a> {
-    Def { sid: u32, hr: bool, key: SeriesKey },
+    /// `key` is the encoded key.
+    Def {
+        sid: u32,
+        hr: bool,
+        key: &'a [u8],
+    },
     Batch(BatchView<'a>),
 }
 
@@ -199,11 +204,12 @@ pub(crate) fn decode_record(payload: &[u8]) -> Result<WalRecord<'_>, Truncated> 
         REC_DEF => {
             let sid = c.u32v()?;
             let hr = c.u8()? != 0;
-            let key = decode_key(&mut c)?;
-            if !c.is_empty() {
+            let rest = &c.data[c.pos..];
+            let (_, len) = KeyView::parse(rest)?;
+            if len != rest.len() {
                 return Err(Truncated);
             }
-            Ok(WalRecord::Def { sid, hr, key })
+            Ok(WalRecord::Def { sid, hr, key: rest })
         }
         REC_BATCH => {
             let wall_ms = c.ivarint()?;
@@ -426,8 +432,14 @@ fn commit(q: &WalQueue, file: &mut File, buf: &mut Vec<u8>, acks: &mut Vec<Ack>)
 mod tests {
     use super::*;
 
-    fn key() -> SeriesKey {
-        SeriesKey {
+    fn key() -> Vec<u8> {
+        let mut b = Vec::new();
+        crate::series::encode_key(&mut b, &key_struct());
+        b
+    }
+
+    fn key_struct() -> crate::SeriesKey {
+        crate::SeriesKey {
             account: "a".into(),
             region: "r".into(),
             namespace: "n".into(),
@@ -477,7 +489,7 @@ mod tests {
             let payload = &buf[c + 8..c + 8 + len];
             match decode_record(payload).unwrap() {
                 WalRecord::Def { sid, hr, key: k } => {
-                    assert_eq!((sid, hr, k), (3, true, key()));
+                    assert_eq!((sid, hr, k), (3, true, &key()[..]));
                 }
                 WalRecord::Batch(b) => {
                     assert_eq!(b.wall_ms, 77);
