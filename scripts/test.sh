@@ -10,6 +10,7 @@ cd "$root"
 
 python="${PYTHON:-python3}"
 venv="$root/.venv"
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -32,4 +33,4 @@ fi
 cargo nextest run --workspace --no-fail-fast
 
 step "end-to-end tests (pytest tests/e2e)"
-OPSLOOP_BIN="$root/target/debug/opsloop" "$venv/bin/python" -m pytest tests/e2e -p no:cacheprovider -q -ra
+OPSLOOP_BIN="${OPSLOOP_BIN:-$target_dir/debug/opsloop}" "$venv/bin/python" -m pytest tests/e2e -p no:cacheprovider -q -ra

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use opsloop_core::Service;
+use opsloop_core::{Directory, Service};
 use opsloop_store::{ControlStore, SqliteStore};
 use opsloop_tsdb::MetricStore;
 use opsloop_wire::{AuthMode, Credentials, Gateway, GatewayConfig};
@@ -29,6 +29,7 @@ pub struct App {
     config: Config,
     data_dir: PathBuf,
     gateway: Gateway,
+    directory: Arc<Directory>,
     metrics: Arc<dyn MetricStore>,
     control: Arc<dyn ControlStore>,
     credentials: Option<(Credentials, Origin)>,
@@ -87,6 +88,11 @@ pub fn build(config: Config) -> Result<App> {
             .register(service)
             .context("cannot register service")?;
     }
+    // Every registered service, by serviceId, for in-process calls between services.
+    let directory = Directory::new();
+    for (service_id, service) in gateway.services() {
+        directory.insert(&service_id, service);
+    }
 
     tracing::info!(
         data_dir = %data_dir.display(),
@@ -98,6 +104,7 @@ pub fn build(config: Config) -> Result<App> {
         config,
         data_dir,
         gateway,
+        directory,
         metrics,
         control,
         credentials,
@@ -158,6 +165,11 @@ impl App {
 
     pub fn gateway(&self) -> &Gateway {
         &self.gateway
+    }
+
+    /// The services of this process by serviceId, for in-process calls between them.
+    pub fn directory(&self) -> &Arc<Directory> {
+        &self.directory
     }
 
     /// The key pair clients sign with, and where it came from (`None` in any-key mode without keys).
