@@ -21,10 +21,21 @@ pub enum StoreError {
 /// One write in an atomic [`ControlStore::batch`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
-    Put { table: String, key: String, value: Vec<u8> },
-    Delete { table: String, key: String },
+    Put {
+        table: String,
+        key: String,
+        value: Vec<u8>,
+    },
+    Delete {
+        table: String,
+        key: String,
+    },
     /// Put only if no row exists; the whole batch fails with [`StoreError::Conflict`] otherwise.
-    Insert { table: String, key: String, value: Vec<u8> },
+    Insert {
+        table: String,
+        key: String,
+        value: Vec<u8>,
+    },
 }
 
 /// Ordered key/value tables for control-plane state.
@@ -76,7 +87,9 @@ impl SqliteStore {
                 PRIMARY KEY (tbl, key)
             ) WITHOUT ROWID;",
         )?;
-        Ok(SqliteStore { conn: Mutex::new(conn) })
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
     }
 }
 
@@ -96,7 +109,9 @@ impl ControlStore for SqliteStore {
     fn get(&self, table: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let conn = self.conn.lock();
         let mut stmt = conn.prepare_cached("SELECT value FROM kv WHERE tbl = ?1 AND key = ?2")?;
-        Ok(stmt.query_row(params![table, key], |r| r.get(0)).optional()?)
+        Ok(stmt
+            .query_row(params![table, key], |r| r.get(0))
+            .optional()?)
     }
 
     fn put(&self, table: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
@@ -134,7 +149,13 @@ impl ControlStore for SqliteStore {
              ORDER BY key LIMIT ?5",
         )?;
         let rows = stmt.query_map(
-            params![table, prefix, lower, upper, limit.min(i64::MAX as usize) as i64],
+            params![
+                table,
+                prefix,
+                lower,
+                upper,
+                limit.min(i64::MAX as usize) as i64
+            ],
             |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)),
         )?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -146,20 +167,22 @@ impl ControlStore for SqliteStore {
         for op in ops {
             match op {
                 WriteOp::Put { table, key, value } => {
-                    tx.execute(
+                    tx.prepare_cached(
                         "INSERT INTO kv (tbl, key, value) VALUES (?1, ?2, ?3)
                          ON CONFLICT (tbl, key) DO UPDATE SET value = excluded.value",
-                        params![table, key, value],
-                    )?;
+                    )?
+                    .execute(params![table, key, value])?;
                 }
                 WriteOp::Delete { table, key } => {
-                    tx.execute("DELETE FROM kv WHERE tbl = ?1 AND key = ?2", params![table, key])?;
+                    tx.prepare_cached("DELETE FROM kv WHERE tbl = ?1 AND key = ?2")?
+                        .execute(params![table, key])?;
                 }
                 WriteOp::Insert { table, key, value } => {
-                    let n = tx.execute(
-                        "INSERT INTO kv (tbl, key, value) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-                        params![table, key, value],
-                    )?;
+                    let n = tx
+                        .prepare_cached(
+                            "INSERT INTO kv (tbl, key, value) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                        )?
+                        .execute(params![table, key, value])?;
                     if n == 0 {
                         return Err(StoreError::Conflict { table, key });
                     }
@@ -203,7 +226,10 @@ mod tests {
             s.put("t", k, k.as_bytes()).unwrap();
         }
         let keys = |v: Vec<(String, Vec<u8>)>| v.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
-        assert_eq!(keys(s.scan("t", "a/", None, 10).unwrap()), ["a/1", "a/2", "a/3"]);
+        assert_eq!(
+            keys(s.scan("t", "a/", None, 10).unwrap()),
+            ["a/1", "a/2", "a/3"]
+        );
         assert_eq!(keys(s.scan("t", "a/", Some("a/1"), 1).unwrap()), ["a/2"]);
         assert_eq!(keys(s.scan("t", "", None, 10).unwrap()).len(), 5);
     }
@@ -214,12 +240,24 @@ mod tests {
         s.put("t", "x", b"old").unwrap();
         let err = s
             .batch(vec![
-                WriteOp::Put { table: "t".into(), key: "y".into(), value: b"new".to_vec() },
-                WriteOp::Insert { table: "t".into(), key: "x".into(), value: b"dup".to_vec() },
+                WriteOp::Put {
+                    table: "t".into(),
+                    key: "y".into(),
+                    value: b"new".to_vec(),
+                },
+                WriteOp::Insert {
+                    table: "t".into(),
+                    key: "x".into(),
+                    value: b"dup".to_vec(),
+                },
             ])
             .unwrap_err();
         assert!(matches!(err, StoreError::Conflict { .. }));
-        assert_eq!(s.get("t", "y").unwrap(), None, "failed batch must change nothing");
+        assert_eq!(
+            s.get("t", "y").unwrap(),
+            None,
+            "failed batch must change nothing"
+        );
         assert_eq!(s.get("t", "x").unwrap(), Some(b"old".to_vec()));
     }
 
@@ -227,7 +265,13 @@ mod tests {
     fn survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
-        SqliteStore::open(&path).unwrap().put("t", "k", b"v").unwrap();
-        assert_eq!(SqliteStore::open(&path).unwrap().get("t", "k").unwrap(), Some(b"v".to_vec()));
+        SqliteStore::open(&path)
+            .unwrap()
+            .put("t", "k", b"v")
+            .unwrap();
+        assert_eq!(
+            SqliteStore::open(&path).unwrap().get("t", "k").unwrap(),
+            Some(b"v".to_vec())
+        );
     }
 }
