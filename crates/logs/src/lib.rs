@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod filters;
 pub mod groups;
+pub mod insights;
 pub mod pattern;
 pub mod storage;
 
@@ -64,6 +65,7 @@ pub struct Logs {
     clock: Clock,
     directory: RwLock<Option<Arc<Directory>>>,
     started: Mutex<bool>,
+    queries: insights::Queries,
 }
 
 /// Run CPU-bound or blocking work off the async executor when there is one.
@@ -101,6 +103,7 @@ impl Logs {
             clock: Arc::new(system_now),
             directory: RwLock::new(None),
             started: Mutex::new(false),
+            queries: insights::Queries::default(),
         })
     }
 
@@ -466,6 +469,24 @@ impl Logs {
             }
             "DeleteSubscriptionFilter" => {
                 filters::delete_filter(control, ctx, &input, filters::SUBSCRIPTION_FILTERS)
+            }
+            "StartQuery" => self
+                .queries
+                .start(self.store.clone(), control, ctx, &input, now),
+            "GetQueryResults" => self.queries.results(ctx, &input),
+            "StopQuery" => self.queries.stop(ctx, &input),
+            "DescribeQueries" => self.queries.describe(ctx, &input),
+            "PutQueryDefinition" => insights::put_definition(control, ctx, &input, now),
+            "DescribeQueryDefinitions" => insights::describe_definitions(control, ctx, &input),
+            "DeleteQueryDefinition" => insights::delete_definition(control, ctx, &input),
+            "GetLogGroupFields" => {
+                let g = groups::load_group(control, ctx, &groups::group_name_of(&input)?)?;
+                let store = self.store.clone();
+                blocking(move || insights::log_group_fields(&store, g.gid, &input, now)).await
+            }
+            "GetLogRecord" => {
+                let (store, control, ctx) = (self.store.clone(), self.control.clone(), ctx.clone());
+                blocking(move || insights::log_record(&store, &*control, &ctx, &input)).await
             }
             other => Err(not_implemented(other)),
         }

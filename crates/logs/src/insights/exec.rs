@@ -1,0 +1,648 @@
+//! Running a parsed query over the event store: commands before the first `stats`/`sort`/`limit`/
+//! `dedup` stream over every event of the window (no per-event allocation unless a command sets a
+//! field); `stats` aggregates into groups; everything after works on materialised rows. A `sort`
+//! followed only by `limit`/projections keeps a bounded top-k, and a query without `sort` or
+//! `stats` stops scanning once it has enough rows.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use super::eval::{eval, sort_cmp, Fields, Rec, V};
+use super::parser::{Command, Expr, Named, ParseKind};
+use crate::storage::columns::Columns;
+use crate::storage::LogStore;
+
+/// One log group a query reads.
+pub struct Source {
+    pub gid: u64,
+    pub name: String,
+    pub account: String,
+    pub streams: HashMap<u32, String>,
+}
+
+/// A finished query.
+#[derive(Debug, Default, Clone)]
+pub struct Outcome {
+    pub rows: Vec<Vec<(String, String)>>,
+    pub matched: u64,
+    pub scanned: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("cancelled")]
+    Cancelled,
+    #[error("timed out")]
+    Timeout,
+    #[error("{0}")]
+    Storage(#[from] crate::storage::StorageError),
+}
+
+pub type Row = Vec<(String, V)>;
+
+/// Apply a streaming command to an event; false drops it.
+fn apply_stream(cmd: &Command, rec: &mut Rec) -> bool {
+    match cmd {
+        Command::Fields(list) | Command::Display(list) => {
+            for n in list {
+                if !matches!(&n.expr, Expr::Field(f) if *f == n.name) {
+                    let v = eval(&n.expr, rec);
+                    rec.set(&n.name, v);
+                }
+            }
+            true
+        }
+        Command::Filter(e) => eval(e, rec).truthy(),
+        Command::Parse { source, kind } => {
+            let text = match source {
+                Expr::Field(f) => rec
+                    .get_str(f)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| rec.get(f).render()),
+                other => eval(other, rec).render(),
+            };
+            for (k, v) in parse_captures(kind, &text) {
+                rec.set(&k, v);
+            }
+            true
+        }
+        _ => true,
+    }
+}
+
+fn apply_row(cmd: &Command, row: &mut Row) -> bool {
+    match cmd {
+        Command::Fields(list) | Command::Display(list) => {
+            for n in list {
+                let v = eval(&n.expr, row);
+                row.push((n.name.clone(), v));
+            }
+            true
+        }
+        Command::Filter(e) => eval(e, row).truthy(),
+        Command::Parse { source, kind } => {
+            let text = eval(source, row).render();
+            for (k, v) in parse_captures(kind, &text) {
+                row.push((k, v));
+            }
+            true
+        }
+        _ => true,
+    }
+}
+
+/// Field values a `parse` extracts from `text` (none when the pattern does not match).
+pub fn parse_captures(kind: &ParseKind, text: &str) -> Vec<(String, V)> {
+    match kind {
+        ParseKind::Regex(re) => match re.captures(text) {
+            Some(c) => re
+                .capture_names()
+                .flatten()
+                .filter_map(|n| {
+                    c.name(n)
+                        .map(|m| (n.to_string(), V::Str(m.as_str().to_string())))
+                })
+                .collect(),
+            None => Vec::new(),
+        },
+        ParseKind::Glob(parts, names) => {
+            let mut out = Vec::new();
+            let Some(first) = parts.first() else {
+                return out;
+            };
+            let Some(mut pos) = text.find(first.as_str()).map(|p| p + first.len()) else {
+                return out;
+            };
+            for (i, name) in names.iter().enumerate() {
+                let lit = &parts[i + 1];
+                let end = if lit.is_empty() {
+                    if i + 1 == names.len() {
+                        text.len()
+                    } else {
+                        pos
+                    }
+                } else {
+                    match text[pos..].find(lit.as_str()) {
+                        Some(at) => pos + at,
+                        None => return Vec::new(),
+                    }
+                };
+                out.push((name.clone(), V::Str(text[pos..end].to_string())));
+                pos = end + lit.len();
+            }
+            out
+        }
+    }
+}
+
+/// Field names an expression reads.
+fn refs(e: &Expr, out: &mut Vec<String>) {
+    match e {
+        Expr::Field(f) => out.push(f.clone()),
+        Expr::Not(a) | Expr::Neg(a) => refs(a, out),
+        Expr::Bin(_, a, b) | Expr::Like(a, b, _) => {
+            refs(a, out);
+            refs(b, out);
+        }
+        Expr::In(a, items, _) => {
+            refs(a, out);
+            items.iter().for_each(|i| refs(i, out));
+        }
+        Expr::Call(name, args) => {
+            if name == "bin" && args.len() == 1 {
+                out.push("@timestamp".into());
+            }
+            args.iter().for_each(|a| refs(a, out));
+        }
+        Expr::List(items) => items.iter().for_each(|i| refs(i, out)),
+        _ => {}
+    }
+}
+
+fn command_refs(c: &Command, out: &mut Vec<String>) {
+    match c {
+        Command::Fields(l) | Command::Display(l) => l.iter().for_each(|n| refs(&n.expr, out)),
+        Command::Filter(e) => refs(e, out),
+        Command::Sort(keys) => keys.iter().for_each(|(e, _)| refs(e, out)),
+        Command::Parse { source, .. } => refs(source, out),
+        Command::Dedup(names) => out.extend(names.iter().cloned()),
+        Command::Stats { aggs, by } => aggs.iter().chain(by).for_each(|n| refs(&n.expr, out)),
+        Command::Limit(_) => {}
+    }
+}
+
+/// Output columns of a query without `stats`.
+fn projection(cmds: &[Command]) -> Vec<String> {
+    let mut cols: Vec<String> = Vec::new();
+    for c in cmds {
+        match c {
+            Command::Fields(l) => {
+                for n in l {
+                    if !cols.contains(&n.name) {
+                        cols.push(n.name.clone());
+                    }
+                }
+            }
+            Command::Display(l) => cols = l.iter().map(|n| n.name.clone()).collect(),
+            _ => {}
+        }
+    }
+    if cols.is_empty() {
+        cols = ["@timestamp", "@message", "@logStream", "@log"]
+            .map(String::from)
+            .to_vec();
+    }
+    cols
+}
+
+enum Acc {
+    Count(u64),
+    Distinct(HashSet<String>),
+    Sum(f64, bool),
+    Avg(f64, u64),
+    Min(Option<V>),
+    Max(Option<V>),
+    Pct(Vec<f64>, f64),
+    Std(u64, f64, f64),
+    Earliest(i64, V),
+    Latest(i64, V),
+    SortsFirst(Option<V>),
+    SortsLast(Option<V>),
+}
+
+fn new_acc(name: &str, args: &[Expr]) -> Acc {
+    match name {
+        "count" => Acc::Count(0),
+        "count_distinct" => Acc::Distinct(HashSet::new()),
+        "sum" => Acc::Sum(0.0, false),
+        "avg" => Acc::Avg(0.0, 0),
+        "min" => Acc::Min(None),
+        "max" => Acc::Max(None),
+        "median" => Acc::Pct(Vec::new(), 50.0),
+        "pct" | "percentile" => {
+            let p = match args.get(1) {
+                Some(Expr::Num(n)) => *n,
+                _ => 50.0,
+            };
+            Acc::Pct(Vec::new(), p.clamp(0.0, 100.0))
+        }
+        "stddev" => Acc::Std(0, 0.0, 0.0),
+        "earliest" => Acc::Earliest(i64::MAX, V::Null),
+        "latest" => Acc::Latest(i64::MIN, V::Null),
+        "sortsfirst" => Acc::SortsFirst(None),
+        _ => Acc::SortsLast(None),
+    }
+}
+
+fn feed(acc: &mut Acc, args: &[Expr], r: &dyn Fields, ts: i64) {
+    let v = match args.first() {
+        None | Some(Expr::Star) => V::Num(1.0),
+        Some(e) => eval(e, r),
+    };
+    if v.is_null() {
+        return;
+    }
+    match acc {
+        Acc::Count(n) => *n += 1,
+        Acc::Distinct(set) => {
+            if set.len() < 100_000 {
+                set.insert(v.render());
+            }
+        }
+        Acc::Sum(s, any) => {
+            if let Some(x) = v.num() {
+                *s += x;
+                *any = true;
+            }
+        }
+        Acc::Avg(s, n) => {
+            if let Some(x) = v.num() {
+                *s += x;
+                *n += 1;
+            }
+        }
+        Acc::Min(m) => {
+            if m.as_ref().is_none_or(|cur| sort_cmp(&v, cur).is_lt()) {
+                *m = Some(v);
+            }
+        }
+        Acc::Max(m) => {
+            if m.as_ref().is_none_or(|cur| sort_cmp(&v, cur).is_gt()) {
+                *m = Some(v);
+            }
+        }
+        Acc::Pct(values, _) => {
+            if let Some(x) = v.num() {
+                values.push(x);
+            }
+        }
+        Acc::Std(n, mean, m2) => {
+            if let Some(x) = v.num() {
+                *n += 1;
+                let d = x - *mean;
+                *mean += d / *n as f64;
+                *m2 += d * (x - *mean);
+            }
+        }
+        Acc::Earliest(t, cur) => {
+            if ts < *t {
+                *t = ts;
+                *cur = v;
+            }
+        }
+        Acc::Latest(t, cur) => {
+            if ts >= *t {
+                *t = ts;
+                *cur = v;
+            }
+        }
+        Acc::SortsFirst(m) => {
+            if m.as_ref().is_none_or(|cur| v.render() < cur.render()) {
+                *m = Some(v);
+            }
+        }
+        Acc::SortsLast(m) => {
+            if m.as_ref().is_none_or(|cur| v.render() > cur.render()) {
+                *m = Some(v);
+            }
+        }
+    }
+}
+
+fn finish(acc: Acc) -> V {
+    match acc {
+        Acc::Count(n) => V::Num(n as f64),
+        Acc::Distinct(s) => V::Num(s.len() as f64),
+        Acc::Sum(s, any) => {
+            if any {
+                V::Num(s)
+            } else {
+                V::Null
+            }
+        }
+        Acc::Avg(s, n) => {
+            if n > 0 {
+                V::Num(s / n as f64)
+            } else {
+                V::Null
+            }
+        }
+        Acc::Min(m) | Acc::Max(m) | Acc::SortsFirst(m) | Acc::SortsLast(m) => m.unwrap_or(V::Null),
+        Acc::Pct(mut values, p) => {
+            if values.is_empty() {
+                return V::Null;
+            }
+            values.sort_by(f64::total_cmp);
+            let rank = ((p / 100.0) * values.len() as f64).ceil() as usize;
+            V::Num(values[rank.clamp(1, values.len()) - 1])
+        }
+        Acc::Std(n, _, m2) => {
+            if n > 1 {
+                V::Num((m2 / (n - 1) as f64).sqrt())
+            } else if n == 1 {
+                V::Num(0.0)
+            } else {
+                V::Null
+            }
+        }
+        Acc::Earliest(_, v) | Acc::Latest(_, v) => v,
+    }
+}
+
+struct Stats<'q> {
+    aggs: &'q [Named],
+    by: &'q [Named],
+    groups: HashMap<Vec<String>, (Vec<V>, Vec<Acc>)>,
+}
+
+impl Stats<'_> {
+    fn feed(&mut self, r: &dyn Fields, ts: i64) {
+        let keys: Vec<V> = self.by.iter().map(|n| eval(&n.expr, r)).collect();
+        let rendered: Vec<String> = keys.iter().map(V::render).collect();
+        let aggs = self.aggs;
+        let entry = self.groups.entry(rendered).or_insert_with(|| {
+            let accs = aggs
+                .iter()
+                .map(|a| match &a.expr {
+                    Expr::Call(n, args) => new_acc(n, args),
+                    _ => Acc::Count(0),
+                })
+                .collect();
+            (keys, accs)
+        });
+        for (acc, a) in entry.1.iter_mut().zip(aggs) {
+            if let Expr::Call(_, args) = &a.expr {
+                feed(acc, args, r, ts);
+            }
+        }
+    }
+
+    fn rows(self) -> Vec<Row> {
+        let mut groups: Vec<(Vec<V>, Vec<Acc>)> = self.groups.into_values().collect();
+        groups.sort_by(|a, b| {
+            a.0.iter()
+                .zip(&b.0)
+                .map(|(x, y)| sort_cmp(x, y))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        groups
+            .into_iter()
+            .map(|(keys, accs)| {
+                let mut row: Row = self.by.iter().map(|n| n.name.clone()).zip(keys).collect();
+                row.extend(
+                    self.aggs
+                        .iter()
+                        .map(|a| a.name.clone())
+                        .zip(accs.into_iter().map(finish)),
+                );
+                row
+            })
+            .collect()
+    }
+}
+
+/// A sort key's value; `sort count` finds the `count(*)` column when no `count` field exists.
+fn sort_value(e: &Expr, row: &Row) -> V {
+    if let Expr::Field(f) = e {
+        if !row.iter().any(|(k, _)| k == f) {
+            let prefix = format!("{f}(");
+            let mut hits = row.iter().filter(|(k, _)| k.starts_with(&prefix));
+            if let (Some((_, v)), None) = (hits.next(), hits.next()) {
+                return v.clone();
+            }
+        }
+    }
+    eval(e, row)
+}
+
+fn sort_rows(rows: &mut [Row], keys: &[(Expr, bool)]) {
+    rows.sort_by(|a, b| {
+        for (e, desc) in keys {
+            let (x, y) = (sort_value(e, a), sort_value(e, b));
+            let o = match (x.is_null(), y.is_null()) {
+                (true, true) => std::cmp::Ordering::Equal,
+                (true, false) => std::cmp::Ordering::Greater,
+                (false, true) => std::cmp::Ordering::Less,
+                _ if *desc => sort_cmp(&y, &x),
+                _ => sort_cmp(&x, &y),
+            };
+            if o.is_ne() {
+                return o;
+            }
+        }
+        std::cmp::Ordering::Equal
+    });
+}
+
+/// Run `cmds` over `sources` for events in `[start, end)` ms, returning at most `limit` rows.
+pub fn run(
+    store: &LogStore,
+    sources: &[Source],
+    cmds: &[Command],
+    start: i64,
+    end: i64,
+    limit: usize,
+    cancel: &AtomicBool,
+    deadline: Instant,
+) -> Result<Outcome, ExecError> {
+    let split = cmds
+        .iter()
+        .position(|c| {
+            matches!(
+                c,
+                Command::Stats { .. } | Command::Sort(_) | Command::Limit(_) | Command::Dedup(_)
+            )
+        })
+        .unwrap_or(cmds.len());
+    let (pre, rest) = cmds.split_at(split);
+    let (mut stats, post) = match rest.first() {
+        Some(Command::Stats { aggs, by }) => (
+            Some(Stats {
+                aggs,
+                by,
+                groups: HashMap::new(),
+            }),
+            &rest[1..],
+        ),
+        _ => (None, rest),
+    };
+    let cols = projection(cmds);
+    let mut needed: Vec<String> = cols.clone();
+    post.iter().for_each(|c| command_refs(c, &mut needed));
+    needed.push("@ptr".into());
+    needed.dedup();
+    let cap = post
+        .iter()
+        .find_map(|c| {
+            if let Command::Limit(n) = c {
+                Some(*n)
+            } else {
+                None
+            }
+        })
+        .unwrap_or(limit)
+        .min(limit);
+    let top_k = matches!(post.first(), Some(Command::Sort(_)))
+        && post[1..].iter().all(|c| {
+            matches!(
+                c,
+                Command::Limit(_) | Command::Fields(_) | Command::Display(_)
+            )
+        });
+    let early_stop = stats.is_none() && post.iter().all(|c| matches!(c, Command::Limit(_)));
+    let mut out = Outcome::default();
+    let mut rows: Vec<Row> = Vec::new();
+    let (mut buf, mut raw) = (Columns::default(), Vec::new());
+    'sources: for src in sources {
+        for part in store.snapshot(src.gid, start, end) {
+            let mut stop = false;
+            let mut err = None;
+            part.scan(start, end, &mut buf, &mut raw, &mut |b| {
+                if cancel.load(Ordering::Relaxed) {
+                    err = Some(ExecError::Cancelled);
+                    return false;
+                }
+                if Instant::now() > deadline {
+                    err = Some(ExecError::Timeout);
+                    return false;
+                }
+                for i in 0..b.len() {
+                    let ts = b.ts[i];
+                    if ts < start || ts >= end {
+                        continue;
+                    }
+                    let Some(stream) = src.streams.get(&b.stream[i]) else {
+                        continue;
+                    };
+                    let bytes = b.message(i);
+                    out.scanned += 1;
+                    out.bytes += bytes.len() as u64;
+                    let lossy;
+                    let msg = match std::str::from_utf8(bytes) {
+                        Ok(s) => s,
+                        Err(_) => {
+                            lossy = String::from_utf8_lossy(bytes).into_owned();
+                            lossy.as_str()
+                        }
+                    };
+                    let mut rec = Rec::new(
+                        ts,
+                        b.ingest[i],
+                        b.seq[i],
+                        msg,
+                        stream,
+                        &src.name,
+                        &src.account,
+                    );
+                    if !pre.iter().all(|c| apply_stream(c, &mut rec)) {
+                        continue;
+                    }
+                    out.matched += 1;
+                    if let Some(s) = stats.as_mut() {
+                        s.feed(&rec, ts);
+                        continue;
+                    }
+                    let row: Row = needed
+                        .iter()
+                        .map(|n| (n.clone(), rec.get(n)))
+                        .filter(|(_, v)| !v.is_null())
+                        .collect();
+                    rows.push(row);
+                    if early_stop && rows.len() >= cap {
+                        stop = true;
+                        return false;
+                    }
+                    if top_k && rows.len() >= 2 * cap + 4096 {
+                        if let Some(Command::Sort(keys)) = post.first() {
+                            sort_rows(&mut rows, keys);
+                            rows.truncate(cap);
+                        }
+                    }
+                }
+                true
+            })?;
+            if let Some(e) = err {
+                return Err(e);
+            }
+            if stop {
+                break 'sources;
+            }
+        }
+    }
+    let mut rows = match stats {
+        Some(s) => s.rows(),
+        None => rows,
+    };
+    let mut final_cols: Option<Vec<String>> = None;
+    for c in post {
+        match c {
+            Command::Sort(keys) => sort_rows(&mut rows, keys),
+            Command::Limit(n) => rows.truncate(*n),
+            Command::Dedup(names) => {
+                let mut seen = HashSet::new();
+                rows.retain(|r| {
+                    seen.insert(
+                        names
+                            .iter()
+                            .map(|n| Fields::get(r, n).render())
+                            .collect::<Vec<_>>(),
+                    )
+                });
+            }
+            Command::Display(l) => {
+                rows.iter_mut().for_each(|r| {
+                    apply_row(c, r);
+                });
+                final_cols = Some(l.iter().map(|n| n.name.clone()).collect());
+            }
+            other => rows.retain_mut(|r| apply_row(other, r)),
+        }
+    }
+    rows.truncate(limit);
+    let keep: Option<Vec<String>> = match (&final_cols, stats_present(cmds)) {
+        (Some(c), _) => Some(c.clone()),
+        (None, false) => Some(
+            cols.iter()
+                .cloned()
+                .chain(std::iter::once("@ptr".to_string()))
+                .collect(),
+        ),
+        (None, true) => None,
+    };
+    out.rows = rows
+        .into_iter()
+        .map(|r| render_row(r, keep.as_deref()))
+        .collect();
+    Ok(out)
+}
+
+fn stats_present(cmds: &[Command]) -> bool {
+    cmds.iter().any(|c| matches!(c, Command::Stats { .. }))
+}
+
+/// The `{field, value}` pairs of a row: the wanted columns in order (last value of each name),
+/// nulls left out.
+fn render_row(row: Row, keep: Option<&[String]>) -> Vec<(String, String)> {
+    let names: Vec<String> = match keep {
+        Some(k) => k.to_vec(),
+        None => {
+            let mut n: Vec<String> = Vec::new();
+            for (k, _) in &row {
+                if !n.contains(k) {
+                    n.push(k.clone());
+                }
+            }
+            n
+        }
+    };
+    names
+        .into_iter()
+        .filter_map(|n| {
+            let v = Fields::get(&row, &n);
+            (!v.is_null()).then(|| (n, v.render()))
+        })
+        .collect()
+}

@@ -1,0 +1,652 @@
+//! The Logs Insights query AST and its recursive-descent parser: commands `fields`, `display`,
+//! `filter`, `stats ... by`, `sort`, `limit`, `parse` (glob or named-group regex) and `dedup`;
+//! expressions with `or`/`and`/`not`, comparisons, `like`/`=~`, `in [...]`, arithmetic and function
+//! calls. Errors are `MalformedQueryException`s naming the position and the token found.
+
+use opsloop_core::ApiError;
+use regex::Regex;
+
+use super::lexer::{error_at, lex, Spanned, Tok};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum BinOp {
+    Or,
+    And,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Pow,
+}
+
+#[derive(Debug, Clone)]
+pub enum Expr {
+    Field(String),
+    Num(f64),
+    Str(String),
+    Regex(Box<Regex>),
+    Duration(i64),
+    List(Vec<Expr>),
+    Star,
+    Not(Box<Expr>),
+    Neg(Box<Expr>),
+    Bin(BinOp, Box<Expr>, Box<Expr>),
+    /// `e like pat` / `e =~ pat` (`negate` for `not like`).
+    Like(Box<Expr>, Box<Expr>, bool),
+    In(Box<Expr>, Vec<Expr>, bool),
+    /// Function name lower-cased.
+    Call(String, Vec<Expr>),
+}
+
+/// An expression and the name its output column gets.
+#[derive(Debug, Clone)]
+pub struct Named {
+    pub expr: Expr,
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum ParseKind {
+    /// Literal parts between `*`s and the names the captures get.
+    Glob(Vec<String>, Vec<String>),
+    Regex(Box<Regex>),
+}
+
+#[derive(Debug, Clone)]
+pub enum Command {
+    Fields(Vec<Named>),
+    Display(Vec<Named>),
+    Filter(Expr),
+    Stats { aggs: Vec<Named>, by: Vec<Named> },
+    Sort(Vec<(Expr, bool)>),
+    Limit(usize),
+    Parse { source: Expr, kind: ParseKind },
+    Dedup(Vec<String>),
+}
+
+pub const AGGREGATES: [&str; 14] = [
+    "count",
+    "count_distinct",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "pct",
+    "percentile",
+    "stddev",
+    "earliest",
+    "latest",
+    "sortsfirst",
+    "sortslast",
+    "median",
+];
+
+pub fn is_aggregate(name: &str) -> bool {
+    AGGREGATES.contains(&name)
+}
+
+struct Parser<'a> {
+    toks: Vec<Spanned>,
+    i: usize,
+    src: &'a [char],
+}
+
+/// Parse a query.
+pub fn parse(src: &str) -> Result<Vec<Command>, ApiError> {
+    if src.trim().is_empty() {
+        return Err(error_at(1, "end of query", "the query is empty"));
+    }
+    if src.chars().count() > 10_000 {
+        return Err(crate::error::malformed_query(
+            "The query string is longer than 10000 characters.",
+        ));
+    }
+    let chars: Vec<char> = src.chars().collect();
+    let mut p = Parser {
+        toks: lex(src)?,
+        i: 0,
+        src: &chars,
+    };
+    let mut out = Vec::new();
+    loop {
+        out.push(p.command()?);
+        match p.peek() {
+            None => break,
+            Some(Tok::Pipe) => {
+                p.i += 1;
+            }
+            Some(_) => return Err(p.unexpected("expected '|' or the end of the query")),
+        }
+    }
+    Ok(out)
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.i).map(|s| &s.tok)
+    }
+
+    fn unexpected(&self, detail: &str) -> ApiError {
+        match self.toks.get(self.i) {
+            Some(s) => error_at(s.pos, &s.tok.to_string(), detail),
+            None => error_at(self.src.len() + 1, "end of query", detail),
+        }
+    }
+
+    fn keyword(&mut self, kw: &str) -> bool {
+        if matches!(self.peek(), Some(Tok::Ident(s)) if s.eq_ignore_ascii_case(kw)) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, t: Tok, what: &str) -> Result<(), ApiError> {
+        if self.peek() == Some(&t) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(self.unexpected(what))
+        }
+    }
+
+    fn ident(&mut self, what: &str) -> Result<String, ApiError> {
+        match self.peek() {
+            Some(Tok::Ident(s)) => {
+                let s = s.clone();
+                self.i += 1;
+                Ok(s)
+            }
+            _ => Err(self.unexpected(what)),
+        }
+    }
+
+    fn text(&self, from: usize, to: usize) -> String {
+        let (Some(a), Some(b)) = (
+            self.toks.get(from),
+            to.checked_sub(1).and_then(|t| self.toks.get(t)),
+        ) else {
+            return String::new();
+        };
+        let (start, end) = (a.pos - 1, b.end.min(self.src.len()));
+        if start >= end {
+            return String::new();
+        }
+        self.src[start..end].iter().collect()
+    }
+
+    fn command(&mut self) -> Result<Command, ApiError> {
+        let name = match self.peek() {
+            Some(Tok::Ident(s)) => s.to_ascii_lowercase(),
+            _ => return Err(self.unexpected(
+                "expected a command (fields, filter, stats, sort, limit, parse, display, dedup)",
+            )),
+        };
+        self.i += 1;
+        Ok(match name.as_str() {
+            "fields" => Command::Fields(self.named_list()?),
+            "display" => Command::Display(self.named_list()?),
+            "filter" => Command::Filter(self.expr()?),
+            "stats" => {
+                let aggs = self.named_list()?;
+                for a in &aggs {
+                    if !contains_aggregate(&a.expr) {
+                        return Err(crate::error::malformed_query(format!(
+                            "stats expression '{}' uses no aggregate function",
+                            a.name
+                        )));
+                    }
+                }
+                let by = if self.keyword("by") {
+                    self.named_list()?
+                } else {
+                    Vec::new()
+                };
+                Command::Stats { aggs, by }
+            }
+            "sort" => {
+                let mut keys = Vec::new();
+                loop {
+                    let e = self.expr()?;
+                    let desc = if self.keyword("desc") {
+                        true
+                    } else {
+                        self.keyword("asc");
+                        false
+                    };
+                    keys.push((e, desc));
+                    if self.peek() == Some(&Tok::Comma) {
+                        self.i += 1;
+                    } else {
+                        break;
+                    }
+                }
+                Command::Sort(keys)
+            }
+            "limit" => match self.peek() {
+                Some(Tok::Num(n)) if *n >= 1.0 && n.fract() == 0.0 => {
+                    let n = *n as usize;
+                    self.i += 1;
+                    Command::Limit(n.min(10_000))
+                }
+                _ => return Err(self.unexpected("limit needs a positive whole number")),
+            },
+            "parse" => {
+                let source = self.primary()?;
+                match self.peek().cloned() {
+                    Some(Tok::Regex(r)) => {
+                        let at = self.toks[self.i].pos;
+                        self.i += 1;
+                        let re = regex::RegexBuilder::new(&r)
+                            .size_limit(1 << 20)
+                            .build()
+                            .map_err(|e| {
+                                error_at(
+                                    at,
+                                    &format!("/{r}/"),
+                                    &format!("invalid regular expression: {e}"),
+                                )
+                            })?;
+                        if re.capture_names().flatten().next().is_none() {
+                            return Err(error_at(
+                                at,
+                                &format!("/{r}/"),
+                                "the regular expression has no named capture groups",
+                            ));
+                        }
+                        Command::Parse {
+                            source,
+                            kind: ParseKind::Regex(Box::new(re)),
+                        }
+                    }
+                    Some(Tok::Str(glob)) => {
+                        self.i += 1;
+                        if !self.keyword("as") {
+                            return Err(self.unexpected("expected 'as' after the parse pattern"));
+                        }
+                        let mut names = vec![self.ident("expected a field name")?];
+                        while self.peek() == Some(&Tok::Comma) {
+                            self.i += 1;
+                            names.push(self.ident("expected a field name")?);
+                        }
+                        let parts: Vec<String> = glob.split('*').map(str::to_string).collect();
+                        if parts.len() - 1 != names.len() {
+                            return Err(crate::error::malformed_query(format!(
+                                "the parse pattern has {} wildcards but {} field names",
+                                parts.len() - 1,
+                                names.len()
+                            )));
+                        }
+                        Command::Parse {
+                            source,
+                            kind: ParseKind::Glob(parts, names),
+                        }
+                    }
+                    _ => return Err(self.unexpected("expected a quoted glob pattern or a /regex/")),
+                }
+            }
+            "dedup" => {
+                let mut names = vec![self.ident("expected a field name")?];
+                while self.peek() == Some(&Tok::Comma) {
+                    self.i += 1;
+                    names.push(self.ident("expected a field name")?);
+                }
+                Command::Dedup(names)
+            }
+            _ => {
+                self.i -= 1;
+                return Err(self.unexpected("expected a command (fields, filter, stats, sort, limit, parse, display, dedup)"));
+            }
+        })
+    }
+
+    fn named_list(&mut self) -> Result<Vec<Named>, ApiError> {
+        let mut out = Vec::new();
+        loop {
+            let start = self.i;
+            let expr = self.expr()?;
+            let end = self.i;
+            let name = if self.keyword("as") {
+                self.ident("expected an alias after 'as'")?
+            } else {
+                match &expr {
+                    Expr::Field(f) => f.clone(),
+                    _ => self.text(start, end),
+                }
+            };
+            out.push(Named { expr, name });
+            if self.peek() == Some(&Tok::Comma) {
+                self.i += 1;
+            } else {
+                return Ok(out);
+            }
+        }
+    }
+
+    fn expr(&mut self) -> Result<Expr, ApiError> {
+        if self.i > 2000 {
+            return Err(self.unexpected("the expression is too complex"));
+        }
+        let mut left = self.and()?;
+        while self.keyword("or") {
+            left = Expr::Bin(BinOp::Or, Box::new(left), Box::new(self.and()?));
+        }
+        Ok(left)
+    }
+
+    fn and(&mut self) -> Result<Expr, ApiError> {
+        let mut left = self.not()?;
+        while self.keyword("and") {
+            left = Expr::Bin(BinOp::And, Box::new(left), Box::new(self.not()?));
+        }
+        Ok(left)
+    }
+
+    fn not(&mut self) -> Result<Expr, ApiError> {
+        if self.keyword("not") || self.peek() == Some(&Tok::Op("!")) {
+            if self.peek() == Some(&Tok::Op("!")) {
+                self.i += 1;
+            }
+            return Ok(Expr::Not(Box::new(self.not()?)));
+        }
+        self.comparison()
+    }
+
+    fn comparison(&mut self) -> Result<Expr, ApiError> {
+        let left = self.additive()?;
+        let negate = matches!(self.peek(), Some(Tok::Ident(s)) if s.eq_ignore_ascii_case("not"))
+            && matches!(self.toks.get(self.i + 1).map(|s| &s.tok), Some(Tok::Ident(s)) if s.eq_ignore_ascii_case("like") || s.eq_ignore_ascii_case("in"));
+        if negate {
+            self.i += 1;
+        }
+        if self.keyword("like")
+            || (!negate && self.peek() == Some(&Tok::Op("=~")) && {
+                self.i += 1;
+                true
+            })
+        {
+            let pat = self.additive()?;
+            return Ok(Expr::Like(Box::new(left), Box::new(pat), negate));
+        }
+        if self.keyword("in") {
+            self.expect(Tok::LBracket, "expected '[' after in")?;
+            let mut items = Vec::new();
+            if self.peek() != Some(&Tok::RBracket) {
+                loop {
+                    items.push(self.additive()?);
+                    if self.peek() == Some(&Tok::Comma) {
+                        self.i += 1;
+                    } else {
+                        break;
+                    }
+                }
+            }
+            self.expect(Tok::RBracket, "expected ']'")?;
+            return Ok(Expr::In(Box::new(left), items, negate));
+        }
+        let op = match self.peek() {
+            Some(Tok::Op("=")) => BinOp::Eq,
+            Some(Tok::Op("!=")) => BinOp::Ne,
+            Some(Tok::Op("<")) => BinOp::Lt,
+            Some(Tok::Op("<=")) => BinOp::Le,
+            Some(Tok::Op(">")) => BinOp::Gt,
+            Some(Tok::Op(">=")) => BinOp::Ge,
+            _ => return Ok(left),
+        };
+        self.i += 1;
+        let right = self.additive()?;
+        Ok(Expr::Bin(op, Box::new(left), Box::new(right)))
+    }
+
+    fn additive(&mut self) -> Result<Expr, ApiError> {
+        let mut left = self.multiplicative()?;
+        loop {
+            let op = match self.peek() {
+                Some(Tok::Op("+")) => BinOp::Add,
+                Some(Tok::Op("-")) => BinOp::Sub,
+                _ => return Ok(left),
+            };
+            self.i += 1;
+            left = Expr::Bin(op, Box::new(left), Box::new(self.multiplicative()?));
+        }
+    }
+
+    fn multiplicative(&mut self) -> Result<Expr, ApiError> {
+        let mut left = self.power()?;
+        loop {
+            let op = match self.peek() {
+                Some(Tok::Op("*")) => BinOp::Mul,
+                Some(Tok::Op("/")) => BinOp::Div,
+                Some(Tok::Op("%")) => BinOp::Mod,
+                _ => return Ok(left),
+            };
+            self.i += 1;
+            left = Expr::Bin(op, Box::new(left), Box::new(self.power()?));
+        }
+    }
+
+    fn power(&mut self) -> Result<Expr, ApiError> {
+        let base = self.unary()?;
+        if self.peek() == Some(&Tok::Op("^")) {
+            self.i += 1;
+            return Ok(Expr::Bin(
+                BinOp::Pow,
+                Box::new(base),
+                Box::new(self.power()?),
+            ));
+        }
+        Ok(base)
+    }
+
+    fn unary(&mut self) -> Result<Expr, ApiError> {
+        if self.peek() == Some(&Tok::Op("-")) {
+            self.i += 1;
+            return Ok(Expr::Neg(Box::new(self.unary()?)));
+        }
+        self.primary()
+    }
+
+    fn primary(&mut self) -> Result<Expr, ApiError> {
+        let Some(tok) = self.peek().cloned() else {
+            return Err(self.unexpected("expected an expression"));
+        };
+        self.i += 1;
+        Ok(match tok {
+            Tok::Num(n) => Expr::Num(n),
+            Tok::Str(s) => Expr::Str(s),
+            Tok::Duration(ms) => Expr::Duration(ms),
+            Tok::Regex(r) => {
+                let at = self.toks[self.i - 1].pos;
+                let re = regex::RegexBuilder::new(&r)
+                    .size_limit(1 << 20)
+                    .build()
+                    .map_err(|e| {
+                        error_at(
+                            at,
+                            &format!("/{r}/"),
+                            &format!("invalid regular expression: {e}"),
+                        )
+                    })?;
+                Expr::Regex(Box::new(re))
+            }
+            Tok::LParen => {
+                let e = self.expr()?;
+                self.expect(Tok::RParen, "expected ')'")?;
+                e
+            }
+            Tok::Ident(name) => {
+                if self.peek() == Some(&Tok::LParen) {
+                    self.i += 1;
+                    let mut args = Vec::new();
+                    if self.peek() == Some(&Tok::Op("*"))
+                        && self.toks.get(self.i + 1).map(|s| &s.tok) == Some(&Tok::RParen)
+                    {
+                        self.i += 1;
+                        args.push(Expr::Star);
+                    } else if self.peek() != Some(&Tok::RParen) {
+                        loop {
+                            args.push(self.expr()?);
+                            if self.peek() == Some(&Tok::Comma) {
+                                self.i += 1;
+                            } else {
+                                break;
+                            }
+                        }
+                    }
+                    self.expect(Tok::RParen, "expected ')' to close the function call")?;
+                    let lname = name.to_ascii_lowercase();
+                    if !super::eval::is_function(&lname) && !is_aggregate(&lname) {
+                        return Err(error_at(
+                            self.toks[self.i - 1].pos,
+                            &name,
+                            "unknown function",
+                        ));
+                    }
+                    Expr::Call(lname, args)
+                } else {
+                    match name.to_ascii_lowercase().as_str() {
+                        "true" => Expr::Num(1.0),
+                        "false" => Expr::Num(0.0),
+                        _ => Expr::Field(name),
+                    }
+                }
+            }
+            Tok::LBracket => {
+                let mut items = Vec::new();
+                if self.peek() != Some(&Tok::RBracket) {
+                    loop {
+                        items.push(self.additive()?);
+                        if self.peek() == Some(&Tok::Comma) {
+                            self.i += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                }
+                self.expect(Tok::RBracket, "expected ']'")?;
+                Expr::List(items)
+            }
+            _ => {
+                self.i -= 1;
+                return Err(self.unexpected("expected an expression"));
+            }
+        })
+    }
+}
+
+pub fn contains_aggregate(e: &Expr) -> bool {
+    match e {
+        Expr::Call(name, args) => is_aggregate(name) || args.iter().any(contains_aggregate),
+        Expr::Not(a) | Expr::Neg(a) => contains_aggregate(a),
+        Expr::Bin(_, a, b) | Expr::Like(a, b, _) => contains_aggregate(a) || contains_aggregate(b),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_three_reference_queries() {
+        let q = parse("fields @timestamp, @message | filter @message like /ERROR/ | sort @timestamp desc | limit 100").unwrap();
+        assert_eq!(q.len(), 4);
+        assert!(matches!(&q[3], Command::Limit(100)));
+        let q = parse("fields @timestamp, @duration | stats avg(@duration), max(@duration), min(@duration) by bin(5m)").unwrap();
+        match &q[1] {
+            Command::Stats { aggs, by } => {
+                assert_eq!(aggs[0].name, "avg(@duration)");
+                assert_eq!(by[0].name, "bin(5m)");
+            }
+            other => panic!("{other:?}"),
+        }
+        let q = parse("fields @message | parse @message /user=(?<user>\\S+)/ | stats count(*) by user | sort count desc").unwrap();
+        assert!(matches!(
+            &q[1],
+            Command::Parse {
+                kind: ParseKind::Regex(_),
+                ..
+            }
+        ));
+        match &q[2] {
+            Command::Stats { aggs, by } => {
+                assert_eq!(aggs[0].name, "count(*)");
+                assert_eq!(by[0].name, "user");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn precedence_and_aliases() {
+        let q = parse("filter a = 1 or b = 2 and not c > 3 | fields x + y * 2 as z").unwrap();
+        match &q[0] {
+            Command::Filter(Expr::Bin(BinOp::Or, _, r)) => {
+                assert!(matches!(**r, Expr::Bin(BinOp::And, _, _)))
+            }
+            other => panic!("{other:?}"),
+        }
+        match &q[1] {
+            Command::Fields(f) => {
+                assert_eq!(f[0].name, "z");
+                assert!(
+                    matches!(&f[0].expr, Expr::Bin(BinOp::Add, _, r) if matches!(**r, Expr::Bin(BinOp::Mul, _, _)))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse("filter x not in [1, 2] and y not like 'a'").is_ok());
+        assert!(parse("parse @message '* - *' as a, b").is_ok());
+    }
+
+    #[test]
+    fn errors_name_position_and_token() {
+        let cases = [
+            ("fields @a | filter", "end of query"),
+            ("fields @a || limit 2", "position 12"),
+            ("stats count(*) by", "end of query"),
+            ("limit -1", "limit"),
+            ("frobnicate x", "frobnicate"),
+            ("stats strlen(x)", "no aggregate"),
+            ("filter nosuch(x)", "unknown function"),
+            ("parse @message '* *' as a", "wildcards"),
+            ("parse @message /(a)/", "named capture"),
+            ("filter x like /(/", "regular expression"),
+            ("", "empty"),
+        ];
+        for (q, needle) in cases {
+            let e = parse(q).unwrap_err();
+            assert_eq!(e.kind, "MalformedQueryException", "{q}");
+            assert!(e.message.contains(needle), "{q}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn arbitrary_input_never_panics() {
+        let parts = [
+            "fields", "filter", "stats", "count(*)", "by", "bin(5m)", "|", "@message", "like",
+            "/x/", "(", ")", "[", "]", ",", "=", "'s", "\"", "1", "-", "not", "in", "sort", "desc",
+            "parse", "as", "/", "*", "é",
+        ];
+        let mut seed = 99u64;
+        for _ in 0..20_000 {
+            let mut q = String::new();
+            for _ in 0..(seed % 10) {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                q.push_str(parts[(seed >> 33) as usize % parts.len()]);
+                q.push(' ');
+            }
+            let _ = parse(&q);
+        }
+    }
+}
