@@ -209,3 +209,68 @@ async fn chat_webhooks_are_confirmed_at_once_and_render_alarms() {
     assert_eq!(v["attachments"][0]["text"], "deploy finished");
     h.drained().await;
 }
+
+#[tokio::test]
+async fn starttls_is_used_when_offered_and_required() {
+    let sink = SmtpSink::with_starttls().await;
+    let ca_dir = tempfile::tempdir().unwrap();
+    let ca_file = ca_dir.path().join("ca.pem");
+    std::fs::write(&ca_file, sink.ca_pem.as_ref().unwrap()).unwrap();
+    let port = sink.port;
+    let h = Harness::new(|c| {
+        c.smtp = Some(
+            SmtpConfig::from_url(
+                &format!("smtp+starttls://127.0.0.1:{port}"),
+                "sns@opsloop.test",
+            )
+            .unwrap(),
+        );
+        c.extra_ca_file = Some(ca_file.clone());
+    });
+    h.sns.start().unwrap();
+    let topic = h.create_topic("tlsmail").await;
+    h.ok(
+        "Subscribe",
+        json!({"TopicArn": topic, "Protocol": "email", "Endpoint": "sec@example.com"}),
+    )
+    .await;
+    let mail = sink.wait_count(1).await[0].clone();
+    assert!(
+        mail.tls,
+        "the mail went over the STARTTLS-secured connection"
+    );
+    assert!(mail.body().contains("/_opsloop/sns/confirm?"));
+
+    // A server without STARTTLS is not used when STARTTLS is required (the mail waits for retry).
+    let plain = SmtpSink::start().await;
+    let port = plain.port;
+    let h2 = Harness::new(|c| {
+        c.smtp = Some(
+            SmtpConfig::from_url(
+                &format!("smtp+starttls://127.0.0.1:{port}"),
+                "sns@opsloop.test",
+            )
+            .unwrap(),
+        );
+    });
+    h2.sns.start().unwrap();
+    let topic = h2.create_topic("needtls").await;
+    h2.ok(
+        "Subscribe",
+        json!({"TopicArn": topic, "Protocol": "email", "Endpoint": "sec@example.com"}),
+    )
+    .await;
+    common::wait_for(|| {
+        h2.store
+            .scan("sns.outbox", "", None, 10)
+            .ok()
+            .and_then(|rows| {
+                rows.first().and_then(|(_, b)| {
+                    serde_json::from_slice::<opsloop_sns::state::Delivery>(b).ok()
+                })
+            })
+            .is_some_and(|d| d.attempts >= 1)
+    })
+    .await;
+    assert!(plain.mails().is_empty());
+}

@@ -118,6 +118,32 @@ pub async fn wait_for(mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// A fresh CA (PEM) and a TLS acceptor for 127.0.0.1 with a certificate it signed.
+pub fn loopback_tls() -> (String, tokio_rustls::TlsAcceptor) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "opsloop test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let mut leaf_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    leaf_params.subject_alt_names = vec![rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap())];
+    let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls_pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+        )
+        .unwrap();
+    (ca.pem(), tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
 /// One request a receiver got.
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -162,30 +188,9 @@ impl Receiver {
 
     /// An HTTPS receiver for 127.0.0.1 with a certificate from a fresh CA ([`Receiver::ca_pem`]).
     pub async fn https() -> Receiver {
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "opsloop test CA");
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let leaf_key = rcgen::KeyPair::generate().unwrap();
-        let mut leaf_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        leaf_params.subject_alt_names =
-            vec![rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap())];
-        let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![leaf.der().clone()],
-                rustls_pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
-            )
-            .unwrap();
-        let mut r = Self::start(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await;
-        r.ca_pem = Some(ca.pem());
+        let (ca_pem, acceptor) = loopback_tls();
+        let mut r = Self::start(Some(acceptor)).await;
+        r.ca_pem = Some(ca_pem);
         r
     }
 
@@ -291,6 +296,8 @@ pub struct Mail {
     pub from: String,
     pub to: Vec<String>,
     pub data: String,
+    /// Whether the mail came over a STARTTLS-secured connection.
+    pub tls: bool,
 }
 
 impl Mail {
@@ -320,14 +327,31 @@ impl Mail {
     }
 }
 
-/// A loopback SMTP server that accepts every mail.
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
+
+/// A loopback SMTP server that accepts every mail (and offers STARTTLS when given an acceptor).
 pub struct SmtpSink {
     pub port: u16,
     mails: Arc<Mutex<Vec<Mail>>>,
+    /// PEM of the CA of the STARTTLS certificate.
+    pub ca_pem: Option<String>,
 }
 
 impl SmtpSink {
     pub async fn start() -> SmtpSink {
+        Self::serve(None).await
+    }
+
+    /// A sink that offers STARTTLS with a certificate from a fresh CA ([`SmtpSink::ca_pem`]).
+    pub async fn with_starttls() -> SmtpSink {
+        let (ca_pem, acceptor) = loopback_tls();
+        let mut sink = Self::serve(Some(acceptor)).await;
+        sink.ca_pem = Some(ca_pem);
+        sink
+    }
+
+    async fn serve(tls: Option<tokio_rustls::TlsAcceptor>) -> SmtpSink {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let mails = Arc::new(Mutex::new(Vec::new()));
@@ -337,60 +361,17 @@ impl SmtpSink {
                 let Ok((tcp, _)) = listener.accept().await else {
                     return;
                 };
-                let m = m.clone();
+                let (m, tls) = (m.clone(), tls.clone());
                 tokio::spawn(async move {
-                    let (r, mut w) = tcp.into_split();
-                    let mut r = BufReader::new(r);
-                    let _ = w.write_all(b"220 sink ESMTP\r\n").await;
-                    let (mut from, mut to) = (String::new(), Vec::new());
-                    let mut line = String::new();
-                    loop {
-                        line.clear();
-                        if r.read_line(&mut line).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let cmd = line.trim_end().to_string();
-                        let upper = cmd.to_ascii_uppercase();
-                        let reply: &[u8] = if upper.starts_with("EHLO") {
-                            b"250-sink\r\n250 8BITMIME\r\n"
-                        } else if upper.starts_with("MAIL FROM:") {
-                            from = cmd[10..].trim_matches(|c| c == '<' || c == '>').to_string();
-                            b"250 ok\r\n"
-                        } else if upper.starts_with("RCPT TO:") {
-                            to.push(cmd[8..].trim_matches(|c| c == '<' || c == '>').to_string());
-                            b"250 ok\r\n"
-                        } else if upper == "DATA" {
-                            let _ = w.write_all(b"354 go\r\n").await;
-                            let mut data = String::new();
-                            loop {
-                                let mut l = String::new();
-                                if r.read_line(&mut l).await.unwrap_or(0) == 0 {
-                                    return;
-                                }
-                                if l == ".\r\n" {
-                                    break;
-                                }
-                                let l = l.strip_prefix('.').map(str::to_string).unwrap_or(l);
-                                data.push_str(&l);
-                            }
-                            m.lock().push(Mail {
-                                from: from.clone(),
-                                to: to.clone(),
-                                data,
-                            });
-                            b"250 queued\r\n"
-                        } else if upper == "QUIT" {
-                            let _ = w.write_all(b"221 bye\r\n").await;
-                            return;
-                        } else {
-                            b"250 ok\r\n"
-                        };
-                        let _ = w.write_all(reply).await;
-                    }
+                    let _ = session(Box::new(tcp), tls, m).await;
                 });
             }
         });
-        SmtpSink { port, mails }
+        SmtpSink {
+            port,
+            mails,
+            ca_pem: None,
+        }
     }
 
     pub fn mails(&self) -> Vec<Mail> {
@@ -400,6 +381,76 @@ impl SmtpSink {
     pub async fn wait_count(&self, n: usize) -> Vec<Mail> {
         wait_for(|| self.mails.lock().len() >= n).await;
         self.mails()
+    }
+}
+
+async fn session(
+    stream: Box<dyn Stream>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    mails: Arc<Mutex<Vec<Mail>>>,
+) -> std::io::Result<()> {
+    let mut r = BufReader::new(stream);
+    r.get_mut().write_all(b"220 sink ESMTP\r\n").await?;
+    let (mut from, mut to, mut secured) = (String::new(), Vec::new(), false);
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        let cmd = line.trim_end().to_string();
+        let upper = cmd.to_ascii_uppercase();
+        if upper.starts_with("EHLO") {
+            let offer = if tls.is_some() && !secured {
+                "250-STARTTLS\r\n"
+            } else {
+                ""
+            };
+            r.get_mut()
+                .write_all(format!("250-sink\r\n{offer}250 8BITMIME\r\n").as_bytes())
+                .await?;
+        } else if upper == "STARTTLS" {
+            let Some(acceptor) = tls.clone() else {
+                r.get_mut().write_all(b"502 not offered\r\n").await?;
+                continue;
+            };
+            r.get_mut().write_all(b"220 go ahead\r\n").await?;
+            let plain = r.into_inner();
+            let secure = acceptor.accept(plain).await?;
+            r = BufReader::new(Box::new(secure));
+            secured = true;
+        } else if upper.starts_with("MAIL FROM:") {
+            from = cmd[10..].trim_matches(|c| c == '<' || c == '>').to_string();
+            r.get_mut().write_all(b"250 ok\r\n").await?;
+        } else if upper.starts_with("RCPT TO:") {
+            to.push(cmd[8..].trim_matches(|c| c == '<' || c == '>').to_string());
+            r.get_mut().write_all(b"250 ok\r\n").await?;
+        } else if upper == "DATA" {
+            r.get_mut().write_all(b"354 go\r\n").await?;
+            let mut data = String::new();
+            loop {
+                let mut l = String::new();
+                if r.read_line(&mut l).await? == 0 {
+                    return Ok(());
+                }
+                if l == ".\r\n" {
+                    break;
+                }
+                let l = l.strip_prefix('.').map(str::to_string).unwrap_or(l);
+                data.push_str(&l);
+            }
+            mails.lock().push(Mail {
+                from: from.clone(),
+                to: to.clone(),
+                data,
+                tls: secured,
+            });
+            r.get_mut().write_all(b"250 queued\r\n").await?;
+        } else if upper == "QUIT" {
+            r.get_mut().write_all(b"221 bye\r\n").await?;
+            return Ok(());
+        } else {
+            r.get_mut().write_all(b"250 ok\r\n").await?;
+        }
     }
 }
 
