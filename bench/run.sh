@@ -26,7 +26,10 @@ target_dir="${CARGO_TARGET_DIR:-target}"
 bin_dir="$(mktemp -d -t opsloop-bench-bin.XXXXXX)"
 trap 'rm -rf "$bin_dir"' EXIT
 cp "$target_dir/release/opsloop" "$target_dir/release/opsloop-bench" "$bin_dir/"
-echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted changes)')"
+if rev="$(git rev-parse --short HEAD 2>/dev/null)"; then
+    git diff --quiet HEAD 2>/dev/null || rev="$rev (+ uncommitted changes)"
+    echo "commit: $rev"
+fi
 
 cmd=("$bin_dir/opsloop-bench" all --server-bin "$bin_dir/opsloop" "$@")
 if [ -z "${OPSLOOP_BENCH_NO_BOOST:-}" ] && [ "$(id -u)" -eq 0 ] && [ -e /proc/self/autogroup ]; then
