@@ -56,6 +56,25 @@ def test_reset_wipes_all_state(make_server, namespace):
     assert put_and_list(cw, namespace) == ["M"], "the server keeps working after a reset"
 
 
+def test_reset_wipes_alarms_and_topics(make_server, namespace):
+    srv = make_server(args=["--enable-reset"])
+    cw = harness.client(srv, None)
+    sns = harness.session(None).client("sns", endpoint_url=srv.url)
+    topic = sns.create_topic(Name="reset-me")["TopicArn"]
+    cw.put_metric_alarm(AlarmName="reset-me", Namespace=namespace, MetricName="M", Statistic="Sum",
+                        Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+                        AlarmActions=[topic])
+    assert [a["AlarmName"] for a in cw.describe_alarms()["MetricAlarms"]] == ["reset-me"]
+    assert srv.post("/_opsloop/reset")[0] == 200
+    assert cw.describe_alarms()["MetricAlarms"] == []
+    assert sns.list_topics()["Topics"] == []
+    # Both services keep working after the reset.
+    assert sns.create_topic(Name="again")["TopicArn"].endswith(":again")
+    cw.put_metric_alarm(AlarmName="again", Namespace=namespace, MetricName="M", Statistic="Sum", Period=60,
+                        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold")
+    assert [a["AlarmName"] for a in cw.describe_alarms()["MetricAlarms"]] == ["again"]
+
+
 def test_ephemeral_uses_a_temp_dir_and_removes_it(make_server, tmp_path, namespace):
     tmp = tmp_path / "tmp"
     tmp.mkdir()

@@ -1,15 +1,19 @@
 //! Wiring: from a [`Config`] to a running stack — data directory (locked against a second server),
-//! key pair, control-plane store (`state.db`), metric store (`metrics/`), the services, and the wire
-//! [`Gateway`] that serves them. [`build`] does only cheap work (open files, parse models) so the
-//! server is healthy within milliseconds of starting.
+//! key pair, control-plane store (`state.db`), metric store (`metrics/`), the services (CloudWatch,
+//! SNS), the [`Directory`] they call each other through, and the wire [`Gateway`] that serves them.
+//! [`build`] does only cheap work (open files, parse models) so the server is healthy within
+//! milliseconds of starting; [`App::start`] then starts the services' background work (alarm
+//! evaluation, SNS delivery) on the running tokio runtime.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use opsloop_cloudwatch::CloudWatch;
 use opsloop_core::{Directory, Service};
+use opsloop_sns::{SmtpConfig, Sns, SnsConfig};
 use opsloop_store::{ControlStore, SqliteStore};
 use opsloop_tsdb::MetricStore;
 use opsloop_wire::{AuthMode, Credentials, Gateway, GatewayConfig};
@@ -30,6 +34,7 @@ pub struct App {
     data_dir: PathBuf,
     gateway: Gateway,
     directory: Arc<Directory>,
+    services: Services,
     metrics: Arc<dyn MetricStore>,
     control: Arc<dyn ControlStore>,
     credentials: Option<(Credentials, Origin)>,
@@ -83,13 +88,14 @@ pub fn build(config: Config) -> Result<App> {
     };
     let key_store = SingleKey::new(credentials.as_ref().map(|(c, _)| c.clone()));
     let mut gateway = Gateway::new(gateway_config, Arc::new(key_store));
-    for service in services(metrics.clone(), control.clone()) {
+    // Services find each other here (an alarm action publishing to SNS) once all are registered.
+    let directory = Directory::new();
+    let services = Services::open(&config, &data_dir, &metrics, &control, &directory)?;
+    for service in services.all() {
         gateway
             .register(service)
             .context("cannot register service")?;
     }
-    // Every registered service, by serviceId, for in-process calls between services.
-    let directory = Directory::new();
     for (service_id, service) in gateway.services() {
         directory.insert(&service_id, service);
     }
@@ -105,6 +111,7 @@ pub fn build(config: Config) -> Result<App> {
         data_dir,
         gateway,
         directory,
+        services,
         metrics,
         control,
         credentials,
@@ -121,14 +128,39 @@ fn open_metrics(dir: &Path) -> Result<Arc<dyn MetricStore>> {
     Ok(tsdb)
 }
 
-/// Every service this binary serves.
-fn services(
-    metrics: Arc<dyn MetricStore>,
-    control: Arc<dyn ControlStore>,
-) -> Vec<Arc<dyn Service>> {
-    vec![Arc::new(opsloop_cloudwatch::CloudWatch::new(
-        metrics, control,
-    ))]
+/// The services this binary serves, concretely typed for their lifecycle hooks.
+struct Services {
+    cloudwatch: Arc<CloudWatch>,
+    sns: Arc<Sns>,
+}
+
+impl Services {
+    fn open(
+        config: &Config,
+        data_dir: &Path,
+        metrics: &Arc<dyn MetricStore>,
+        control: &Arc<dyn ControlStore>,
+        directory: &Arc<Directory>,
+    ) -> Result<Services> {
+        let cloudwatch =
+            CloudWatch::new(metrics.clone(), control.clone()).with_directory(directory.clone());
+        let mut sns_config = SnsConfig::new(config.public_base_url(), data_dir);
+        if let Some(url) = &config.sns_smtp_url {
+            let smtp = SmtpConfig::from_url(url, &config.sns_email_from)
+                .map_err(|e| anyhow!("invalid sns_smtp_url {url:?}: {e}"))?;
+            sns_config.smtp = Some(smtp);
+        }
+        sns_config.extra_ca_file = config.sns_ca_file.clone();
+        let sns = Sns::new(control.clone(), sns_config).context("cannot open the SNS state")?;
+        Ok(Services {
+            cloudwatch: Arc::new(cloudwatch),
+            sns: Arc::new(sns),
+        })
+    }
+
+    fn all(&self) -> Vec<Arc<dyn Service>> {
+        vec![self.cloudwatch.clone(), self.sns.clone()]
+    }
 }
 
 /// Take an exclusive lock on `<dir>/.lock`, held for the life of the app.
@@ -186,7 +218,29 @@ impl App {
         self.started.elapsed().as_secs_f64()
     }
 
-    /// Delete all state: every metric and every control-plane row.
+    /// Start the services' background work (alarm evaluation, SNS delivery). Call once, inside the
+    /// tokio runtime, before serving.
+    pub fn start(&self) -> Result<()> {
+        self.services.cloudwatch.start();
+        self.services
+            .sns
+            .start()
+            .context("cannot start SNS delivery")?;
+        Ok(())
+    }
+
+    /// Answer one of SNS's public links (`/_opsloop/sns/...`: confirm, unsubscribe, signing cert).
+    pub async fn sns_public(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+    ) -> opsloop_sns::PublicResponse {
+        self.services.sns.handle_public(method, path, query).await
+    }
+
+    /// Delete all state: every metric and every control-plane row, then drop what the services
+    /// hold in memory about it.
     pub fn reset(&self) -> Result<()> {
         self.metrics
             .wipe()
@@ -194,11 +248,18 @@ impl App {
         self.control
             .wipe()
             .context("cannot wipe the control-plane store")?;
+        self.services.sns.reset();
+        self.services
+            .cloudwatch
+            .reload()
+            .map_err(|e| anyhow!("cannot reload alarms after the reset: {e}"))?;
         Ok(())
     }
 
-    /// Flush and close the stores. Later requests that write fail; call once serving has stopped.
+    /// Stop background work, then flush and close the stores. Later requests that write fail; call
+    /// once serving has stopped.
     pub fn close(&self) -> Result<()> {
+        self.services.sns.shutdown();
         self.metrics
             .close()
             .context("cannot close the metric store")?;

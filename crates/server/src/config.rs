@@ -80,6 +80,20 @@ pub struct Config {
     /// `max_body_bytes` / `OPSLOOP_MAX_BODY_BYTES`: largest request body accepted, in bytes, before
     /// decompression (at least 1024). Default `1048576` (1 MiB, CloudWatch's PutMetricData limit).
     pub max_body_bytes: usize,
+    /// `public_url` / `OPSLOOP_PUBLIC_URL`: base URL at which subscribers reach this server's
+    /// `/_opsloop/sns/...` links (SubscribeURL, UnsubscribeURL, SigningCertURL). Default: `http://`
+    /// plus the listen address (`0.0.0.0` shown as `127.0.0.1`).
+    pub public_url: Option<String>,
+    /// `sns_smtp_url` / `OPSLOOP_SNS_SMTP_URL`: SMTP server for SNS `email` / `email-json`
+    /// subscriptions, `smtp://[user:pass@]host[:port][?starttls=never|opportunistic|required]`.
+    /// Unset: email deliveries wait and retry.
+    pub sns_smtp_url: Option<String>,
+    /// `sns_email_from` / `OPSLOOP_SNS_EMAIL_FROM`: sender address of SNS email.
+    /// Default `no-reply@opsloop.local`.
+    pub sns_email_from: String,
+    /// `sns_ca_file` / `OPSLOOP_SNS_CA_FILE`: PEM file of extra CA certificates trusted for SNS
+    /// HTTPS endpoints (and SMTP STARTTLS), besides the system roots.
+    pub sns_ca_file: Option<PathBuf>,
 }
 
 /// Every configuration key: `(file key, environment variable)`.
@@ -96,7 +110,14 @@ pub const KEYS: &[(&str, &str)] = &[
     ("log", "OPSLOOP_LOG"),
     ("worker_threads", "OPSLOOP_WORKER_THREADS"),
     ("max_body_bytes", "OPSLOOP_MAX_BODY_BYTES"),
+    ("public_url", "OPSLOOP_PUBLIC_URL"),
+    ("sns_smtp_url", "OPSLOOP_SNS_SMTP_URL"),
+    ("sns_email_from", "OPSLOOP_SNS_EMAIL_FROM"),
+    ("sns_ca_file", "OPSLOOP_SNS_CA_FILE"),
 ];
+
+/// Default sender address of SNS email.
+pub const DEFAULT_SNS_EMAIL_FROM: &str = "no-reply@opsloop.local";
 
 /// Environment variable naming the config file (the `--config` flag wins over it).
 pub const CONFIG_ENV: &str = "OPSLOOP_CONFIG";
@@ -118,6 +139,10 @@ pub struct Layer {
     pub log: Option<String>,
     pub worker_threads: Option<usize>,
     pub max_body_bytes: Option<usize>,
+    pub public_url: Option<String>,
+    pub sns_smtp_url: Option<String>,
+    pub sns_email_from: Option<String>,
+    pub sns_ca_file: Option<PathBuf>,
 }
 
 impl Layer {
@@ -157,6 +182,10 @@ impl Layer {
             max_body_bytes: var("OPSLOOP_MAX_BODY_BYTES")
                 .map(|v| parse_num("OPSLOOP_MAX_BODY_BYTES", &v))
                 .transpose()?,
+            public_url: var("OPSLOOP_PUBLIC_URL"),
+            sns_smtp_url: var("OPSLOOP_SNS_SMTP_URL"),
+            sns_email_from: var("OPSLOOP_SNS_EMAIL_FROM"),
+            sns_ca_file: var("OPSLOOP_SNS_CA_FILE").map(PathBuf::from),
         })
     }
 
@@ -175,6 +204,10 @@ impl Layer {
             log: self.log.or(lower.log),
             worker_threads: self.worker_threads.or(lower.worker_threads),
             max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
+            public_url: self.public_url.or(lower.public_url),
+            sns_smtp_url: self.sns_smtp_url.or(lower.sns_smtp_url),
+            sns_email_from: self.sns_email_from.or(lower.sns_email_from),
+            sns_ca_file: self.sns_ca_file.or(lower.sns_ca_file),
         }
     }
 }
@@ -225,6 +258,12 @@ impl Config {
             log: merged.log.unwrap_or_else(|| DEFAULT_LOG.to_string()),
             worker_threads: merged.worker_threads.unwrap_or(2),
             max_body_bytes: merged.max_body_bytes.unwrap_or(1024 * 1024),
+            public_url: merged.public_url,
+            sns_smtp_url: merged.sns_smtp_url,
+            sns_email_from: merged
+                .sns_email_from
+                .unwrap_or_else(|| DEFAULT_SNS_EMAIL_FROM.to_string()),
+            sns_ca_file: merged.sns_ca_file,
         };
         config.validate()?;
         Ok(config)
@@ -269,7 +308,23 @@ impl Config {
         if self.log.trim().is_empty() {
             bail!("log filter must not be empty");
         }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                bail!("public_url {url:?} must start with http:// or https://");
+            }
+        }
         Ok(())
+    }
+
+    /// The base URL subscribers use to reach this server: `public_url`, else derived from `listen`.
+    pub fn public_base_url(&self) -> String {
+        if let Some(url) = &self.public_url {
+            return url.trim_end_matches('/').to_string();
+        }
+        match self.listen_addrs() {
+            Ok(addrs) => crate::credentials::endpoint_url(addrs[0]),
+            Err(_) => format!("http://{}", self.listen),
+        }
     }
 
     /// The socket addresses `listen` names (resolving a host name such as `localhost`).
@@ -401,6 +456,33 @@ mod tests {
             ..Layer::default()
         };
         assert!(!Config::resolve(eph, off, None).unwrap().enable_reset);
+    }
+
+    #[test]
+    fn sns_settings_and_public_url() {
+        let c = Config::defaults();
+        assert_eq!(c.sns_email_from, "no-reply@opsloop.local");
+        assert_eq!(c.public_base_url(), "http://127.0.0.1:4566");
+        let e = env(&[
+            ("OPSLOOP_LISTEN", "0.0.0.0:9999"),
+            ("OPSLOOP_SNS_SMTP_URL", "smtp://127.0.0.1:2525"),
+            ("OPSLOOP_SNS_CA_FILE", "/etc/ca.pem"),
+        ]);
+        let c = Config::resolve(Layer::default(), e, None).unwrap();
+        assert_eq!(c.public_base_url(), "http://127.0.0.1:9999");
+        assert_eq!(c.sns_smtp_url.as_deref(), Some("smtp://127.0.0.1:2525"));
+        assert_eq!(c.sns_ca_file, Some(PathBuf::from("/etc/ca.pem")));
+        let flags = Layer {
+            public_url: Some("https://ops.example.com/".into()),
+            ..Layer::default()
+        };
+        let c = Config::resolve(flags, Layer::default(), None).unwrap();
+        assert_eq!(c.public_base_url(), "https://ops.example.com");
+        let bad = Layer {
+            public_url: Some("ops.example.com".into()),
+            ..Layer::default()
+        };
+        assert!(Config::resolve(bad, Layer::default(), None).is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The HTTP surface: opsloop's own `/_opsloop/*` routes (health, reset) and a fallback that hands
-//! every other request, body read in full up to the configured bound, to the wire [`Gateway`].
+//! The HTTP surface: opsloop's own `/_opsloop/*` routes (health, reset, SNS's public links) and a
+//! fallback that hands every other request, body read in full up to the configured bound, to the
+//! wire [`Gateway`].
 //!
 //! [`Gateway`]: opsloop_wire::Gateway
 
@@ -27,6 +28,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route(HEALTH_PATH, get(health))
         .route(RESET_PATH, post(reset))
+        .route("/_opsloop/sns/{*rest}", axum::routing::any(sns_public))
         .route(
             "/_opsloop/{*rest}",
             axum::routing::any(unknown_opsloop_route),
@@ -92,6 +94,18 @@ async fn reset(State(app): State<Arc<App>>) -> Response {
             )
         }
     }
+}
+
+/// SNS's unauthenticated links (SubscribeURL, UnsubscribeURL, SigningCertURL) that messages carry.
+async fn sns_public(State(app): State<Arc<App>>, req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let answer = app.sns_public(req.method().as_str(), &path, &query).await;
+    Response::builder()
+        .status(StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header(header::CONTENT_TYPE, answer.content_type)
+        .body(Body::from(answer.body))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 async fn unknown_opsloop_route() -> Response {

@@ -43,6 +43,7 @@ pub async fn serve<F>(app: Arc<App>, listener: TcpListener, shutdown: F) -> Resu
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    app.start()?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server =
         axum::serve(listener, http::router(app.clone())).with_graceful_shutdown(async move {
