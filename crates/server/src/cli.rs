@@ -113,7 +113,9 @@ pub fn main() -> Result<()> {
 pub fn server(config: Config) -> Result<()> {
     config.check_safety()?;
     crate::logging::init(&config)?;
-    if config.ephemeral && config.data_dir != PathBuf::from(crate::config::DEFAULT_DATA_DIR) {
+    if config.ephemeral
+        && config.data_dir.as_path() != std::path::Path::new(crate::config::DEFAULT_DATA_DIR)
+    {
         tracing::warn!(data_dir = %config.data_dir.display(), "data_dir is ignored with ephemeral");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
