@@ -184,6 +184,8 @@ struct Ctx {
     server_bin: PathBuf,
     prometheus_bin: Option<PathBuf>,
     table: Table,
+    /// Keep every data dir (`--keep`).
+    keep: bool,
 }
 
 impl Ctx {
@@ -413,7 +415,9 @@ async fn opsloop_round(
             ),
         ));
     }
-    std::fs::remove_dir_all(&data)?;
+    if !ctx.keep {
+        std::fs::remove_dir_all(&data)?;
+    }
     Ok(Round { r, rows, problem })
 }
 
@@ -455,13 +459,15 @@ async fn prometheus_round(ctx: &Ctx, cfg: &IngestConfig, i: usize) -> Result<Rou
         rows.push((
             "prometheus ingest: data dir bytes per acknowledged sample".to_string(),
             format!(
-                "{:.2} ({} MiB, WAL only: no 2 h block cut yet)",
+                "{:.2} ({} MiB, WAL + head chunks: no 2 h block cut yet)",
                 bytes as f64 / r.points as f64,
                 bytes / (1 << 20)
             ),
         ));
     }
-    std::fs::remove_dir_all(&dir)?;
+    if !ctx.keep {
+        std::fs::remove_dir_all(&dir)?;
+    }
     Ok(Round { r, rows, problem })
 }
 
@@ -677,6 +683,7 @@ async fn main() -> Result<()> {
         server_bin,
         prometheus_bin,
         table: Table::default(),
+        keep: cli.common.keep,
     };
     println!("machine: {}", machine_description());
     // Other work on the machine skews every number: show how busy it was when the run began.
