@@ -141,8 +141,17 @@ pub fn read_events(
     from: Option<Pos>,
     forward: bool,
     limit: usize,
+    needle: Option<&str>,
     keep: &dyn Fn(u32, &[u8]) -> bool,
 ) -> Result<(Vec<Event>, bool), ApiError> {
+    // a page token bounds the window, so later pages skip the partitions already read
+    let (start, end) = match from {
+        Some(p) if forward => (start.max(p.0), end),
+        Some(p) => (start, end.min(p.0.saturating_add(1))),
+        None => (start, end),
+    };
+    let finder = needle.map(memchr::memmem::Finder::new);
+    let mut hits = Vec::new();
     let mut parts = store.snapshot(gid, start, end);
     if !forward {
         parts.reverse();
@@ -154,7 +163,15 @@ pub fn read_events(
     for part in parts {
         let mut found: Vec<Event> = Vec::new();
         part.scan(start, end, &mut cols, &mut raw, &mut |b| {
-            for i in 0..b.len() {
+            let all = 0..b.len();
+            let indexes: &mut dyn Iterator<Item = usize> = match &finder {
+                Some(f) => {
+                    b.containing(f, &mut hits);
+                    &mut hits.iter().copied()
+                }
+                None => &mut all.into_iter(),
+            };
+            for i in indexes {
                 let (ts, seq) = (b.ts[i], b.seq[i]);
                 if ts < start || ts >= end {
                     continue;
@@ -252,7 +269,7 @@ pub fn get_log_events(
         Some((_, p)) => (false, Some(p)),
         None => (head, None),
     };
-    let (events, _) = read_events(store, gid, start, end, from, forward, limit, &keep)?;
+    let (events, _) = read_events(store, gid, start, end, from, forward, limit, None, &keep)?;
     let zero: Pos = (0, 0);
     let (next_f, next_b) = match (events.first(), events.last()) {
         (Some(first), Some(last)) => (
@@ -309,7 +326,17 @@ pub fn filter_log_events(
         None => None,
     };
     let keep = |s: u32, msg: &[u8]| wanted.contains(&s) && pattern.matches(msg);
-    let (events, more) = read_events(store, gid, start, end, from, true, limit, &keep)?;
+    let (events, more) = read_events(
+        store,
+        gid,
+        start,
+        end,
+        from,
+        true,
+        limit,
+        pattern.required_literal(),
+        &keep,
+    )?;
     let list: Vec<Value> = events
         .iter()
         .map(|e| {

@@ -11,6 +11,7 @@
 //! `.with_clock(clock)` (tests); call [`Logs::start`] inside the tokio runtime for the retention
 //! task and [`Logs::close`] at shutdown (checkpoints the WAL into segments).
 
+pub mod cli;
 pub mod error;
 pub mod events;
 pub mod filters;

@@ -140,6 +140,20 @@ impl Pattern {
         Ok(out)
     }
 
+    /// A literal every matching message contains (the longest plain term), for block-wide search.
+    pub fn required_literal(&self) -> Option<&str> {
+        match self {
+            Pattern::Terms { all, .. } => all
+                .iter()
+                .filter_map(|t| match t {
+                    Term::Lit(s) if !s.is_empty() => Some(s.as_str()),
+                    _ => None,
+                })
+                .max_by_key(|s| s.len()),
+            _ => None,
+        }
+    }
+
     /// Whether `msg` matches.
     pub fn matches(&self, msg: &[u8]) -> bool {
         match self {

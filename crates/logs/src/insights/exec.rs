@@ -493,6 +493,9 @@ pub fn run(
             )
         });
     let early_stop = stats.is_none() && post.iter().all(|c| matches!(c, Command::Limit(_)));
+    let literal = required_literal(pre);
+    let finder = literal.as_deref().map(memchr::memmem::Finder::new);
+    let mut hits: Vec<usize> = Vec::new();
     let mut out = Outcome::default();
     let mut rows: Vec<Row> = Vec::new();
     let (mut buf, mut raw) = (Columns::default(), Vec::new());
@@ -509,7 +512,24 @@ pub fn run(
                     err = Some(ExecError::Timeout);
                     return false;
                 }
-                for i in 0..b.len() {
+                if let Some(f) = &finder {
+                    for i in 0..b.len() {
+                        if b.ts[i] >= start
+                            && b.ts[i] < end
+                            && src.streams.contains_key(&b.stream[i])
+                        {
+                            out.scanned += 1;
+                            out.bytes += (b.ends[i] as usize - b.start(i)) as u64;
+                        }
+                    }
+                    b.containing(f, &mut hits);
+                }
+                let all = 0..b.len();
+                let indexes: &mut dyn Iterator<Item = usize> = match &finder {
+                    Some(_) => &mut hits.iter().copied(),
+                    None => &mut all.into_iter(),
+                };
+                for i in indexes {
                     let ts = b.ts[i];
                     if ts < start || ts >= end {
                         continue;
@@ -518,8 +538,10 @@ pub fn run(
                         continue;
                     };
                     let bytes = b.message(i);
-                    out.scanned += 1;
-                    out.bytes += bytes.len() as u64;
+                    if finder.is_none() {
+                        out.scanned += 1;
+                        out.bytes += bytes.len() as u64;
+                    }
                     let lossy;
                     let msg = match std::str::from_utf8(bytes) {
                         Ok(s) => s,
@@ -617,6 +639,58 @@ pub fn run(
         .map(|r| render_row(r, keep.as_deref()))
         .collect();
     Ok(out)
+}
+
+/// A literal every matching `@message` must contain, taken from the `filter` commands that run
+/// before anything could redefine `@message`; lets a scan search whole blocks at once.
+pub fn required_literal(pre: &[Command]) -> Option<String> {
+    for c in pre {
+        match c {
+            Command::Filter(e) => {
+                if let Some(l) = expr_literal(e) {
+                    return Some(l);
+                }
+            }
+            Command::Fields(l) | Command::Display(l) => {
+                if l.iter().any(|n| {
+                    n.name == "@message" && !matches!(&n.expr, Expr::Field(f) if f == "@message")
+                }) {
+                    return None;
+                }
+            }
+            Command::Parse {
+                kind: ParseKind::Glob(_, names),
+                ..
+            } if names.iter().any(|n| n == "@message") => return None,
+            Command::Parse {
+                kind: ParseKind::Regex(re),
+                ..
+            } if re.capture_names().flatten().any(|n| n == "@message") => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+fn expr_literal(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Like(a, pat, false) if matches!(&**a, Expr::Field(f) if f == "@message") => {
+            match &**pat {
+                Expr::Str(s) if !s.is_empty() => Some(s.clone()),
+                Expr::Regex(re) => {
+                    let src = re.as_str();
+                    let plain = !src.is_empty()
+                        && !src
+                            .chars()
+                            .any(|c| "\\.+*?()|[]{}^$#".contains(c) || c.is_whitespace());
+                    plain.then(|| src.to_string())
+                }
+                _ => None,
+            }
+        }
+        Expr::Bin(super::parser::BinOp::And, a, b) => expr_literal(a).or_else(|| expr_literal(b)),
+        _ => None,
+    }
 }
 
 fn stats_present(cmds: &[Command]) -> bool {

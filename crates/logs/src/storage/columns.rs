@@ -55,6 +55,48 @@ impl Columns {
         );
     }
 
+    /// Append events `range` of `other`.
+    pub fn extend_range(&mut self, other: &Columns, range: std::ops::Range<usize>) {
+        if range.is_empty() {
+            return;
+        }
+        let (from, to) = (other.start(range.start), other.ends[range.end - 1] as usize);
+        let shift = self.text.len() as i64 - from as i64;
+        self.ts.extend_from_slice(&other.ts[range.clone()]);
+        self.ingest.extend_from_slice(&other.ingest[range.clone()]);
+        self.seq.extend_from_slice(&other.seq[range.clone()]);
+        self.stream.extend_from_slice(&other.stream[range.clone()]);
+        self.ends
+            .extend(other.ends[range].iter().map(|e| (*e as i64 + shift) as u32));
+        self.text.extend_from_slice(&other.text[from..to]);
+    }
+
+    /// Indexes of events whose message contains `needle`, found by searching the whole text
+    /// buffer at once (one `memmem` pass, skipping to the next message after each hit).
+    pub fn containing(&self, finder: &memchr::memmem::Finder, out: &mut Vec<usize>) {
+        out.clear();
+        let needle = finder.needle().len();
+        let mut from = 0usize;
+        while from < self.text.len() {
+            let Some(at) = finder.find(&self.text[from..]) else {
+                break;
+            };
+            let pos = from + at;
+            let i = self.ends.partition_point(|e| (*e as usize) <= pos);
+            if i >= self.len() {
+                break;
+            }
+            let end = self.ends[i] as usize;
+            if pos + needle <= end {
+                out.push(i);
+                from = end;
+            } else {
+                // the hit spans two messages: continue inside the next one
+                from = pos + 1;
+            }
+        }
+    }
+
     /// Message bytes of event `i`.
     pub fn message(&self, i: usize) -> &[u8] {
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
@@ -192,6 +234,31 @@ mod tests {
         assert_eq!(d.message(1), b"");
         assert_eq!(d.message(2), b"world!");
         assert_eq!(d.ts_range(), Some((1, 9)));
+    }
+
+    #[test]
+    fn extend_range_and_containing() {
+        let mut c = Columns::default();
+        for (i, m) in ["xxERR", "ORyy", "an ERROR here", "none", "ERROR"]
+            .iter()
+            .enumerate()
+        {
+            c.push(i as i64, 0, i as u64, 0, m.as_bytes());
+        }
+        let mut hits = Vec::new();
+        c.containing(&memchr::memmem::Finder::new("ERROR"), &mut hits);
+        assert_eq!(
+            hits,
+            vec![2, 4],
+            "a match spanning two messages does not count"
+        );
+        let mut d = Columns::default();
+        d.push(9, 9, 9, 9, b"first");
+        d.extend_range(&c, 1..3);
+        assert_eq!(d.len(), 3);
+        assert_eq!(d.message(1), b"ORyy");
+        assert_eq!(d.message(2), b"an ERROR here");
+        assert_eq!(d.ts, vec![9, 1, 2]);
     }
 
     #[test]

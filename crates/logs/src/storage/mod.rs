@@ -347,19 +347,29 @@ impl Drop for LogStore {
 }
 
 fn apply(group: &mut Group, cols: &Columns) {
+    // runs of events in the same hour are copied column-wise in one go
+    let mut i = 0;
+    while i < cols.len() {
+        let hour = hour_of(cols.ts[i]);
+        let mut j = i + 1;
+        while j < cols.len() && hour_of(cols.ts[j]) == hour {
+            j += 1;
+        }
+        let part = group.parts.entry(hour).or_default();
+        Arc::make_mut(&mut part.head).extend_range(cols, i..j);
+        i = j;
+    }
     for i in 0..cols.len() {
-        let ts = cols.ts[i];
-        let part = group.parts.entry(hour_of(ts)).or_default();
-        Arc::make_mut(&mut part.head).push_from(cols, i);
+        let (ts, ingest) = (cols.ts[i], cols.ingest[i]);
         let s = group.streams.entry(cols.stream[i]).or_insert(StreamStats {
             first_ts: ts,
             last_ts: ts,
-            last_ingest: cols.ingest[i],
+            last_ingest: ingest,
             events: 0,
         });
         s.first_ts = s.first_ts.min(ts);
         s.last_ts = s.last_ts.max(ts);
-        s.last_ingest = s.last_ingest.max(cols.ingest[i]);
+        s.last_ingest = s.last_ingest.max(ingest);
         s.events += 1;
     }
 }
