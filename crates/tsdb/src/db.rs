@@ -185,7 +185,6 @@ impl Tsdb {
             last_seq = last_seq.max(seq);
         }
         let wal_seq = last_seq + 1;
-        let wal_file = wal::create_segment(&wal_dir, wal_seq)?;
         let queue = WalQueue::new();
         queue.bytes.store(wal_bytes, Ordering::Relaxed);
         let head_points = head.points;
@@ -220,7 +219,7 @@ impl Tsdb {
         });
         let writer = std::thread::Builder::new()
             .name("tsdb-wal".into())
-            .spawn(move || wal::writer_loop(queue, wal_dir, wal_file))?;
+            .spawn(move || wal::writer_loop(queue, wal_dir, wal_seq))?;
         let mut background = Vec::new();
         if options.background {
             let i = inner.clone();

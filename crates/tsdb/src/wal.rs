@@ -351,8 +351,17 @@ pub(crate) fn create_segment(dir: &Path, seq: u64) -> std::io::Result<File> {
     Ok(f)
 }
 
-/// The writer thread's loop: group commit until [`WalItem::Stop`].
-pub(crate) fn writer_loop(q: Arc<WalQueue>, dir: PathBuf, mut file: File) {
+/// The writer thread's loop: creates segment `seq` (so opening the store does not wait for its
+/// fsyncs; the first commit does), then group-commits until [`WalItem::Stop`].
+pub(crate) fn writer_loop(q: Arc<WalQueue>, dir: PathBuf, seq: u64) {
+    let mut file = match create_segment(&dir, seq) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            tracing::error!(error = %e, seq, "cannot create wal segment; writes are refused");
+            q.failed.store(true, Ordering::Release);
+            None
+        }
+    };
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
     let mut acks: Vec<Ack> = Vec::new();
     let mut stop = false;
@@ -373,13 +382,13 @@ pub(crate) fn writer_loop(q: Arc<WalQueue>, dir: PathBuf, mut file: File) {
                     }
                 }
                 WalItem::Rotate { seq, done } => {
-                    commit(&q, &mut file, &mut buf, &mut acks);
+                    commit(&q, file.as_mut(), &mut buf, &mut acks);
                     let r = if q.failed.load(Ordering::Acquire) {
                         Err(TsdbError::Io(std::io::Error::other("wal failed earlier")))
                     } else {
                         match create_segment(&dir, seq) {
                             Ok(f) => {
-                                file = f;
+                                file = Some(f);
                                 q.bytes.fetch_add(SEG_HEADER_LEN as u64, Ordering::Relaxed);
                                 Ok(())
                             }
@@ -395,19 +404,20 @@ pub(crate) fn writer_loop(q: Arc<WalQueue>, dir: PathBuf, mut file: File) {
                 WalItem::Stop => stop = true,
             }
         }
-        commit(&q, &mut file, &mut buf, &mut acks);
+        commit(&q, file.as_mut(), &mut buf, &mut acks);
     }
 }
 
 /// Writes and syncs `buf`, then acknowledges `acks`.
-fn commit(q: &WalQueue, file: &mut File, buf: &mut Vec<u8>, acks: &mut Vec<Ack>) {
+fn commit(q: &WalQueue, file: Option<&mut File>, buf: &mut Vec<u8>, acks: &mut Vec<Ack>) {
     if buf.is_empty() && acks.is_empty() {
         return;
     }
-    let r = if q.failed.load(Ordering::Acquire) {
-        Err(std::io::Error::other("wal failed earlier"))
-    } else {
-        file.write_all(buf).and_then(|_| file.sync_data())
+    let r = match file {
+        Some(file) if !q.failed.load(Ordering::Acquire) => {
+            file.write_all(buf).and_then(|_| file.sync_data())
+        }
+        _ => Err(std::io::Error::other("wal failed earlier")),
     };
     match &r {
         Ok(()) => {

@@ -232,37 +232,38 @@ fn aggregate_one_million_points() {
     assert_buckets_eq(&got, &reference(&pts, t0, t0 + 86_400_000, 60_000, true));
 }
 
-fn probe(dir: &Path) -> (Duration, Option<u64>, Option<u64>, u64) {
+fn probe(dir: &Path) -> (Duration, u64, Option<u64>, Option<u64>, u64) {
     let rss0 = rss_kb();
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), thread_cpu_ns());
     let db = Tsdb::open(dir, TsdbOptions::default()).unwrap();
-    let open = t.elapsed();
+    let (open, cpu) = (t.elapsed(), thread_cpu_ns() - cpu);
     let rss1 = rss_kb();
     let points = db.stats().points;
-    (open, rss0, rss1, points)
+    (open, cpu, rss0, rss1, points)
 }
 
 /// Child mode of `big_dir_open_time_and_rss`; run alone it checks an empty store opens empty.
 #[test]
 fn open_probe() {
     if let Ok(dir) = std::env::var(PROBE_ENV) {
-        let (open, rss0, rss1, points) = probe(Path::new(&dir));
+        let (open, cpu, rss0, rss1, points) = probe(Path::new(&dir));
         println!(
-            "PROBE open_ms={:.2} rss_before_kb={} rss_after_kb={} points={points}",
+            "PROBE open_ms={:.2} open_cpu_ms={:.2} rss_before_kb={} rss_after_kb={} points={points}",
             open.as_secs_f64() * 1e3,
+            cpu as f64 / 1e6,
             rss0.unwrap_or(0),
             rss1.unwrap_or(0)
         );
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (_, _, _, points) = probe(dir.path());
+    let (_, _, _, _, points) = probe(dir.path());
     assert_eq!(points, 0);
     let db = Tsdb::open(dir.path(), TsdbOptions::default()).unwrap();
     db.write_blocking(vec![sw(&key("P", &[]), false, vec![v(now_minute(), 1.0)])])
         .unwrap();
     db.close().unwrap();
-    assert_eq!(probe(dir.path()).3, 1);
+    assert_eq!(probe(dir.path()).4, 1);
 }
 
 #[test]
