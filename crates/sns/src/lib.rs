@@ -267,37 +267,48 @@ impl Sns {
         self.inner.schedule.clear();
     }
 
-    /// Run one operation.
+    /// Run one operation. Store work is synchronous (SQLite with full sync), so it runs on the blocking pool when
+    /// there is a runtime, keeping the executor free for deliveries and other requests.
     pub async fn handle(&self, ctx: &RequestContext, input: Value) -> Result<Value, ApiError> {
-        let s = &*self.inner;
-        match ctx.operation.as_str() {
-            "CreateTopic" => topics::create_topic(s, ctx, input),
-            "DeleteTopic" => topics::delete_topic(s, ctx, input),
-            "ListTopics" => topics::list_topics(s, ctx, input),
-            "GetTopicAttributes" => topics::get_topic_attributes(s, ctx, input),
-            "SetTopicAttributes" => topics::set_topic_attributes(s, ctx, input),
-            "AddPermission" => topics::add_permission(s, ctx, input),
-            "RemovePermission" => topics::remove_permission(s, ctx, input),
-            "GetDataProtectionPolicy" => topics::get_data_protection_policy(s, ctx, input),
-            "PutDataProtectionPolicy" => topics::put_data_protection_policy(s, ctx, input),
-            "TagResource" => tags::tag_resource(s, ctx, input),
-            "UntagResource" => tags::untag_resource(s, ctx, input),
-            "ListTagsForResource" => tags::list_tags(s, ctx, input),
-            "Subscribe" => subscriptions::subscribe(s, ctx, input),
-            "ConfirmSubscription" => subscriptions::confirm_subscription(s, ctx, input),
-            "Unsubscribe" => subscriptions::unsubscribe(s, ctx, input),
-            "ListSubscriptions" => subscriptions::list_subscriptions(s, ctx, input),
-            "ListSubscriptionsByTopic" => subscriptions::list_subscriptions_by_topic(s, ctx, input),
-            "GetSubscriptionAttributes" => {
-                subscriptions::get_subscription_attributes(s, ctx, input)
-            }
-            "SetSubscriptionAttributes" => {
-                subscriptions::set_subscription_attributes(s, ctx, input)
-            }
-            "Publish" => publish::publish(s, ctx, input),
-            "PublishBatch" => publish::publish_batch(s, ctx, input),
-            other => Err(not_implemented(other)),
+        if tokio::runtime::Handle::try_current().is_err() {
+            return dispatch(&self.inner, ctx, input);
         }
+        let (inner, owned) = (self.inner.clone(), ctx.clone());
+        match tokio::task::spawn_blocking(move || dispatch(&inner, &owned, input)).await {
+            Ok(result) => result,
+            Err(e) => {
+                tracing::error!(error = %e, operation = %ctx.operation, "sns operation task failed");
+                Err(ApiError::internal())
+            }
+        }
+    }
+}
+
+/// Run one operation.
+fn dispatch(s: &Inner, ctx: &RequestContext, input: Value) -> Result<Value, ApiError> {
+    match ctx.operation.as_str() {
+        "CreateTopic" => topics::create_topic(s, ctx, input),
+        "DeleteTopic" => topics::delete_topic(s, ctx, input),
+        "ListTopics" => topics::list_topics(s, ctx, input),
+        "GetTopicAttributes" => topics::get_topic_attributes(s, ctx, input),
+        "SetTopicAttributes" => topics::set_topic_attributes(s, ctx, input),
+        "AddPermission" => topics::add_permission(s, ctx, input),
+        "RemovePermission" => topics::remove_permission(s, ctx, input),
+        "GetDataProtectionPolicy" => topics::get_data_protection_policy(s, ctx, input),
+        "PutDataProtectionPolicy" => topics::put_data_protection_policy(s, ctx, input),
+        "TagResource" => tags::tag_resource(s, ctx, input),
+        "UntagResource" => tags::untag_resource(s, ctx, input),
+        "ListTagsForResource" => tags::list_tags(s, ctx, input),
+        "Subscribe" => subscriptions::subscribe(s, ctx, input),
+        "ConfirmSubscription" => subscriptions::confirm_subscription(s, ctx, input),
+        "Unsubscribe" => subscriptions::unsubscribe(s, ctx, input),
+        "ListSubscriptions" => subscriptions::list_subscriptions(s, ctx, input),
+        "ListSubscriptionsByTopic" => subscriptions::list_subscriptions_by_topic(s, ctx, input),
+        "GetSubscriptionAttributes" => subscriptions::get_subscription_attributes(s, ctx, input),
+        "SetSubscriptionAttributes" => subscriptions::set_subscription_attributes(s, ctx, input),
+        "Publish" => publish::publish(s, ctx, input),
+        "PublishBatch" => publish::publish_batch(s, ctx, input),
+        other => Err(not_implemented(other)),
     }
 }
 

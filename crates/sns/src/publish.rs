@@ -411,9 +411,11 @@ fn store_messages(
         sns.store.batch(ops).map_err(error::store)?;
     }
     drop(guard);
-    for (id, due, message_id) in queued {
-        sns.schedule.enqueue(&id, due, Some(&message_id));
-    }
+    sns.schedule.enqueue_many(
+        queued
+            .iter()
+            .map(|(id, due, m)| (id.as_str(), *due, Some(m.as_str()))),
+    );
     Ok(out)
 }
 

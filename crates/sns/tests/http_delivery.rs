@@ -516,3 +516,36 @@ async fn messages_without_deliveries_are_removed_on_start() {
     })
     .await;
 }
+
+/// Many deliveries of one message finishing while others are still being queued must not lose
+/// the message (its row lives until the last delivery is done).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_to_many_subscriptions_delivers_every_copy() {
+    let h = Harness::new(|_| {});
+    h.sns.start().unwrap();
+    let rx = Receiver::http().await;
+    let topic = h.create_topic("fanout").await;
+    for i in 0..12 {
+        let endpoint = format!("{}?n={i}", rx.url);
+        h.ok(
+            "Subscribe",
+            json!({"TopicArn": topic, "Protocol": "slack", "Endpoint": endpoint}),
+        )
+        .await;
+    }
+    for m in 0..5 {
+        h.ok(
+            "Publish",
+            json!({"TopicArn": topic, "Message": format!("m{m}")}),
+        )
+        .await;
+    }
+    rx.wait_count(60).await;
+    h.drained().await;
+    assert_eq!(rx.received().len(), 60);
+    assert!(h
+        .store
+        .scan("sns.messages", "", None, 10)
+        .unwrap()
+        .is_empty());
+}

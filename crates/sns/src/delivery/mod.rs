@@ -69,21 +69,32 @@ pub(crate) fn make_delivery(
 /// Load the outbox into the schedule and drop messages no delivery needs any more.
 pub(crate) fn load_outbox(inner: &Inner) -> Result<usize, InternalError> {
     let st = State::new(&*inner.store);
-    let started_ms = now_ms();
+    // Messages first, then deliveries: a message and its deliveries are written in one batch, so
+    // every message seen here has its remaining deliveries visible in the outbox scan below, and a
+    // message published after this scan is not considered at all.
+    let messages: Vec<String> = inner
+        .store
+        .scan(state::MESSAGES, "", None, usize::MAX)?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     let rows: Vec<(String, Delivery)> = st.scan_all(state::OUTBOX, "")?;
+    let mut referenced = std::collections::HashSet::new();
     for (_, d) in &rows {
-        inner
-            .schedule
-            .enqueue(&d.id, d.due_ms, d.kind.shared_message());
-    }
-    // Messages published before this scan whose deliveries are all gone. (Messages published
-    // since are skipped: their deliveries may not be scheduled yet.)
-    let mut orphans = Vec::new();
-    for (key, m) in st.scan_all::<StoredMessage>(state::MESSAGES, "")? {
-        if m.timestamp_ms < started_ms && !inner.schedule.message_referenced(&key) {
-            orphans.push(state::delete_op(state::MESSAGES, &key));
+        if let Some(m) = d.kind.shared_message() {
+            referenced.insert(m.to_string());
         }
     }
+    // The dispatcher is not running yet, so nothing can finish while the rows are added.
+    inner.schedule.enqueue_many(
+        rows.iter()
+            .map(|(_, d)| (d.id.as_str(), d.due_ms, d.kind.shared_message())),
+    );
+    let orphans: Vec<_> = messages
+        .iter()
+        .filter(|m| !referenced.contains(*m))
+        .map(|m| state::delete_op(state::MESSAGES, m))
+        .collect();
     if !orphans.is_empty() {
         inner.store.batch(orphans)?;
     }

@@ -41,16 +41,27 @@ impl Schedule {
     /// Add delivery `id`, due at `due_ms`, that needs stored message `message_id` (if any). Known
     /// ids are left alone, so loading the outbox and publishing may overlap.
     pub fn enqueue(&self, id: &str, due_ms: i64, message_id: Option<&str>) {
+        self.enqueue_many([(id, due_ms, message_id)]);
+    }
+
+    /// Add several deliveries at once. All deliveries of one message must be added in one call, so
+    /// none of them can finish (and release the message) before the others are counted.
+    pub fn enqueue_many<'a>(
+        &self,
+        items: impl IntoIterator<Item = (&'a str, i64, Option<&'a str>)>,
+    ) {
         {
             let mut q = self.queue.lock();
-            if q.due.contains_key(id) || q.in_flight.contains(id) {
-                return;
-            }
-            q.order.insert((due_ms, id.to_string()));
-            q.due.insert(id.to_string(), due_ms);
-            if let Some(m) = message_id {
-                q.message_of.insert(id.to_string(), m.to_string());
-                *q.refs.entry(m.to_string()).or_default() += 1;
+            for (id, due_ms, message_id) in items {
+                if q.due.contains_key(id) || q.in_flight.contains(id) {
+                    continue;
+                }
+                q.order.insert((due_ms, id.to_string()));
+                q.due.insert(id.to_string(), due_ms);
+                if let Some(m) = message_id {
+                    q.message_of.insert(id.to_string(), m.to_string());
+                    *q.refs.entry(m.to_string()).or_default() += 1;
+                }
             }
         }
         self.notify.notify_one();
@@ -160,5 +171,20 @@ mod tests {
         assert_eq!(s.finish("d2"), Some("m".into()));
         assert!(!s.message_referenced("m"));
         assert!(s.is_empty());
+    }
+
+    #[test]
+    fn a_batch_is_counted_before_any_of_it_can_finish() {
+        let s = Schedule::new();
+        s.enqueue_many([
+            ("d1", 0, Some("m")),
+            ("d2", 0, Some("m")),
+            ("d1", 0, Some("m")),
+        ]);
+        assert_eq!(s.len(), 2, "duplicates within the batch are ignored");
+        let _ = s.pop_due(0);
+        assert_eq!(s.finish("d1"), None, "d2 still needs the message");
+        let _ = s.pop_due(0);
+        assert_eq!(s.finish("d2"), Some("m".into()));
     }
 }

@@ -50,6 +50,11 @@ pub fn key_dir(dir: &Path) -> PathBuf {
 
 impl Harness {
     pub fn new(configure: impl FnOnce(&mut SnsConfig)) -> Harness {
+        // Logs go to the test's captured output (shown for failing tests).
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("opsloop_sns=debug")
+            .with_test_writer()
+            .try_init();
         let dir = tempfile::tempdir().unwrap();
         let mut config = SnsConfig::new("http://127.0.0.1:9", key_dir(dir.path()));
         configure(&mut config);
