@@ -720,3 +720,172 @@ fn render_row(row: Row, keep: Option<&[String]>) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::insights::parser::parse;
+    use crate::storage::StoreOptions;
+
+    async fn store_with(events: &[(i64, &str)]) -> (tempfile::TempDir, LogStore, Vec<Source>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::open(dir.path(), StoreOptions::default(), &|_| true).unwrap();
+        let mut c = Columns::default();
+        for (ts, m) in events {
+            c.push(*ts, *ts + 5, 0, 1, m.as_bytes());
+        }
+        store.append(1, c).await.unwrap();
+        let sources = vec![Source {
+            gid: 1,
+            name: "g".into(),
+            account: "123456789012".into(),
+            streams: HashMap::from([(1, "s".to_string())]),
+        }];
+        (dir, store, sources)
+    }
+
+    fn run_q(store: &LogStore, sources: &[Source], q: &str) -> Result<Outcome, ExecError> {
+        let cmds = parse(q).unwrap();
+        let deadline = Instant::now() + std::time::Duration::from_secs(60);
+        run(
+            store,
+            sources,
+            &cmds,
+            0,
+            i64::MAX,
+            10_000,
+            &AtomicBool::new(false),
+            deadline,
+        )
+    }
+
+    #[tokio::test]
+    async fn aggregate_functions() {
+        let events: Vec<(i64, String)> = [
+            ("a", 2.0),
+            ("b", 4.0),
+            ("a", 4.0),
+            ("c", 4.0),
+            ("a", 5.0),
+            ("b", 5.0),
+            ("d", 7.0),
+            ("a", 9.0),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| (1000 + i as i64, format!(r#"{{"k":"{k}","v":{v}}}"#)))
+        .collect();
+        let refs: Vec<(i64, &str)> = events.iter().map(|(t, m)| (*t, m.as_str())).collect();
+        let (_dir, store, sources) = store_with(&refs).await;
+        let q = "stats count(*) as n, count_distinct(k) as kinds, stddev(v) as sd, earliest(k) as first, latest(k) as last, sortsFirst(k) as lo, sortsLast(k) as hi, sum(v) as total, median(v) as med";
+        let out = run_q(&store, &sources, q).unwrap();
+        let row: HashMap<String, String> = out.rows[0].iter().cloned().collect();
+        assert_eq!(row["n"], "8");
+        assert_eq!(row["kinds"], "4");
+        // sample standard deviation of 2,4,4,4,5,5,7,9 is sqrt(32/7)
+        let sd: f64 = row["sd"].parse().unwrap();
+        assert!((sd - (32.0f64 / 7.0).sqrt()).abs() < 1e-9, "{sd}");
+        assert_eq!(row["first"], "a");
+        assert_eq!(row["last"], "a");
+        assert_eq!(row["lo"], "a");
+        assert_eq!(row["hi"], "d");
+        assert_eq!(row["total"], "40");
+        assert_eq!(row["med"], "4");
+        let out = run_q(
+            &store,
+            &sources,
+            "stats max(v) as m by k | filter m > 4 | sort m desc",
+        )
+        .unwrap();
+        let got: Vec<(String, String)> = out
+            .rows
+            .iter()
+            .map(|r| (r[0].1.clone(), r[1].1.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a".into(), "9".into()),
+                ("d".into(), "7".into()),
+                ("b".into(), "5".into())
+            ]
+        );
+        let out = run_q(
+            &store,
+            &sources,
+            "fields @timestamp, @ingestionTime, @logStream, @log | limit 1",
+        )
+        .unwrap();
+        let row: HashMap<String, String> = out.rows[0].iter().cloned().collect();
+        assert_eq!(row["@ingestionTime"], "1970-01-01 00:00:01.005");
+        assert_eq!(row["@logStream"], "s");
+        assert_eq!(row["@log"], "123456789012:g");
+    }
+
+    #[tokio::test]
+    async fn glob_parse_and_literal_prefilter() {
+        let (_dir, store, sources) = store_with(&[
+            (1, "GET /a 200 12ms"),
+            (2, "GET /b 500 40ms ERROR"),
+            (3, "POST /c 500 7ms"),
+        ])
+        .await;
+        let out = run_q(&store, &sources, "parse @message '* * * *ms' as method, path, status, ms | filter status = 500 | stats sum(ms) as t by method | sort method").unwrap();
+        let got: Vec<Vec<(String, String)>> = out.rows;
+        assert_eq!(
+            got[0],
+            vec![
+                ("method".to_string(), "GET".to_string()),
+                ("t".to_string(), "40".to_string())
+            ]
+        );
+        assert_eq!(got[1][1].1, "7");
+        let cmds = parse("filter @message like /ERROR/ and @message like 'GET'").unwrap();
+        assert_eq!(required_literal(&cmds), Some("ERROR".to_string()));
+        assert_eq!(
+            required_literal(&parse("filter @message like /ERR(OR)?/").unwrap()),
+            None
+        );
+        assert_eq!(
+            required_literal(&parse("filter @message not like 'x'").unwrap()),
+            None
+        );
+        let out = run_q(&store, &sources, "filter @message like /ERROR/").unwrap();
+        assert_eq!(out.rows.len(), 1);
+        assert_eq!(
+            (out.scanned, out.matched),
+            (3, 1),
+            "prefiltered scans still count every record"
+        );
+    }
+
+    #[tokio::test]
+    async fn cancel_and_timeout() {
+        let (_dir, store, sources) = store_with(&[(1, "x")]).await;
+        let cmds = parse("fields @message").unwrap();
+        let far = Instant::now() + std::time::Duration::from_secs(60);
+        let cancelled = run(
+            &store,
+            &sources,
+            &cmds,
+            0,
+            i64::MAX,
+            10,
+            &AtomicBool::new(true),
+            far,
+        );
+        assert!(matches!(cancelled, Err(ExecError::Cancelled)));
+        let past = Instant::now() - std::time::Duration::from_millis(1);
+        let timed_out = run(
+            &store,
+            &sources,
+            &cmds,
+            0,
+            i64::MAX,
+            10,
+            &AtomicBool::new(false),
+            past,
+        );
+        assert!(matches!(timed_out, Err(ExecError::Timeout)));
+    }
+}
