@@ -92,9 +92,14 @@ def test_ephemeral_uses_a_temp_dir_and_removes_it(make_server, tmp_path, namespa
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_shuts_down_cleanly(make_server, sig):
     srv = make_server()
+    sns = harness.session(None).client("sns", endpoint_url=srv.url)
+    sns.create_topic(Name="written-before-stop")
+    assert (srv.data_dir / "state.db-wal").exists(), "SQLite keeps a WAL while open"
     assert srv.stop(sig) == 0, srv.stderr()
     assert not harness.port_open(srv.port)
     assert "stopped" in srv.stderr()
+    # SQLite removes its WAL when the last connection closes cleanly: the store was closed.
+    assert not (srv.data_dir / "state.db-wal").exists(), "the control store was not closed"
 
 
 def test_writes_acknowledged_before_sigterm_survive(make_server, namespace):

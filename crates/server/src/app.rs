@@ -7,12 +7,14 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use opsloop_cloudwatch::CloudWatch;
-use opsloop_core::{Directory, Service};
+use opsloop_core::{
+    ApiError, BoxFuture, Directory, Health, RequestContext, Service, ValidationFailure, Value,
+};
 use opsloop_sns::{SmtpConfig, Sns, SnsConfig};
 use opsloop_store::{ControlStore, SqliteStore};
 use opsloop_tsdb::MetricStore;
@@ -97,7 +99,7 @@ pub fn build(config: Config) -> Result<App> {
             .context("cannot register service")?;
     }
     for (service_id, service) in gateway.services() {
-        directory.insert(&service_id, service);
+        directory.insert(&service_id, Arc::new(WeakService::new(&service)));
     }
 
     tracing::info!(
@@ -160,6 +162,64 @@ impl Services {
 
     fn all(&self) -> Vec<Arc<dyn Service>> {
         vec![self.cloudwatch.clone(), self.sns.clone()]
+    }
+}
+
+/// A [`Directory`] entry that does not keep its service alive. Services hold the directory, so
+/// strong entries would form a cycle that keeps every service — and the stores they hold — alive
+/// after shutdown; with weak entries the stores are dropped (and SQLite closed cleanly) at exit.
+struct WeakService {
+    service: Weak<dyn Service>,
+    model: &'static str,
+}
+
+impl WeakService {
+    fn new(service: &Arc<dyn Service>) -> Self {
+        WeakService {
+            service: Arc::downgrade(service),
+            model: service.model_json(),
+        }
+    }
+
+    fn stopped() -> ApiError {
+        ApiError::with_status("ServiceUnavailable", 503, "the service has stopped")
+    }
+}
+
+impl Service for WeakService {
+    fn model_json(&self) -> &'static str {
+        self.model
+    }
+
+    fn call<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        input: Value,
+    ) -> BoxFuture<'a, Result<Value, ApiError>> {
+        let service = self.service.upgrade();
+        Box::pin(async move {
+            match service {
+                Some(service) => service.call(ctx, input).await,
+                None => Err(Self::stopped()),
+            }
+        })
+    }
+
+    fn validation_error(&self, failure: &ValidationFailure) -> ApiError {
+        match self.service.upgrade() {
+            Some(service) => service.validation_error(failure),
+            None => Self::stopped(),
+        }
+    }
+
+    fn health(&self) -> Health {
+        match self.service.upgrade() {
+            Some(service) => service.health(),
+            None => Health {
+                ready: false,
+                detail: Some("stopped".to_string()),
+            },
+        }
     }
 }
 
