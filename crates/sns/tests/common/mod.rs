@@ -105,9 +105,17 @@ impl Harness {
             .await
     }
 
-    /// Wait until no delivery is scheduled or in flight.
+    /// Wait until no delivery is scheduled, in flight, or left in the outbox.
     pub async fn drained(&self) {
-        wait_for(|| self.sns.pending_deliveries() == 0).await;
+        wait_for(|| {
+            self.sns.pending_deliveries() == 0
+                && self
+                    .store
+                    .scan("sns.outbox", "", None, 1)
+                    .map(|r| r.is_empty())
+                    .unwrap_or(false)
+        })
+        .await;
     }
 }
 
