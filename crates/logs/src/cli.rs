@@ -111,6 +111,7 @@ pub struct QueryTable {
 }
 
 /// Run `query` over `groups` for `[start_s, end_s]` and wait (up to `timeout`) for it to finish.
+#[allow(clippy::too_many_arguments)]
 pub async fn query(
     logs: &Logs,
     account: &str,

@@ -73,7 +73,7 @@ async fn errors_sorted_newest_first_with_limit() {
     let r = query(&env, &["app"], q, T0 - 3_600_000, T0).await;
     let mut expected: Vec<&(i64, String)> =
         all.iter().filter(|(_, m)| m.contains("ERROR")).collect();
-    expected.sort_by(|a, b| b.0.cmp(&a.0));
+    expected.sort_by_key(|e| std::cmp::Reverse(e.0));
     expected.truncate(100);
     let got = rows(&r);
     assert_eq!(got.len(), 100);
@@ -162,7 +162,7 @@ async fn parse_users_and_count_sorted() {
     let q = r"fields @message | parse @message /user=(?<user>\S+)/ | stats count(*) by user | sort count desc";
     let got = rows(&query(&env, &["auth"], q, T0 - 3_600_000, T0).await);
     let mut expected: Vec<(String, i64)> = users.iter().map(|(u, n)| (u.to_string(), *n)).collect();
-    expected.sort_by(|a, b| b.1.cmp(&a.1));
+    expected.sort_by_key(|e| std::cmp::Reverse(e.1));
     // the line without a user forms its own (empty-user) group, counted once
     let with_user: Vec<(String, i64)> = got
         .iter()

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 fn batch(seed: usize, n: usize, size: usize, ts: i64) -> Value {
     let events: Vec<Value> = (0..n)
         .map(|i| {
-            let level = if (seed + i) % 97 == 0 {
+            let level = if (seed + i).is_multiple_of(97) {
                 "ERROR"
             } else {
                 "INFO"

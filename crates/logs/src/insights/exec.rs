@@ -438,6 +438,7 @@ fn sort_rows(rows: &mut [Row], keys: &[(Expr, bool)]) {
 }
 
 /// Run `cmds` over `sources` for events in `[start, end)` ms, returning at most `limit` rows.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     store: &LogStore,
     sources: &[Source],
@@ -651,12 +652,12 @@ pub fn required_literal(pre: &[Command]) -> Option<String> {
                     return Some(l);
                 }
             }
-            Command::Fields(l) | Command::Display(l) => {
+            Command::Fields(l) | Command::Display(l)
                 if l.iter().any(|n| {
                     n.name == "@message" && !matches!(&n.expr, Expr::Field(f) if f == "@message")
-                }) {
-                    return None;
-                }
+                }) =>
+            {
+                return None;
             }
             Command::Parse {
                 kind: ParseKind::Glob(_, names),

@@ -36,7 +36,7 @@ impl Wal {
                 as usize;
             let crc =
                 u32::from_le_bytes([data[off + 4], data[off + 5], data[off + 6], data[off + 7]]);
-            if len < 8 || len > MAX_RECORD || off + 8 + len > data.len() {
+            if !(8..=MAX_RECORD).contains(&len) || off + 8 + len > data.len() {
                 break;
             }
             let payload = &data[off + 8..off + 8 + len];
@@ -89,6 +89,11 @@ impl Wal {
     /// Bytes in the log.
     pub fn len(&self) -> u64 {
         self.len
+    }
+
+    /// Whether the log holds no records.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     /// Drop every record (after a checkpoint made them redundant).
