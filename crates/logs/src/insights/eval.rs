@@ -291,7 +291,7 @@ fn flatten(prefix: &str, v: &Json, out: &mut Vec<(String, V)>, depth: usize) {
     }
 }
 
-pub const FUNCTIONS: [&str; 40] = [
+pub const FUNCTIONS: [&str; 38] = [
     "strlen",
     "toupper",
     "tolower",
@@ -326,9 +326,7 @@ pub const FUNCTIONS: [&str; 40] = [
     "isipv6insubnet",
     "ispresent",
     "coalesce",
-    "now",
     "unmask",
-    "jsonparse",
     "tonumber",
     "tostring",
     "exp",

@@ -125,7 +125,34 @@ pub fn parse(src: &str) -> Result<Vec<Command>, ApiError> {
             Some(_) => return Err(p.unexpected("expected '|' or the end of the query")),
         }
     }
+    check_plan(&out)?;
     Ok(out)
+}
+
+/// Shapes the executor does not run: a second `stats`, or `sort`/`limit`/`dedup` before `stats`.
+fn check_plan(cmds: &[Command]) -> Result<(), ApiError> {
+    let stats: Vec<usize> = cmds
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| matches!(c, Command::Stats { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    if stats.len() > 1 {
+        return Err(crate::error::malformed_query(
+            "only one stats command per query is supported",
+        ));
+    }
+    if let Some(&at) = stats.first() {
+        if cmds[..at]
+            .iter()
+            .any(|c| matches!(c, Command::Sort(_) | Command::Limit(_) | Command::Dedup(_)))
+        {
+            return Err(crate::error::malformed_query(
+                "sort, limit and dedup must come after stats",
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Parser<'_> {
@@ -621,6 +648,8 @@ mod tests {
             ("parse @message /(a)/", "named capture"),
             ("filter x like /(/", "regular expression"),
             ("", "empty"),
+            ("stats count(*) | stats count(*)", "only one stats"),
+            ("sort @timestamp | stats count(*)", "after stats"),
         ];
         for (q, needle) in cases {
             let e = parse(q).unwrap_err();
