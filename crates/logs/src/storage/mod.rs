@@ -12,6 +12,7 @@
 pub mod columns;
 pub mod segment;
 pub mod wal;
+mod writer;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -69,6 +70,8 @@ impl Default for StoreOptions {
 #[derive(Default)]
 struct Partition {
     segments: Vec<Arc<Segment>>,
+    /// Heads handed to the flusher, readable until their segment is registered.
+    frozen: Vec<Arc<Columns>>,
     head: Arc<Columns>,
     next_segment: u32,
 }
@@ -89,6 +92,8 @@ struct StatsFile {
 struct Inner {
     dir: PathBuf,
     groups: RwLock<HashMap<u64, Group>>,
+    /// Held while segment files are written or partition directories removed.
+    fs_lock: Mutex<()>,
 }
 
 type Reply = tokio::sync::oneshot::Sender<Result<(), String>>;
@@ -119,6 +124,7 @@ enum Msg {
 pub struct PartSnap {
     pub hour: i64,
     segments: Vec<Arc<Segment>>,
+    frozen: Vec<Arc<Columns>>,
     head: Arc<Columns>,
 }
 
@@ -145,6 +151,11 @@ impl PartSnap {
                 return Ok(false);
             }
         }
+        for frozen in &self.frozen {
+            if !frozen.is_empty() && !f(frozen) {
+                return Ok(false);
+            }
+        }
         if !self.head.is_empty() {
             return Ok(f(&self.head));
         }
@@ -157,6 +168,7 @@ pub struct LogStore {
     inner: Arc<Inner>,
     tx: Mutex<Option<mpsc::Sender<Msg>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
 }
 
 fn hour_of(ts: i64) -> i64 {
@@ -225,24 +237,43 @@ impl LogStore {
             }
         }
         let mut next_seq = stats.next_seq;
-        let wal = Wal::open(&dir.join("wal.log"), &mut |gid, cols| {
-            if let Some(max) = cols.seq.iter().max() {
-                next_seq = next_seq.max(max + 1);
-            }
-            if live(gid) {
-                apply(groups.entry(gid).or_default(), cols);
-            }
-        })?;
+        let mut wal_numbers = writer::wal_numbers(dir)?;
+        wal_numbers.sort_unstable();
+        for n in &wal_numbers {
+            Wal::open(&writer::wal_path(dir, *n), &mut |gid, cols| {
+                if let Some(max) = cols.seq.iter().max() {
+                    next_seq = next_seq.max(max + 1);
+                }
+                if live(gid) {
+                    apply(groups.entry(gid).or_default(), cols);
+                }
+            })?;
+        }
+        let wal_no = wal_numbers.last().copied().unwrap_or(0) + 1;
+        let wal = Wal::open(&writer::wal_path(dir, wal_no), &mut |_, _| {})?;
+        segment::sync_dir(dir);
         let inner = Arc::new(Inner {
             dir: dir.to_path_buf(),
             groups: RwLock::new(groups),
+            fs_lock: Mutex::new(()),
         });
+        let (flush_tx, flush_rx) = mpsc::channel();
+        let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let flusher = {
+            let (inner, in_flight) = (inner.clone(), in_flight.clone());
+            std::thread::Builder::new()
+                .name("logs-flush".into())
+                .spawn(move || writer::run_flusher(&inner, flush_rx, &in_flight))?
+        };
         let (tx, rx) = mpsc::channel();
-        let writer = Writer {
+        let writer = writer::Writer {
             inner: inner.clone(),
             wal,
+            wal_no,
             next_seq,
             options,
+            flush_tx: Some(flush_tx),
+            in_flight,
         };
         let thread = std::thread::Builder::new()
             .name("logs-wal".into())
@@ -251,6 +282,7 @@ impl LogStore {
             inner,
             tx: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
+            flusher: Mutex::new(Some(flusher)),
         })
     }
 
@@ -288,15 +320,19 @@ impl LogStore {
         self.send(|reply| Msg::Checkpoint { reply }).await
     }
 
-    /// Checkpoint and stop the writer thread (blocking). Later calls fail with `Closed`.
+    /// Checkpoint and stop the writer and flusher threads (blocking). Later calls fail with
+    /// `Closed`.
     pub fn close(&self) {
-        let tx = self.tx.lock().take();
-        if let Some(tx) = tx {
-            let (reply, _rx) = tokio::sync::oneshot::channel();
-            let _ = tx.send(Msg::Checkpoint { reply });
-            drop(tx);
-        }
+        // the writer checkpoints when its channel closes
+        drop(self.tx.lock().take());
+        self.join();
+    }
+
+    fn join(&self) {
         if let Some(handle) = self.thread.lock().take() {
+            let _ = handle.join();
+        }
+        if let Some(handle) = self.flusher.lock().take() {
             let _ = handle.join();
         }
     }
@@ -308,9 +344,7 @@ impl LogStore {
         if let Some(tx) = tx {
             let _ = tx.send(Msg::Abort);
         }
-        if let Some(handle) = self.thread.lock().take() {
-            let _ = handle.join();
-        }
+        self.join();
     }
 
     /// Partitions of `gid` that may hold events in `[start, end)`, ascending.
@@ -327,6 +361,7 @@ impl LogStore {
             .map(|(hour, p)| PartSnap {
                 hour: *hour,
                 segments: p.segments.clone(),
+                frozen: p.frozen.clone(),
                 head: p.head.clone(),
             })
             .collect()
@@ -348,7 +383,11 @@ impl LogStore {
         groups.get(&gid).map_or(0, |g| {
             g.parts
                 .values()
-                .map(|p| p.segments.iter().map(|s| s.bytes).sum::<u64>() + p.head.text.len() as u64)
+                .map(|p| {
+                    p.segments.iter().map(|s| s.bytes).sum::<u64>()
+                        + p.frozen.iter().map(|f| f.text.len() as u64).sum::<u64>()
+                        + p.head.text.len() as u64
+                })
                 .sum()
         })
     }
@@ -385,160 +424,6 @@ fn apply(group: &mut Group, cols: &Columns) {
         s.last_ts = s.last_ts.max(ts);
         s.last_ingest = s.last_ingest.max(ingest);
         s.events += 1;
-    }
-}
-
-struct Writer {
-    inner: Arc<Inner>,
-    wal: Wal,
-    next_seq: u64,
-    options: StoreOptions,
-}
-
-impl Writer {
-    fn run(mut self, rx: mpsc::Receiver<Msg>) {
-        let mut buf = Vec::new();
-        while let Ok(first) = rx.recv() {
-            let mut msgs = vec![first];
-            while let Ok(m) = rx.try_recv() {
-                msgs.push(m);
-            }
-            if msgs.iter().any(|m| matches!(m, Msg::Abort)) {
-                return;
-            }
-            // group commit: every append queued so far shares one write and one fdatasync
-            buf.clear();
-            let mut appends = Vec::new();
-            let mut others = Vec::new();
-            for m in msgs {
-                match m {
-                    Msg::Append {
-                        gid,
-                        mut cols,
-                        reply,
-                    } => {
-                        for s in cols.seq.iter_mut() {
-                            *s = self.next_seq;
-                            self.next_seq += 1;
-                        }
-                        Wal::encode(&mut buf, gid, &cols);
-                        appends.push((gid, cols, reply));
-                    }
-                    other => others.push(other),
-                }
-            }
-            let committed = self.wal.commit(&buf).map_err(|e| e.to_string());
-            if let Err(e) = &committed {
-                tracing::error!(error = %e, "wal commit failed");
-            }
-            if committed.is_ok() {
-                let mut groups = self.inner.groups.write();
-                for (gid, cols, _) in &appends {
-                    apply(groups.entry(*gid).or_default(), cols);
-                }
-            }
-            for (_, _, reply) in appends {
-                let _ = reply.send(committed.clone());
-            }
-            for m in others {
-                let (result, reply) = match m {
-                    Msg::Drop { gid, reply } => (self.drop_group(gid), reply),
-                    Msg::Expire { gid, before, reply } => (self.expire(gid, before), reply),
-                    Msg::Checkpoint { reply } => (self.checkpoint(), reply),
-                    Msg::Append { .. } | Msg::Abort => continue,
-                };
-                let _ = reply.send(result.map_err(|e| e.to_string()));
-            }
-            if self.wal.len() >= self.options.checkpoint_wal_bytes {
-                if let Err(e) = self.checkpoint() {
-                    tracing::error!(error = %e, "log checkpoint failed");
-                }
-            }
-        }
-        if let Err(e) = self.checkpoint() {
-            tracing::error!(error = %e, "final log checkpoint failed");
-        }
-    }
-
-    fn drop_group(&mut self, gid: u64) -> Result<(), StorageError> {
-        self.inner.groups.write().remove(&gid);
-        let path = self.inner.dir.join(format!("g{gid}"));
-        match fs::remove_dir_all(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    fn expire(&mut self, gid: u64, before: i64) -> Result<(), StorageError> {
-        let hours: Vec<i64> = {
-            let mut groups = self.inner.groups.write();
-            let Some(g) = groups.get_mut(&gid) else {
-                return Ok(());
-            };
-            let hours: Vec<i64> = g
-                .parts
-                .keys()
-                .copied()
-                .filter(|h| h + PARTITION_MS <= before)
-                .collect();
-            for h in &hours {
-                g.parts.remove(h);
-            }
-            hours
-        };
-        for h in hours {
-            let path = self.inner.dir.join(format!("g{gid}")).join(h.to_string());
-            if let Err(e) = fs::remove_dir_all(&path) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    return Err(e.into());
-                }
-            }
-            tracing::debug!(gid, hour = h, "expired log partition");
-        }
-        Ok(())
-    }
-
-    fn checkpoint(&mut self) -> Result<(), StorageError> {
-        let mut pending: Vec<(u64, i64, u32, Arc<Columns>)> = Vec::new();
-        let mut stats = StatsFile {
-            next_seq: self.next_seq,
-            streams: HashMap::new(),
-        };
-        {
-            let groups = self.inner.groups.read();
-            for (gid, g) in groups.iter() {
-                stats.streams.insert(*gid, g.streams.clone());
-                for (hour, p) in &g.parts {
-                    if !p.head.is_empty() {
-                        pending.push((*gid, *hour, p.next_segment, p.head.clone()));
-                    }
-                }
-            }
-        }
-        for (gid, hour, n, head) in pending {
-            let dir = self
-                .inner
-                .dir
-                .join(format!("g{gid}"))
-                .join(hour.to_string());
-            fs::create_dir_all(&dir)?;
-            let seg = Arc::new(Segment::write(&dir.join(format!("{n:08}.seg")), &head)?);
-            let mut groups = self.inner.groups.write();
-            if let Some(p) = groups.get_mut(&gid).and_then(|g| g.parts.get_mut(&hour)) {
-                p.segments.push(seg);
-                p.next_segment = n + 1;
-                // only the writer thread appends, so the head is still the one we wrote out
-                p.head = Arc::new(Columns::default());
-            }
-        }
-        let tmp = self.inner.dir.join("stats.json.tmp");
-        fs::write(&tmp, serde_json::to_vec(&stats)?)?;
-        fs::File::open(&tmp)?.sync_all()?;
-        fs::rename(&tmp, self.inner.dir.join("stats.json"))?;
-        segment::sync_dir(&self.inner.dir);
-        self.wal.reset()?;
-        Ok(())
     }
 }
 
@@ -633,7 +518,19 @@ mod tests {
             segs >= 2,
             "size-triggered checkpoints wrote segments ({segs})"
         );
-        assert!(fs::metadata(dir.path().join("wal.log")).unwrap().len() < 4096 + 1024);
+        let wal_bytes: u64 = writer::wal_numbers(dir.path())
+            .unwrap()
+            .iter()
+            .map(|n| {
+                fs::metadata(writer::wal_path(dir.path(), *n))
+                    .unwrap()
+                    .len()
+            })
+            .sum();
+        assert!(
+            wal_bytes < 2 * 4096 + 1024,
+            "old wal files are removed ({wal_bytes})"
+        );
         assert_eq!(read_all(&store, 7).len(), 20);
         store.drop_group(7).await.unwrap();
         assert!(!dir.path().join("g7").exists());

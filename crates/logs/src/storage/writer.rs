@@ -1,0 +1,271 @@
+//! The two threads behind a [`LogStore`](super::LogStore).
+//!
+//! The writer owns every mutation: it drains queued appends, assigns sequence numbers, writes them
+//! to the current WAL file with one fdatasync (group commit), applies them and answers. At a
+//! checkpoint it rotates to a new WAL file and *freezes* the heads (they stay readable), handing
+//! them to the flusher, so ingest never waits for compression.
+//!
+//! The flusher turns frozen heads into segment files, registers them, writes `stats.json` (stream
+//! statistics and the next sequence number as of the freeze) and removes the WAL files the freeze
+//! made redundant. If anything fails, the WAL files stay and recovery replays them.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+
+use super::columns::Columns;
+use super::segment::{self, Segment};
+use super::wal::Wal;
+use super::{apply, Inner, Msg, Reply, StatsFile, StorageError, StoreOptions, PARTITION_MS};
+
+pub(super) fn wal_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(format!("wal-{n:08}.log"))
+}
+
+/// Numbers of the WAL files in `dir`.
+pub(super) fn wal_numbers(dir: &Path) -> Result<Vec<u64>, StorageError> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir)? {
+        let name = e?.file_name().to_string_lossy().into_owned();
+        if let Some(n) = name
+            .strip_prefix("wal-")
+            .and_then(|r| r.strip_suffix(".log"))
+            .and_then(|n| n.parse().ok())
+        {
+            out.push(n);
+        }
+    }
+    Ok(out)
+}
+
+/// Frozen heads to write out, and what becomes redundant once they are.
+pub(super) struct FlushJob {
+    parts: Vec<(u64, i64, u32, Arc<Columns>)>,
+    stats: StatsFile,
+    wal_upto: u64,
+    reply: Option<Reply>,
+}
+
+pub(super) struct Writer {
+    pub(super) inner: Arc<Inner>,
+    pub(super) wal: Wal,
+    pub(super) wal_no: u64,
+    pub(super) next_seq: u64,
+    pub(super) options: StoreOptions,
+    pub(super) flush_tx: Option<mpsc::Sender<FlushJob>>,
+    pub(super) in_flight: Arc<AtomicUsize>,
+}
+
+impl Writer {
+    pub(super) fn run(mut self, rx: mpsc::Receiver<Msg>) {
+        let mut buf = Vec::new();
+        while let Ok(first) = rx.recv() {
+            let mut msgs = vec![first];
+            while let Ok(m) = rx.try_recv() {
+                msgs.push(m);
+            }
+            if msgs.iter().any(|m| matches!(m, Msg::Abort)) {
+                return;
+            }
+            // group commit: every append queued so far shares one write and one fdatasync
+            buf.clear();
+            let mut appends = Vec::new();
+            let mut others = Vec::new();
+            for m in msgs {
+                match m {
+                    Msg::Append {
+                        gid,
+                        mut cols,
+                        reply,
+                    } => {
+                        for s in cols.seq.iter_mut() {
+                            *s = self.next_seq;
+                            self.next_seq += 1;
+                        }
+                        Wal::encode(&mut buf, gid, &cols);
+                        appends.push((gid, cols, reply));
+                    }
+                    other => others.push(other),
+                }
+            }
+            let committed = self.wal.commit(&buf).map_err(|e| e.to_string());
+            if let Err(e) = &committed {
+                tracing::error!(error = %e, "wal commit failed");
+            }
+            if committed.is_ok() {
+                let mut groups = self.inner.groups.write();
+                for (gid, cols, _) in &appends {
+                    apply(groups.entry(*gid).or_default(), cols);
+                }
+            }
+            for (_, _, reply) in appends {
+                let _ = reply.send(committed.clone());
+            }
+            for m in others {
+                match m {
+                    Msg::Drop { gid, reply } => {
+                        let _ = reply.send(self.drop_group(gid).map_err(|e| e.to_string()));
+                    }
+                    Msg::Expire { gid, before, reply } => {
+                        let _ = reply.send(self.expire(gid, before).map_err(|e| e.to_string()));
+                    }
+                    Msg::Checkpoint { reply } => self.freeze(Some(reply)),
+                    Msg::Append { .. } | Msg::Abort => {}
+                }
+            }
+            // one checkpoint in flight at a time: while the flusher works, the WAL keeps growing
+            if self.wal.len() >= self.options.checkpoint_wal_bytes
+                && self.in_flight.load(Ordering::SeqCst) == 0
+            {
+                self.freeze(None);
+            }
+        }
+        self.freeze(None);
+    }
+
+    /// Rotate the WAL and hand the heads to the flusher.
+    fn freeze(&mut self, reply: Option<Reply>) {
+        let next = self.wal_no + 1;
+        let wal = match Wal::open(&wal_path(&self.inner.dir, next), &mut |_, _| {}) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!(error = %e, "wal rotation failed");
+                if let Some(r) = reply {
+                    let _ = r.send(Err(e.to_string()));
+                }
+                return;
+            }
+        };
+        segment::sync_dir(&self.inner.dir);
+        self.wal = wal;
+        let wal_upto = self.wal_no;
+        self.wal_no = next;
+        let mut parts = Vec::new();
+        let mut stats = StatsFile {
+            next_seq: self.next_seq,
+            streams: HashMap::new(),
+        };
+        {
+            let mut groups = self.inner.groups.write();
+            for (gid, g) in groups.iter_mut() {
+                stats.streams.insert(*gid, g.streams.clone());
+                for (hour, p) in g.parts.iter_mut() {
+                    if p.head.is_empty() {
+                        continue;
+                    }
+                    let head = std::mem::take(&mut p.head);
+                    p.frozen.push(head.clone());
+                    parts.push((*gid, *hour, p.next_segment, head));
+                    p.next_segment += 1;
+                }
+            }
+        }
+        let job = FlushJob {
+            parts,
+            stats,
+            wal_upto,
+            reply,
+        };
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        if let Some(tx) = &self.flush_tx {
+            if let Err(mpsc::SendError(job)) = tx.send(job) {
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+                if let Some(r) = job.reply {
+                    let _ = r.send(Err("the flusher has stopped".into()));
+                }
+            }
+        }
+    }
+
+    fn drop_group(&mut self, gid: u64) -> Result<(), StorageError> {
+        let _fs = self.inner.fs_lock.lock();
+        self.inner.groups.write().remove(&gid);
+        let path = self.inner.dir.join(format!("g{gid}"));
+        match fs::remove_dir_all(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn expire(&mut self, gid: u64, before: i64) -> Result<(), StorageError> {
+        let _fs = self.inner.fs_lock.lock();
+        let hours: Vec<i64> = {
+            let mut groups = self.inner.groups.write();
+            let Some(g) = groups.get_mut(&gid) else {
+                return Ok(());
+            };
+            let hours: Vec<i64> = g
+                .parts
+                .keys()
+                .copied()
+                .filter(|h| h + PARTITION_MS <= before)
+                .collect();
+            for h in &hours {
+                g.parts.remove(h);
+            }
+            hours
+        };
+        for h in hours {
+            let path = self.inner.dir.join(format!("g{gid}")).join(h.to_string());
+            if let Err(e) = fs::remove_dir_all(&path) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(e.into());
+                }
+            }
+            tracing::debug!(gid, hour = h, "expired log partition");
+        }
+        Ok(())
+    }
+}
+
+/// The flusher thread: run jobs in order until the writer goes away.
+pub(super) fn run_flusher(inner: &Inner, rx: mpsc::Receiver<FlushJob>, in_flight: &AtomicUsize) {
+    for mut job in rx {
+        let result = flush(inner, &job);
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "log checkpoint failed");
+        }
+        in_flight.fetch_sub(1, Ordering::SeqCst);
+        if let Some(r) = job.reply.take() {
+            let _ = r.send(result.map_err(|e| e.to_string()));
+        }
+    }
+}
+
+fn flush(inner: &Inner, job: &FlushJob) -> Result<(), StorageError> {
+    for (gid, hour, n, cols) in &job.parts {
+        let _fs = inner.fs_lock.lock();
+        let wanted = |groups: &HashMap<u64, super::Group>| {
+            groups
+                .get(gid)
+                .and_then(|g| g.parts.get(hour))
+                .is_some_and(|p| p.frozen.iter().any(|f| Arc::ptr_eq(f, cols)))
+        };
+        // the group may have been dropped or the partition expired since the freeze
+        if !wanted(&inner.groups.read()) {
+            continue;
+        }
+        let dir = inner.dir.join(format!("g{gid}")).join(hour.to_string());
+        fs::create_dir_all(&dir)?;
+        let seg = Arc::new(Segment::write(&dir.join(format!("{n:08}.seg")), cols)?);
+        let mut groups = inner.groups.write();
+        if let Some(p) = groups.get_mut(gid).and_then(|g| g.parts.get_mut(hour)) {
+            p.segments.push(seg);
+            p.frozen.retain(|f| !Arc::ptr_eq(f, cols));
+        }
+    }
+    let tmp = inner.dir.join("stats.json.tmp");
+    fs::write(&tmp, serde_json::to_vec(&job.stats)?)?;
+    fs::File::open(&tmp)?.sync_all()?;
+    fs::rename(&tmp, inner.dir.join("stats.json"))?;
+    segment::sync_dir(&inner.dir);
+    for n in wal_numbers(&inner.dir)? {
+        if n <= job.wal_upto {
+            fs::remove_file(wal_path(&inner.dir, n))?;
+        }
+    }
+    Ok(())
+}
