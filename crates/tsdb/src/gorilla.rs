@@ -525,7 +525,10 @@ pub(crate) fn parse_table(
         let sum = c.xf64(&mut prev[1])?;
         let min = c.xf64(&mut prev[2])?;
         let max = c.xf64(&mut prev[3])?;
-        if n == 0 || off.checked_add(len).is_none_or(|e| e > payload_len) {
+        if n == 0
+            || n as usize > FRAME_MAX_POINTS
+            || off.checked_add(len).is_none_or(|e| e > payload_len)
+        {
             return Err(Truncated);
         }
         out.push(FrameInfo {

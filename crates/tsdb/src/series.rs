@@ -299,8 +299,9 @@ impl SeriesIndex {
         last_ts: i64,
         last_write: i64,
     ) -> Result<Arc<SeriesMeta>, TsdbError> {
-        if sid == u32::MAX {
-            return Err(TsdbError::Corrupt("series id out of range".into()));
+        // Ids are dense; definitions may arrive slightly out of order, never far ahead.
+        if sid == u32::MAX || sid as usize > self.metas.len() + (1 << 24) {
+            return Err(TsdbError::Corrupt(format!("series id {sid} out of range")));
         }
         if let Some(m) = self.get(sid) {
             if *m.enc != *enc {
@@ -379,8 +380,9 @@ impl SeriesIndex {
         }
         let n = c.u32le()?;
         let mut idx = SeriesIndex::default();
-        idx.metas.reserve(n.min(1 << 24) as usize);
-        idx.by_hash.reserve(n.min(1 << 24) as usize);
+        let n_hint = (n as usize).min(body.len() / 8);
+        idx.metas.reserve(n_hint);
+        idx.by_hash.reserve(n_hint);
         for _ in 0..n {
             let sid = c.u32v()?;
             let hr = c.u8()? != 0;

@@ -150,7 +150,7 @@ impl Sketch {
                 }
                 prev + d as i64
             };
-            if k.abs() > KEY_OFFSET as i64 * 2 {
+            if k.unsigned_abs() > KEY_OFFSET as u64 * 2 {
                 return Err(Truncated);
             }
             prev = k;

@@ -257,3 +257,60 @@ fn orphans_from_an_interrupted_checkpoint_are_removed() {
     assert_eq!(fs::read_dir(dir.path().join("data")).unwrap().count(), 1);
     assert_eq!(count(&*db, "M"), 30.0);
 }
+
+#[test]
+fn random_damage_to_data_files_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    {
+        let db = open(dir.path(), manual_opts(&clock));
+        for s in 0..5 {
+            let k = key(&format!("S{s}"), &[]);
+            let pts = (0..500)
+                .map(|i| {
+                    if i % 7 == 0 {
+                        st(T0 + i * 997, 2.0, 4.0, 2.0, 2.0)
+                    } else {
+                        v(T0 + i * 997, i as f64)
+                    }
+                })
+                .collect();
+            db.write_blocking(vec![sw(&k, s % 2 == 0, pts)]).unwrap();
+        }
+        db.close().unwrap();
+    }
+    let data: Vec<PathBuf> = fs::read_dir(dir.path().join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let pristine: Vec<Vec<u8>> = data.iter().map(|p| fs::read(p).unwrap()).collect();
+    let mut rng = Lcg(11);
+    let mut corrupt_seen = 0;
+    for _ in 0..150 {
+        for (p, orig) in data.iter().zip(&pristine) {
+            let mut b = orig.clone();
+            for _ in 0..1 + rng.below(3) {
+                let i = rng.below(b.len() as u64) as usize;
+                b[i] ^= 1 << rng.below(8);
+            }
+            fs::write(p, b).unwrap();
+        }
+        let db = open(dir.path(), manual_opts(&clock));
+        for s in 0..5 {
+            for with_values in [false, true] {
+                match db.aggregate(
+                    &key(&format!("S{s}"), &[]),
+                    T0,
+                    T0 + 600_000,
+                    60_000,
+                    with_values,
+                ) {
+                    Ok(_) => {}
+                    Err(TsdbError::Corrupt(_)) => corrupt_seen += 1,
+                    Err(e) => panic!("unexpected error {e}"),
+                }
+            }
+        }
+    }
+    assert!(corrupt_seen > 0);
+}
