@@ -170,11 +170,13 @@ fn validate_tags(tags: &Value) -> Result<BTreeMap<String, String>, ApiError> {
     Ok(out)
 }
 
+/// Create a group; its id is at least `min_gid` (above any id that still has data on disk).
 pub fn create_group(
     store: &dyn ControlStore,
     ctx: &RequestContext,
     input: &Value,
     now_ms: i64,
+    min_gid: u64,
 ) -> Result<Value, ApiError> {
     let name = req_str(input, "logGroupName")?;
     let class = opt_str(input, "logGroupClass")
@@ -187,7 +189,8 @@ pub fn create_group(
     let gid = match store.get(META, "next_gid").map_err(store_err)? {
         Some(b) => String::from_utf8_lossy(&b).parse::<u64>().unwrap_or(1),
         None => 1,
-    };
+    }
+    .max(min_gid);
     let record = GroupRecord {
         name: name.to_string(),
         gid,

@@ -158,6 +158,15 @@ impl Logs {
         self.store.close();
     }
 
+    /// Drop all event data and queries (call after the control store was wiped).
+    pub async fn reset(&self) -> Result<(), ApiError> {
+        for gid in self.store.group_ids() {
+            self.store.drop_group(gid).await?;
+        }
+        self.queries.clear();
+        Ok(())
+    }
+
     /// Delete every partition older than its group's retention period; returns how many groups
     /// have a retention setting.
     pub async fn enforce_retention(&self) -> Result<usize, ApiError> {
@@ -362,7 +371,8 @@ impl Logs {
         match ctx.operation.as_str() {
             "CreateLogGroup" => {
                 let _g = self.lock.lock();
-                groups::create_group(control, ctx, &input, now)
+                let min_gid = self.store.max_group_id().map_or(1, |g| g + 1);
+                groups::create_group(control, ctx, &input, now, min_gid)
             }
             "DeleteLogGroup" => {
                 let name = req_str(&input, "logGroupName")?.to_string();

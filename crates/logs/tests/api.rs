@@ -611,3 +611,29 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test]
+async fn reset_after_a_control_store_wipe_leaves_no_stale_events() {
+    let env = Env::new();
+    env.stream("g", "s").await;
+    env.put("g", "s", &[(T0 - 1000, "old life".into())]).await;
+    env.control.wipe().unwrap();
+    // without reset, a new group must still not inherit the old group's id and data
+    env.stream("fresh", "s").await;
+    assert!(messages(
+        &env.ok("FilterLogEvents", json!({"logGroupName": "fresh"}))
+            .await
+    )
+    .is_empty());
+    env.logs.reset().await.unwrap();
+    env.stream("g", "s").await;
+    assert!(messages(
+        &env.ok("FilterLogEvents", json!({"logGroupName": "g"}))
+            .await
+    )
+    .is_empty());
+    assert!(
+        env.logs.store().group_ids().is_empty(),
+        "reset dropped every group's data"
+    );
+}

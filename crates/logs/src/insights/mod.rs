@@ -201,6 +201,15 @@ impl Queries {
         Ok(json!({"queryId": state.id}))
     }
 
+    /// Forget every query (running ones are cancelled).
+    pub fn clear(&self) {
+        for q in self.map.lock().values() {
+            q.cancel.store(true, Ordering::Relaxed);
+        }
+        self.map.lock().clear();
+        self.order.lock().clear();
+    }
+
     fn remember(&self, q: Arc<QueryState>) {
         let mut map = self.map.lock();
         let mut order = self.order.lock();

@@ -367,6 +367,16 @@ impl LogStore {
             .collect()
     }
 
+    /// Ids of the groups holding data.
+    pub fn group_ids(&self) -> Vec<u64> {
+        self.inner.groups.read().keys().copied().collect()
+    }
+
+    /// The largest group id holding data.
+    pub fn max_group_id(&self) -> Option<u64> {
+        self.inner.groups.read().keys().copied().max()
+    }
+
     /// Statistics of the streams of `gid`.
     pub fn stream_stats(&self, gid: u64) -> HashMap<u32, StreamStats> {
         self.inner
