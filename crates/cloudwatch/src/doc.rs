@@ -7,6 +7,7 @@ use serde_json::{Map, Number};
 
 /// A double from the document. JSON cannot carry NaN or infinities, so protocols that can (CBOR,
 /// the query protocol's `NaN` text) hand them over as the strings AWS JSON protocols use.
+#[inline]
 pub fn as_f64(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),

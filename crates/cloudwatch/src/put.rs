@@ -198,6 +198,43 @@ fn same_identity(key: &SeriesKey, name: &str, dims: &[(&str, &str)], unit: &str)
             .all(|((a, b), (c, d))| a == c && b == d)
 }
 
+/// The members of one `MetricDatum`, found in a single pass over its map (cheaper than one hashed
+/// lookup per member: a datum has a handful of entries and this runs for every datum).
+#[derive(Default)]
+struct Datum<'a> {
+    metric_name: Option<&'a Value>,
+    dimensions: Option<&'a Value>,
+    timestamp: Option<&'a Value>,
+    unit: Option<&'a Value>,
+    storage_resolution: Option<&'a Value>,
+    value: Option<&'a Value>,
+    statistic_values: Option<&'a Value>,
+    values: Option<&'a Value>,
+    counts: Option<&'a Value>,
+}
+
+impl<'a> Datum<'a> {
+    fn of(d: &'a Map<String, Value>) -> Self {
+        let mut f = Datum::default();
+        for (k, v) in d {
+            let slot = match k.as_str() {
+                "MetricName" => &mut f.metric_name,
+                "Dimensions" => &mut f.dimensions,
+                "Timestamp" => &mut f.timestamp,
+                "Unit" => &mut f.unit,
+                "StorageResolution" => &mut f.storage_resolution,
+                "Value" => &mut f.value,
+                "StatisticValues" => &mut f.statistic_values,
+                "Values" => &mut f.values,
+                "Counts" => &mut f.counts,
+                _ => continue,
+            };
+            *slot = Some(v);
+        }
+        f
+    }
+}
+
 struct Builder<'a> {
     account: &'a str,
     region: &'a str,
@@ -230,13 +267,14 @@ impl<'a> Builder<'a> {
             self.errors.missing(&p.member("MetricName"));
             return;
         };
-        let Some(metric_name) = d.get("MetricName").and_then(Value::as_str) else {
+        let d = Datum::of(d);
+        let Some(metric_name) = d.metric_name.and_then(Value::as_str) else {
             self.errors.missing(&p.member("MetricName"));
             return;
         };
-        let dims_ok = self.dimensions(p, d.get("Dimensions"));
-        let ts_ms = self.timestamp(p, d);
-        let unit = match d.get("Unit") {
+        let dims_ok = self.dimensions(p, d.dimensions);
+        let ts_ms = self.timestamp(p, d.timestamp);
+        let unit = match d.unit {
             None => "None",
             Some(Value::String(u)) if UNITS.contains(&u.as_str()) => u.as_str(),
             Some(_) => {
@@ -248,7 +286,7 @@ impl<'a> Builder<'a> {
                 return;
             }
         };
-        let high_resolution = match d.get("StorageResolution").and_then(as_f64) {
+        let high_resolution = match d.storage_resolution.and_then(as_f64) {
             None => false,
             Some(1.0) => true,
             Some(60.0) => false,
@@ -260,7 +298,7 @@ impl<'a> Builder<'a> {
                 return;
             }
         };
-        let samples_ok = self.samples(p, d);
+        let samples_ok = self.samples(p, &d);
         let (true, Some(ts_ms), true) = (dims_ok, ts_ms, samples_ok) else {
             return;
         };
@@ -330,12 +368,22 @@ impl<'a> Builder<'a> {
         let mut ok = true;
         for (k, item) in items.iter().enumerate() {
             let at = |field: &str| p.member(&format!("Dimensions.member.{}.{field}", k + 1));
-            let Some(name) = item.get("Name").and_then(Value::as_str) else {
+            let (mut name, mut value) = (None, None);
+            if let Some(members) = item.as_object() {
+                for (k, v) in members {
+                    match k.as_str() {
+                        "Name" => name = Some(v),
+                        "Value" => value = Some(v),
+                        _ => {}
+                    }
+                }
+            }
+            let Some(name) = name.and_then(Value::as_str) else {
                 self.errors.missing(&at("Name"));
                 ok = false;
                 continue;
             };
-            let Some(value) = item.get("Value").and_then(Value::as_str) else {
+            let Some(value) = value.and_then(Value::as_str) else {
                 self.errors.missing(&at("Value"));
                 ok = false;
                 continue;
@@ -368,8 +416,8 @@ impl<'a> Builder<'a> {
         true
     }
 
-    fn timestamp(&mut self, p: &Path<'_>, d: &Map<String, Value>) -> Option<i64> {
-        let Some(v) = d.get("Timestamp") else {
+    fn timestamp(&mut self, p: &Path<'_>, v: Option<&Value>) -> Option<i64> {
+        let Some(v) = v else {
             return Some(self.now_ms);
         };
         let Some(ts_ms) = as_f64(v).filter(|s| s.is_finite()).map(secs_to_ms) else {
@@ -414,18 +462,12 @@ impl<'a> Builder<'a> {
     }
 
     /// Validate the datum's value(s) into the scratch sample buffer.
-    fn samples(&mut self, p: &Path<'_>, d: &Map<String, Value>) -> bool {
+    fn samples(&mut self, p: &Path<'_>, d: &Datum<'_>) -> bool {
         self.samples.clear();
-        let value = d.get("Value");
-        let stats = d.get("StatisticValues");
-        let values = d
-            .get("Values")
-            .and_then(Value::as_array)
-            .filter(|a| !a.is_empty());
-        let counts = d
-            .get("Counts")
-            .and_then(Value::as_array)
-            .filter(|a| !a.is_empty());
+        let value = d.value;
+        let stats = d.statistic_values;
+        let values = d.values.and_then(Value::as_array).filter(|a| !a.is_empty());
+        let counts = d.counts.and_then(Value::as_array).filter(|a| !a.is_empty());
         let both = |a: &str, b: &str| {
             format!(
                 "The parameters {} and {} are mutually exclusive and you have specified both.",

@@ -51,6 +51,16 @@ fn check_len(
     Ok(())
 }
 
+/// `map.get(name)`, by a linear scan for the small maps most structures decode to: comparing a few
+/// keys (lengths first) is cheaper than hashing the name once per member.
+fn member_value<'v>(map: &'v serde_json::Map<String, Value>, name: &str) -> Option<&'v Value> {
+    if map.len() <= 8 {
+        map.iter().find(|(k, _)| k.as_str() == name).map(|(_, v)| v)
+    } else {
+        map.get(name)
+    }
+}
+
 fn walk<'m>(
     model: &'m Model,
     shape: ShapeId,
@@ -64,7 +74,7 @@ fn walk<'m>(
     match (&sh.kind, v) {
         (ShapeKind::Structure(st), Value::Object(map)) => {
             for m in &st.members {
-                let present = map.get(&m.name).filter(|x| !x.is_null());
+                let present = member_value(map, &m.name).filter(|x| !x.is_null());
                 match present {
                     None if m.required => {
                         path.push(Seg::Member(&m.name));

@@ -284,7 +284,9 @@ impl<'b> Reader<'b> {
             return Err(malformed("internal: not a structure"));
         };
         let count = self.argument(info)?;
-        let mut map = Map::new();
+        // Sized up front (a structure holds at most one entry per member) so it never regrows.
+        let mut map =
+            Map::with_capacity(count.map_or(0, |n| n.min(st.members.len() as u64)) as usize);
         let mut seen = 0u64;
         loop {
             match count {
@@ -351,11 +353,24 @@ impl<'b> Reader<'b> {
                     }
                 }
                 let mut items = Vec::with_capacity(count.unwrap_or(0) as usize);
+                // Lists of numbers (metric values, counts) take the plain encodings inline; anything
+                // else (tags, negative or wide integers, null, a mismatch) goes through `value`.
+                let numbers = depth < MAX_DEPTH
+                    && matches!(
+                        model.shape(l.member).kind,
+                        ShapeKind::Float(_) | ShapeKind::Double(_)
+                    );
                 loop {
                     match count {
                         Some(n) if items.len() as u64 == n => break,
                         None if self.peek_break() => break,
                         _ => {}
+                    }
+                    if numbers {
+                        if let Some(v) = self.plain_number() {
+                            items.push(v);
+                            continue;
+                        }
                     }
                     path.push(Seg::Index(items.len()));
                     let v = self.value(model, l.member, depth + 1, path)?;
@@ -447,6 +462,32 @@ impl<'b> Reader<'b> {
                     .ok_or_else(|| mismatch(path, "a timestamp"))
             }
         }
+    }
+
+    /// The next item as a float/double member if it is a plain CBOR float or a small unsigned
+    /// integer, decoded exactly as [`Reader::value`] would; `None` (nothing consumed) otherwise.
+    fn plain_number(&mut self) -> Option<Value> {
+        let rest = &self.b[self.i..];
+        let (&head, tail) = rest.split_first()?;
+        let (v, used) = match head {
+            0x00..=0x17 => (Value::Number(Number::from(u64::from(head))), 1),
+            0x18 => (Value::Number(Number::from(u64::from(*tail.first()?))), 2),
+            0xf9 => {
+                let b: [u8; 2] = tail.get(..2)?.try_into().ok()?;
+                (float_value(half_to_f64(u16::from_be_bytes(b))), 3)
+            }
+            0xfa => {
+                let b: [u8; 4] = tail.get(..4)?.try_into().ok()?;
+                (float_value(f64::from(f32::from_be_bytes(b))), 5)
+            }
+            0xfb => {
+                let b: [u8; 8] = tail.get(..8)?.try_into().ok()?;
+                (float_value(f64::from_be_bytes(b)), 9)
+            }
+            _ => return None,
+        };
+        self.i += used;
+        Some(v)
     }
 
     fn simple_if(&mut self, major: u8, info: u8) -> Result<Option<Simple>, DecodeError> {

@@ -263,3 +263,37 @@ fn half_floats_widen_exactly() {
         assert_eq!(half_to_f64(h), expected, "{h:04x}");
     }
 }
+
+#[test]
+fn number_lists_take_every_encoding() {
+    // {"Matrix": [[0, 23, uint8 200, half 1.5, single 2.5, double 3.25, double NaN, -1,
+    //   tag 1 (7), uint16 1000, null]]}
+    let mut b = vec![0xa1, 0x66];
+    b.extend(b"Matrix");
+    b.extend([0x81, 0x8b, 0x00, 0x17, 0x18, 200, 0xf9, 0x3e, 0x00]);
+    b.push(0xfa);
+    b.extend(2.5f32.to_be_bytes());
+    b.push(0xfb);
+    b.extend(3.25f64.to_be_bytes());
+    b.push(0xfb);
+    b.extend(f64::NAN.to_be_bytes());
+    b.extend([0x20, 0xc1, 0x07, 0x19, 0x03, 0xe8, 0xf6]);
+    let err = echo(&b).expect_err("null member");
+    assert!(
+        matches!(&err, DecodeError::Invalid(ValidationFailure::Invalid { path: p, .. }) if p == "Matrix.member.1.member.11"),
+        "{err:?}"
+    );
+    // The same without the trailing null.
+    let n = b.len();
+    b[9] = 0x8a;
+    b.truncate(n - 1);
+    assert_eq!(
+        echo(&b),
+        Ok(json!({"Matrix": [[0, 23, 200, 1.5, 2.5, 3.25, "NaN", -1, 7, 1000]]}))
+    );
+    // Truncated inside a double: malformed, not a panic.
+    let mut short = vec![0xa1, 0x66];
+    short.extend(b"Matrix");
+    short.extend([0x81, 0x81, 0xfb, 0x40]);
+    assert!(matches!(echo(&short), Err(DecodeError::Malformed(_))));
+}
