@@ -96,7 +96,14 @@ struct Parser<'a> {
     toks: Vec<Spanned>,
     i: usize,
     src: &'a [char],
+    /// Current nesting of expressions (bounded so evaluation cannot exhaust the stack).
+    depth: usize,
+    /// Operator and call nodes built so far (bounded for the same reason).
+    nodes: usize,
 }
+
+const MAX_DEPTH: usize = 64;
+const MAX_NODES: usize = 1000;
 
 /// Parse a query.
 pub fn parse(src: &str) -> Result<Vec<Command>, ApiError> {
@@ -110,6 +117,8 @@ pub fn parse(src: &str) -> Result<Vec<Command>, ApiError> {
     }
     let chars: Vec<char> = src.chars().collect();
     let mut p = Parser {
+        depth: 0,
+        nodes: 0,
         toks: lex(src)?,
         i: 0,
         src: &chars,
@@ -358,31 +367,53 @@ impl Parser<'_> {
         }
     }
 
-    fn expr(&mut self) -> Result<Expr, ApiError> {
-        if self.i > 2000 {
-            return Err(self.unexpected("the expression is too complex"));
+    fn enter(&mut self) -> Result<(), ApiError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.unexpected("the expression is nested too deeply"));
         }
+        Ok(())
+    }
+
+    fn node(&mut self) -> Result<(), ApiError> {
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            return Err(self.unexpected("the query is too complex"));
+        }
+        Ok(())
+    }
+
+    fn expr(&mut self) -> Result<Expr, ApiError> {
+        self.enter()?;
         let mut left = self.and()?;
         while self.keyword("or") {
+            self.node()?;
             left = Expr::Bin(BinOp::Or, Box::new(left), Box::new(self.and()?));
         }
+        self.depth -= 1;
         Ok(left)
     }
 
     fn and(&mut self) -> Result<Expr, ApiError> {
         let mut left = self.not()?;
         while self.keyword("and") {
+            self.node()?;
             left = Expr::Bin(BinOp::And, Box::new(left), Box::new(self.not()?));
         }
         Ok(left)
     }
 
     fn not(&mut self) -> Result<Expr, ApiError> {
-        if self.keyword("not") || self.peek() == Some(&Tok::Op("!")) {
-            if self.peek() == Some(&Tok::Op("!")) {
+        let bang = self.peek() == Some(&Tok::Op("!"));
+        if bang || self.keyword("not") {
+            if bang {
                 self.i += 1;
             }
-            return Ok(Expr::Not(Box::new(self.not()?)));
+            self.enter()?;
+            self.node()?;
+            let inner = self.not()?;
+            self.depth -= 1;
+            return Ok(Expr::Not(Box::new(inner)));
         }
         self.comparison()
     }
@@ -429,6 +460,7 @@ impl Parser<'_> {
             _ => return Ok(left),
         };
         self.i += 1;
+        self.node()?;
         let right = self.additive()?;
         Ok(Expr::Bin(op, Box::new(left), Box::new(right)))
     }
@@ -442,6 +474,7 @@ impl Parser<'_> {
                 _ => return Ok(left),
             };
             self.i += 1;
+            self.node()?;
             left = Expr::Bin(op, Box::new(left), Box::new(self.multiplicative()?));
         }
     }
@@ -456,6 +489,7 @@ impl Parser<'_> {
                 _ => return Ok(left),
             };
             self.i += 1;
+            self.node()?;
             left = Expr::Bin(op, Box::new(left), Box::new(self.power()?));
         }
     }
@@ -464,11 +498,11 @@ impl Parser<'_> {
         let base = self.unary()?;
         if self.peek() == Some(&Tok::Op("^")) {
             self.i += 1;
-            return Ok(Expr::Bin(
-                BinOp::Pow,
-                Box::new(base),
-                Box::new(self.power()?),
-            ));
+            self.enter()?;
+            self.node()?;
+            let exponent = self.power()?;
+            self.depth -= 1;
+            return Ok(Expr::Bin(BinOp::Pow, Box::new(base), Box::new(exponent)));
         }
         Ok(base)
     }
@@ -476,7 +510,11 @@ impl Parser<'_> {
     fn unary(&mut self) -> Result<Expr, ApiError> {
         if self.peek() == Some(&Tok::Op("-")) {
             self.i += 1;
-            return Ok(Expr::Neg(Box::new(self.unary()?)));
+            self.enter()?;
+            self.node()?;
+            let inner = self.unary()?;
+            self.depth -= 1;
+            return Ok(Expr::Neg(Box::new(inner)));
         }
         self.primary()
     }
@@ -656,6 +694,23 @@ mod tests {
             assert_eq!(e.kind, "MalformedQueryException", "{q}");
             assert!(e.message.contains(needle), "{q}: {}", e.message);
         }
+    }
+
+    #[test]
+    fn deep_or_long_expressions_are_refused_not_overflowed() {
+        let deep = format!("filter {}1{}", "(".repeat(3000), ")".repeat(3000));
+        assert!(parse(&deep)
+            .unwrap_err()
+            .message
+            .contains("nested too deeply"));
+        let nots = format!("filter {}x", "not ".repeat(2400));
+        assert!(parse(&nots)
+            .unwrap_err()
+            .message
+            .contains("nested too deeply"));
+        let long = format!("filter x{}", " + x".repeat(2000));
+        assert!(parse(&long).unwrap_err().message.contains("too complex"));
+        assert!(parse(&format!("filter x{}", " + x".repeat(100))).is_ok());
     }
 
     #[test]
