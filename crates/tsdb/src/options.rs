@@ -35,6 +35,9 @@ pub struct TsdbOptions {
     /// [`Tsdb::checkpoint`](crate::Tsdb::checkpoint) / [`Tsdb::compact_now`](crate::Tsdb::compact_now)
     /// calls (and `close`) move data out of the head; the WAL writer always runs.
     pub background: bool,
+    /// With background threads on, a write waits (up to a few seconds) while the head holds more
+    /// than this many points, i.e. while checkpoints cannot keep up: memory stays bounded.
+    pub max_head_points: u64,
 }
 
 impl Default for TsdbOptions {
@@ -46,6 +49,7 @@ impl Default for TsdbOptions {
             flush_interval: Duration::from_secs(30),
             compaction_interval: Duration::from_secs(30),
             background: true,
+            max_head_points: 8 * 256 * 1024,
         }
     }
 }
@@ -70,6 +74,7 @@ impl fmt::Debug for TsdbOptions {
             .field("flush_interval", &self.flush_interval)
             .field("compaction_interval", &self.compaction_interval)
             .field("background", &self.background)
+            .field("max_head_points", &self.max_head_points)
             .finish_non_exhaustive()
     }
 }

@@ -139,3 +139,51 @@ fn concurrent_writers_are_all_acked_and_present() {
     let db = open(dir.path(), TsdbOptions::default());
     check(&*db);
 }
+
+#[test]
+fn writers_wait_for_checkpoints_when_the_head_is_over_its_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = TsdbOptions {
+        flush_points: 500,
+        max_head_points: 1_000,
+        ..TsdbOptions::default()
+    };
+    let db = open(dir.path(), opts);
+    let now = (opsloop_tsdb::system_clock())();
+    let t0 = now - now % 60_000 - 600_000;
+    let handles: Vec<_> = (0..4)
+        .map(|w| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                let k = key("Bp", &[("W", &w.to_string())]);
+                let mut max_head = 0;
+                for b in 0..100i64 {
+                    let pts = (0..50).map(|j| v(t0 + b * 100 + j, 1.0)).collect();
+                    db.write_blocking(vec![sw(&k, false, pts)]).unwrap();
+                    max_head = max_head.max(db.detailed_stats().head_points);
+                }
+                max_head
+            })
+        })
+        .collect();
+    let max_head = handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .max()
+        .unwrap();
+    // Bounded by the limit plus what writers already admitted (4 writers x 50 points) and one
+    // frozen head being written.
+    assert!(max_head <= 2 * 1_000 + 4 * 50, "head reached {max_head}");
+    for w in 0..4 {
+        let b = db
+            .aggregate(
+                &key("Bp", &[("W", &w.to_string())]),
+                t0,
+                t0 + 100_000,
+                100_000,
+                false,
+            )
+            .unwrap();
+        assert_eq!(b[0].count, 5_000.0);
+    }
+}

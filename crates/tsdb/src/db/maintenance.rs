@@ -56,6 +56,10 @@ impl Inner {
                         Ordering::Relaxed,
                     );
                     self.wal_since_checkpoint.store(0, Ordering::Relaxed);
+                    {
+                        let _g = self.space.lock();
+                        self.space_cv.notify_all();
+                    }
                     (f, Some(rx))
                 }
             }

@@ -42,6 +42,9 @@ use crate::{
     TsdbError,
 };
 
+/// Longest a write waits for head space (see `TsdbOptions::max_head_points`).
+const HEAD_SPACE_WAIT: Duration = Duration::from_secs(5);
+
 /// Longest a checkpoint reuses the previous series snapshot when no series were created.
 const SNAPSHOT_REFRESH: Duration = Duration::from_secs(60);
 
@@ -90,6 +93,9 @@ pub(crate) struct Inner {
     head_points: AtomicU64,
     /// Series count and time of the last series snapshot.
     last_snapshot: Mutex<(usize, Instant)>,
+    /// Writers waiting for head space park here; checkpoints notify.
+    space: Mutex<()>,
+    space_cv: Condvar,
 }
 
 /// The embedded metric store. See the crate documentation and `DESIGN.md`.
@@ -218,6 +224,8 @@ impl Tsdb {
             wal_since_checkpoint: AtomicU64::new(wal_bytes),
             head_points: AtomicU64::new(head_points),
             last_snapshot: Mutex::new((usize::MAX, Instant::now())),
+            space: Mutex::new(()),
+            space_cv: Condvar::new(),
         });
         let writer = std::thread::Builder::new()
             .name("tsdb-wal".into())
@@ -305,6 +313,9 @@ impl Tsdb {
         }
         h.closed = true;
         self.inner.closed.store(true, Ordering::Release);
+        drop(h);
+        let _g = self.inner.space.lock();
+        self.inner.space_cv.notify_all();
         true
     }
 }
@@ -351,6 +362,34 @@ impl Inner {
         id
     }
 
+    /// Backpressure: while the head is over `max_head_points` (checkpoints falling behind), wait
+    /// for a checkpoint to take it, at most [`HEAD_SPACE_WAIT`].
+    fn wait_for_head_space(&self) {
+        if !self.opts.background
+            || self.head_points.load(Ordering::Relaxed) <= self.opts.max_head_points
+        {
+            return;
+        }
+        let deadline = Instant::now() + HEAD_SPACE_WAIT;
+        let mut g = self.space.lock();
+        while self.head_points.load(Ordering::Relaxed) > self.opts.max_head_points
+            && !self.closed.load(Ordering::Acquire)
+        {
+            {
+                let mut b = self.bg.lock();
+                b.flush_wanted = true;
+            }
+            self.bg_cv.notify_all();
+            if self.space_cv.wait_until(&mut g, deadline).timed_out() {
+                tracing::warn!(
+                    head_points = self.head_points.load(Ordering::Relaxed),
+                    "head over its limit and no checkpoint freed it; accepting the write anyway"
+                );
+                return;
+            }
+        }
+    }
+
     fn resolve(&self, batch: &[SeriesWrite]) -> (u64, Vec<Arc<SeriesMeta>>) {
         {
             let idx = self.index.read();
@@ -384,6 +423,7 @@ impl Inner {
                 "write-ahead log failed; reopen the store",
             )));
         }
+        self.wait_for_head_space();
         let wall = self.opts.now();
         let n_points: usize = batch.iter().map(|sw| sw.points.len()).sum();
         loop {
