@@ -523,3 +523,77 @@ pub fn group_from_arn(ctx: &RequestContext, arn: &str) -> Result<String, ApiErro
         ))),
     }
 }
+
+/// ListLogGroups: groups whose name matches the regular expression `logGroupNamePattern`.
+pub fn list_groups(
+    store: &dyn ControlStore,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, ApiError> {
+    if input.get("logGroupTags").is_some_and(|v| !v.is_null()) {
+        return Err(error::invalid(
+            "Filtering by logGroupTags is not supported by this opsloop release.",
+        ));
+    }
+    let limit = opt_i64(input, "limit").unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(error::invalid("limit must be between 1 and 1000."));
+    }
+    let pattern = match opt_str(input, "logGroupNamePattern") {
+        Some(p) => Some(
+            regex::RegexBuilder::new(p)
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| error::invalid(format!("Invalid logGroupNamePattern: {e}")))?,
+        ),
+        None => None,
+    };
+    let class = opt_str(input, "logGroupClass");
+    let base = group_key(ctx, "");
+    let mut after = match opt_str(input, "nextToken") {
+        Some(t) => Some(format!("{base}{}", decode_token(t)?)),
+        None => None,
+    };
+    let mut out: Vec<Value> = Vec::new();
+    loop {
+        let rows = store
+            .scan(GROUPS, &base, after.as_deref(), 500)
+            .map_err(store_err)?;
+        let Some((last, _)) = rows.last() else { break };
+        after = Some(last.clone());
+        for (_, v) in rows {
+            let g: GroupRecord = serde_json::from_slice(&v).map_err(error::internal)?;
+            if pattern.as_ref().is_some_and(|p| !p.is_match(&g.name))
+                || class.is_some_and(|c| c != g.class)
+            {
+                continue;
+            }
+            if out.len() == limit as usize {
+                let last_name = out[out.len() - 1]["logGroupName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                return Ok(json!({"logGroups": out, "nextToken": encode_token(&last_name)}));
+            }
+            out.push(
+                json!({"logGroupName": g.name, "logGroupArn": g.arn(), "logGroupClass": g.class}),
+            );
+        }
+    }
+    Ok(json!({"logGroups": out}))
+}
+
+/// PutLogGroupDeletionProtection.
+pub fn put_deletion_protection(
+    store: &dyn ControlStore,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, ApiError> {
+    let name = name_from_identifier(req_str(input, "logGroupIdentifier")?);
+    let enabled = opt_bool(input, "deletionProtectionEnabled")
+        .ok_or_else(|| error::invalid("deletionProtectionEnabled is required"))?;
+    let mut g = load_group(store, ctx, &name)?;
+    g.deletion_protection = enabled;
+    save_group(store, &g)?;
+    Ok(json!({}))
+}

@@ -384,6 +384,12 @@ impl Logs {
                 Ok(json!({}))
             }
             "DescribeLogGroups" => self.describe_log_groups(ctx, &input),
+            "ListLogGroups" => groups::list_groups(control, ctx, &input),
+            "PutLogGroupDeletionProtection" => {
+                let _g = self.lock.lock();
+                groups::put_deletion_protection(control, ctx, &input)
+            }
+            "ListLogGroupsForQuery" => self.queries.log_groups_for(ctx, &input),
             "PutRetentionPolicy" => {
                 let _g = self.lock.lock();
                 groups::put_retention(control, ctx, &input)

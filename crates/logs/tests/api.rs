@@ -637,3 +637,67 @@ async fn reset_after_a_control_store_wipe_leaves_no_stale_events() {
         "reset dropped every group's data"
     );
 }
+
+#[tokio::test]
+async fn list_log_groups_and_deletion_protection() {
+    let env = Env::new();
+    for (name, class) in [
+        ("/svc/api", "STANDARD"),
+        ("/svc/web", "INFREQUENT_ACCESS"),
+        ("/batch/x", "STANDARD"),
+    ] {
+        env.ok(
+            "CreateLogGroup",
+            json!({"logGroupName": name, "logGroupClass": class}),
+        )
+        .await;
+    }
+    let l = env
+        .ok("ListLogGroups", json!({"logGroupNamePattern": "^/svc/"}))
+        .await;
+    let names: Vec<&str> = l["logGroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["logGroupName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["/svc/api", "/svc/web"]);
+    assert_eq!(
+        l["logGroups"][1]["logGroupArn"],
+        "arn:aws:logs:us-east-1:123456789012:log-group:/svc/web"
+    );
+    let l = env
+        .ok(
+            "ListLogGroups",
+            json!({"logGroupClass": "STANDARD", "limit": 1}),
+        )
+        .await;
+    assert_eq!(l["logGroups"][0]["logGroupName"], "/batch/x");
+    let l2 = env
+        .ok(
+            "ListLogGroups",
+            json!({"logGroupClass": "STANDARD", "limit": 1, "nextToken": l["nextToken"]}),
+        )
+        .await;
+    assert_eq!(l2["logGroups"][0]["logGroupName"], "/svc/api");
+    assert!(l2.get("nextToken").is_none());
+    assert_eq!(
+        env.err("ListLogGroups", json!({"logGroupNamePattern": "("}))
+            .await
+            .kind,
+        "InvalidParameterException"
+    );
+
+    env.ok(
+        "PutLogGroupDeletionProtection",
+        json!({"logGroupIdentifier": "/svc/api", "deletionProtectionEnabled": true}),
+    )
+    .await;
+    let e = env
+        .err("DeleteLogGroup", json!({"logGroupName": "/svc/api"}))
+        .await;
+    assert_eq!(e.kind, "OperationAbortedException");
+    env.ok("PutLogGroupDeletionProtection", json!({"logGroupIdentifier": "arn:aws:logs:us-east-1:123456789012:log-group:/svc/api:*", "deletionProtectionEnabled": false})).await;
+    env.ok("DeleteLogGroup", json!({"logGroupName": "/svc/api"}))
+        .await;
+}

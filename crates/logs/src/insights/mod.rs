@@ -262,6 +262,34 @@ impl Queries {
         )
     }
 
+    /// ListLogGroupsForQuery.
+    pub fn log_groups_for(&self, ctx: &RequestContext, input: &Value) -> Result<Value, ApiError> {
+        let q = self.find(ctx, input)?;
+        let max = opt_i64(input, "maxResults").unwrap_or(50).clamp(1, 500) as usize;
+        let offset = match opt_str(input, "nextToken") {
+            Some(t) => groups::decode_token(t)?
+                .parse::<usize>()
+                .map_err(|_| error::invalid("The specified nextToken is invalid."))?,
+            None => 0,
+        };
+        let arns: Vec<String> = q
+            .group_names
+            .iter()
+            .map(|n| {
+                format!(
+                    "arn:aws:logs:{}:{}:log-group:{n}",
+                    ctx.region, ctx.account_id
+                )
+            })
+            .collect();
+        let mut out =
+            json!({"logGroupIdentifiers": arns.iter().skip(offset).take(max).collect::<Vec<_>>()});
+        if offset + max < arns.len() {
+            out["nextToken"] = json!(groups::encode_token(&(offset + max).to_string()));
+        }
+        Ok(out)
+    }
+
     /// StopQuery.
     pub fn stop(&self, ctx: &RequestContext, input: &Value) -> Result<Value, ApiError> {
         let q = self.find(ctx, input)?;
