@@ -273,6 +273,13 @@ async fn query_validation_and_lifecycle() {
         env.ok("StopQuery", json!({"queryId": id})).await["success"],
         false
     );
+    let groups = env
+        .ok("ListLogGroupsForQuery", json!({"queryId": id}))
+        .await;
+    assert_eq!(
+        groups["logGroupIdentifiers"],
+        json!(["arn:aws:logs:us-east-1:123456789012:log-group:g"])
+    );
     let d = env
         .ok(
             "DescribeQueries",
