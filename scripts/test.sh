@@ -30,7 +30,16 @@ step "rust tests (cargo nextest)"
 if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest
 fi
-cargo nextest run --workspace --no-fail-fast
+# Run both suites even when the first fails, so one run reports every failure.
+rust_status=0
+cargo nextest run --workspace --no-fail-fast || rust_status=$?
 
 step "end-to-end tests (pytest tests/e2e)"
-OPSLOOP_BIN="${OPSLOOP_BIN:-$target_dir/debug/opsloop}" "$venv/bin/python" -m pytest tests/e2e -p no:cacheprovider -q -ra
+e2e_status=0
+OPSLOOP_BIN="${OPSLOOP_BIN:-$target_dir/debug/opsloop}" "$venv/bin/python" -m pytest tests/e2e \
+    -p no:cacheprovider -q -ra || e2e_status=$?
+
+if [ "$rust_status" -ne 0 ] || [ "$e2e_status" -ne 0 ]; then
+    echo "error: tests failed (cargo nextest: exit $rust_status, pytest: exit $e2e_status)" >&2
+    exit 1
+fi
