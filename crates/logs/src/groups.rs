@@ -179,6 +179,16 @@ pub fn create_group(
     min_gid: u64,
 ) -> Result<Value, ApiError> {
     let name = req_str(input, "logGroupName")?;
+    if name.is_empty()
+        || name.len() > 512
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/#".contains(c))
+    {
+        return Err(error::invalid(format!(
+            "1 validation error detected: Value '{name}' at 'logGroupName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+"
+        )));
+    }
     let class = opt_str(input, "logGroupClass")
         .unwrap_or("STANDARD")
         .to_string();
