@@ -18,6 +18,7 @@ pub mod filters;
 pub mod groups;
 pub mod insights;
 pub mod pattern;
+pub mod policies;
 pub mod storage;
 
 use std::collections::HashMap;
@@ -487,6 +488,15 @@ impl Logs {
             "DeleteSubscriptionFilter" => {
                 filters::delete_filter(control, ctx, &input, filters::SUBSCRIPTION_FILTERS)
             }
+            "PutResourcePolicy" => policies::put_resource_policy(control, ctx, &input, now),
+            "DescribeResourcePolicies" => {
+                policies::describe_resource_policies(control, ctx, &input)
+            }
+            "DeleteResourcePolicy" => policies::delete_resource_policy(control, ctx, &input),
+            "PutDestination" => policies::put_destination(control, ctx, &input, now),
+            "PutDestinationPolicy" => policies::put_destination_policy(control, ctx, &input),
+            "DescribeDestinations" => policies::describe_destinations(control, ctx, &input),
+            "DeleteDestination" => policies::delete_destination(control, ctx, &input),
             "StartQuery" => self
                 .queries
                 .start(self.store.clone(), control, ctx, &input, now),

@@ -216,3 +216,74 @@ async fn subscription_filters_are_stored() {
         json!([{"eventNumber": 1, "eventMessage": "{\"a\": 2}", "extractedValues": {"$.a": "2"}}])
     );
 }
+
+#[tokio::test]
+async fn resource_policies_and_destinations_are_stored() {
+    let env = Env::new();
+    let doc = r#"{"Version":"2012-10-17","Statement":[]}"#;
+    let p = env
+        .ok(
+            "PutResourcePolicy",
+            json!({"policyName": "p1", "policyDocument": doc}),
+        )
+        .await;
+    let rev = p["revisionId"].as_str().unwrap().to_string();
+    assert_eq!(p["resourcePolicy"]["policyName"], "p1");
+    let e = env
+        .err(
+            "PutResourcePolicy",
+            json!({"policyName": "p1", "policyDocument": doc, "expectedRevisionId": "stale"}),
+        )
+        .await;
+    assert_eq!(e.kind, "OperationAbortedException");
+    env.ok(
+        "PutResourcePolicy",
+        json!({"policyName": "p1", "policyDocument": doc, "expectedRevisionId": rev}),
+    )
+    .await;
+    assert_eq!(
+        env.err(
+            "PutResourcePolicy",
+            json!({"policyName": "p2", "policyDocument": "not json"})
+        )
+        .await
+        .kind,
+        "InvalidParameterException"
+    );
+    let d = env.ok("DescribeResourcePolicies", json!({})).await;
+    assert_eq!(d["resourcePolicies"].as_array().unwrap().len(), 1);
+    env.ok("DeleteResourcePolicy", json!({"policyName": "p1"}))
+        .await;
+    assert_eq!(
+        env.err("DeleteResourcePolicy", json!({"policyName": "p1"}))
+            .await
+            .kind,
+        "ResourceNotFoundException"
+    );
+
+    let dest = env.ok("PutDestination", json!({"destinationName": "d", "targetArn": "arn:aws:kinesis:us-east-1:123456789012:stream/s", "roleArn": "arn:aws:iam::123456789012:role/r"})).await;
+    assert_eq!(
+        dest["destination"]["arn"],
+        "arn:aws:logs:us-east-1:123456789012:destination:d"
+    );
+    env.ok(
+        "PutDestinationPolicy",
+        json!({"destinationName": "d", "accessPolicy": doc}),
+    )
+    .await;
+    let list = env
+        .ok(
+            "DescribeDestinations",
+            json!({"DestinationNamePrefix": "d"}),
+        )
+        .await;
+    assert_eq!(list["destinations"][0]["accessPolicy"], doc);
+    env.ok("DeleteDestination", json!({"destinationName": "d"}))
+        .await;
+    assert!(
+        env.ok("DescribeDestinations", json!({})).await["destinations"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
