@@ -1,9 +1,10 @@
 //! Wiring: from a [`Config`] to a running stack — data directory (locked against a second server),
 //! key pair, control-plane store (`state.db`), metric store (`metrics/`), the services (CloudWatch,
-//! SNS), the [`Directory`] they call each other through, and the wire [`Gateway`] that serves them.
+//! CloudWatch Logs with its event store in `logs/`, SNS), the [`Directory`] they call each other
+//! through, and the wire [`Gateway`] that serves them.
 //! [`build`] does only cheap work (open files, parse models) so the server is healthy within
 //! milliseconds of starting; [`App::start`] then starts the services' background work (alarm
-//! evaluation, SNS delivery) on the running tokio runtime.
+//! evaluation, log retention, SNS delivery) on the running tokio runtime.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use opsloop_cloudwatch::CloudWatch;
 use opsloop_core::{
     ApiError, BoxFuture, Directory, Health, RequestContext, Service, ValidationFailure, Value,
 };
+use opsloop_logs::Logs;
 use opsloop_sns::{SmtpConfig, Sns, SnsConfig};
 use opsloop_store::{ControlStore, SqliteStore};
 use opsloop_tsdb::MetricStore;
@@ -133,6 +135,7 @@ fn open_metrics(dir: &Path) -> Result<Arc<dyn MetricStore>> {
 /// The services this binary serves, concretely typed for their lifecycle hooks.
 struct Services {
     cloudwatch: Arc<CloudWatch>,
+    logs: Arc<Logs>,
     sns: Arc<Sns>,
 }
 
@@ -154,14 +157,18 @@ impl Services {
         }
         sns_config.extra_ca_file = config.sns_ca_file.clone();
         let sns = Sns::new(control.clone(), sns_config).context("cannot open the SNS state")?;
+        let logs = Logs::open(data_dir, control.clone())
+            .map_err(|e| anyhow!("cannot open the log store in {}: {e}", data_dir.display()))?
+            .with_directory(directory.clone());
         Ok(Services {
             cloudwatch: Arc::new(cloudwatch),
+            logs: Arc::new(logs),
             sns: Arc::new(sns),
         })
     }
 
     fn all(&self) -> Vec<Arc<dyn Service>> {
-        vec![self.cloudwatch.clone(), self.sns.clone()]
+        vec![self.cloudwatch.clone(), self.logs.clone(), self.sns.clone()]
     }
 }
 
@@ -278,10 +285,11 @@ impl App {
         self.started.elapsed().as_secs_f64()
     }
 
-    /// Start the services' background work (alarm evaluation, SNS delivery). Call once, inside the
-    /// tokio runtime, before serving.
+    /// Start the services' background work (alarm evaluation, log retention, SNS delivery). Call
+    /// once, inside the tokio runtime, before serving.
     pub fn start(&self) -> Result<()> {
         self.services.cloudwatch.start();
+        self.services.logs.start();
         self.services
             .sns
             .start()
@@ -299,27 +307,38 @@ impl App {
         self.services.sns.handle_public(method, path, query).await
     }
 
-    /// Delete all state: every metric and every control-plane row, then drop what the services
-    /// hold in memory about it.
-    pub fn reset(&self) -> Result<()> {
-        self.metrics
-            .wipe()
-            .context("cannot wipe the metric store")?;
-        self.control
-            .wipe()
-            .context("cannot wipe the control-plane store")?;
-        self.services.sns.reset();
+    /// Delete all state: every metric, log event and control-plane row, then drop what the
+    /// services hold in memory about it.
+    pub async fn reset(self: &Arc<Self>) -> Result<()> {
+        let app = self.clone();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            app.metrics.wipe().context("cannot wipe the metric store")?;
+            app.control
+                .wipe()
+                .context("cannot wipe the control-plane store")?;
+            Ok(())
+        })
+        .await
+        .context("reset task failed")??;
         self.services
-            .cloudwatch
-            .reload()
+            .logs
+            .reset()
+            .await
+            .map_err(|e| anyhow!("cannot wipe the log store: {e}"))?;
+        self.services.sns.reset();
+        let cloudwatch = self.services.cloudwatch.clone();
+        tokio::task::spawn_blocking(move || cloudwatch.reload())
+            .await
+            .context("reset task failed")?
             .map_err(|e| anyhow!("cannot reload alarms after the reset: {e}"))?;
         Ok(())
     }
 
-    /// Stop background work, then flush and close the stores. Later requests that write fail; call
-    /// once serving has stopped.
+    /// Stop background work, then flush and close the stores (metrics, log events). Blocking.
+    /// Later requests that write fail; call once serving has stopped.
     pub fn close(&self) -> Result<()> {
         self.services.sns.shutdown();
+        self.services.logs.close();
         self.metrics
             .close()
             .context("cannot close the metric store")?;

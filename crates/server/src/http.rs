@@ -73,21 +73,13 @@ async fn reset(State(app): State<Arc<App>>) -> Response {
             "reset is disabled; start the server with --enable-reset (or --ephemeral) to allow it",
         );
     }
-    let worker = app.clone();
-    match tokio::task::spawn_blocking(move || worker.reset()).await {
-        Ok(Ok(())) => {
+    match app.reset().await {
+        Ok(()) => {
             tracing::info!("state reset");
             (StatusCode::OK, Json(json!({ "status": "reset" }))).into_response()
         }
-        Ok(Err(e)) => {
-            tracing::error!(error = %format!("{e:#}"), "reset failed");
-            json_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "reset failed; see the server log",
-            )
-        }
         Err(e) => {
-            tracing::error!(error = %e, "reset task failed");
+            tracing::error!(error = %format!("{e:#}"), "reset failed");
             json_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "reset failed; see the server log",
