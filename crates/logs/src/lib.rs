@@ -159,11 +159,14 @@ impl Logs {
         self.store.close();
     }
 
-    /// Drop all event data and queries (call after the control store was wiped).
+    /// Drop all event data and queries (call after the control store was wiped). Durable when it
+    /// returns: a checkpoint retires the WAL files that still held the dropped events, and group
+    /// ids handed out later stay above every id used before.
     pub async fn reset(&self) -> Result<(), ApiError> {
         for gid in self.store.group_ids() {
             self.store.drop_group(gid).await?;
         }
+        self.store.checkpoint().await?;
         self.queries.clear();
         Ok(())
     }

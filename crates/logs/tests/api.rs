@@ -701,3 +701,22 @@ async fn list_log_groups_and_deletion_protection() {
     env.ok("DeleteLogGroup", json!({"logGroupName": "/svc/api"}))
         .await;
 }
+
+#[tokio::test]
+async fn reset_is_durable_across_a_crash() {
+    let mut env = Env::new();
+    env.stream("g", "s").await;
+    env.put("g", "s", &[(T0 - 1000, "before reset".into())])
+        .await;
+    env.control.wipe().unwrap();
+    env.logs.reset().await.unwrap();
+    env.stream("g", "s").await;
+    env.put("g", "s", &[(T0 - 500, "after reset".into())]).await;
+    // crash: no checkpoint, the WAL is replayed on open
+    env.logs.store().abandon();
+    env.reopen();
+    let got = env
+        .ok("FilterLogEvents", json!({"logGroupName": "g"}))
+        .await;
+    assert_eq!(messages(&got), ["after reset"]);
+}

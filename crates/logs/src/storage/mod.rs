@@ -85,6 +85,9 @@ struct Group {
 #[derive(Default, Serialize, Deserialize)]
 struct StatsFile {
     next_seq: u64,
+    /// The largest group id ever written, so ids are not reused after a reset.
+    #[serde(default)]
+    max_gid: u64,
     /// group id → stream id → stats
     streams: HashMap<u64, HashMap<u32, StreamStats>>,
 }
@@ -94,6 +97,8 @@ struct Inner {
     groups: RwLock<HashMap<u64, Group>>,
     /// Held while segment files are written or partition directories removed.
     fs_lock: Mutex<()>,
+    /// The largest group id ever written (including dropped groups).
+    max_gid: std::sync::atomic::AtomicU64,
 }
 
 type Reply = tokio::sync::oneshot::Sender<Result<(), String>>;
@@ -190,6 +195,7 @@ impl LogStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => StatsFile::default(),
             Err(e) => return Err(e.into()),
         };
+        let mut max_gid = stats.max_gid;
         for (gid, streams) in stats.streams {
             if live(gid) {
                 groups.entry(gid).or_default().streams = streams;
@@ -201,6 +207,7 @@ impl LogStore {
             let Some(gid) = name.strip_prefix('g').and_then(|s| s.parse::<u64>().ok()) else {
                 continue;
             };
+            max_gid = max_gid.max(gid);
             if !live(gid) {
                 let _ = fs::remove_dir_all(entry.path());
                 continue;
@@ -244,6 +251,7 @@ impl LogStore {
                 if let Some(max) = cols.seq.iter().max() {
                     next_seq = next_seq.max(max + 1);
                 }
+                max_gid = max_gid.max(gid);
                 if live(gid) {
                     apply(groups.entry(gid).or_default(), cols);
                 }
@@ -256,6 +264,7 @@ impl LogStore {
             dir: dir.to_path_buf(),
             groups: RwLock::new(groups),
             fs_lock: Mutex::new(()),
+            max_gid: std::sync::atomic::AtomicU64::new(max_gid),
         });
         let (flush_tx, flush_rx) = mpsc::channel();
         let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -373,8 +382,12 @@ impl LogStore {
     }
 
     /// The largest group id holding data.
+    /// The largest group id ever written, including groups dropped since (ids handed out later
+    /// must stay above it so stale WAL records can never belong to a new group).
     pub fn max_group_id(&self) -> Option<u64> {
-        self.inner.groups.read().keys().copied().max()
+        let seen = self.inner.max_gid.load(std::sync::atomic::Ordering::SeqCst);
+        let live = self.inner.groups.read().keys().copied().max().unwrap_or(0);
+        Some(seen.max(live)).filter(|g| *g > 0)
     }
 
     /// Statistics of the streams of `gid`.

@@ -97,6 +97,7 @@ impl Writer {
             if committed.is_ok() {
                 let mut groups = self.inner.groups.write();
                 for (gid, cols, _) in &appends {
+                    self.inner.max_gid.fetch_max(*gid, Ordering::SeqCst);
                     apply(groups.entry(*gid).or_default(), cols);
                 }
             }
@@ -145,6 +146,7 @@ impl Writer {
         let mut parts = Vec::new();
         let mut stats = StatsFile {
             next_seq: self.next_seq,
+            max_gid: self.inner.max_gid.load(Ordering::SeqCst),
             streams: HashMap::new(),
         };
         {
