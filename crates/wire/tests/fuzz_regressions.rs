@@ -387,9 +387,19 @@ fn deeply_nested_bodies_return_without_overflowing_the_stack() {
     let r = decode(BodyProtocol::Json, b);
     assert!(matches!(r, Err(DecodeError::Malformed(_))), "{r:?}");
 
-    // 20k nested `Dimensions.member.1.` segments: below the first level they name nothing.
+    // 20k nested `Dimensions.member.1.` segments: the decoder bounds key nesting and refuses the
+    // name as malformed instead of walking it.
     let mut b = b"MetricData.member.1.".to_vec();
     for _ in 0..20_000 {
+        b.extend(b"Dimensions.member.1.");
+    }
+    b.extend(b"Name=x");
+    let r = decode(BodyProtocol::Query, b);
+    assert!(matches!(r, Err(DecodeError::Malformed(_))), "{r:?}");
+    // A few levels of the same nesting stay within the bound: below the first level they name
+    // nothing, so they are dropped.
+    let mut b = b"MetricData.member.1.".to_vec();
+    for _ in 0..3 {
         b.extend(b"Dimensions.member.1.");
     }
     b.extend(b"Name=x");
