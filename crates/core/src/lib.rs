@@ -61,15 +61,27 @@ pub struct ApiError {
 impl ApiError {
     /// An error of a modelled (or well-known) kind with a message.
     pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
-        ApiError { kind: kind.into(), message: message.into(), status: None }
+        ApiError {
+            kind: kind.into(),
+            message: message.into(),
+            status: None,
+        }
     }
     /// An error with an explicit HTTP status (for kinds the model does not carry).
     pub fn with_status(kind: impl Into<String>, status: u16, message: impl Into<String>) -> Self {
-        ApiError { kind: kind.into(), message: message.into(), status: Some(status) }
+        ApiError {
+            kind: kind.into(),
+            message: message.into(),
+            status: Some(status),
+        }
     }
     /// A 500 that reveals nothing internal. Log the cause before returning it.
     pub fn internal() -> Self {
-        ApiError::with_status("InternalFailure", 500, "We encountered an internal error. Please try again.")
+        ApiError::with_status(
+            "InternalFailure",
+            500,
+            "We encountered an internal error. Please try again.",
+        )
     }
 }
 
@@ -101,7 +113,11 @@ pub trait Service: Send + Sync + 'static {
     fn model_json(&self) -> &'static str;
 
     /// Run one operation. `ctx.operation` names it.
-    fn call<'a>(&'a self, ctx: &'a RequestContext, input: Value) -> BoxFuture<'a, Result<Value, ApiError>>;
+    fn call<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        input: Value,
+    ) -> BoxFuture<'a, Result<Value, ApiError>>;
 
     /// Map a model-level validation failure to this service's error (default: `ValidationException`).
     fn validation_error(&self, failure: &ValidationFailure) -> ApiError {
@@ -117,9 +133,19 @@ pub trait Service: Send + Sync + 'static {
         }
     }
 
+    /// The largest request body (as received, before decompression) this service accepts, in bytes,
+    /// where AWS sets one above the gateway's default (e.g. a full `PutLogEvents` batch is 1 MiB of
+    /// events plus its JSON envelope). `None`: the gateway's configured default applies.
+    fn max_request_bytes(&self) -> Option<usize> {
+        None
+    }
+
     /// Readiness for the health endpoint.
     fn health(&self) -> Health {
-        Health { ready: true, detail: None }
+        Health {
+            ready: true,
+            detail: None,
+        }
     }
 }
 
@@ -145,7 +171,10 @@ impl Directory {
     }
 
     pub fn get(&self, service_id: &str) -> Option<std::sync::Arc<dyn Service>> {
-        self.services.read().ok().and_then(|m| m.get(service_id).cloned())
+        self.services
+            .read()
+            .ok()
+            .and_then(|m| m.get(service_id).cloned())
     }
 
     /// Call `operation` of the service `service_id` as `account`/`region`, with a protocol-neutral

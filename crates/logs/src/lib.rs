@@ -532,7 +532,17 @@ pub fn not_implemented(operation: &str) -> ApiError {
     )
 }
 
+/// Largest PutLogEvents-style request body accepted on the wire: a batch may hold 1,048,576 bytes of
+/// events (counted as AWS counts them), and its JSON envelope — escaping, per-event fields — makes
+/// the body larger than that; this bound leaves room for it while the service enforces AWS's counted
+/// limit itself.
+const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
+
 impl Service for Logs {
+    fn max_request_bytes(&self) -> Option<usize> {
+        Some(MAX_REQUEST_BYTES)
+    }
+
     fn model_json(&self) -> &'static str {
         MODEL_JSON
     }

@@ -108,14 +108,15 @@ fn json_error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
-/// Everything else is an AWS API call: read the body (at most `max_body_bytes + 1` bytes, so the
-/// gateway can answer an oversized request with an AWS-style error) and let the gateway answer.
+/// Everything else is an AWS API call: read the body (at most one byte more than the largest limit
+/// of any service — `max_body_bytes` or a service's own, larger one — so the gateway can answer an
+/// oversized request with an AWS-style error) and let the gateway answer.
 ///
 /// The gateway runs on its own task: a client that disconnects mid-request does not cancel a write
 /// half-way, and a panic (a bug) becomes a 500 instead of a dropped connection.
 async fn gateway(State(app): State<Arc<App>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let limit = app.config().max_body_bytes.saturating_add(1);
+    let limit = app.gateway().max_body_bytes().saturating_add(1);
     let bytes = match read_bounded(body, limit).await {
         Ok(b) => b,
         Err(e) => {

@@ -213,6 +213,15 @@ impl Gateway {
         Ok(())
     }
 
+    /// The largest request body any registered service accepts (the configured default, or a
+    /// service's own larger limit): the bound a listener should read bodies up to.
+    pub fn max_body_bytes(&self) -> usize {
+        self.services
+            .iter()
+            .filter_map(|r| r.service.max_request_bytes())
+            .fold(self.config.max_body_bytes, usize::max)
+    }
+
     /// `(serviceId, service)` of every registered service, e.g. `("CloudWatch", ...)`.
     pub fn services(&self) -> Vec<(String, Arc<dyn Service>)> {
         self.services
@@ -360,15 +369,15 @@ impl Gateway {
         };
         outcome.service = svc;
 
-        if body.len() > self.config.max_body_bytes {
+        let body_limit = svc
+            .and_then(|i| self.services.get(i))
+            .and_then(|r| r.service.max_request_bytes())
+            .unwrap_or(self.config.max_body_bytes);
+        if body.len() > body_limit {
             let err = ApiError::with_status(
                 "RequestEntityTooLarge",
                 413,
-                format!(
-                    "Request size {} exceeded {} bytes",
-                    body.len(),
-                    self.config.max_body_bytes
-                ),
+                format!("Request size {} exceeded {} bytes", body.len(), body_limit),
             );
             return self.error(protocol, svc, &err, rid);
         }

@@ -501,3 +501,51 @@ async fn rest_json_through_the_gateway() {
         (400, Some("ValidationException"))
     );
 }
+
+/// A service with its own, larger body limit (as CloudWatch Logs has for a full PutLogEvents batch).
+struct Roomy(Arc<Fake>);
+
+impl opsloop_core::Service for Roomy {
+    fn model_json(&self) -> &'static str {
+        self.0.model_json()
+    }
+    fn call<'a>(
+        &'a self,
+        ctx: &'a opsloop_core::RequestContext,
+        input: serde_json::Value,
+    ) -> opsloop_core::BoxFuture<'a, Result<serde_json::Value, ApiError>> {
+        self.0.call(ctx, input)
+    }
+    fn max_request_bytes(&self) -> Option<usize> {
+        Some(4000)
+    }
+}
+
+#[tokio::test]
+async fn a_service_may_accept_bodies_above_the_default_limit() {
+    let cfg = GatewayConfig {
+        max_body_bytes: 1000,
+        ..config(AuthMode::AnyKey)
+    };
+    let fake = Fake::empty(CLOUDWATCH);
+    let mut g = Gateway::new(cfg, Arc::new(Creds));
+    g.register(Arc::new(Roomy(fake.clone()))).expect("register");
+    assert_eq!(
+        g.max_body_bytes(),
+        4000,
+        "the listener must read up to the largest limit"
+    );
+
+    // Padding in a member the model does not know (dropped by the decoder).
+    let body = |n: usize| format!(r#"{{"Namespace":"ns","Zpad":"{}"}}"#, "x".repeat(n));
+    let resp = g.handle(json_request("ListMetrics", &body(2000))).await;
+    assert_eq!(resp.status(), 200, "{}", body_str(&resp));
+    assert_eq!(fake.count(), 1);
+
+    let resp = g.handle(json_request("ListMetrics", &body(5000))).await;
+    assert_eq!(
+        (resp.status().as_u16(), error_fields(&resp).0.as_str()),
+        (413, "RequestEntityTooLarge")
+    );
+    assert_eq!(fake.count(), 1, "an oversized request reaches no service");
+}
