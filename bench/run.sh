@@ -3,7 +3,8 @@
 #
 # Installs Prometheus (Debian package `prometheus`, 2.42 on bookworm) for the comparison if it is
 # missing, builds the release binaries, copies them aside (so a concurrent build cannot swap the
-# server binary mid-run), then runs `opsloop-bench all`. Extra arguments go to `opsloop-bench all`
+# server binary mid-run), then runs `opsloop-bench all` (startup, ingest, query, alarms). Extra
+# arguments go to `opsloop-bench all`
 # (e.g. `--duration 30 --connections 8 --rounds 5 --keep`).
 #
 # On a shared machine other processes skew every number. When it can (root, scheduler autogroups),

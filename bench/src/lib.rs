@@ -1,7 +1,8 @@
 //! opsloop benchmarks: load generators for opsloop's CloudWatch API (RPC v2 CBOR, SigV4) and for
 //! Prometheus remote write, a GetMetricStatistics latency benchmark, and startup/footprint
-//! measurements. The `opsloop-bench` binary drives them; BENCHMARKS.md records the results.
+//! measurements, and an alarms benchmark (breach-to-ALARM and breach-to-SNS-delivery latency). The `opsloop-bench` binary drives them; BENCHMARKS.md records the results.
 
+pub mod alarms;
 pub mod awsclient;
 pub mod ingest;
 pub mod procs;

@@ -3,6 +3,7 @@
 //! * `ingest`  — PutMetricData throughput (and the same workload into Prometheus remote write)
 //! * `query`   — GetMetricStatistics latency over a 24-hour, 1M-datapoint series
 //! * `startup` — spawn-to-healthy time and idle memory on an empty data dir
+//! * `alarms`  — 10,000 metric alarms under load: breach-to-ALARM and breach-to-SNS-webhook latency
 //! * `all`     — everything above, with restarts on the loaded data dir, in one table
 //!
 //! Every number printed is measured in this run; see BENCHMARKS.md for methodology.
@@ -14,6 +15,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use opsloop_bench::alarms::{self, AlarmsConfig};
 use opsloop_bench::awsclient::Creds;
 use opsloop_bench::ingest::{self, IngestConfig, IngestResult, Target};
 use opsloop_bench::procs::{self, Proc, BENCH_AKID, BENCH_SECRET};
@@ -91,6 +93,47 @@ struct QueryOpts {
     load_connections: usize,
 }
 
+#[derive(Args, Clone)]
+struct AlarmsOpts {
+    /// Metric alarms to create (one alarmed metric each).
+    #[arg(long, default_value_t = 10_000)]
+    alarms: usize,
+    /// Alarm period in seconds (10 = evaluated on every 10-second clock tick).
+    #[arg(long, default_value_t = 10)]
+    alarm_period: u64,
+    /// Background PutMetricData load, datapoints per second, across the alarmed metrics.
+    #[arg(long, default_value_t = 100_000)]
+    alarm_load_rate: u64,
+    /// Values per MetricDatum in the background load.
+    #[arg(long, default_value_t = 10)]
+    alarm_load_values: usize,
+    /// Connections of the background load.
+    #[arg(long, default_value_t = 2)]
+    alarm_load_connections: usize,
+    /// Breaching datapoints injected, one at a time, each on a distinct random alarm.
+    #[arg(long, default_value_t = 200)]
+    breaches: usize,
+    /// Clock ticks sampled for the per-evaluation CPU cost.
+    #[arg(long, default_value_t = 4)]
+    ticks: usize,
+}
+
+impl AlarmsOpts {
+    fn config(&self) -> AlarmsConfig {
+        AlarmsConfig {
+            alarms: self.alarms,
+            period: self.alarm_period,
+            load_rate: self.alarm_load_rate,
+            load_values: self.alarm_load_values,
+            load_connections: self.alarm_load_connections,
+            create_connections: 4,
+            breaches: self.breaches,
+            breach_timeout: Duration::from_secs(10),
+            ticks: self.ticks,
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Which {
     Opsloop,
@@ -118,12 +161,19 @@ enum Cmd {
     },
     /// Startup-to-healthy time and idle memory on an empty data dir.
     Startup,
+    /// Metric alarms under load: time from a breaching datapoint to ALARM and to the SNS webhook.
+    Alarms {
+        #[command(flatten)]
+        opts: AlarmsOpts,
+    },
     /// Everything.
     All {
         #[command(flatten)]
         ingest: IngestOpts,
         #[command(flatten)]
         query: QueryOpts,
+        #[command(flatten)]
+        alarms: AlarmsOpts,
     },
 }
 
@@ -651,6 +701,138 @@ async fn run_query(ctx: &mut Ctx, opts: &QueryOpts) -> Result<()> {
     Ok(())
 }
 
+async fn run_alarms(ctx: &mut Ctx, cfg: &AlarmsConfig) -> Result<()> {
+    cfg.validate()?;
+    println!(
+        "== alarms: {} metric alarms (Maximum, period {} s, 1 evaluation period) -> SNS -> http webhook; \
+         background load {} datapoints/s; {} breaches",
+        cfg.alarms, cfg.period, thousands(cfg.load_rate as f64), cfg.breaches
+    );
+    let data = ctx.work.join("alarms-data");
+    let (mut p, _) = ctx.start_opsloop(&data, "opsloop-alarms.log").await?;
+    let r = alarms::run(p.addr, p.pid(), &bench_creds(), cfg).await?;
+    let t = &mut ctx.table;
+    t.add(
+        format!(
+            "alarms: PutMetricAlarm rate ({} alarms, 4 connections)",
+            thousands(r.created as f64)
+        ),
+        format!(
+            "{}/s in {:.2} s (request p50 {:.2} ms / p99 {:.2} ms)",
+            thousands(r.created as f64 / r.create_elapsed.as_secs_f64()),
+            r.create_elapsed.as_secs_f64(),
+            r.create_p50_ms,
+            r.create_p99_ms
+        ),
+    );
+    t.add(
+        "alarms: Subscribe to confirmed (SubscriptionConfirmation, GET SubscribeURL)",
+        format!("{:.1} ms", r.confirm_ms),
+    );
+    t.add(
+        format!(
+            "alarms: load start to every alarm OK ({} INSUFFICIENT_DATA -> OK transitions)",
+            thousands(r.created as f64)
+        ),
+        format!("{:.1} s", r.settle.as_secs_f64()),
+    );
+    t.add(
+        "alarms: background load, acknowledged datapoints/s (failed requests, late sends)",
+        format!(
+            "{} ({}, {})",
+            thousands(r.load_rate),
+            r.load_failed,
+            r.load_late
+        ),
+    );
+    if let Some(e) = &r.load_first_error {
+        t.add("alarms: background load first error", e.replace('|', "/"));
+    }
+    if let (Some(s), Some(m)) = (r.server_cores, r.machine_cores) {
+        t.add(
+            "alarms: server CPU during injections (cores of 2; whole machine busy)",
+            format!("{s:.2} ({m:.2})"),
+        );
+    }
+    let n = |v: &[f64]| v.len();
+    t.add(
+        format!(
+            "alarms: breach to ALARM (StateUpdatedTimestamp) p50 / p99 / max (n={})",
+            n(&r.to_alarm_ms)
+        ),
+        format!(
+            "{:.1} ms / {:.1} ms / {:.1} ms",
+            opsloop_bench::percentile(&r.to_alarm_ms, 0.5),
+            opsloop_bench::percentile(&r.to_alarm_ms, 0.99),
+            r.to_alarm_ms.last().copied().unwrap_or(0.0)
+        ),
+    );
+    t.add(
+        format!(
+            "alarms: breach to SNS notification at webhook p50 / p99 / max (n={})",
+            n(&r.to_delivery_ms)
+        ),
+        format!(
+            "{:.1} ms / {:.1} ms / {:.1} ms",
+            opsloop_bench::percentile(&r.to_delivery_ms, 0.5),
+            opsloop_bench::percentile(&r.to_delivery_ms, 0.99),
+            r.to_delivery_ms.last().copied().unwrap_or(0.0)
+        ),
+    );
+    t.add(
+        format!(
+            "alarms: ALARM (StateUpdatedTimestamp) to webhook p50 / p99 / max (n={})",
+            n(&r.alarm_to_delivery_ms)
+        ),
+        format!(
+            "{:.1} ms / {:.1} ms / {:.1} ms",
+            opsloop_bench::percentile(&r.alarm_to_delivery_ms, 0.5),
+            opsloop_bench::percentile(&r.alarm_to_delivery_ms, 0.99),
+            r.alarm_to_delivery_ms.last().copied().unwrap_or(0.0)
+        ),
+    );
+    t.add(
+        "alarms: injections without a notification within 10 s / unexpected webhook messages",
+        format!(
+            "{} of {}{} / {}",
+            r.missed.len(),
+            r.injected,
+            r.missed
+                .first()
+                .map(|m| format!(" (first: {m})"))
+                .unwrap_or_default(),
+            r.unexpected
+        ),
+    );
+    if !r.tick_cpu_s.is_empty() {
+        let mut per: Vec<f64> = r
+            .tick_cpu_s
+            .iter()
+            .map(|s| s * 1e6 / cfg.alarms as f64)
+            .collect();
+        let each: Vec<String> = per.iter().map(|u| format!("{u:.1}")).collect();
+        per.sort_by(f64::total_cmp);
+        t.add(
+            format!(
+                "alarms: server CPU per alarm evaluation on a clock tick, load stopped (median of {} ticks)",
+                per.len()
+            ),
+            format!(
+                "{:.1} µs (ticks: {} µs; /proc/<pid>/stat resolution {:.0} ms per tick = {:.1} µs/alarm)",
+                per[per.len() / 2],
+                each.join(", "),
+                1000.0 / r.clk_tck as f64,
+                1e6 / r.clk_tck as f64 / cfg.alarms as f64
+            ),
+        );
+    }
+    p.terminate(Duration::from_secs(60)).await?;
+    if !ctx.keep {
+        std::fs::remove_dir_all(&data)?;
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
@@ -712,13 +894,20 @@ async fn main() -> Result<()> {
             }
             Cmd::Query { opts } => run_query(&mut ctx, opts).await?,
             Cmd::Startup => run_startup_empty(&mut ctx).await?,
-            Cmd::All { ingest, query } => {
+            Cmd::Alarms { opts } => run_alarms(&mut ctx, &opts.config()).await?,
+            Cmd::All {
+                ingest,
+                query,
+                alarms,
+            } => {
                 let cfg = ingest.config();
                 cfg.validate()?;
+                alarms.config().validate()?;
                 print_workload(&cfg);
                 run_startup_empty(&mut ctx).await?;
                 run_ingest(&mut ctx, &cfg, Which::Both, None, ingest.rounds).await?;
                 run_query(&mut ctx, query).await?;
+                run_alarms(&mut ctx, &alarms.config()).await?;
             }
         }
         Ok(())
