@@ -78,7 +78,9 @@ pub struct Config {
     /// `worker_threads` / `OPSLOOP_WORKER_THREADS`: async worker threads (1–64). Default `2`.
     pub worker_threads: usize,
     /// `max_body_bytes` / `OPSLOOP_MAX_BODY_BYTES`: largest request body accepted, in bytes, before
-    /// decompression (at least 1024). Default `1048576` (1 MiB, CloudWatch's PutMetricData limit).
+    /// decompression (at least 1024), by services that set no limit of their own (CloudWatch Logs
+    /// sets 8 MiB, for full PutLogEvents batches). Default `1048576` (1 MiB, CloudWatch's
+    /// PutMetricData limit).
     pub max_body_bytes: usize,
     /// `public_url` / `OPSLOOP_PUBLIC_URL`: base URL at which subscribers reach this server's
     /// `/_opsloop/sns/...` links (SubscribeURL, UnsubscribeURL, SigningCertURL). Default: `http://`
