@@ -21,13 +21,18 @@
 //! does not change (the `StateReason` of the last transition stays, as in CloudWatch).
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use opsloop_store::WriteOp;
 
 use serde_json::{json, Map, Value};
 
 use super::actions;
 use super::data::{self, Span};
 use super::evaluate::{decide, Point, Rules, Slot, Verdict};
-use super::model::{AlarmState, Comparison, StateValue, SuppressedBy, Suppression, TreatMissing};
+use super::model::{
+    AlarmState, Comparison, StateValue, StoredAlarm, SuppressedBy, Suppression, TreatMissing,
+};
 use super::reason::{reason_data, reason_text, ReasonInput};
 use super::registry::{AlarmKey, Entry, Inner};
 use super::rule::resolve_ref;
@@ -38,35 +43,178 @@ use crate::error::InternalError;
 use crate::fetch::find_series;
 use crate::stats::Statistic;
 
+/// Most metric alarm transitions persisted in one control-store batch. Bounds how long an
+/// arrival-triggered evaluation can wait behind a clock tick's mass transition.
+pub(crate) const TRANSITION_CHUNK: usize = 500;
+
+/// A decided transition: the record it was decided on, the new record, the writes.
+type Deferred = (StoredAlarm, StoredAlarm, Vec<WriteOp>);
+
+/// A metric alarm transition evaluated but not yet persisted.
+pub(crate) struct Prepared {
+    entry: Arc<Entry>,
+    /// The alarm record the transition was decided on.
+    base: StoredAlarm,
+    /// The record with the new state.
+    next: StoredAlarm,
+    /// The transition's writes.
+    ops: Vec<WriteOp>,
+}
+
 /// Most alarm evaluations one cascade of composite re-evaluations may take.
 const MAX_CASCADE: usize = 100_000;
 
 impl Alarms {
     /// Evaluate `keys` at `now_ms`, then every composite alarm depending on one that changed state.
     /// Returns the number of transitions.
+    ///
+    /// Metric alarm transitions are collected and persisted in control-store batches of at most
+    /// [`TRANSITION_CHUNK`] transitions (each with its history item, event and actions), so a mass
+    /// transition costs a few durable writes rather than one per alarm; in memory an alarm adopts
+    /// its new state only once the batch is durable. Composite alarms are committed one by one,
+    /// after the pending metric transitions they may depend on.
     pub fn evaluate_keys(&self, keys: Vec<AlarmKey>, now_ms: i64) -> usize {
         let mut queue: VecDeque<AlarmKey> = keys.into();
         let mut transitions = 0;
         let mut steps = 0;
-        while let Some(key) = queue.pop_front() {
-            steps += 1;
-            if steps > MAX_CASCADE {
-                tracing::warn!("alarm evaluation cascade cut short");
+        let mut pending: Vec<Prepared> = Vec::new();
+        let mut pending_keys: HashSet<AlarmKey> = HashSet::new();
+        loop {
+            while let Some(key) = queue.pop_front() {
+                steps += 1;
+                if steps > MAX_CASCADE {
+                    tracing::warn!("alarm evaluation cascade cut short");
+                    queue.clear();
+                    break;
+                }
+                let Some(entry) = self.registry.read().get(&key) else {
+                    continue;
+                };
+                let composite = entry.inner.lock().stored.config.is_composite();
+                if composite {
+                    if !pending.is_empty() {
+                        self.flush(
+                            &mut pending,
+                            &mut pending_keys,
+                            &mut queue,
+                            &mut transitions,
+                        );
+                    }
+                    match self.evaluate_entry(&entry, now_ms) {
+                        Ok(true) => {
+                            transitions += 1;
+                            queue.extend(self.registry.read().parents_of(&key));
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::error!(alarm = %key.name, error = %e, "alarm evaluation failed")
+                        }
+                    }
+                    continue;
+                }
+                if pending_keys.contains(&key) {
+                    continue;
+                }
+                let result = {
+                    let mut inner = entry.inner.lock();
+                    if inner.deleted {
+                        Ok(None)
+                    } else {
+                        self.evaluate_metric(&entry, &mut inner, now_ms, true)
+                    }
+                };
+                match result {
+                    Ok(Some(Some((base, next, ops)))) => {
+                        pending_keys.insert(key);
+                        pending.push(Prepared {
+                            entry,
+                            base,
+                            next,
+                            ops,
+                        });
+                        if pending.len() >= TRANSITION_CHUNK {
+                            self.flush(
+                                &mut pending,
+                                &mut pending_keys,
+                                &mut queue,
+                                &mut transitions,
+                            );
+                        }
+                    }
+                    Ok(Some(None)) => transitions += 1,
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::error!(alarm = %key.name, error = %e, "alarm evaluation failed")
+                    }
+                }
+            }
+            if pending.is_empty() {
                 break;
             }
-            let Some(entry) = self.registry.read().get(&key) else {
-                continue;
-            };
-            match self.evaluate_entry(&entry, now_ms) {
-                Ok(true) => {
-                    transitions += 1;
-                    queue.extend(self.registry.read().parents_of(&key));
-                }
-                Ok(false) => {}
-                Err(e) => tracing::error!(alarm = %key.name, error = %e, "alarm evaluation failed"),
-            }
+            self.flush(
+                &mut pending,
+                &mut pending_keys,
+                &mut queue,
+                &mut transitions,
+            );
         }
         transitions
+    }
+
+    /// Persist the prepared metric transitions in one batch and adopt them in memory. A transition
+    /// whose alarm changed meanwhile (another evaluation, an update, a deletion) is left out; the
+    /// next evaluation decides again. Parents of the committed alarms join `queue`.
+    fn flush(
+        &self,
+        pending: &mut Vec<Prepared>,
+        pending_keys: &mut HashSet<AlarmKey>,
+        queue: &mut VecDeque<AlarmKey>,
+        transitions: &mut usize,
+    ) {
+        pending_keys.clear();
+        let mut items = std::mem::take(pending);
+        // One lock order for every flush: no two flushes can deadlock.
+        items.sort_by(|a, b| a.entry.key.cmp(&b.entry.key));
+        let mut op_lists: Vec<Vec<WriteOp>> = items
+            .iter_mut()
+            .map(|p| std::mem::take(&mut p.ops))
+            .collect();
+        let mut guards = Vec::with_capacity(items.len());
+        let mut ops = Vec::new();
+        for (p, list) in items.iter().zip(op_lists.iter_mut()) {
+            let inner = p.entry.inner.lock();
+            if inner.deleted || inner.stored != p.base {
+                continue;
+            }
+            ops.append(list);
+            guards.push((inner, p));
+        }
+        if guards.is_empty() {
+            return;
+        }
+        if let Err(e) = self.control.batch(ops) {
+            tracing::error!(error = %e, transitions = guards.len(), "alarm transitions could not be saved");
+            return;
+        }
+        let mut committed = Vec::with_capacity(guards.len());
+        for (mut inner, p) in guards {
+            tracing::info!(
+                alarm = %p.next.config.name,
+                from = p.base.state.value.as_str(),
+                to = p.next.state.value.as_str(),
+                "alarm state changed"
+            );
+            inner.stored = p.next.clone();
+            committed.push(p.entry.key.clone());
+        }
+        *transitions += committed.len();
+        {
+            let reg = self.registry.read();
+            for key in &committed {
+                queue.extend(reg.parents_of(key));
+            }
+        }
+        self.outbox_wake.notify_one();
     }
 
     /// Evaluate one alarm; `Ok(true)` when its state changed.
@@ -78,7 +226,10 @@ impl Alarms {
         if inner.stored.config.is_composite() {
             self.evaluate_composite(&mut inner, now_ms)
         } else {
-            self.evaluate_metric(entry, &mut inner, now_ms)
+            match self.evaluate_metric(entry, &mut inner, now_ms, false)? {
+                Some(_) => Ok(true),
+                None => Ok(false),
+            }
         }
     }
 
@@ -107,9 +258,13 @@ impl Alarms {
         entry: &Entry,
         inner: &mut Inner,
         now_ms: i64,
-    ) -> Result<bool, InternalError> {
+        defer: bool,
+    ) -> Result<Option<Option<Deferred>>, InternalError> {
+        // The transition is stamped with the clock as this alarm is evaluated, never earlier than
+        // the evaluation time (the data that caused it was read by then).
+        let stamp = self.now().max(now_ms);
         let Some(cfg) = inner.stored.config.metric().cloned() else {
-            return Ok(false);
+            return Ok(None);
         };
         let period_s = cfg.effective_period().max(1);
         let p = period_s * 1000;
@@ -134,12 +289,12 @@ impl Alarms {
                 Ok(raw) => raw,
                 Err(e) => {
                     tracing::warn!(alarm = %entry.key.name, error = %e, "metric math alarm could not be evaluated");
-                    return Ok(false);
+                    return Ok(None);
                 }
             }
         } else {
             let Some(statistic) = inner.compiled.statistic else {
-                return Ok(false);
+                return Ok(None);
             };
             let series = self.series_of(entry)?;
             data::single_metric(
@@ -194,8 +349,8 @@ impl Alarms {
         let outcome = decide(&slots, &rules);
         let old = inner.stored.state.value;
         let new = match outcome.verdict {
-            Verdict::Retain => return Ok(false),
-            Verdict::Set(v) if v == old => return Ok(false),
+            Verdict::Retain => return Ok(None),
+            Verdict::Set(v) if v == old => return Ok(None),
             Verdict::Set(v) => v,
         };
         let input = ReasonInput {
@@ -211,12 +366,16 @@ impl Alarms {
             value: new,
             reason: reason_text(&input),
             reason_data: Some(reason_data(&input)),
-            updated_ms: now_ms,
-            transitioned_ms: now_ms,
+            updated_ms: stamp,
+            transitioned_ms: stamp,
             suppression: None,
         };
-        self.commit_transition(inner, state, now_ms)?;
-        Ok(true)
+        if defer {
+            let (next, ops) = prepare_transition(inner, state, stamp)?;
+            return Ok(Some(Some((inner.stored.clone(), next, ops))));
+        }
+        self.commit_transition(inner, state, stamp)?;
+        Ok(Some(None))
     }
 
     /// Whether a breaching partial period of this alarm's statistic could be a mere artefact of
@@ -428,29 +587,12 @@ impl Alarms {
         state: AlarmState,
         now_ms: i64,
     ) -> Result<(), InternalError> {
-        let old = inner.stored.state.clone();
-        let mut next = inner.stored.clone();
-        next.state = state;
-        let mut ops = vec![
-            store::put_alarm(&next)?,
-            store::put_history(
-                &next.account,
-                &next.region,
-                &state_update_record(&next, &old, now_ms),
-            )?,
-        ];
-        if next.config.actions_enabled && next.state.suppression.is_none() {
-            for arn in next.config.actions_for(next.state.value) {
-                ops.push(store::put_outbox(&actions::action_item(
-                    &next, arn, old.value,
-                ))?);
-            }
-        }
-        ops.push(store::put_outbox(&actions::event_item(&next, &old))?);
+        let old = inner.stored.state.value;
+        let (next, ops) = prepare_transition(inner, state, now_ms)?;
         self.control.batch(ops)?;
         tracing::info!(
             alarm = %next.config.name,
-            from = old.value.as_str(),
+            from = old.as_str(),
             to = next.state.value.as_str(),
             "alarm state changed"
         );
@@ -496,6 +638,35 @@ impl Alarms {
             .chain(self.suppression_due(now_ms))
             .collect()
     }
+}
+
+/// The writes of a transition of `inner` to `state`: the alarm record, its `StateUpdate` history
+/// item, its actions (when enabled and not suppressed) and its EventBridge event.
+fn prepare_transition(
+    inner: &Inner,
+    state: AlarmState,
+    now_ms: i64,
+) -> Result<(super::model::StoredAlarm, Vec<WriteOp>), InternalError> {
+    let old = inner.stored.state.clone();
+    let mut next = inner.stored.clone();
+    next.state = state;
+    let mut ops = vec![
+        store::put_alarm(&next)?,
+        store::put_history(
+            &next.account,
+            &next.region,
+            &state_update_record(&next, &old, now_ms),
+        )?,
+    ];
+    if next.config.actions_enabled && next.state.suppression.is_none() {
+        for arn in next.config.actions_for(next.state.value) {
+            ops.push(store::put_outbox(&actions::action_item(
+                &next, arn, old.value,
+            ))?);
+        }
+    }
+    ops.push(store::put_outbox(&actions::event_item(&next, &old))?);
+    Ok((next, ops))
 }
 
 /// The action suppression a composite alarm starts in when it enters `value`: held while the

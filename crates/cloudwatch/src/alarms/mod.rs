@@ -21,11 +21,16 @@
 //! be driven by hand, so tests need no sleeps.
 //!
 //! **Durability.** Alarm records, history and the outbox live in the control store; a transition
-//! and its pending actions are one atomic batch. The dispatcher ([`Alarms::dispatch`]) delivers
-//! outbox items and deletes each together with its `Action` history item, so after a restart
-//! undelivered actions are delivered. The crash window: if the process dies after a delivery
-//! succeeded and before that batch commits, the action is delivered again after the restart
-//! (at-least-once); in normal operation every action is delivered exactly once.
+//! and its pending actions are atomic. The metric alarm transitions of one evaluation run are
+//! saved together, in control-store batches of at most 500 transitions, and an alarm adopts its
+//! new state in memory only once its batch is durable; each transition is stamped with the clock
+//! read when its alarm is evaluated. The dispatcher ([`Alarms::dispatch`]) works actions ahead of
+//! EventBridge events (separate key ranges of the outbox), delivers a page of items and deletes
+//! them in one batch together with their `Action` history items, so after a restart undelivered
+//! actions are delivered; events for an EventBridge absent from this process are dropped a page at
+//! a time. The crash window: if the process dies after deliveries succeeded and before their
+//! page's batch commits, those actions are delivered again after the restart (at-least-once); in
+//! normal operation every action is delivered exactly once.
 
 pub mod actions;
 pub mod data;
@@ -61,8 +66,10 @@ use registry::{metric_hash, AlarmKey, Entry, Registry};
 pub const TICK: Duration = Duration::from_secs(10);
 /// How often the outbox is swept even without a wake-up (delivery retries after a restart).
 const OUTBOX_SWEEP: Duration = Duration::from_secs(5);
-/// Outbox items read per dispatcher round.
+/// Outbox actions read (and removed in one batch) per dispatcher round.
 const OUTBOX_BATCH: usize = 100;
+/// Outbox events read (and removed in one batch) per dispatcher round.
+const EVENT_BATCH: usize = 1000;
 /// How often old history is pruned.
 const PRUNE_EVERY_MS: i64 = 3_600_000;
 
@@ -315,55 +322,156 @@ impl Alarms {
     }
 
     /// Deliver every outbox item. Returns the number delivered (successfully or not).
+    ///
+    /// Actions go first and are re-checked between pages of events, so an action never waits
+    /// behind a backlog of EventBridge events. Delivered items leave the outbox one batch per page
+    /// (with their `Action` history items); an action is removed only after its delivery, so one
+    /// not delivered before a restart goes out after it. When EventBridge is not in this process,
+    /// events are dropped a page at a time without a call each.
     pub async fn dispatch(&self) -> usize {
         let _one = self.dispatch_lock.lock().await;
         let directory = self.directory.read().clone();
         let mut delivered = 0;
+        // Items of earlier releases, keyed `<ms>/<seq>` (sorted before the prefixed keys).
+        match self
+            .drain(directory.as_deref(), "", OUTBOX_BATCH, true)
+            .await
+        {
+            Ok(n) => delivered += n,
+            Err(()) => return delivered,
+        }
+        match self
+            .drain(
+                directory.as_deref(),
+                store::ACTION_PREFIX,
+                OUTBOX_BATCH,
+                false,
+            )
+            .await
+        {
+            Ok(n) => delivered += n,
+            Err(()) => return delivered,
+        }
         let mut after: Option<String> = None;
         loop {
-            let batch = match store::load_outbox(&*self.control, after.as_deref(), OUTBOX_BATCH) {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::error!(error = %e, "outbox could not be read");
-                    break;
-                }
+            let (n, last) = match self
+                .drain_page(
+                    directory.as_deref(),
+                    store::EVENT_PREFIX,
+                    after.as_deref(),
+                    EVENT_BATCH,
+                    false,
+                )
+                .await
+            {
+                Ok(Some(r)) => r,
+                Ok(None) => break,
+                Err(()) => return delivered,
             };
-            if batch.is_empty() {
-                break;
-            }
-            for (key, item) in batch {
-                after = Some(key.clone());
-                let result = actions::deliver(directory.as_deref(), &item).await;
-                let mut ops = vec![store::delete_outbox(&key)];
-                if item.target == store::Target::EventBridge {
-                    if let Err(e) = &result {
-                        tracing::debug!(alarm = %item.alarm_name, error = %e, "alarm state change event not delivered");
-                    }
-                } else {
-                    match &result {
-                        Ok(_) => {
-                            tracing::info!(alarm = %item.alarm_name, action = %item.resource, "alarm action executed")
-                        }
-                        Err(e) => {
-                            tracing::warn!(alarm = %item.alarm_name, action = %item.resource, error = %e, "alarm action failed")
-                        }
-                    }
-                    let record = actions::action_history(&item, &result, self.now());
-                    match store::put_history(&item.account, &item.region, &record) {
-                        Ok(op) => ops.push(op),
-                        Err(e) => {
-                            tracing::error!(error = %e, "action history could not be encoded")
-                        }
-                    }
-                }
-                if let Err(e) = self.control.batch(ops) {
-                    tracing::error!(error = %e, "outbox item could not be completed");
-                    return delivered;
-                }
-                delivered += 1;
+            delivered += n;
+            after = Some(last);
+            match self
+                .drain(
+                    directory.as_deref(),
+                    store::ACTION_PREFIX,
+                    OUTBOX_BATCH,
+                    false,
+                )
+                .await
+            {
+                Ok(n) => delivered += n,
+                Err(()) => return delivered,
             }
         }
         delivered
+    }
+
+    /// Deliver every item under `prefix`, a page at a time.
+    async fn drain(
+        &self,
+        directory: Option<&Directory>,
+        prefix: &str,
+        page: usize,
+        legacy: bool,
+    ) -> Result<usize, ()> {
+        let mut delivered = 0;
+        let mut after: Option<String> = None;
+        while let Some((n, last)) = self
+            .drain_page(directory, prefix, after.as_deref(), page, legacy)
+            .await?
+        {
+            delivered += n;
+            after = Some(last);
+        }
+        Ok(delivered)
+    }
+
+    /// Deliver one page of items under `prefix` after `after` and remove them in one batch.
+    /// `None` when there was nothing left; otherwise the number delivered and the last key.
+    /// With `legacy`, only keys of earlier releases (starting with a digit) count.
+    async fn drain_page(
+        &self,
+        directory: Option<&Directory>,
+        prefix: &str,
+        after: Option<&str>,
+        page: usize,
+        legacy: bool,
+    ) -> Result<Option<(usize, String)>, ()> {
+        let mut items = match store::load_outbox(&*self.control, prefix, after, page) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "outbox could not be read");
+                return Err(());
+            }
+        };
+        if legacy {
+            items.retain(|(k, _)| k.starts_with(|c: char| c.is_ascii_digit()));
+        }
+        let Some(last) = items.last().map(|(k, _)| k.clone()) else {
+            return Ok(None);
+        };
+        let events_absent = directory.is_none_or(|d| d.get("EventBridge").is_none());
+        let mut ops = Vec::with_capacity(items.len() * 2);
+        for (key, item) in &items {
+            ops.push(store::delete_outbox(key));
+            if item.target == store::Target::EventBridge {
+                if events_absent {
+                    continue;
+                }
+                if let Err(e) = actions::deliver(directory, item).await {
+                    tracing::debug!(alarm = %item.alarm_name, error = %e, "alarm state change event not delivered");
+                }
+                continue;
+            }
+            let result = actions::deliver(directory, item).await;
+            match &result {
+                Ok(_) => {
+                    tracing::info!(alarm = %item.alarm_name, action = %item.resource, "alarm action executed")
+                }
+                Err(e) => {
+                    tracing::warn!(alarm = %item.alarm_name, action = %item.resource, error = %e, "alarm action failed")
+                }
+            }
+            let record = actions::action_history(item, &result, self.now());
+            match store::put_history(&item.account, &item.region, &record) {
+                Ok(op) => ops.push(op),
+                Err(e) => tracing::error!(error = %e, "action history could not be encoded"),
+            }
+        }
+        if events_absent
+            && items
+                .iter()
+                .any(|(_, i)| i.target == store::Target::EventBridge)
+        {
+            tracing::debug!(
+                "EventBridge is not in this process: alarm state change events dropped"
+            );
+        }
+        if let Err(e) = self.control.batch(ops) {
+            tracing::error!(error = %e, "outbox items could not be completed");
+            return Err(());
+        }
+        Ok(Some((items.len(), last)))
     }
 
     /// Start the background tasks on the current tokio runtime (idempotent): the arrival-triggered

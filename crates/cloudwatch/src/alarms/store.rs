@@ -3,12 +3,14 @@
 //! * `cloudwatch.alarms` — one [`StoredAlarm`] per alarm, keyed `<account>/<region>/<name>`;
 //! * `cloudwatch.alarm_history` — [`HistoryRecord`]s keyed `<account>/<region>/<ms>/<seq>`, so a
 //!   scan of one account and region is in time order; kept for two weeks;
-//! * `cloudwatch.alarm_outbox` — [`OutboxItem`]s keyed `<ms>/<seq>`: actions and events of state
-//!   transitions not yet delivered.
+//! * `cloudwatch.alarm_outbox` — [`OutboxItem`]s of state transitions not yet delivered: actions
+//!   keyed `a/<ms>/<seq>`, EventBridge events keyed `e/<ms>/<seq>`, so the dispatcher works the
+//!   actions without waiting behind events (items written by earlier releases are keyed
+//!   `<ms>/<seq>`).
 //!
 //! A transition is one atomic batch: the new alarm record, its history item and its outbox items.
-//! The dispatcher then deletes each delivered outbox item in the same batch as the `Action`
-//! history item that records the delivery.
+//! The dispatcher then deletes delivered outbox items in batches, each together with the `Action`
+//! history item that records its delivery.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -196,21 +198,32 @@ pub struct OutboxItem {
     pub state_update_ms: i64,
 }
 
+/// Key prefix of outbox actions.
+pub const ACTION_PREFIX: &str = "a/";
+/// Key prefix of outbox EventBridge events.
+pub const EVENT_PREFIX: &str = "e/";
+
 pub fn put_outbox(item: &OutboxItem) -> Result<WriteOp, InternalError> {
+    let prefix = if item.target == Target::EventBridge {
+        EVENT_PREFIX
+    } else {
+        ACTION_PREFIX
+    };
     Ok(WriteOp::Put {
         table: OUTBOX.into(),
-        key: time_key(item.state_update_ms),
+        key: format!("{prefix}{}", time_key(item.state_update_ms)),
         value: encode(item)?,
     })
 }
 
-/// Up to `limit` outbox items after `after`, oldest first.
+/// Up to `limit` outbox items under `prefix` after `after`, oldest first.
 pub fn load_outbox(
     control: &dyn ControlStore,
+    prefix: &str,
     after: Option<&str>,
     limit: usize,
 ) -> Result<Vec<(String, OutboxItem)>, InternalError> {
-    let rows = control.scan(OUTBOX, "", after, limit)?;
+    let rows = control.scan(OUTBOX, prefix, after, limit)?;
     let mut out = Vec::with_capacity(rows.len());
     for (key, bytes) in rows {
         match decode::<OutboxItem>("outbox item", &bytes) {
