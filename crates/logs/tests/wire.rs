@@ -141,4 +141,8 @@ async fn json_protocol_round_trip_and_errors() {
     )
     .await;
     assert_eq!(status, 501, "{err}");
+    assert!(
+        err.to_string().contains("CreateExportTask"),
+        "a 501 carries the service's own message naming the operation: {err}"
+    );
 }

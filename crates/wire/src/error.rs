@@ -10,8 +10,9 @@
 //! * awsQuery: `<ErrorResponse><Error><Type/><Code/><Message/></Error><RequestId/></ErrorResponse>`.
 //! * restJson: `X-Amzn-ErrorType: <code>` plus a JSON body with the message.
 //!
-//! 5xx messages are replaced by a generic sentence (the original is logged), so nothing internal
-//! leaks to callers.
+//! Server-fault messages (5xx) are replaced by a generic sentence (the original is logged), so nothing
+//! internal leaks to callers — except 501 (`NotImplemented`) and 503 (a service not available), whose
+//! messages are deliberate, user-facing sentences written by the service.
 
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
@@ -74,7 +75,7 @@ pub fn resolve(model: Option<&Model>, err: &ApiError) -> ErrorInfo {
             )
         }
     };
-    let message = if status >= 500 {
+    let message = if status >= 500 && !matches!(status, 501 | 503) {
         if err.message != INTERNAL_MESSAGE {
             tracing::warn!(kind = %err.kind, status, message = %err.message, "server error; message withheld from the client");
         }
@@ -342,6 +343,28 @@ mod tests {
             body.contains("<Type>Receiver</Type>")
                 && body.contains(INTERNAL_MESSAGE)
                 && !body.contains("stack trace"),
+            "{body}"
+        );
+    }
+
+    #[test]
+    fn not_implemented_keeps_its_message() {
+        let r = render(
+            Protocol::Query,
+            None,
+            &ApiError::with_status(
+                "NotImplemented",
+                501,
+                "Operation PutDashboard is not implemented by this opsloop release.",
+            ),
+            "r",
+        );
+        assert_eq!(r.status(), 501);
+        let body = std::str::from_utf8(r.body()).expect("utf8");
+        assert!(
+            body.contains("<Code>NotImplemented</Code>")
+                && body.contains("Operation PutDashboard is not implemented")
+                && !body.contains(INTERNAL_MESSAGE),
             "{body}"
         );
     }
