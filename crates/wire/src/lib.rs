@@ -15,5 +15,5 @@ pub mod model;
 pub mod sigv4;
 pub mod validate;
 
-pub use dispatch::{AuthMode, Credentials, CredentialStore, Gateway, GatewayConfig};
+pub use dispatch::{AuthMode, CredentialStore, Credentials, Gateway, GatewayConfig};
 pub use model::{Model, ModelError};
