@@ -80,6 +80,23 @@ pub fn java_double(v: f64) -> String {
 }
 
 /// `(name, value)` pairs as a `Dimensions` list.
+/// A `Dimensions` list (`[{"Name": …, "Value": …}]`) as `(name, value)` pairs, in input order;
+/// entries missing either string are skipped.
+pub fn dimensions_of(v: Option<&Value>) -> Vec<(String, String)> {
+    v.and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|d| {
+                    Some((
+                        d.get("Name")?.as_str()?.to_string(),
+                        d.get("Value")?.as_str()?.to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn dimensions_value(dims: &[(String, String)]) -> Value {
     Value::Array(
         dims.iter()

@@ -75,17 +75,7 @@ fn trigger_metrics(queries: &[Value]) -> Value {
             let v = if k == "MetricStat" {
                 let mut ms = v.clone();
                 if let Some(dims) = ms.pointer_mut("/Metric/Dimensions") {
-                    let pairs: Vec<(String, String)> = dims
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|d| {
-                            Some((
-                                d.get("Name")?.as_str()?.to_string(),
-                                d.get("Value")?.as_str()?.to_string(),
-                            ))
-                        })
-                        .collect();
+                    let pairs = crate::doc::dimensions_of(Some(dims));
                     *dims = dims_lower(&pairs);
                 }
                 ms

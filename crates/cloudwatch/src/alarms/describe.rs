@@ -241,20 +241,7 @@ impl Alarms {
             .get("MetricName")
             .and_then(Value::as_str)
             .ok_or_else(|| error::missing("MetricName"))?;
-        let mut dims: Vec<(String, String)> = input
-            .get("Dimensions")
-            .and_then(Value::as_array)
-            .map(|l| {
-                l.iter()
-                    .filter_map(|d| {
-                        Some((
-                            d.get("Name")?.as_str()?.to_string(),
-                            d.get("Value")?.as_str()?.to_string(),
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut dims = crate::doc::dimensions_of(input.get("Dimensions"));
         dims.sort();
         let text = |k: &str| input.get(k).and_then(Value::as_str);
         let period = input.get("Period").and_then(Value::as_i64);

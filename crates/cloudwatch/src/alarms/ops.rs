@@ -102,20 +102,7 @@ fn band_metric(stored: &StoredAlarm) -> Option<(MetricId, String)> {
     let ms = q.get("MetricStat")?;
     let metric = ms.get("Metric")?;
     let text = |k: &str| metric.get(k).and_then(Value::as_str).map(str::to_string);
-    let dims = metric
-        .get("Dimensions")
-        .and_then(Value::as_array)
-        .map(|l| {
-            l.iter()
-                .filter_map(|d| {
-                    Some((
-                        d.get("Name")?.as_str()?.to_string(),
-                        d.get("Value")?.as_str()?.to_string(),
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let dims = crate::doc::dimensions_of(metric.get("Dimensions"));
     Some((
         MetricId::new(text("Namespace")?, text("MetricName")?, dims),
         ms.get("Stat")?.as_str()?.to_string(),

@@ -110,20 +110,7 @@ impl Compiled {
                         continue;
                     };
                     let text = |k: &str| metric.get(k).and_then(|v| v.as_str()).unwrap_or("");
-                    let dims: Vec<(String, String)> = metric
-                        .get("Dimensions")
-                        .and_then(|d| d.as_array())
-                        .map(|l| {
-                            l.iter()
-                                .filter_map(|d| {
-                                    Some((
-                                        d.get("Name")?.as_str()?.to_string(),
-                                        d.get("Value")?.as_str()?.to_string(),
-                                    ))
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default();
+                    let dims = crate::doc::dimensions_of(metric.get("Dimensions"));
                     let id =
                         MetricId::new(text("Namespace").into(), text("MetricName").into(), dims);
                     c.watched.push(metric_hash(

@@ -105,21 +105,6 @@ fn ranges(configuration: Option<&Value>) -> Vec<(i64, i64)> {
         .unwrap_or_default()
 }
 
-fn dims_of(v: Option<&Value>) -> Vec<(String, String)> {
-    v.and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .filter_map(|d| {
-                    Some((
-                        d.get("Name")?.as_str()?.to_string(),
-                        d.get("Value")?.as_str()?.to_string(),
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The detector identity named by a Put/Delete input.
 enum Identity {
     Metric(MetricId, String),
@@ -183,7 +168,11 @@ fn identity(input: &Value) -> Result<Identity, ApiError> {
         )));
     }
     Ok(Identity::Metric(
-        MetricId::new(namespace, name, dims_of(src.get("Dimensions"))),
+        MetricId::new(
+            namespace,
+            name,
+            crate::doc::dimensions_of(src.get("Dimensions")),
+        ),
         stat,
     ))
 }
@@ -346,7 +335,7 @@ pub fn describe(
         .unwrap_or_else(|| vec!["SINGLE_METRIC"]);
     let namespace = input.get("Namespace").and_then(Value::as_str);
     let name = input.get("MetricName").and_then(Value::as_str);
-    let dims = dims_of(input.get("Dimensions"));
+    let dims = crate::doc::dimensions_of(input.get("Dimensions"));
     if (namespace.is_some() || name.is_some() || !dims.is_empty()) && types.contains(&"METRIC_MATH")
     {
         return Err(error::combination(
