@@ -18,6 +18,28 @@ use crate::pattern::{Extracted, Pattern};
 pub const METRIC_FILTERS: &str = "logs.mfilters";
 pub const SUBSCRIPTION_FILTERS: &str = "logs.sfilters";
 
+/// The store key of filter `name` on `group` in `table`, refusing a new filter when the group already
+/// has `limit` of them (replacing an existing filter of that name is always allowed).
+fn claim_filter_slot(
+    store: &dyn ControlStore,
+    table: &str,
+    ctx: &RequestContext,
+    group: &str,
+    name: &str,
+    limit: usize,
+    limit_message: &str,
+) -> Result<String, ApiError> {
+    let prefix = filter_prefix(ctx, group);
+    let key = format!("{prefix}{name}");
+    let existing = store
+        .scan(table, &prefix, None, limit + 1)
+        .map_err(store_err)?;
+    if existing.len() >= limit && !existing.iter().any(|(k, _)| *k == key) {
+        return Err(error::limit_exceeded(limit_message));
+    }
+    Ok(key)
+}
+
 pub fn filter_prefix(ctx: &RequestContext, group: &str) -> String {
     format!("{}/{}/{group}:", ctx.account_id, ctx.region)
 }
@@ -99,16 +121,15 @@ pub fn put_metric_filter(
         .unwrap_or(Value::Null);
     validate_transformations(&transformations, &pattern)?;
     crate::groups::load_group(store, ctx, group)?;
-    let prefix = filter_prefix(ctx, group);
-    let key = format!("{prefix}{name}");
-    let existing = store
-        .scan(METRIC_FILTERS, &prefix, None, 200)
-        .map_err(store_err)?;
-    if existing.len() >= 100 && !existing.iter().any(|(k, _)| *k == key) {
-        return Err(error::limit_exceeded(
-            "A log group can have at most 100 metric filters.",
-        ));
-    }
+    let key = claim_filter_slot(
+        store,
+        METRIC_FILTERS,
+        ctx,
+        group,
+        name,
+        100,
+        "A log group can have at most 100 metric filters.",
+    )?;
     let rec = MetricFilterRecord {
         group: group.to_string(),
         name: name.to_string(),
@@ -467,16 +488,15 @@ pub fn put_subscription_filter(
     Pattern::parse(pattern)?;
     let destination = req_str(input, "destinationArn")?;
     crate::groups::load_group(store, ctx, group)?;
-    let prefix = filter_prefix(ctx, group);
-    let key = format!("{prefix}{name}");
-    let existing = store
-        .scan(SUBSCRIPTION_FILTERS, &prefix, None, 10)
-        .map_err(store_err)?;
-    if existing.len() >= 2 && !existing.iter().any(|(k, _)| *k == key) {
-        return Err(error::limit_exceeded(
-            "Resource limit exceeded: a log group can have at most 2 subscription filters.",
-        ));
-    }
+    let key = claim_filter_slot(
+        store,
+        SUBSCRIPTION_FILTERS,
+        ctx,
+        group,
+        name,
+        2,
+        "Resource limit exceeded: a log group can have at most 2 subscription filters.",
+    )?;
     let rec = SubscriptionRecord {
         group: group.to_string(),
         name: name.to_string(),
