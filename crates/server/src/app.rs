@@ -16,7 +16,10 @@ use opsloop_cloudwatch::CloudWatch;
 use opsloop_core::{
     ApiError, BoxFuture, Directory, Health, RequestContext, Service, ValidationFailure, Value,
 };
+use opsloop_events::Events;
 use opsloop_logs::Logs;
+use opsloop_scheduler::Scheduler;
+use opsloop_ssm::Ssm;
 use opsloop_sns::{SmtpConfig, Sns, SnsConfig};
 use opsloop_store::{ControlStore, SqliteStore};
 use opsloop_tsdb::MetricStore;
@@ -137,6 +140,9 @@ struct Services {
     cloudwatch: Arc<CloudWatch>,
     logs: Arc<Logs>,
     sns: Arc<Sns>,
+    events: Arc<Events>,
+    scheduler: Arc<Scheduler>,
+    ssm: Arc<Ssm>,
 }
 
 impl Services {
@@ -160,15 +166,31 @@ impl Services {
         let logs = Logs::open(data_dir, control.clone())
             .map_err(|e| anyhow!("cannot open the log store in {}: {e}", data_dir.display()))?
             .with_directory(directory.clone());
+        let events = Events::open(data_dir, control.clone(), directory.clone())
+            .map_err(|e| anyhow!("cannot open EventBridge: {e}"))?;
+        let scheduler = Scheduler::open(data_dir, control.clone(), directory.clone())
+            .map_err(|e| anyhow!("cannot open EventBridge Scheduler: {e}"))?;
+        let ssm = Ssm::open(data_dir, control.clone(), directory.clone())
+            .map_err(|e| anyhow!("cannot open Systems Manager: {e}"))?;
         Ok(Services {
             cloudwatch: Arc::new(cloudwatch),
             logs: Arc::new(logs),
             sns: Arc::new(sns),
+            events: Arc::new(events),
+            scheduler: Arc::new(scheduler),
+            ssm: Arc::new(ssm),
         })
     }
 
     fn all(&self) -> Vec<Arc<dyn Service>> {
-        vec![self.cloudwatch.clone(), self.logs.clone(), self.sns.clone()]
+        vec![
+            self.cloudwatch.clone(),
+            self.logs.clone(),
+            self.sns.clone(),
+            self.events.clone(),
+            self.scheduler.clone(),
+            self.ssm.clone(),
+        ]
     }
 }
 
@@ -294,6 +316,18 @@ impl App {
             .sns
             .start()
             .context("cannot start SNS delivery")?;
+        self.services
+            .events
+            .start()
+            .map_err(|e| anyhow!("cannot start EventBridge delivery: {e}"))?;
+        self.services
+            .scheduler
+            .start()
+            .map_err(|e| anyhow!("cannot start EventBridge Scheduler: {e}"))?;
+        self.services
+            .ssm
+            .start()
+            .map_err(|e| anyhow!("cannot start Systems Manager: {e}"))?;
         Ok(())
     }
 
@@ -326,6 +360,9 @@ impl App {
             .await
             .map_err(|e| anyhow!("cannot wipe the log store: {e}"))?;
         self.services.sns.reset();
+        self.services.events.reset();
+        self.services.scheduler.reset();
+        self.services.ssm.reset();
         let cloudwatch = self.services.cloudwatch.clone();
         tokio::task::spawn_blocking(move || cloudwatch.reload())
             .await
@@ -338,6 +375,9 @@ impl App {
     /// Later requests that write fail; call once serving has stopped.
     pub fn close(&self) -> Result<()> {
         self.services.sns.shutdown();
+        self.services.events.shutdown();
+        self.services.scheduler.shutdown();
+        self.services.ssm.shutdown();
         self.services.logs.close();
         self.metrics
             .close()
