@@ -1,23 +1,49 @@
-//! Systems Manager: Parameter Store, OpsCenter, documents, hybrid activations and managed nodes, Run Command and Automation.
+//! Systems Manager behind the AWS `ssm` API (awsJson 1.1): Parameter Store (`params`), OpsCenter
+//! (`opsitems`), SSM documents with Amazon-owned built-ins (`documents`), hybrid activations and the
+//! managed-node inventory (`activations`), and resource tags (`tags`).
 //!
-//! (SKELETON: the constructor and lifecycle signatures below are what `opsloop-server` calls and
-//! must stay; everything else is the owner's to build.)
+//! Architecture: the wire layer decodes requests into protocol-neutral documents and calls [`Ssm`]
+//! through [`opsloop_core::Service`]; [`Ssm::handle`] is a thin dispatch by operation name to the
+//! modules, each of which owns its control-store tables (`ssm.*`, keys start `<account>/<region>/`).
+//! Writes that touch several rows go through one `ControlStore::batch`. SecureString values are
+//! sealed with AES-256-GCM under a key kept in `<data_dir>/ssm/parameter.key` (0600). Run Command,
+//! the agent and Automation are later modules on top of these (see the crate's README.md).
+
+pub mod activations;
+mod common;
+pub mod documents;
+pub mod error;
+pub mod opsitems;
+pub mod params;
+mod tags;
 
 use std::path::Path;
 use std::sync::Arc;
 
 use opsloop_core::{ApiError, BoxFuture, Directory, RequestContext, Service, Value};
 use opsloop_store::ControlStore;
+use parking_lot::Mutex;
+
+pub use crate::common::Scope;
+use crate::params::crypto::Sealer;
 
 /// The botocore model this service implements.
 pub const MODEL_JSON: &str = include_str!("../../../models/ssm-2014-11-06.json");
 
+/// State shared by the modules: the store, the read-modify-write lock, the parameter sealer and
+/// the directory of peer services.
+pub struct Inner {
+    pub store: Arc<dyn ControlStore>,
+    /// Serialises control-plane read-modify-write operations.
+    pub lock: Mutex<()>,
+    pub sealer: Sealer,
+    #[allow(dead_code)]
+    pub directory: Arc<Directory>,
+}
+
 /// The SSM service.
 pub struct Ssm {
-    #[allow(dead_code)]
-    control: Arc<dyn ControlStore>,
-    #[allow(dead_code)]
-    directory: Arc<Directory>,
+    inner: Inner,
 }
 
 impl Ssm {
@@ -29,8 +55,15 @@ impl Ssm {
         control: Arc<dyn ControlStore>,
         directory: Arc<Directory>,
     ) -> Result<Ssm, String> {
-        let _ = data_dir;
-        Ok(Ssm { control, directory })
+        let sealer = Sealer::open(&data_dir.join("ssm")).map_err(|e| e.to_string())?;
+        Ok(Ssm {
+            inner: Inner {
+                store: control,
+                lock: Mutex::new(()),
+                sealer,
+                directory,
+            },
+        })
     }
 
     /// Start background work on the current tokio runtime. Called once.
@@ -38,7 +71,7 @@ impl Ssm {
         Ok(())
     }
 
-    /// The control store was wiped: drop in-memory state derived from it.
+    /// The control store was wiped: drop in-memory state derived from it (none is kept).
     pub fn reset(&self) {}
 
     /// Stop background work (blocking; called once at shutdown).
@@ -46,15 +79,65 @@ impl Ssm {
 
     /// Run one operation.
     pub async fn handle(&self, ctx: &RequestContext, input: Value) -> Result<Value, ApiError> {
-        let _ = input;
-        Err(ApiError::with_status(
-            "NotImplemented",
-            501,
-            format!(
-                "Operation {} is not implemented by this opsloop release.",
-                ctx.operation
-            ),
-        ))
+        let scope = Scope::of(ctx);
+        let inner = &self.inner;
+        let op = ctx.operation.as_str();
+        let result = match op {
+            "PutParameter" => params::put_parameter(inner, &scope, &input),
+            "GetParameter" => params::get_parameter(inner, &scope, &input),
+            "GetParameters" => params::get_parameters(inner, &scope, &input),
+            "GetParametersByPath" => params::query::get_parameters_by_path(inner, &scope, &input),
+            "DescribeParameters" => params::query::describe_parameters(inner, &scope, &input),
+            "DeleteParameter" => params::delete_parameter(inner, &scope, &input),
+            "DeleteParameters" => params::delete_parameters(inner, &scope, &input),
+            "GetParameterHistory" => params::get_parameter_history(inner, &scope, &input),
+            "LabelParameterVersion" => params::label_parameter_version(inner, &scope, &input),
+            "UnlabelParameterVersion" => params::unlabel_parameter_version(inner, &scope, &input),
+            "AddTagsToResource" => tags::add_tags(inner, &scope, &input),
+            "RemoveTagsFromResource" => tags::remove_tags(inner, &scope, &input),
+            "ListTagsForResource" => tags::list_tags(inner, &scope, &input),
+            "CreateOpsItem" => opsitems::create_ops_item(inner, &scope, &input),
+            "GetOpsItem" => opsitems::get_ops_item(inner, &scope, &input),
+            "UpdateOpsItem" => opsitems::update_ops_item(inner, &scope, &input),
+            "DescribeOpsItems" => opsitems::query::describe_ops_items(inner, &scope, &input),
+            "AssociateOpsItemRelatedItem" => opsitems::related::associate(inner, &scope, &input),
+            "DisassociateOpsItemRelatedItem" => {
+                opsitems::related::disassociate(inner, &scope, &input)
+            }
+            "ListOpsItemRelatedItems" => opsitems::related::list(inner, &scope, &input),
+            "ListOpsItemEvents" => opsitems::query::list_ops_item_events(inner, &scope, &input),
+            "CreateDocument" => documents::create_document(inner, &scope, &input),
+            "UpdateDocument" => documents::update_document(inner, &scope, &input),
+            "UpdateDocumentDefaultVersion" => {
+                documents::update_document_default_version(inner, &scope, &input)
+            }
+            "GetDocument" => documents::get_document(inner, &scope, &input),
+            "DescribeDocument" => documents::describe_document(inner, &scope, &input),
+            "ListDocuments" => documents::list::list_documents(inner, &scope, &input),
+            "ListDocumentVersions" => documents::list::list_document_versions(inner, &scope, &input),
+            "DeleteDocument" => documents::delete_document(inner, &scope, &input),
+            "DescribeDocumentPermission" => {
+                documents::list::describe_document_permission(inner, &scope, &input)
+            }
+            "ModifyDocumentPermission" => {
+                documents::list::modify_document_permission(inner, &scope, &input)
+            }
+            "CreateActivation" => activations::create_activation(inner, &scope, &input),
+            "DescribeActivations" => activations::describe_activations(inner, &scope, &input),
+            "DeleteActivation" => activations::delete_activation(inner, &scope, &input),
+            "DescribeInstanceInformation" => {
+                activations::describe_instance_information(inner, &scope, &input)
+            }
+            _ => Err(ApiError::with_status(
+                "NotImplemented",
+                501,
+                format!("Operation {op} is not implemented by this opsloop release."),
+            )),
+        };
+        if let Err(e) = &result {
+            tracing::debug!(operation = op, kind = %e.kind, message = %e.message, "ssm request failed");
+        }
+        result
     }
 }
 

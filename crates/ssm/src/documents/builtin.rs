@@ -1,0 +1,143 @@
+//! The Amazon-owned documents opsloop ships (Owner `Amazon`, read-only, in every account and region):
+//! AWS-RunShellScript with AWS's parameters, AWS-RunPatchBaseline for Linux package managers, the
+//! opsloop host documents Opsloop-RestartService and Opsloop-CollectDiagnostics, and the runbooks
+//! Opsloop-RestartServiceOnInstances, AWS-RestartEC2Instance, AWS-EnableS3BucketEncryption and
+//! AWS-DisableS3BucketPublicReadWrite. Their content lives in `crates/ssm/documents/`, is compiled
+//! in, and is validated like user content when first used (a unit test keeps them valid).
+
+use std::sync::OnceLock;
+
+use sha2::{Digest, Sha256};
+
+use super::{parse_content, validate, DocVersion, Document, AMAZON};
+
+/// (name, type, format, content) of each built-in document.
+const SOURCES: &[(&str, &str, &str, &str)] = &[
+    (
+        "AWS-RunShellScript",
+        "Command",
+        "JSON",
+        include_str!("../../documents/AWS-RunShellScript.json"),
+    ),
+    (
+        "AWS-RunPatchBaseline",
+        "Command",
+        "YAML",
+        include_str!("../../documents/AWS-RunPatchBaseline.yaml"),
+    ),
+    (
+        "Opsloop-RestartService",
+        "Command",
+        "YAML",
+        include_str!("../../documents/Opsloop-RestartService.yaml"),
+    ),
+    (
+        "Opsloop-CollectDiagnostics",
+        "Command",
+        "YAML",
+        include_str!("../../documents/Opsloop-CollectDiagnostics.yaml"),
+    ),
+    (
+        "Opsloop-RestartServiceOnInstances",
+        "Automation",
+        "YAML",
+        include_str!("../../documents/Opsloop-RestartServiceOnInstances.yaml"),
+    ),
+    (
+        "AWS-RestartEC2Instance",
+        "Automation",
+        "YAML",
+        include_str!("../../documents/AWS-RestartEC2Instance.yaml"),
+    ),
+    (
+        "AWS-EnableS3BucketEncryption",
+        "Automation",
+        "YAML",
+        include_str!("../../documents/AWS-EnableS3BucketEncryption.yaml"),
+    ),
+    (
+        "AWS-DisableS3BucketPublicReadWrite",
+        "Automation",
+        "YAML",
+        include_str!("../../documents/AWS-DisableS3BucketPublicReadWrite.yaml"),
+    ),
+];
+
+/// A fixed creation time for the built-ins (2024-01-01T00:00:00Z).
+const CREATED: f64 = 1_704_067_200.0;
+
+fn build(name: &str, doc_type: &str, format: &str, content: &str) -> Option<Document> {
+    let parsed = parse_content(content, format).ok()?;
+    let a = match validate::validate(&parsed, doc_type) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(document = name, error = %e, "built-in document does not validate");
+            return None;
+        }
+    };
+    Some(Document {
+        name: name.to_string(),
+        owner: AMAZON.to_string(),
+        doc_type: doc_type.to_string(),
+        target_type: None,
+        display_name: None,
+        created: CREATED,
+        versions: vec![DocVersion {
+            version: 1,
+            version_name: None,
+            content: content.to_string(),
+            format: format.to_string(),
+            hash: hex::encode(Sha256::digest(content.as_bytes())),
+            created: CREATED,
+            schema_version: a.schema_version,
+            description: a.description,
+            parameters: a.parameters,
+            platform_types: a.platform_types,
+        }],
+        default_version: 1,
+        next_version: 2,
+        permissions: vec!["all".into()],
+        shared_version: None,
+    })
+}
+
+/// Every built-in document, by name.
+pub fn all() -> &'static [Document] {
+    static ALL: OnceLock<Vec<Document>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        SOURCES
+            .iter()
+            .filter_map(|(n, t, f, c)| build(n, t, f, c))
+            .collect()
+    })
+}
+
+/// The built-in document `name`.
+pub fn get(name: &str) -> Option<&'static Document> {
+    all().iter().find(|d| d.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_validates() {
+        for (name, doc_type, format, content) in SOURCES {
+            let parsed = parse_content(content, format).unwrap();
+            if let Err(e) = validate::validate(&parsed, doc_type) {
+                panic!("{name}: {e}");
+            }
+        }
+        assert_eq!(all().len(), SOURCES.len());
+    }
+
+    #[test]
+    fn run_shell_script_has_aws_parameters() {
+        let d = get("AWS-RunShellScript").unwrap();
+        let names: Vec<&str> = d.latest().parameters.iter().filter_map(|p| p["Name"].as_str()).collect();
+        assert_eq!(names, vec!["commands", "workingDirectory", "executionTimeout"]);
+        assert_eq!(d.owner, "Amazon");
+        assert_eq!(d.latest().platform_types, vec!["Linux", "MacOS"]);
+    }
+}
