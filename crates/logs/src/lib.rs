@@ -98,6 +98,8 @@ impl Logs {
             .into_iter()
             .collect();
         let store = LogStore::open(&data_dir.join("logs"), options, &|gid| live.contains(&gid))?;
+        let queries =
+            insights::Queries::open(control.clone()).map_err(|e| LogsError::Control(e.message))?;
         Ok(Logs {
             control,
             store: Arc::new(store),
@@ -105,7 +107,7 @@ impl Logs {
             clock: Arc::new(system_now),
             directory: RwLock::new(None),
             started: Mutex::new(false),
-            queries: insights::Queries::default(),
+            queries,
         })
     }
 

@@ -326,3 +326,120 @@ async fn query_validation_and_lifecycle() {
         "ResourceNotFoundException"
     );
 }
+
+/// Start a query and return its id.
+async fn start(env: &Env, group: &str, q: &str) -> String {
+    env.ok("StartQuery", json!({"logGroupName": group, "queryString": q, "startTime": (T0 - 3_600_000) / 1000, "endTime": T0 / 1000}))
+        .await["queryId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Poll until the query is no longer scheduled or running (30 s deadline).
+async fn settle(env: &Env, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = env.ok("GetQueryResults", json!({"queryId": id})).await;
+        if !matches!(r["status"].as_str(), Some("Scheduled" | "Running")) {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "query did not finish in time");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn query_state_survives_a_restart() {
+    let mut env = Env::new();
+    env.stream("g", "s").await;
+    let events: Vec<(i64, String)> = (0..30)
+        .map(|i| (T0 - 60_000 + i * 1000, format!("user=u{} op=read", i % 3)))
+        .collect();
+    env.put("g", "s", &events).await;
+    let q = "parse @message /user=(?<user>\\S+)/ | stats count(*) as n by user | stats sum(n) as total, count(*) as users";
+    let id = start(&env, "g", q).await;
+    let before = settle(&env, &id).await;
+    assert_eq!(before["status"], "Complete");
+    assert_eq!(
+        rows(&before),
+        vec![BTreeMap::from([
+            ("total".to_string(), "30".to_string()),
+            ("users".to_string(), "3".to_string())
+        ])]
+    );
+    assert_eq!(before["statistics"]["recordsMatched"], 30.0);
+    env.reopen();
+    let after = env.ok("GetQueryResults", json!({"queryId": id})).await;
+    assert_eq!(after, before, "results and statistics are the stored ones");
+    let d = env.ok("DescribeQueries", json!({})).await;
+    assert_eq!(d["queries"][0]["queryId"], id.as_str());
+    assert_eq!(d["queries"][0]["status"], "Complete");
+    assert_eq!(d["queries"][0]["queryString"], q);
+    assert!(d["queries"][0]["queryDuration"].is_i64());
+}
+
+#[tokio::test]
+async fn describe_queries_filters_pages_and_expires() {
+    let env = Env::new();
+    env.stream("a", "s").await;
+    env.stream("b", "s").await;
+    env.put("a", "s", &[(T0 - 1000, "x".into())]).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        env.set_now(T0 + i);
+        let id = start(&env, if i % 2 == 0 { "a" } else { "b" }, "fields @message").await;
+        settle(&env, &id).await;
+        ids.push(id);
+    }
+    // Newest first, two at a time, over every page.
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut input = json!({"maxResults": 2});
+        if let Some(t) = &token {
+            input["nextToken"] = json!(t);
+        }
+        let page = env.ok("DescribeQueries", input).await;
+        let batch = page["queries"].as_array().unwrap();
+        assert!(batch.len() <= 2);
+        seen.extend(
+            batch
+                .iter()
+                .map(|q| q["queryId"].as_str().unwrap().to_string()),
+        );
+        match page["nextToken"].as_str() {
+            Some(t) => token = Some(t.to_string()),
+            None => break,
+        }
+    }
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    assert_eq!(seen, newest_first);
+    let on_b = env
+        .ok("DescribeQueries", json!({"logGroupName": "b"}))
+        .await;
+    let b_ids: Vec<&str> = on_b["queries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["queryId"].as_str().unwrap())
+        .collect();
+    assert_eq!(b_ids, [ids[3].as_str(), ids[1].as_str()]);
+    let none = env
+        .ok("DescribeQueries", json!({"status": "Running"}))
+        .await;
+    assert_eq!(none["queries"], json!([]));
+    let e = env
+        .err("DescribeQueries", json!({"nextToken": "garbage"}))
+        .await;
+    assert_eq!(e.kind, "InvalidParameterException");
+
+    // Eight days later a new query prunes the old ones: their results are gone.
+    env.set_now(T0 + 8 * 86_400_000);
+    let fresh = start(&env, "a", "fields @message").await;
+    settle(&env, &fresh).await;
+    let e = env.err("GetQueryResults", json!({"queryId": ids[0]})).await;
+    assert_eq!(e.kind, "ResourceNotFoundException");
+    let all = env.ok("DescribeQueries", json!({})).await;
+    assert_eq!(all["queries"].as_array().unwrap().len(), 1);
+}

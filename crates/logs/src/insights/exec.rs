@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::eval::{eval, sort_cmp, Fields, Rec, V};
-use super::parser::{Command, Expr, Named, ParseKind};
+use super::parser::{field_refs as refs, Command, Expr, Named, ParseKind};
 use crate::storage::columns::Columns;
 use crate::storage::LogStore;
 
@@ -134,30 +134,6 @@ pub fn parse_captures(kind: &ParseKind, text: &str) -> Vec<(String, V)> {
             }
             out
         }
-    }
-}
-
-/// Field names an expression reads.
-fn refs(e: &Expr, out: &mut Vec<String>) {
-    match e {
-        Expr::Field(f) => out.push(f.clone()),
-        Expr::Not(a) | Expr::Neg(a) => refs(a, out),
-        Expr::Bin(_, a, b) | Expr::Like(a, b, _) => {
-            refs(a, out);
-            refs(b, out);
-        }
-        Expr::In(a, items, _) => {
-            refs(a, out);
-            items.iter().for_each(|i| refs(i, out));
-        }
-        Expr::Call(name, args) => {
-            if name == "bin" && args.len() == 1 {
-                out.push("@timestamp".into());
-            }
-            args.iter().for_each(|a| refs(a, out));
-        }
-        Expr::List(items) => items.iter().for_each(|i| refs(i, out)),
-        _ => {}
     }
 }
 
@@ -357,7 +333,26 @@ struct Stats<'q> {
     groups: HashMap<Vec<String>, (Vec<V>, Vec<Acc>)>,
 }
 
-impl Stats<'_> {
+impl<'q> Stats<'q> {
+    fn new(aggs: &'q [Named], by: &'q [Named]) -> Self {
+        Stats {
+            aggs,
+            by,
+            groups: HashMap::new(),
+        }
+    }
+
+    /// The output columns: the `by` names, then the aggregates'.
+    fn columns(&self) -> Vec<String> {
+        let mut cols: Vec<String> = Vec::new();
+        for n in self.by.iter().chain(self.aggs) {
+            if !cols.contains(&n.name) {
+                cols.push(n.name.clone());
+            }
+        }
+        cols
+    }
+
     fn feed(&mut self, r: &dyn Fields, ts: i64) {
         let keys: Vec<V> = self.by.iter().map(|n| eval(&n.expr, r)).collect();
         let rendered: Vec<String> = keys.iter().map(V::render).collect();
@@ -391,7 +386,19 @@ impl Stats<'_> {
         groups
             .into_iter()
             .map(|(keys, accs)| {
-                let mut row: Row = self.by.iter().map(|n| n.name.clone()).zip(keys).collect();
+                // A `bin()` group carries its bin start as a hidden `@timestamp`, so a second
+                // `stats` can bin again and `earliest`/`latest` order by it.
+                let bin_ts = self
+                    .by
+                    .iter()
+                    .zip(&keys)
+                    .find(|(n, _)| matches!(&n.expr, Expr::Call(f, _) if f == "bin"))
+                    .map(|(_, v)| v.clone());
+                let mut row: Row = Vec::with_capacity(keys.len() + self.aggs.len() + 1);
+                if let Some(t) = bin_ts {
+                    row.push(("@timestamp".to_string(), t));
+                }
+                row.extend(self.by.iter().map(|n| n.name.clone()).zip(keys));
                 row.extend(
                     self.aggs
                         .iter()
@@ -437,6 +444,215 @@ fn sort_rows(rows: &mut [Row], keys: &[(Expr, bool)]) {
     });
 }
 
+/// The per-event half of a query and the row work after it: commands before the first
+/// `stats`/`sort`/`limit`/`dedup` run on each event ([`Pipeline::push`]); [`Pipeline::finish`]
+/// runs the rest (a second `stats` aggregates the rows of the first).
+pub struct Pipeline<'q> {
+    pre: &'q [Command],
+    post: &'q [Command],
+    stats: Option<Stats<'q>>,
+    cols: Vec<String>,
+    needed: Vec<String>,
+    cap: usize,
+    limit: usize,
+    top_k: bool,
+    early_stop: bool,
+    rows: Vec<Row>,
+    /// Events that passed every streaming command.
+    pub matched: u64,
+}
+
+impl<'q> Pipeline<'q> {
+    pub fn new(cmds: &'q [Command], limit: usize) -> Self {
+        let split = cmds
+            .iter()
+            .position(|c| {
+                matches!(
+                    c,
+                    Command::Stats { .. }
+                        | Command::Sort(_)
+                        | Command::Limit(_)
+                        | Command::Dedup(_)
+                )
+            })
+            .unwrap_or(cmds.len());
+        let (pre, rest) = cmds.split_at(split);
+        let (stats, post) = match rest.first() {
+            Some(Command::Stats { aggs, by }) => (Some(Stats::new(aggs, by)), &rest[1..]),
+            _ => (None, rest),
+        };
+        let cols = projection(cmds);
+        let mut needed: Vec<String> = cols.clone();
+        post.iter().for_each(|c| command_refs(c, &mut needed));
+        needed.push("@ptr".into());
+        needed.dedup();
+        let cap = post
+            .iter()
+            .find_map(|c| {
+                if let Command::Limit(n) = c {
+                    Some(*n)
+                } else {
+                    None
+                }
+            })
+            .unwrap_or(limit)
+            .min(limit);
+        let top_k = matches!(post.first(), Some(Command::Sort(_)))
+            && post[1..].iter().all(|c| {
+                matches!(
+                    c,
+                    Command::Limit(_) | Command::Fields(_) | Command::Display(_)
+                )
+            });
+        let early_stop = stats.is_none() && post.iter().all(|c| matches!(c, Command::Limit(_)));
+        Pipeline {
+            pre,
+            post,
+            stats,
+            cols,
+            needed,
+            cap,
+            limit,
+            top_k,
+            early_stop,
+            rows: Vec::new(),
+            matched: 0,
+        }
+    }
+
+    /// The commands every event goes through.
+    pub fn streaming(&self) -> &'q [Command] {
+        self.pre
+    }
+
+    /// Feed one event; false when the query needs no further events.
+    #[inline]
+    pub fn push(&mut self, rec: &mut Rec) -> bool {
+        if !self.pre.iter().all(|c| apply_stream(c, rec)) {
+            return true;
+        }
+        self.matched += 1;
+        if let Some(s) = self.stats.as_mut() {
+            s.feed(rec, rec.ts);
+            return true;
+        }
+        let row: Row = self
+            .needed
+            .iter()
+            .map(|n| (n.clone(), rec.get(n)))
+            .filter(|(_, v)| !v.is_null())
+            .collect();
+        self.rows.push(row);
+        if self.early_stop && self.rows.len() >= self.cap {
+            return false;
+        }
+        if self.top_k && self.rows.len() >= 2 * self.cap + 4096 {
+            if let Some(Command::Sort(keys)) = self.post.first() {
+                sort_rows(&mut self.rows, keys);
+                self.rows.truncate(self.cap);
+            }
+        }
+        true
+    }
+
+    /// Run the commands after the streaming part and render the rows.
+    pub fn finish(self) -> Vec<Vec<(String, String)>> {
+        let mut final_cols: Option<Vec<String>> = self.stats.as_ref().map(Stats::columns);
+        let mut rows = match self.stats {
+            Some(s) => s.rows(),
+            None => self.rows,
+        };
+        for c in self.post {
+            match c {
+                Command::Stats { aggs, by } => {
+                    let mut s = Stats::new(aggs, by);
+                    for r in &rows {
+                        let ts = match Fields::get(r, "@timestamp") {
+                            V::Time(t) => t,
+                            other => other.num().map_or(0, |n| n as i64),
+                        };
+                        s.feed(r, ts);
+                    }
+                    final_cols = Some(s.columns());
+                    rows = s.rows();
+                }
+                Command::Sort(keys) => sort_rows(&mut rows, keys),
+                Command::Limit(n) => rows.truncate(*n),
+                Command::Dedup(names) => {
+                    let mut seen = HashSet::new();
+                    rows.retain(|r| {
+                        let key: Vec<V> = names.iter().map(|n| Fields::get(r, n)).collect();
+                        // A result with a null dedup field is kept, never a duplicate.
+                        key.iter().any(V::is_null)
+                            || seen.insert(key.iter().map(V::render).collect::<Vec<_>>())
+                    });
+                }
+                Command::Display(l) => {
+                    rows.iter_mut().for_each(|r| {
+                        apply_row(c, r);
+                    });
+                    final_cols = Some(l.iter().map(|n| n.name.clone()).collect());
+                }
+                other => {
+                    rows.retain_mut(|r| apply_row(other, r));
+                    if let Some(cols) = final_cols.as_mut() {
+                        for name in defined_names(other) {
+                            if !cols.contains(&name) {
+                                cols.push(name);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        rows.truncate(self.limit);
+        let keep: Vec<String> = match final_cols {
+            Some(c) => c,
+            None => self
+                .cols
+                .iter()
+                .cloned()
+                .chain(std::iter::once("@ptr".to_string()))
+                .collect(),
+        };
+        rows.into_iter().map(|r| render_row(r, &keep)).collect()
+    }
+}
+
+/// Names a row command adds to a row.
+fn defined_names(c: &Command) -> Vec<String> {
+    match c {
+        Command::Fields(l) | Command::Display(l) => l.iter().map(|n| n.name.clone()).collect(),
+        Command::Parse {
+            kind: ParseKind::Glob(_, names),
+            ..
+        } => names.clone(),
+        Command::Parse {
+            kind: ParseKind::Regex(re),
+            ..
+        } => re.capture_names().flatten().map(str::to_string).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Run `cmds` over in-memory events `(timestamp ms, message)` of stream `s` in group `g`
+/// (account `123456789012`): the whole pipeline without the store, for fuzzing and tests.
+pub fn run_events(cmds: &[Command], events: &[(i64, &str)], limit: usize) -> Outcome {
+    let mut p = Pipeline::new(cmds, limit);
+    let mut out = Outcome::default();
+    for (seq, (ts, msg)) in events.iter().enumerate() {
+        out.scanned += 1;
+        out.bytes += msg.len() as u64;
+        let mut rec = Rec::new(*ts, *ts, seq as u64, msg, "s", "g", "123456789012");
+        if !p.push(&mut rec) {
+            break;
+        }
+    }
+    out.matched = p.matched;
+    out.rows = p.finish();
+    out
+}
+
 /// Run `cmds` over `sources` for events in `[start, end)` ms, returning at most `limit` rows.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
@@ -449,56 +665,11 @@ pub fn run(
     cancel: &AtomicBool,
     deadline: Instant,
 ) -> Result<Outcome, ExecError> {
-    let split = cmds
-        .iter()
-        .position(|c| {
-            matches!(
-                c,
-                Command::Stats { .. } | Command::Sort(_) | Command::Limit(_) | Command::Dedup(_)
-            )
-        })
-        .unwrap_or(cmds.len());
-    let (pre, rest) = cmds.split_at(split);
-    let (mut stats, post) = match rest.first() {
-        Some(Command::Stats { aggs, by }) => (
-            Some(Stats {
-                aggs,
-                by,
-                groups: HashMap::new(),
-            }),
-            &rest[1..],
-        ),
-        _ => (None, rest),
-    };
-    let cols = projection(cmds);
-    let mut needed: Vec<String> = cols.clone();
-    post.iter().for_each(|c| command_refs(c, &mut needed));
-    needed.push("@ptr".into());
-    needed.dedup();
-    let cap = post
-        .iter()
-        .find_map(|c| {
-            if let Command::Limit(n) = c {
-                Some(*n)
-            } else {
-                None
-            }
-        })
-        .unwrap_or(limit)
-        .min(limit);
-    let top_k = matches!(post.first(), Some(Command::Sort(_)))
-        && post[1..].iter().all(|c| {
-            matches!(
-                c,
-                Command::Limit(_) | Command::Fields(_) | Command::Display(_)
-            )
-        });
-    let early_stop = stats.is_none() && post.iter().all(|c| matches!(c, Command::Limit(_)));
-    let literal = required_literal(pre);
+    let mut pipeline = Pipeline::new(cmds, limit);
+    let literal = required_literal(pipeline.streaming());
     let finder = literal.as_deref().map(memchr::memmem::Finder::new);
     let mut hits: Vec<usize> = Vec::new();
     let mut out = Outcome::default();
-    let mut rows: Vec<Row> = Vec::new();
     let (mut buf, mut raw) = (Columns::default(), Vec::new());
     'sources: for src in sources {
         for part in store.snapshot(src.gid, start, end) {
@@ -560,29 +731,9 @@ pub fn run(
                         &src.name,
                         &src.account,
                     );
-                    if !pre.iter().all(|c| apply_stream(c, &mut rec)) {
-                        continue;
-                    }
-                    out.matched += 1;
-                    if let Some(s) = stats.as_mut() {
-                        s.feed(&rec, ts);
-                        continue;
-                    }
-                    let row: Row = needed
-                        .iter()
-                        .map(|n| (n.clone(), rec.get(n)))
-                        .filter(|(_, v)| !v.is_null())
-                        .collect();
-                    rows.push(row);
-                    if early_stop && rows.len() >= cap {
+                    if !pipeline.push(&mut rec) {
                         stop = true;
                         return false;
-                    }
-                    if top_k && rows.len() >= 2 * cap + 4096 {
-                        if let Some(Command::Sort(keys)) = post.first() {
-                            sort_rows(&mut rows, keys);
-                            rows.truncate(cap);
-                        }
                     }
                 }
                 true
@@ -595,50 +746,8 @@ pub fn run(
             }
         }
     }
-    let mut rows = match stats {
-        Some(s) => s.rows(),
-        None => rows,
-    };
-    let mut final_cols: Option<Vec<String>> = None;
-    for c in post {
-        match c {
-            Command::Sort(keys) => sort_rows(&mut rows, keys),
-            Command::Limit(n) => rows.truncate(*n),
-            Command::Dedup(names) => {
-                let mut seen = HashSet::new();
-                rows.retain(|r| {
-                    seen.insert(
-                        names
-                            .iter()
-                            .map(|n| Fields::get(r, n).render())
-                            .collect::<Vec<_>>(),
-                    )
-                });
-            }
-            Command::Display(l) => {
-                rows.iter_mut().for_each(|r| {
-                    apply_row(c, r);
-                });
-                final_cols = Some(l.iter().map(|n| n.name.clone()).collect());
-            }
-            other => rows.retain_mut(|r| apply_row(other, r)),
-        }
-    }
-    rows.truncate(limit);
-    let keep: Option<Vec<String>> = match (&final_cols, stats_present(cmds)) {
-        (Some(c), _) => Some(c.clone()),
-        (None, false) => Some(
-            cols.iter()
-                .cloned()
-                .chain(std::iter::once("@ptr".to_string()))
-                .collect(),
-        ),
-        (None, true) => None,
-    };
-    out.rows = rows
-        .into_iter()
-        .map(|r| render_row(r, keep.as_deref()))
-        .collect();
+    out.matched = pipeline.matched;
+    out.rows = pipeline.finish();
     Ok(out)
 }
 
@@ -694,30 +803,13 @@ fn expr_literal(e: &Expr) -> Option<String> {
     }
 }
 
-fn stats_present(cmds: &[Command]) -> bool {
-    cmds.iter().any(|c| matches!(c, Command::Stats { .. }))
-}
-
 /// The `{field, value}` pairs of a row: the wanted columns in order (last value of each name),
 /// nulls left out.
-fn render_row(row: Row, keep: Option<&[String]>) -> Vec<(String, String)> {
-    let names: Vec<String> = match keep {
-        Some(k) => k.to_vec(),
-        None => {
-            let mut n: Vec<String> = Vec::new();
-            for (k, _) in &row {
-                if !n.contains(k) {
-                    n.push(k.clone());
-                }
-            }
-            n
-        }
-    };
-    names
-        .into_iter()
+fn render_row(row: Row, keep: &[String]) -> Vec<(String, String)> {
+    keep.iter()
         .filter_map(|n| {
-            let v = Fields::get(&row, &n);
-            (!v.is_null()).then(|| (n, v.render()))
+            let v = Fields::get(&row, n);
+            (!v.is_null()).then(|| (n.clone(), v.render()))
         })
         .collect()
 }
@@ -858,6 +950,99 @@ mod tests {
             (3, 1),
             "prefiltered scans still count every record"
         );
+    }
+
+    fn grid(out: &Outcome) -> Vec<Vec<(String, String)>> {
+        out.rows.clone()
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn second_stats_aggregates_the_first() {
+        // Three hosts; host a logs 3 events, b 2, c 1, spread over 5-minute bins of two hours.
+        let base = 1_795_287_600_000i64; // 2026-11-21 19:00:00 UTC
+        let events: Vec<(i64, String)> = [
+            (0, "a"),
+            (1, "a"),
+            (6, "b"),
+            (61, "a"),
+            (62, "b"),
+            (70, "c"),
+        ]
+        .iter()
+        .map(|(min, h)| (base + min * 60_000, format!(r#"{{"host":"{h}"}}"#)))
+        .collect();
+        let ev: Vec<(i64, &str)> = events.iter().map(|(t, m)| (*t, m.as_str())).collect();
+        let run = |q: &str| run_events(&parse(q).unwrap(), &ev, 10_000);
+
+        let out = run(
+            "stats count(*) as n by host | stats avg(n) as mean, max(n) as most, count(*) as hosts",
+        );
+        assert_eq!(
+            grid(&out),
+            vec![pairs(&[("mean", "2"), ("most", "3"), ("hosts", "3")])]
+        );
+        assert_eq!(out.matched, 6);
+
+        // Per-5-minute counts, then the busiest bin per hour: 19:00 has bins 19:00 (2) and
+        // 19:05 (1); 20:00 has 20:00 (2) and 20:10 (1).
+        let out = run(
+            "stats count(*) as n by bin(5m) | stats max(n) as peak, sum(n) as total, count(*) as bins by bin(1h) | sort total desc",
+        );
+        assert_eq!(
+            grid(&out),
+            vec![
+                pairs(&[
+                    ("bin(1h)", "2026-11-21 19:00:00.000"),
+                    ("peak", "2"),
+                    ("total", "3"),
+                    ("bins", "2")
+                ]),
+                pairs(&[
+                    ("bin(1h)", "2026-11-21 20:00:00.000"),
+                    ("peak", "2"),
+                    ("total", "3"),
+                    ("bins", "2")
+                ]),
+            ]
+        );
+
+        // earliest/latest in the second stats order by the first stats' bins.
+        let out = run("stats count(*) as n by bin(1h), host | stats earliest(host) as first, latest(host) as last, sum(n) as all");
+        assert_eq!(
+            grid(&out),
+            vec![pairs(&[("first", "a"), ("last", "c"), ("all", "6")])]
+        );
+
+        // Commands between the two stats work on the first stats' rows.
+        let out = run("stats count(*) as n by host | filter n > 1 | fields n * 10 as tens | stats sum(tens) as s");
+        assert_eq!(grid(&out), vec![pairs(&[("s", "50")])]);
+
+        // The AWS documentation's example shape: sizes per 5 minutes, then peak and minimum.
+        let out = run("fields strlen(@message) as len | stats sum(len) as b by bin(5m) | stats max(b) as peak, min(b) as low");
+        assert_eq!(grid(&out), vec![pairs(&[("peak", "24"), ("low", "12")])]);
+    }
+
+    #[test]
+    fn dedup_keeps_first_and_null_rows() {
+        let ev = [
+            (3, r#"{"k":"x","n":1}"#),
+            (2, r#"{"k":"x","n":2}"#),
+            (1, r#"{"n":3}"#),
+            (0, r#"{"n":4}"#),
+        ];
+        let out = run_events(
+            &parse("fields k, n | sort n asc | dedup k | display n").unwrap(),
+            &ev,
+            100,
+        );
+        let ns: Vec<&str> = out.rows.iter().map(|r| r[0].1.as_str()).collect();
+        assert_eq!(ns, ["1", "3", "4"]);
     }
 
     #[tokio::test]

@@ -138,7 +138,9 @@ pub fn parse(src: &str) -> Result<Vec<Command>, ApiError> {
     Ok(out)
 }
 
-/// Shapes the executor does not run: a second `stats`, or `sort`/`limit`/`dedup` before `stats`.
+/// Rules on the order of commands: at most two `stats`, the second reading only what the first
+/// produced (its `by` and aggregate names, `@timestamp` when it grouped by `bin()`, and what
+/// commands in between define); `sort`, `limit` and `dedup` only after the last `stats`.
 fn check_plan(cmds: &[Command]) -> Result<(), ApiError> {
     let stats: Vec<usize> = cmds
         .iter()
@@ -146,22 +148,95 @@ fn check_plan(cmds: &[Command]) -> Result<(), ApiError> {
         .filter(|(_, c)| matches!(c, Command::Stats { .. }))
         .map(|(i, _)| i)
         .collect();
-    if stats.len() > 1 {
+    if stats.len() > 2 {
         return Err(crate::error::malformed_query(
-            "only one stats command per query is supported",
+            "a query can have at most two stats commands",
         ));
     }
-    if let Some(&at) = stats.first() {
-        if cmds[..at]
+    if let Some(&last) = stats.last() {
+        if let Some(c) = cmds[..last]
             .iter()
-            .any(|c| matches!(c, Command::Sort(_) | Command::Limit(_) | Command::Dedup(_)))
+            .find(|c| matches!(c, Command::Sort(_) | Command::Limit(_) | Command::Dedup(_)))
         {
-            return Err(crate::error::malformed_query(
-                "sort, limit and dedup must come after stats",
-            ));
+            let name = match c {
+                Command::Sort(_) => "sort",
+                Command::Limit(_) => "limit",
+                _ => "dedup",
+            };
+            return Err(crate::error::malformed_query(format!(
+                "{name} must come after the last stats command"
+            )));
+        }
+    }
+    if let [first, second] = stats[..] {
+        let mut available: Vec<String> = Vec::new();
+        for c in &cmds[first..second] {
+            match c {
+                Command::Stats { aggs, by } => {
+                    available.extend(aggs.iter().chain(by).map(|n| n.name.clone()));
+                    if by
+                        .iter()
+                        .any(|n| matches!(&n.expr, Expr::Call(f, _) if f == "bin"))
+                    {
+                        available.push("@timestamp".into());
+                    }
+                }
+                Command::Fields(l) | Command::Display(l) => {
+                    available.extend(l.iter().map(|n| n.name.clone()))
+                }
+                Command::Parse {
+                    kind: ParseKind::Glob(_, names),
+                    ..
+                } => available.extend(names.iter().cloned()),
+                Command::Parse {
+                    kind: ParseKind::Regex(re),
+                    ..
+                } => available.extend(re.capture_names().flatten().map(str::to_string)),
+                _ => {}
+            }
+        }
+        if let Command::Stats { aggs, by } = &cmds[second] {
+            let mut used = Vec::new();
+            for n in aggs.iter().chain(by) {
+                field_refs(&n.expr, &mut used);
+            }
+            if let Some(missing) = used.iter().find(|f| !available.contains(f)) {
+                return Err(crate::error::malformed_query(format!(
+                    "the second stats command can only use fields produced by the first; '{missing}' is not one of them{}",
+                    if missing == "@timestamp" {
+                        " (group the first stats by bin() to carry @timestamp)"
+                    } else {
+                        ""
+                    }
+                )));
+            }
         }
     }
     Ok(())
+}
+
+/// Field names an expression reads (`bin(p)` reads `@timestamp`).
+pub fn field_refs(e: &Expr, out: &mut Vec<String>) {
+    match e {
+        Expr::Field(f) => out.push(f.clone()),
+        Expr::Not(a) | Expr::Neg(a) => field_refs(a, out),
+        Expr::Bin(_, a, b) | Expr::Like(a, b, _) => {
+            field_refs(a, out);
+            field_refs(b, out);
+        }
+        Expr::In(a, items, _) => {
+            field_refs(a, out);
+            items.iter().for_each(|i| field_refs(i, out));
+        }
+        Expr::Call(name, args) => {
+            if name == "bin" && args.len() == 1 {
+                out.push("@timestamp".into());
+            }
+            args.iter().for_each(|a| field_refs(a, out));
+        }
+        Expr::List(items) => items.iter().for_each(|i| field_refs(i, out)),
+        _ => {}
+    }
 }
 
 impl Parser<'_> {
@@ -686,8 +761,23 @@ mod tests {
             ("parse @message /(a)/", "named capture"),
             ("filter x like /(/", "regular expression"),
             ("", "empty"),
-            ("stats count(*) | stats count(*)", "only one stats"),
-            ("sort @timestamp | stats count(*)", "after stats"),
+            (
+                "stats count(*) as a | stats sum(a) | stats count(*)",
+                "at most two stats",
+            ),
+            ("sort @timestamp | stats count(*)", "after the last stats"),
+            (
+                "stats count(*) as n by x | limit 3 | stats sum(n)",
+                "limit must come after the last stats",
+            ),
+            (
+                "stats count(*) as n by x | stats sum(y)",
+                "'y' is not one of them",
+            ),
+            (
+                "stats count(*) as n by x | stats sum(n) by bin(1h)",
+                "group the first stats by bin()",
+            ),
         ];
         for (q, needle) in cases {
             let e = parse(q).unwrap_err();
