@@ -1,7 +1,21 @@
-//! EventBridge event patterns (SKELETON — the eventpattern helper replaces the bodies; the public
-//! signatures below are what `opsloop-events` compiles against and must stay).
+//! EventBridge event patterns: `parse` validates a pattern as AWS does (the error text is what
+//! `InvalidEventPatternException` carries), `Pattern::matches` judges one event, and `Matcher`
+//! compiles many rules into one index so that matching an event costs little more with 10,000
+//! rules than with one.
+//!
+//! Modules: `json` (our JSON reader: pattern text with number literals, and event bytes scanned
+//! with unused members skipped), `pattern` (the language and its validation), `value` (single-value
+//! tests: numbers, ranges, wildcards, CIDR, case folding), `eval` (the reference semantics of one
+//! pattern), `matcher` (the compiled many-rule matcher).
 
-use std::hash::Hash;
+mod eval;
+mod json;
+mod matcher;
+mod pattern;
+mod value;
+
+pub use matcher::Matcher;
+pub use pattern::{MAX_OR_COMBINATIONS, MAX_PATTERN_BYTES, MAX_WILDCARD_COMPLEXITY};
 
 /// A pattern that failed validation. The message is what AWS puts in
 /// `InvalidEventPatternException` (e.g. `Event pattern is not valid. Reason: ...`).
@@ -9,69 +23,39 @@ use std::hash::Hash;
 #[error("{0}")]
 pub struct PatternError(pub String);
 
+impl PatternError {
+    /// The reason alone, without the `Event pattern is not valid. Reason: ` prefix.
+    pub fn reason(&self) -> &str {
+        self.0
+            .strip_prefix(pattern::INVALID_PREFIX)
+            .unwrap_or(&self.0)
+    }
+}
+
 /// One parsed, validated event pattern.
 #[derive(Debug, Clone)]
 pub struct Pattern {
-    _private: (),
+    pub(crate) root: pattern::Node,
 }
 
 /// Parse and validate `pattern` (JSON text) as EventBridge does.
 pub fn parse(pattern: &str) -> Result<Pattern, PatternError> {
-    let _ = pattern;
-    Err(PatternError("not yet implemented".into()))
+    match pattern::parse_root(pattern) {
+        Ok(root) => Ok(Pattern { root }),
+        Err(reason) => Err(PatternError(format!("{}{reason}", pattern::INVALID_PREFIX))),
+    }
 }
 
 impl Pattern {
     /// Does `event` (a full EventBridge event: source, detail-type, detail, ...) match?
     pub fn matches(&self, event: &serde_json::Value) -> bool {
-        let _ = event;
-        false
-    }
-}
-
-/// Many patterns compiled into one matcher; `K` identifies a rule.
-pub struct Matcher<K> {
-    rules: Vec<(K, Pattern)>,
-}
-
-impl<K: Clone + Eq + Hash> Default for Matcher<K> {
-    fn default() -> Self {
-        Matcher { rules: Vec::new() }
-    }
-}
-
-impl<K: Clone + Eq + Hash> Matcher<K> {
-    pub fn new() -> Self {
-        Self::default()
+        eval::node_matches(&self.root, Some(event))
     }
 
-    /// Add (or replace) the pattern of rule `key`.
-    pub fn add(&mut self, key: K, pattern: &Pattern) {
-        self.remove(&key);
-        self.rules.push((key, pattern.clone()));
-    }
-
-    /// Remove rule `key`; false if it was not present.
-    pub fn remove(&mut self, key: &K) -> bool {
-        let before = self.rules.len();
-        self.rules.retain(|(k, _)| k != key);
-        before != self.rules.len()
-    }
-
-    pub fn len(&self) -> usize {
-        self.rules.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
-    }
-
-    /// The rules whose patterns match `event`, each once, in no particular order.
-    pub fn matches(&self, event: &serde_json::Value) -> Vec<K> {
-        self.rules
-            .iter()
-            .filter(|(_, p)| p.matches(event))
-            .map(|(k, _)| k.clone())
-            .collect()
+    /// Does the event given as JSON text match? False when the text is not valid JSON.
+    pub fn matches_json(&self, event: &[u8]) -> bool {
+        let mut m = Matcher::new();
+        m.add((), self);
+        !m.matches_json(event).is_empty()
     }
 }

@@ -1,0 +1,1 @@
+//! The compiled matcher agrees with the single-pattern reference (placeholder; filled below).
