@@ -41,6 +41,25 @@ pub struct Inner {
     pub directory: Arc<Directory>,
 }
 
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A service state over an in-memory store, for unit tests.
+    use super::*;
+
+    pub fn inner() -> Inner {
+        Inner {
+            store: Arc::new(opsloop_store::SqliteStore::memory().expect("memory store")),
+            lock: Mutex::new(()),
+            sealer: Sealer::ephemeral(),
+            directory: Directory::new(),
+        }
+    }
+
+    pub fn scope() -> Scope {
+        Scope::new("123456789012", "us-east-1")
+    }
+}
+
 /// The SSM service.
 pub struct Ssm {
     inner: Inner,
