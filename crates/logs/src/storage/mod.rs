@@ -3,17 +3,27 @@
 //!
 //! One writer thread owns every mutation: it drains all queued appends, assigns sequence numbers,
 //! writes them to the WAL with a single fdatasync (group commit), applies them to the heads and only
-//! then answers the callers, so an acknowledged append is durable. When the WAL or the heads grow past
-//! a threshold it checkpoints: heads become segment files, stream statistics and the next sequence
-//! number go to `stats.json`, and the WAL is reset. Scans snapshot a window's partitions (segments
-//! plus a shared copy of the head) and read without holding any lock; retention removes whole
-//! partition directories.
+//! then answers the callers, so an acknowledged append is durable. When the WAL grows past a
+//! threshold it checkpoints: heads become segment files, stream statistics and the next sequence
+//! number go to `stats.json`, and the WAL files made redundant are removed (see [`writer`] for the
+//! two-phase commit that keeps this crash-safe). A compactor thread merges runs of small segments
+//! of a partition (see [`compact`]). Scans snapshot a window's partitions (segments plus a shared
+//! copy of the head) and read without holding any lock; retention removes whole partition
+//! directories.
+//!
+//! Layout of the store directory: `wal-N.log`, `stats.json`, and `gG/<hour ms>/` partition
+//! directories of `N.seg` / `A-B.seg` segment files (plus `N.wW.pending` between a checkpoint's
+//! two phases).
 
 pub mod columns;
+pub mod compact;
+#[cfg(test)]
+mod crash_tests;
 pub mod segment;
 pub mod wal;
 mod writer;
 
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -52,18 +62,73 @@ pub struct StreamStats {
     pub events: u64,
 }
 
-/// Thresholds of the writer thread.
+/// Thresholds of the writer and compactor threads.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     /// Checkpoint when the WAL holds this many bytes.
     pub checkpoint_wal_bytes: u64,
+    /// Segments smaller than this (file bytes) are merged with their neighbours.
+    pub compact_small_bytes: u64,
+    /// Merge a run of at least this many small segments (below 2: never merge).
+    pub compact_min_run: usize,
+    /// Most segments merged at once.
+    pub compact_max_run: usize,
+    /// Most input bytes (file bytes) merged at once.
+    pub compact_max_bytes: u64,
+    /// How often the compactor looks for work besides after each checkpoint.
+    pub compact_interval: std::time::Duration,
+    /// Whether the background thread compacts (else only [`LogStore::compact`] does).
+    pub compact_background: bool,
+    /// Failure injection for crash tests.
+    pub faults: Faults,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             checkpoint_wal_bytes: 64 << 20,
+            compact_small_bytes: 4 << 20,
+            compact_min_run: 4,
+            compact_max_run: 64,
+            compact_max_bytes: 64 << 20,
+            compact_interval: std::time::Duration::from_secs(60),
+            compact_background: true,
+            faults: Faults::default(),
         }
+    }
+}
+
+/// Named failure points (`flush.pending`, `flush.commit`, `flush.committed`, `flush.published`,
+/// `compact.written`, `compact.renamed`): when the predicate returns true for a point, the
+/// operation stops there with an I/O error, leaving the files as a crash at that point would.
+#[derive(Clone, Default)]
+pub struct Faults(Option<Arc<FaultFn>>);
+
+type FaultFn = dyn Fn(&str) -> bool + Send + Sync;
+
+impl Faults {
+    /// Fail at the points for which `f` returns true.
+    pub fn new(f: impl Fn(&str) -> bool + Send + Sync + 'static) -> Faults {
+        Faults(Some(Arc::new(f)))
+    }
+
+    fn hit(&self, point: &str) -> Result<(), StorageError> {
+        match &self.0 {
+            Some(f) if f(point) => Err(StorageError::Io(std::io::Error::other(format!(
+                "injected fault at {point}"
+            )))),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Faults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Faults(set)"
+        } else {
+            "Faults(none)"
+        })
     }
 }
 
@@ -88,6 +153,9 @@ struct StatsFile {
     /// The largest group id ever written, so ids are not reused after a reset.
     #[serde(default)]
     max_gid: u64,
+    /// WAL files up to this number are covered by segments (a committed checkpoint).
+    #[serde(default)]
+    wal_upto: u64,
     /// group id → stream id → stats
     streams: HashMap<u64, HashMap<u32, StreamStats>>,
 }
@@ -95,8 +163,11 @@ struct StatsFile {
 struct Inner {
     dir: PathBuf,
     groups: RwLock<HashMap<u64, Group>>,
-    /// Held while segment files are written or partition directories removed.
+    /// Held while segment files are written, renamed or swapped, or partition directories removed.
     fs_lock: Mutex<()>,
+    /// One compaction pass at a time.
+    compact_lock: Mutex<()>,
+    options: StoreOptions,
     /// The largest group id ever written (including dropped groups).
     max_gid: std::sync::atomic::AtomicU64,
 }
@@ -174,6 +245,7 @@ pub struct LogStore {
     tx: Mutex<Option<mpsc::Sender<Msg>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     flusher: Mutex<Option<JoinHandle<()>>>,
+    compactor: Mutex<Option<JoinHandle<()>>>,
 }
 
 fn hour_of(ts: i64) -> i64 {
@@ -218,34 +290,18 @@ impl LogStore {
                 let Ok(hour) = part.file_name().to_string_lossy().parse::<i64>() else {
                     continue;
                 };
-                let mut p = Partition::default();
-                let mut names: Vec<(u32, PathBuf)> = Vec::new();
-                for seg in fs::read_dir(part.path())? {
-                    let path = seg?.path();
-                    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
-                    match (path.extension().and_then(|e| e.to_str()), stem) {
-                        (Some("seg"), Some(stem)) => {
-                            if let Ok(n) = stem.parse::<u32>() {
-                                names.push((n, path));
-                            }
-                        }
-                        (Some("tmp"), _) => {
-                            let _ = fs::remove_file(&path);
-                        }
-                        _ => {}
-                    }
-                }
-                names.sort();
-                for (n, path) in names {
-                    p.segments.push(Arc::new(Segment::open(&path)?));
-                    p.next_segment = n + 1;
-                }
+                let p = open_partition(&part.path(), stats.wal_upto)?;
                 group.parts.insert(hour, p);
             }
         }
         let mut next_seq = stats.next_seq;
         let mut wal_numbers = writer::wal_numbers(dir)?;
         wal_numbers.sort_unstable();
+        // WAL files a committed checkpoint covers are redundant
+        for n in wal_numbers.iter().filter(|n| **n <= stats.wal_upto) {
+            fs::remove_file(writer::wal_path(dir, *n))?;
+        }
+        wal_numbers.retain(|n| *n > stats.wal_upto);
         for n in &wal_numbers {
             Wal::open(&writer::wal_path(dir, *n), &mut |gid, cols| {
                 if let Some(max) = cols.seq.iter().max() {
@@ -257,22 +313,32 @@ impl LogStore {
                 }
             })?;
         }
-        let wal_no = wal_numbers.last().copied().unwrap_or(0) + 1;
+        // never reuse a number at or below wal_upto: recovery would skip that file
+        let wal_no = wal_numbers.last().copied().unwrap_or(0).max(stats.wal_upto) + 1;
         let wal = Wal::open(&writer::wal_path(dir, wal_no), &mut |_, _| {})?;
         segment::sync_dir(dir);
         let inner = Arc::new(Inner {
             dir: dir.to_path_buf(),
             groups: RwLock::new(groups),
             fs_lock: Mutex::new(()),
+            compact_lock: Mutex::new(()),
+            options: options.clone(),
             max_gid: std::sync::atomic::AtomicU64::new(max_gid),
         });
+        let (compact_tx, compact_rx) = mpsc::channel();
+        let compactor = {
+            let inner = inner.clone();
+            std::thread::Builder::new()
+                .name("logs-compact".into())
+                .spawn(move || compact::run_compactor(&inner, compact_rx))?
+        };
         let (flush_tx, flush_rx) = mpsc::channel();
         let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let flusher = {
             let (inner, in_flight) = (inner.clone(), in_flight.clone());
             std::thread::Builder::new()
                 .name("logs-flush".into())
-                .spawn(move || writer::run_flusher(&inner, flush_rx, &in_flight))?
+                .spawn(move || writer::run_flusher(&inner, flush_rx, &in_flight, compact_tx))?
         };
         let (tx, rx) = mpsc::channel();
         let writer = writer::Writer {
@@ -292,6 +358,7 @@ impl LogStore {
             tx: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
             flusher: Mutex::new(Some(flusher)),
+            compactor: Mutex::new(Some(compactor)),
         })
     }
 
@@ -344,6 +411,24 @@ impl LogStore {
         if let Some(handle) = self.flusher.lock().take() {
             let _ = handle.join();
         }
+        // the flusher held the compactor's only sender
+        if let Some(handle) = self.compactor.lock().take() {
+            let _ = handle.join();
+        }
+    }
+
+    /// Run a compaction pass now on the calling thread (blocking); returns the merges done.
+    pub fn compact(&self) -> Result<usize, StorageError> {
+        compact::compact_all(&self.inner)
+    }
+
+    /// Segment files of `gid` (for tools and tests).
+    pub fn segment_count(&self, gid: u64) -> usize {
+        self.inner
+            .groups
+            .read()
+            .get(&gid)
+            .map_or(0, |g| g.parts.values().map(|p| p.segments.len()).sum())
     }
 
     /// Stop the writer thread without checkpointing, leaving the WAL as a crash would (for
@@ -420,6 +505,54 @@ impl Drop for LogStore {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// Load one partition directory: promote pending segments of committed checkpoints (`W <=
+/// wal_upto`) and delete the others and temporary files, then drop segments that a merged segment
+/// covers (a compaction interrupted between its rename and the removal of its inputs).
+fn open_partition(path: &Path, wal_upto: u64) -> Result<Partition, StorageError> {
+    let mut found: Vec<(u32, u32, PathBuf)> = Vec::new();
+    for seg in fs::read_dir(path)? {
+        let path = seg?.path();
+        let name = path
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if let Some((n, w)) = writer::parse_pending(&name) {
+            if w <= wal_upto {
+                let to = path.with_file_name(segment::file_name(n, n));
+                fs::rename(&path, &to)?;
+                found.push((n, n, to));
+            } else {
+                fs::remove_file(&path)?;
+            }
+        } else if let Some(stem) = name.strip_suffix(".seg") {
+            if let Some((a, b)) = segment::parse_stem(stem) {
+                found.push((a, b, path));
+            }
+        } else if name.ends_with(".tmp") {
+            fs::remove_file(&path)?;
+        }
+    }
+    segment::sync_dir(path);
+    // widest first among equal starts; a segment inside the span of one kept before it is covered
+    found.sort_by_key(|(a, b, _)| (*a, Reverse(*b)));
+    let mut p = Partition::default();
+    let mut covered_to: Option<u32> = None;
+    for (a, b, path) in found {
+        if let Some(end) = covered_to.filter(|end| a <= *end) {
+            if b <= end {
+                tracing::info!(path = %path.display(), "removing a segment a merged one replaced");
+                fs::remove_file(&path)?;
+                continue;
+            }
+            tracing::warn!(path = %path.display(), "segment overlaps another partly; kept");
+        }
+        covered_to = Some(covered_to.map_or(b, |e| e.max(b)));
+        p.segments.push(Arc::new(Segment::open(&path)?));
+        p.next_segment = p.next_segment.max(b + 1);
+    }
+    Ok(p)
 }
 
 fn apply(group: &mut Group, cols: &Columns) {
@@ -527,6 +660,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let opts = StoreOptions {
             checkpoint_wal_bytes: 4096,
+            ..StoreOptions::default()
         };
         let store = LogStore::open(dir.path(), opts.clone(), &|_| true).unwrap();
         for i in 0..20 {

@@ -5,10 +5,15 @@
 //!
 //! Layout: `MAGIC`, then per block `[count u32][min_ts i64][max_ts i64][clen u32][crc u32][clen bytes]`.
 //! Files are written to a temporary name, fsynced and renamed, so a segment is either whole or absent.
+//! A segment covers a range of segment numbers of its partition (`N.seg` covers `N..=N`, a merged
+//! `A-B.seg` covers `A..=B`, see [`super::compact`]). A segment replaced by a merge is marked
+//! obsolete and its file is removed when the last scan holding it lets go.
 
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::columns::Columns;
 use super::StorageError;
@@ -31,75 +36,167 @@ pub struct BlockMeta {
     pub max_ts: i64,
 }
 
-/// An open segment: its path and block index (data is read on demand).
+/// An open segment: its path, the segment numbers it covers and its block index (data is read on
+/// demand).
 #[derive(Debug)]
 pub struct Segment {
     pub path: PathBuf,
     pub blocks: Vec<BlockMeta>,
     pub bytes: u64,
+    /// Segment numbers covered, inclusive.
+    pub first: u32,
+    pub last: u32,
+    /// Set once a merged segment replaced this one: the file goes when the last holder drops it.
+    obsolete: AtomicBool,
 }
 
-impl Segment {
-    /// Write `cols` (any order) as a new segment at `path`.
-    pub fn write(path: &Path, cols: &Columns) -> Result<Segment, StorageError> {
-        let mut order: Vec<usize> = (0..cols.len()).collect();
-        order.sort_by_key(|&i| (cols.ts[i], cols.seq[i]));
-        let mut out = Vec::with_capacity(cols.text.len() / 2 + 64);
-        out.extend_from_slice(MAGIC);
-        let mut blocks = Vec::new();
-        let mut block = Columns::default();
-        let mut raw = Vec::new();
-        let mut flush = |block: &mut Columns, out: &mut Vec<u8>| {
-            if block.is_empty() {
-                return;
-            }
-            raw.clear();
-            block.encode(&mut raw);
-            let compressed = lz4_flex::compress_prepend_size(&raw);
-            let (min_ts, max_ts) = block.ts_range().unwrap_or((0, 0));
-            let meta = BlockMeta {
-                offset: out.len() as u64,
-                clen: compressed.len() as u32,
-                crc: crc32fast::hash(&compressed),
-                count: block.len() as u32,
-                min_ts,
-                max_ts,
-            };
-            out.extend_from_slice(&meta.count.to_le_bytes());
-            out.extend_from_slice(&meta.min_ts.to_le_bytes());
-            out.extend_from_slice(&meta.max_ts.to_le_bytes());
-            out.extend_from_slice(&meta.clen.to_le_bytes());
-            out.extend_from_slice(&meta.crc.to_le_bytes());
-            out.extend_from_slice(&compressed);
-            blocks.push(meta);
-            block.clear();
-        };
-        for i in order {
-            block.push_from(cols, i);
-            if block.text.len() >= BLOCK_BYTES || block.len() >= BLOCK_EVENTS {
-                flush(&mut block, &mut out);
-            }
+/// The file name of a segment covering `first..=last`.
+pub fn file_name(first: u32, last: u32) -> String {
+    if first == last {
+        format!("{first:08}.seg")
+    } else {
+        format!("{first:08}-{last:08}.seg")
+    }
+}
+
+/// The numbers covered by a segment file name stem (`N` or `A-B`).
+pub fn parse_stem(stem: &str) -> Option<(u32, u32)> {
+    match stem.split_once('-') {
+        None => stem.parse().ok().map(|n| (n, n)),
+        Some((a, b)) => {
+            let (a, b) = (a.parse().ok()?, b.parse().ok()?);
+            (a <= b).then_some((a, b))
         }
-        flush(&mut block, &mut out);
+    }
+}
+
+/// Writes a segment block by block (events must arrive sorted by (timestamp, sequence)) to a
+/// temporary file; [`SegmentWriter::finish`] fsyncs and renames it into place.
+pub struct SegmentWriter {
+    path: PathBuf,
+    tmp: PathBuf,
+    file: BufWriter<File>,
+    block: Columns,
+    raw: Vec<u8>,
+    blocks: Vec<BlockMeta>,
+    off: u64,
+}
+
+impl SegmentWriter {
+    pub fn create(path: &Path) -> Result<SegmentWriter, StorageError> {
         let tmp = path.with_extension("tmp");
-        {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&out)?;
-            f.sync_data()?;
-        }
-        fs::rename(&tmp, path)?;
-        if let Some(parent) = path.parent() {
-            sync_dir(parent);
-        }
-        Ok(Segment {
+        let mut file = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+        file.write_all(MAGIC)?;
+        Ok(SegmentWriter {
             path: path.to_path_buf(),
-            blocks,
-            bytes: out.len() as u64,
+            tmp,
+            file,
+            block: Columns::default(),
+            raw: Vec::new(),
+            blocks: Vec::new(),
+            off: MAGIC.len() as u64,
         })
     }
 
-    /// Open an existing segment, reading only its block headers.
+    /// Append event `i` of `cols`.
+    pub fn push_from(&mut self, cols: &Columns, i: usize) -> Result<(), StorageError> {
+        self.block.push_from(cols, i);
+        if self.block.text.len() >= BLOCK_BYTES || self.block.len() >= BLOCK_EVENTS {
+            self.flush_block()?;
+        }
+        Ok(())
+    }
+
+    fn flush_block(&mut self) -> Result<(), StorageError> {
+        if self.block.is_empty() {
+            return Ok(());
+        }
+        self.raw.clear();
+        self.block.encode(&mut self.raw);
+        let compressed = lz4_flex::compress_prepend_size(&self.raw);
+        let (min_ts, max_ts) = self.block.ts_range().unwrap_or((0, 0));
+        let meta = BlockMeta {
+            offset: self.off,
+            clen: compressed.len() as u32,
+            crc: crc32fast::hash(&compressed),
+            count: self.block.len() as u32,
+            min_ts,
+            max_ts,
+        };
+        let f = &mut self.file;
+        f.write_all(&meta.count.to_le_bytes())?;
+        f.write_all(&meta.min_ts.to_le_bytes())?;
+        f.write_all(&meta.max_ts.to_le_bytes())?;
+        f.write_all(&meta.clen.to_le_bytes())?;
+        f.write_all(&meta.crc.to_le_bytes())?;
+        f.write_all(&compressed)?;
+        self.off += (HEADER + compressed.len()) as u64;
+        self.blocks.push(meta);
+        self.block.clear();
+        Ok(())
+    }
+
+    /// Write the temporary file out and fsync it, without renaming it into place yet.
+    pub fn sync(&mut self) -> Result<(), StorageError> {
+        self.flush_block()?;
+        self.file.flush()?;
+        self.file.get_ref().sync_data()?;
+        Ok(())
+    }
+
+    /// The temporary file's path.
+    pub fn tmp_path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Sync, rename into place (then the directory is synced) and open the result.
+    pub fn finish(mut self, first: u32, last: u32) -> Result<Segment, StorageError> {
+        self.sync()?;
+        fs::rename(&self.tmp, &self.path)?;
+        if let Some(parent) = self.path.parent() {
+            sync_dir(parent);
+        }
+        Ok(Segment {
+            path: self.path,
+            blocks: self.blocks,
+            bytes: self.off,
+            first,
+            last,
+            obsolete: AtomicBool::new(false),
+        })
+    }
+
+    /// Remove the temporary file (an abandoned write).
+    pub fn discard(self) {
+        let _ = fs::remove_file(&self.tmp);
+    }
+}
+
+impl Segment {
+    /// Write `cols` (any order) as a new segment at `path` covering `first..=last`.
+    pub fn write(
+        path: &Path,
+        cols: &Columns,
+        first: u32,
+        last: u32,
+    ) -> Result<Segment, StorageError> {
+        let mut order: Vec<usize> = (0..cols.len()).collect();
+        order.sort_by_key(|&i| (cols.ts[i], cols.seq[i]));
+        let mut w = SegmentWriter::create(path)?;
+        for i in order {
+            w.push_from(cols, i)?;
+        }
+        w.finish(first, last)
+    }
+
+    /// Open an existing segment, reading only its block headers. The numbers it covers come
+    /// from its name.
     pub fn open(path: &Path) -> Result<Segment, StorageError> {
+        let (first, last) = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(parse_stem)
+            .ok_or(StorageError::Corrupt("segment file name"))?;
         let data = fs::read(path)?;
         if data.len() < MAGIC.len() || &data[..MAGIC.len()] != MAGIC {
             return Err(StorageError::Corrupt("segment magic"));
@@ -133,11 +230,25 @@ impl Segment {
             path: path.to_path_buf(),
             blocks,
             bytes: data.len() as u64,
+            first,
+            last,
+            obsolete: AtomicBool::new(false),
         })
     }
 
+    /// Events stored.
+    pub fn events(&self) -> u64 {
+        self.blocks.iter().map(|b| u64::from(b.count)).sum()
+    }
+
+    /// Mark replaced: the file is removed when the last `Arc` to this segment is dropped.
+    pub fn retire(&self) {
+        self.obsolete.store(true, Ordering::SeqCst);
+    }
+
     /// Decode every block overlapping `[start, end)` into `cols` (reused) and hand it to `f`.
-    /// Returns false when `f` asked to stop.
+    /// Returns false when `f` asked to stop. A file removed meanwhile (its partition expired or
+    /// its group was deleted) reads as empty.
     pub fn scan(
         &self,
         start: i64,
@@ -146,35 +257,91 @@ impl Segment {
         raw: &mut Vec<u8>,
         f: &mut dyn FnMut(&Columns) -> bool,
     ) -> Result<bool, StorageError> {
-        if !self
-            .blocks
-            .iter()
-            .any(|b| b.max_ts >= start && b.min_ts < end)
-        {
+        let wanted = |b: &BlockMeta| b.max_ts >= start && b.min_ts < end;
+        let (Some(lo), Some(hi)) = (
+            self.blocks.iter().position(wanted),
+            self.blocks.iter().rposition(wanted),
+        ) else {
             return Ok(true);
-        }
-        let data = fs::read(&self.path)?;
-        for b in &self.blocks {
-            if b.max_ts < start || b.min_ts >= end {
-                continue;
+        };
+        let file = match File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+            Err(e) => return Err(e.into()),
+        };
+        // read the span of wanted blocks (a few MiB at a time) and decode them in order
+        let mut data = Vec::new();
+        let mut i = lo;
+        while i <= hi {
+            let from = self.blocks[i].offset;
+            let mut j = i;
+            let mut to = from + (HEADER as u64) + u64::from(self.blocks[i].clen);
+            while j < hi && to - from < (8 << 20) {
+                j += 1;
+                to = self.blocks[j].offset + (HEADER as u64) + u64::from(self.blocks[j].clen);
             }
-            let at = b.offset as usize + HEADER;
-            let payload = data
-                .get(at..at + b.clen as usize)
-                .ok_or(StorageError::Corrupt("segment block truncated"))?;
-            if crc32fast::hash(payload) != b.crc {
-                return Err(StorageError::Corrupt("segment block checksum"));
+            data.resize((to - from) as usize, 0);
+            file.read_exact_at(&mut data, from)
+                .map_err(|_| StorageError::Corrupt("segment block truncated"))?;
+            for b in &self.blocks[i..=j] {
+                if !wanted(b) {
+                    continue;
+                }
+                let at = (b.offset - from) as usize + HEADER;
+                let payload = data
+                    .get(at..at + b.clen as usize)
+                    .ok_or(StorageError::Corrupt("segment block truncated"))?;
+                if crc32fast::hash(payload) != b.crc {
+                    return Err(StorageError::Corrupt("segment block checksum"));
+                }
+                decompress_into(payload, raw)?;
+                cols.decode_into(raw)?;
+                if !f(cols) {
+                    return Ok(false);
+                }
             }
-            decompress_into(payload, raw)?;
-            cols.decode_into(raw)?;
-            if !f(cols) {
-                return Ok(false);
-            }
+            i = j + 1;
         }
         Ok(true)
     }
 }
 
+impl Segment {
+    /// Decode block `k` into `cols` reading from `file` (this segment's file, opened by the caller).
+    pub fn read_block(
+        &self,
+        file: &File,
+        k: usize,
+        cols: &mut Columns,
+        buf: &mut Vec<u8>,
+        raw: &mut Vec<u8>,
+    ) -> Result<(), StorageError> {
+        let b = self
+            .blocks
+            .get(k)
+            .ok_or(StorageError::Corrupt("segment block index"))?;
+        buf.resize(b.clen as usize, 0);
+        file.read_exact_at(buf, b.offset + HEADER as u64)
+            .map_err(|_| StorageError::Corrupt("segment block truncated"))?;
+        if crc32fast::hash(buf) != b.crc {
+            return Err(StorageError::Corrupt("segment block checksum"));
+        }
+        decompress_into(buf, raw)?;
+        cols.decode_into(raw)
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        if self.obsolete.load(Ordering::SeqCst) {
+            if let Err(e) = fs::remove_file(&self.path) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(path = %self.path.display(), error = %e, "cannot remove a merged segment");
+                }
+            }
+        }
+    }
+}
 /// Decompress a size-prefixed lz4 payload into `raw`, reusing its allocation.
 fn decompress_into(payload: &[u8], raw: &mut Vec<u8>) -> Result<(), StorageError> {
     let size = payload
@@ -216,11 +383,12 @@ mod tests {
                 format!("line {i} ERROR").as_bytes(),
             );
         }
-        let path = dir.path().join("a.seg");
-        let written = Segment::write(&path, &c).unwrap();
+        let path = dir.path().join("00000001.seg");
+        let written = Segment::write(&path, &c, 1, 1).unwrap();
         assert!(written.blocks.len() >= 3);
         let seg = Segment::open(&path).unwrap();
         assert_eq!(seg.blocks, written.blocks);
+        assert_eq!((seg.first, seg.last, seg.events()), (1, 1, 40_000));
         let (mut cols, mut raw) = (Columns::default(), Vec::new());
         let mut seen = Vec::new();
         seg.scan(100, 20_000, &mut cols, &mut raw, &mut |b| {
@@ -238,17 +406,47 @@ mod tests {
     }
 
     #[test]
+    fn names_and_retired_files() {
+        assert_eq!(file_name(3, 3), "00000003.seg");
+        assert_eq!(file_name(3, 9), "00000003-00000009.seg");
+        assert_eq!(parse_stem("00000003"), Some((3, 3)));
+        assert_eq!(parse_stem("00000003-00000009"), Some((3, 9)));
+        assert_eq!(parse_stem("9-3"), None);
+        assert_eq!(parse_stem("x"), None);
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Columns::default();
+        c.push(1, 1, 1, 1, b"m");
+        let path = dir.path().join(file_name(5, 5));
+        let seg = std::sync::Arc::new(Segment::write(&path, &c, 5, 5).unwrap());
+        let held = seg.clone();
+        seg.retire();
+        drop(seg);
+        assert!(path.exists(), "a holder keeps a retired file");
+        let (mut cols, mut raw) = (Columns::default(), Vec::new());
+        let mut n = 0;
+        held.scan(0, 10, &mut cols, &mut raw, &mut |b| {
+            n += b.len();
+            true
+        })
+        .unwrap();
+        assert_eq!(n, 1);
+        drop(held);
+        assert!(!path.exists(), "the last holder removes it");
+    }
+
+    #[test]
     fn corrupt_block_is_reported() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = Columns::default();
         c.push(1, 1, 1, 1, b"some message text");
-        let path = dir.path().join("b.seg");
-        Segment::write(&path, &c).unwrap();
+        let path = dir.path().join("00000002-00000004.seg");
+        Segment::write(&path, &c, 2, 4).unwrap();
         let mut data = fs::read(&path).unwrap();
         let last = data.len() - 1;
         data[last] ^= 0xff;
         fs::write(&path, &data).unwrap();
         let seg = Segment::open(&path).unwrap();
+        assert_eq!((seg.first, seg.last), (2, 4));
         let (mut cols, mut raw) = (Columns::default(), Vec::new());
         assert!(seg.scan(0, 10, &mut cols, &mut raw, &mut |_| true).is_err());
     }

@@ -5,9 +5,14 @@
 //! checkpoint it rotates to a new WAL file and *freezes* the heads (they stay readable), handing
 //! them to the flusher, so ingest never waits for compression.
 //!
-//! The flusher turns frozen heads into segment files, registers them, writes `stats.json` (stream
-//! statistics and the next sequence number as of the freeze) and removes the WAL files the freeze
-//! made redundant. If anything fails, the WAL files stay and recovery replays them.
+//! The flusher turns frozen heads into segment files in two phases so a crash at any point neither
+//! loses nor duplicates events: it writes every segment of the freeze as a fsynced
+//! `N.wW.pending` file, then commits by atomically replacing `stats.json` (stream statistics, the
+//! next sequence number and `wal_upto = W` as of the freeze), then renames the pending files to
+//! `N.seg`, registers them and removes the WAL files up to `W`. Recovery promotes pending files of
+//! committed freezes (`W <= wal_upto`), deletes the others, and replays only WAL files after
+//! `wal_upto`. A freeze whose segments could not be written is carried into the next one (its WAL
+//! files are kept until a later commit covers them). After each flush the compactor is nudged.
 
 use std::collections::HashMap;
 use std::fs;
@@ -40,9 +45,12 @@ pub(super) fn wal_numbers(dir: &Path) -> Result<Vec<u64>, StorageError> {
     Ok(out)
 }
 
+/// One frozen head: group id, partition hour, segment number, events.
+type FrozenPart = (u64, i64, u32, Arc<Columns>);
+
 /// Frozen heads to write out, and what becomes redundant once they are.
 pub(super) struct FlushJob {
-    parts: Vec<(u64, i64, u32, Arc<Columns>)>,
+    parts: Vec<FrozenPart>,
     stats: StatsFile,
     wal_upto: u64,
     reply: Option<Reply>,
@@ -147,6 +155,7 @@ impl Writer {
         let mut stats = StatsFile {
             next_seq: self.next_seq,
             max_gid: self.inner.max_gid.load(Ordering::SeqCst),
+            wal_upto,
             streams: HashMap::new(),
         };
         {
@@ -224,50 +233,125 @@ impl Writer {
 }
 
 /// The flusher thread: run jobs in order until the writer goes away.
-pub(super) fn run_flusher(inner: &Inner, rx: mpsc::Receiver<FlushJob>, in_flight: &AtomicUsize) {
+pub(super) fn run_flusher(
+    inner: &Inner,
+    rx: mpsc::Receiver<FlushJob>,
+    in_flight: &AtomicUsize,
+    compactor: mpsc::Sender<()>,
+) {
+    // parts of failed flushes, written again with the next job
+    let mut carry: Vec<FrozenPart> = Vec::new();
     for mut job in rx {
-        let result = flush(inner, &job);
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "log checkpoint failed");
+        let mut parts = std::mem::take(&mut carry);
+        parts.append(&mut job.parts);
+        let result = flush(inner, &job, &parts);
+        match &result {
+            Err((e, committed)) => {
+                tracing::error!(error = %e, committed, "log checkpoint failed");
+                if !committed {
+                    carry = parts;
+                }
+            }
+            Ok(()) => {
+                let _ = compactor.send(());
+            }
         }
         in_flight.fetch_sub(1, Ordering::SeqCst);
         if let Some(r) = job.reply.take() {
-            let _ = r.send(result.map_err(|e| e.to_string()));
+            let _ = r.send(result.map_err(|(e, _)| e.to_string()));
         }
     }
 }
 
-fn flush(inner: &Inner, job: &FlushJob) -> Result<(), StorageError> {
-    for (gid, hour, n, cols) in &job.parts {
-        let _fs = inner.fs_lock.lock();
-        let wanted = |groups: &HashMap<u64, super::Group>| {
-            groups
-                .get(gid)
-                .and_then(|g| g.parts.get(hour))
-                .is_some_and(|p| p.frozen.iter().any(|f| Arc::ptr_eq(f, cols)))
-        };
-        // the group may have been dropped or the partition expired since the freeze
-        if !wanted(&inner.groups.read()) {
-            continue;
+fn pending_path(dir: &Path, n: u32, wal_upto: u64) -> PathBuf {
+    dir.join(format!("{n:08}.w{wal_upto}.pending"))
+}
+
+/// The segment number and freeze of a `N.wW.pending` file name.
+pub(super) fn parse_pending(name: &str) -> Option<(u32, u64)> {
+    let (n, w) = name.strip_suffix(".pending")?.split_once(".w")?;
+    Some((n.parse().ok()?, w.parse().ok()?))
+}
+
+/// Whether the frozen head `cols` is still wanted (its group or partition may be gone).
+fn wanted(inner: &Inner, gid: u64, hour: i64, cols: &Arc<Columns>) -> bool {
+    inner
+        .groups
+        .read()
+        .get(&gid)
+        .and_then(|g| g.parts.get(&hour))
+        .is_some_and(|p| p.frozen.iter().any(|f| Arc::ptr_eq(f, cols)))
+}
+
+/// Write `parts` of `job`; the error says whether the commit point was passed.
+fn flush(inner: &Inner, job: &FlushJob, parts: &[FrozenPart]) -> Result<(), (StorageError, bool)> {
+    let faults = &inner.options.faults;
+    let mut written: Vec<(usize, Segment)> = Vec::new();
+    let phase1 = (|| {
+        for (k, (gid, hour, n, cols)) in parts.iter().enumerate() {
+            let _fs = inner.fs_lock.lock();
+            if !wanted(inner, *gid, *hour, cols) {
+                continue;
+            }
+            let dir = inner.dir.join(format!("g{gid}")).join(hour.to_string());
+            fs::create_dir_all(&dir)?;
+            let seg = Segment::write(&pending_path(&dir, *n, job.wal_upto), cols, *n, *n)?;
+            written.push((k, seg));
+            faults.hit("flush.pending")?;
         }
-        let dir = inner.dir.join(format!("g{gid}")).join(hour.to_string());
-        fs::create_dir_all(&dir)?;
-        let seg = Arc::new(Segment::write(&dir.join(format!("{n:08}.seg")), cols)?);
-        let mut groups = inner.groups.write();
-        if let Some(p) = groups.get_mut(gid).and_then(|g| g.parts.get_mut(hour)) {
-            p.segments.push(seg);
-            p.frozen.retain(|f| !Arc::ptr_eq(f, cols));
+        Ok::<(), StorageError>(())
+    })();
+    if let Err(e) = phase1 {
+        for (_, seg) in &written {
+            let _ = fs::remove_file(&seg.path);
         }
+        return Err((e, false));
     }
-    let tmp = inner.dir.join("stats.json.tmp");
-    fs::write(&tmp, serde_json::to_vec(&job.stats)?)?;
-    fs::File::open(&tmp)?.sync_all()?;
-    fs::rename(&tmp, inner.dir.join("stats.json"))?;
-    segment::sync_dir(&inner.dir);
-    for n in wal_numbers(&inner.dir)? {
-        if n <= job.wal_upto {
-            fs::remove_file(wal_path(&inner.dir, n))?;
+    // the commit point: stats.json names the freeze whose pending segments now count
+    let commit = (|| {
+        faults.hit("flush.commit")?;
+        let tmp = inner.dir.join("stats.json.tmp");
+        fs::write(&tmp, serde_json::to_vec(&job.stats)?)?;
+        fs::File::open(&tmp)?.sync_all()?;
+        fs::rename(&tmp, inner.dir.join("stats.json"))?;
+        segment::sync_dir(&inner.dir);
+        Ok::<(), StorageError>(())
+    })();
+    if let Err(e) = commit {
+        for (_, seg) in &written {
+            let _ = fs::remove_file(&seg.path);
         }
+        return Err((e, false));
     }
-    Ok(())
+    let publish = (|| {
+        faults.hit("flush.committed")?;
+        for (k, mut seg) in written {
+            let (gid, hour, n, cols) = &parts[k];
+            let _fs = inner.fs_lock.lock();
+            let dir = seg.path.parent().map(Path::to_path_buf).unwrap_or_default();
+            let final_path = dir.join(segment::file_name(*n, *n));
+            match fs::rename(&seg.path, &final_path) {
+                Ok(()) => {}
+                // expired or dropped since
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
+            }
+            segment::sync_dir(&dir);
+            seg.path = final_path;
+            let mut groups = inner.groups.write();
+            if let Some(p) = groups.get_mut(gid).and_then(|g| g.parts.get_mut(hour)) {
+                p.segments.push(Arc::new(seg));
+                p.segments.sort_by_key(|s| s.first);
+                p.frozen.retain(|f| !Arc::ptr_eq(f, cols));
+            }
+        }
+        faults.hit("flush.published")?;
+        for n in wal_numbers(&inner.dir)? {
+            if n <= job.wal_upto {
+                fs::remove_file(wal_path(&inner.dir, n))?;
+            }
+        }
+        Ok::<(), StorageError>(())
+    })();
+    publish.map_err(|e| (e, true))
 }
