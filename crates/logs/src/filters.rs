@@ -1,6 +1,6 @@
 //! Metric filters (Put/Describe/Delete/TestMetricFilter and turning matching events into metric
-//! data), the embedded metric format (`_aws.CloudWatchMetrics` in JSON events) and subscription
-//! filters (stored and described; delivery is not implemented yet).
+//! data), the embedded metric format (`_aws.CloudWatchMetrics` in JSON events) and the subscription
+//! filter record with DescribeSubscriptionFilters (creation and delivery: `subscriptions`).
 //!
 //! Keys: `{account}/{region}/{group}:{filterName}` in tables `logs.mfilters` / `logs.sfilters`
 //! (`:` cannot occur in group names, so a group's filters share an unambiguous prefix).
@@ -20,7 +20,7 @@ pub const SUBSCRIPTION_FILTERS: &str = "logs.sfilters";
 
 /// The store key of filter `name` on `group` in `table`, refusing a new filter when the group already
 /// has `limit` of them (replacing an existing filter of that name is always allowed).
-fn claim_filter_slot(
+pub fn claim_filter_slot(
     store: &dyn ControlStore,
     table: &str,
     ctx: &RequestContext,
@@ -474,48 +474,6 @@ pub struct SubscriptionRecord {
     pub role_arn: Option<String>,
     pub distribution: String,
     pub creation_time: i64,
-}
-
-pub fn put_subscription_filter(
-    store: &dyn ControlStore,
-    ctx: &RequestContext,
-    input: &Value,
-    now_ms: i64,
-) -> Result<Value, ApiError> {
-    let group = req_str(input, "logGroupName")?;
-    let name = req_str(input, "filterName")?;
-    let pattern = req_str(input, "filterPattern")?;
-    Pattern::parse(pattern)?;
-    let destination = req_str(input, "destinationArn")?;
-    crate::groups::load_group(store, ctx, group)?;
-    let key = claim_filter_slot(
-        store,
-        SUBSCRIPTION_FILTERS,
-        ctx,
-        group,
-        name,
-        2,
-        "Resource limit exceeded: a log group can have at most 2 subscription filters.",
-    )?;
-    let rec = SubscriptionRecord {
-        group: group.to_string(),
-        name: name.to_string(),
-        pattern: pattern.to_string(),
-        destination_arn: destination.to_string(),
-        role_arn: opt_str(input, "roleArn").map(str::to_string),
-        distribution: opt_str(input, "distribution")
-            .unwrap_or("ByLogStream")
-            .to_string(),
-        creation_time: now_ms,
-    };
-    store
-        .put(
-            SUBSCRIPTION_FILTERS,
-            &key,
-            &serde_json::to_vec(&rec).map_err(error::internal)?,
-        )
-        .map_err(store_err)?;
-    Ok(json!({}))
 }
 
 pub fn describe_subscription_filters(

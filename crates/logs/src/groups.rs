@@ -282,6 +282,8 @@ pub fn delete_group(
             key: k,
         }));
     }
+    ops.push(crate::dataprotection::delete_op(ctx, name));
+    ops.push(crate::accountpolicies::delete_op(ctx, name));
     store.batch(ops).map_err(store_err)?;
     Ok(g)
 }

@@ -1,7 +1,8 @@
 //! CloudWatch Logs service logic behind the AWS `logs` API (JSON 1.1): log groups and streams,
 //! retention (enforced by a background task), tags, PutLogEvents / GetLogEvents / FilterLogEvents,
 //! filter patterns, metric filters and the embedded metric format (metrics go to CloudWatch through
-//! the [`Directory`]), subscription filters (stored only) and Logs Insights queries.
+//! the [`Directory`]), subscription filters delivered durably to EventBridge event buses
+//! (`subscriptions`) and Logs Insights queries.
 //!
 //! Architecture: control-plane records live in the [`ControlStore`]; events live in a [`LogStore`]
 //! of their own under `<data dir>/logs` (WAL with group commit, hour partitions of lz4-compressed
@@ -11,7 +12,11 @@
 //! `.with_clock(clock)` (tests); call [`Logs::start`] inside the tokio runtime for the retention
 //! task and [`Logs::close`] at shutdown (checkpoints the WAL into segments).
 
+pub mod accountpolicies;
+pub mod anomalies;
 pub mod cli;
+pub mod dataprotection;
+pub mod deliveries;
 pub mod error;
 pub mod events;
 pub mod filters;
@@ -19,7 +24,10 @@ pub mod groups;
 pub mod insights;
 pub mod pattern;
 pub mod policies;
+pub mod records;
 pub mod storage;
+pub mod subscriptions;
+pub mod unhosted;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -68,6 +76,7 @@ pub struct Logs {
     directory: RwLock<Option<Arc<Directory>>>,
     started: Mutex<bool>,
     queries: insights::Queries,
+    subs: subscriptions::Outbox,
 }
 
 /// Run CPU-bound or blocking work off the async executor when there is one.
@@ -108,6 +117,7 @@ impl Logs {
             directory: RwLock::new(None),
             started: Mutex::new(false),
             queries,
+            subs: subscriptions::Outbox::default(),
         })
     }
 
@@ -133,8 +143,8 @@ impl Logs {
         &self.store
     }
 
-    /// Start the background retention task (every 10 minutes) on the current tokio runtime.
-    /// Idempotent.
+    /// Start the background retention task (every 10 minutes) and the subscription dispatcher on
+    /// the current tokio runtime. Idempotent.
     pub fn start(self: &Arc<Self>) {
         let mut started = self.started.lock();
         if *started {
@@ -154,6 +164,32 @@ impl Logs {
                 }
             }
         });
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let Some(logs) = weak.upgrade() else { break };
+                if let Err(e) = logs.deliver_subscriptions().await {
+                    tracing::warn!(error = %e, "subscription dispatcher pass failed");
+                }
+                let wait = logs
+                    .subs
+                    .next_retry()
+                    .map(|t| t.saturating_duration_since(std::time::Instant::now()))
+                    .unwrap_or(std::time::Duration::from_secs(5))
+                    .clamp(
+                        std::time::Duration::from_millis(20),
+                        std::time::Duration::from_secs(5),
+                    );
+                logs.subs.wait(wait).await;
+            }
+        });
+    }
+
+    /// One pass of subscription delivery over the outbox: (rows delivered, rows failed).
+    pub async fn deliver_subscriptions(&self) -> Result<(usize, usize), ApiError> {
+        self.subs
+            .deliver_due(&*self.control, self.directory(), self.now())
+            .await
     }
 
     /// Checkpoint the WAL into segments and stop the writer thread. Blocking.
@@ -170,6 +206,7 @@ impl Logs {
         }
         self.store.checkpoint().await?;
         self.queries.clear();
+        self.subs.clear();
         Ok(())
     }
 
@@ -234,23 +271,25 @@ impl Logs {
             .ok_or_else(error::stream_not_found)?;
         let accepted = events::validate_put(&input, stream.sid, now, group.retention_days)?;
         let filters = filters::group_metric_filters(&*self.control, ctx, &group.name)?;
+        let subs = subscriptions::group_filters(&*self.control, ctx, &group.name)?;
         let wants_emf = accepted
             .cols
             .text
             .windows(17)
             .any(|w| w == b"CloudWatchMetrics");
-        let metric_events: Vec<(i64, String)> = if filters.is_empty() && !wants_emf {
-            Vec::new()
-        } else {
-            (0..accepted.cols.len())
-                .map(|i| {
-                    (
-                        accepted.cols.ts[i],
-                        String::from_utf8_lossy(accepted.cols.message(i)).into_owned(),
-                    )
-                })
-                .collect()
-        };
+        let metric_events: Vec<(i64, String)> =
+            if filters.is_empty() && subs.is_empty() && !wants_emf {
+                Vec::new()
+            } else {
+                (0..accepted.cols.len())
+                    .map(|i| {
+                        (
+                            accepted.cols.ts[i],
+                            String::from_utf8_lossy(accepted.cols.message(i)).into_owned(),
+                        )
+                    })
+                    .collect()
+            };
         if !accepted.cols.is_empty() {
             self.store.append(group.gid, accepted.cols).await?;
         }
@@ -259,6 +298,18 @@ impl Logs {
                 .iter()
                 .map(|(t, m)| (*t, m.as_str()))
                 .collect();
+            if !subs.is_empty() {
+                // durable before the answer: acknowledged events reach their subscriptions
+                self.subs.enqueue(
+                    &*self.control,
+                    ctx,
+                    &group.name,
+                    stream_name,
+                    &subs,
+                    &refs,
+                    now,
+                )?;
+            }
             let mut data = filters::metric_data(&filters, &refs, now);
             for (ns, d) in filters::emf_data(&refs) {
                 data.entry(ns).or_default().extend(d);
@@ -356,6 +407,19 @@ impl Logs {
             out["nextToken"] = json!(groups::encode_token(&(offset + limit as usize).to_string()));
         }
         Ok(out)
+    }
+
+    /// The data-protection masker for reading `group`, unless the input asks to `unmask`.
+    fn masker_for(
+        &self,
+        ctx: &RequestContext,
+        group: &str,
+        input: &Value,
+    ) -> Result<Option<dataprotection::Masker>, ApiError> {
+        if error::opt_bool(input, "unmask").unwrap_or(false) {
+            return Ok(None);
+        }
+        dataprotection::masker(&*self.control, ctx, group)
     }
 
     /// Stream id → name of a group.
@@ -471,14 +535,28 @@ impl Logs {
                 let stream =
                     groups::load_stream(control, ctx, g.gid, req_str(&input, "logStreamName")?)?
                         .ok_or_else(error::stream_not_found)?;
+                let masker = self.masker_for(ctx, &g.name, &input)?;
                 let store = self.store.clone();
-                blocking(move || events::get_log_events(&store, g.gid, stream.sid, &input)).await
+                let mut out =
+                    blocking(move || events::get_log_events(&store, g.gid, stream.sid, &input))
+                        .await?;
+                if let Some(m) = masker {
+                    m.mask_events(&mut out);
+                }
+                Ok(out)
             }
             "FilterLogEvents" => {
                 let g = groups::load_group(control, ctx, &groups::group_name_of(&input)?)?;
                 let names = self.stream_names(ctx, g.gid)?;
+                let masker = self.masker_for(ctx, &g.name, &input)?;
                 let store = self.store.clone();
-                blocking(move || events::filter_log_events(&store, g.gid, &names, &input)).await
+                let mut out =
+                    blocking(move || events::filter_log_events(&store, g.gid, &names, &input))
+                        .await?;
+                if let Some(m) = masker {
+                    m.mask_events(&mut out);
+                }
+                Ok(out)
             }
             "PutMetricFilter" => filters::put_metric_filter(control, ctx, &input, now),
             "DescribeMetricFilters" => filters::describe_metric_filters(control, ctx, &input),
@@ -486,7 +564,9 @@ impl Logs {
                 filters::delete_filter(control, ctx, &input, filters::METRIC_FILTERS)
             }
             "TestMetricFilter" => filters::test_metric_filter(&input),
-            "PutSubscriptionFilter" => filters::put_subscription_filter(control, ctx, &input, now),
+            "PutSubscriptionFilter" => {
+                subscriptions::put_filter(control, self.directory(), ctx, &input, now).await
+            }
             "DescribeSubscriptionFilters" => {
                 filters::describe_subscription_filters(control, ctx, &input)
             }
@@ -520,9 +600,46 @@ impl Logs {
                 let (store, control, ctx) = (self.store.clone(), self.control.clone(), ctx.clone());
                 blocking(move || insights::log_record(&store, &*control, &ctx, &input)).await
             }
+            "PutDataProtectionPolicy"
+            | "GetDataProtectionPolicy"
+            | "DeleteDataProtectionPolicy" => dataprotection::handle(control, ctx, &input, now),
+            "PutAccountPolicy" => accountpolicies::put_account_policy(control, ctx, &input, now),
+            "DescribeAccountPolicies" => {
+                accountpolicies::describe_account_policies(control, ctx, &input)
+            }
+            "DeleteAccountPolicy" => accountpolicies::delete_account_policy(control, ctx, &input),
+            "PutIndexPolicy"
+            | "DeleteIndexPolicy"
+            | "DescribeIndexPolicies"
+            | "DescribeFieldIndexes" => accountpolicies::handle_index(control, ctx, &input, now),
+            op if op.contains("Deliver") || op == "DescribeConfigurationTemplates" => {
+                deliveries::handle(control, ctx, &input)
+            }
+            op if op.contains("Anomal") => anomalies::handle(control, ctx, &input, now),
+            "AssociateKmsKey" | "DisassociateKmsKey" => {
+                let _g = self.lock.lock();
+                unhosted::handle(control, ctx, &input)
+            }
+            other if model_has(other) => unhosted::handle(control, ctx, &input),
             other => Err(not_implemented(other)),
         }
     }
+}
+
+/// Whether the model defines `operation`.
+fn model_has(operation: &str) -> bool {
+    static OPS: std::sync::OnceLock<std::collections::HashSet<String>> = std::sync::OnceLock::new();
+    OPS.get_or_init(|| {
+        serde_json::from_str::<Value>(MODEL_JSON)
+            .ok()
+            .and_then(|m| {
+                m.get("operations")
+                    .and_then(Value::as_object)
+                    .map(|o| o.keys().cloned().collect())
+            })
+            .unwrap_or_default()
+    })
+    .contains(operation)
 }
 
 /// The answer to an operation this release does not implement.

@@ -1,6 +1,8 @@
 //! Account-level resource policies (Put/Describe/DeleteResourcePolicy, with revision ids) and
-//! subscription destinations (Put/Describe/DeleteDestination, PutDestinationPolicy). Both are
-//! stored and described; nothing enforces the policies or delivers to destinations yet.
+//! subscription destinations (Put/Describe/DeleteDestination, PutDestinationPolicy). Policies are
+//! stored and described, not enforced (opsloop has no IAM). A destination's target must be an
+//! EventBridge event bus; subscription filters naming the destination deliver there
+//! (`subscriptions`).
 //!
 //! Keys: `{account}/{region}/{name}` in tables `logs.rpolicies` and `logs.destinations`.
 
@@ -167,9 +169,18 @@ pub fn put_destination(
         .get(DESTINATIONS, &key(ctx, name))
         .map_err(store_err)?
         .and_then(|b| serde_json::from_slice(&b).ok());
+    let target = req_str(input, "targetArn")?;
+    match crate::subscriptions::classify(target)? {
+        crate::subscriptions::Target::Bus { .. } => {}
+        crate::subscriptions::Target::Destination { .. } => {
+            return Err(error::invalid(
+                "targetArn must be an EventBridge event bus ARN, not a Logs destination.",
+            ))
+        }
+    }
     let d = Destination {
         name: name.to_string(),
-        target_arn: req_str(input, "targetArn")?.to_string(),
+        target_arn: target.to_string(),
         role_arn: req_str(input, "roleArn")?.to_string(),
         access_policy: existing.as_ref().and_then(|e| e.access_policy.clone()),
         creation_time: existing.map_or(now_ms, |e| e.creation_time),
@@ -231,6 +242,20 @@ pub fn describe_destinations(
         out["nextToken"] = json!(crate::groups::encode_token(&list[limit - 1].name));
     }
     Ok(out)
+}
+
+/// The target ARN of destination `name` of `account`/`region`, if it exists.
+pub fn destination_target(
+    store: &dyn ControlStore,
+    account: &str,
+    region: &str,
+    name: &str,
+) -> Result<Option<String>, ApiError> {
+    Ok(store
+        .get(DESTINATIONS, &format!("{account}/{region}/{name}"))
+        .map_err(store_err)?
+        .and_then(|b| serde_json::from_slice::<Destination>(&b).ok())
+        .map(|d| d.target_arn))
 }
 
 pub fn delete_destination(

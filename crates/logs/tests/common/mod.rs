@@ -45,6 +45,33 @@ impl Env {
         }
     }
 
+    /// An environment whose service calls peers through `directory`.
+    pub fn with_directory(directory: Arc<opsloop_core::Directory>) -> Env {
+        let mut env = Env::new();
+        env.logs.close();
+        let c = env.clock.clone();
+        env.logs = Arc::new(
+            Logs::open(env.dir.path(), env.control.clone())
+                .unwrap()
+                .with_clock(Arc::new(move || c.load(Ordering::SeqCst)))
+                .with_directory(directory),
+        );
+        env
+    }
+
+    /// Drop the service without a clean close (as a crash would) and open a new one over the same
+    /// directory and control store, calling peers through `directory`.
+    pub fn crash_and_reopen(&mut self, directory: Arc<opsloop_core::Directory>) {
+        self.logs.store().abandon();
+        let c = self.clock.clone();
+        self.logs = Arc::new(
+            Logs::open(self.dir.path(), self.control.clone())
+                .unwrap()
+                .with_clock(Arc::new(move || c.load(Ordering::SeqCst)))
+                .with_directory(directory),
+        );
+    }
+
     /// Close the service and open a new one over the same directory.
     pub fn reopen(&mut self) {
         self.logs.close();
