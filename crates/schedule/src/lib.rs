@@ -273,3 +273,10 @@ impl Zone {
         }
     }
 }
+
+/// `ms` (epoch milliseconds) as ISO 8601 in UTC with second precision, e.g.
+/// `2026-11-21T09:00:00Z` — the form of Scheduler's `<aws.scheduler.scheduled-time>`.
+pub fn iso8601_utc(ms: i64) -> String {
+    let (y, mo, d, h, mi, s) = civil::split(ms.div_euclid(1000));
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}

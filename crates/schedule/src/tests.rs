@@ -431,3 +431,13 @@ fn extreme_instants_do_not_panic() {
         }
     }
 }
+
+#[test]
+fn iso_formatting() {
+    assert_eq!(iso8601_utc(0), "1970-01-01T00:00:00Z");
+    assert_eq!(
+        iso8601_utc(ms("2024-02-29T23:59:59Z") + 999),
+        "2024-02-29T23:59:59Z"
+    );
+    assert_eq!(iso8601_utc(-1), "1969-12-31T23:59:59Z");
+}
