@@ -1,28 +1,53 @@
 //! EventBridge: event buses, rules, the pattern matcher, targets, durable at-least-once delivery, archives and replay, connections and API destinations.
 //!
-//! (SKELETON: the constructor and lifecycle signatures below are what `opsloop-server` calls and
-//! must stay; everything else is the owner's to build.)
+//! Architecture: [`Events`] keeps buses and rules in the control store (`events.bus`,
+//! `events.rule`, targets and tags inside the rule record) and in memory ([`model::Registry`]: per
+//! bus one compiled matcher over its enabled rules). PutEvents builds the events, matches them, and
+//! writes the matched ones to the outbox ([`outbox`], group commit: one fsync for many concurrent
+//! calls) before answering; the dispatcher ([`delivery`]) invokes the targets through the
+//! `Directory` with retries, backoff and dead-lettering; [`schedule`] fires schedule rules;
+//! [`metrics`] publishes `AWS/Events`. Connections, API destinations, archives and replays live in
+//! [`ext`].
 
+mod buses;
+pub mod delivery;
 pub mod ext;
+pub mod metrics;
+pub mod model;
+pub mod outbox;
+mod put;
+mod rules;
+pub mod schedule;
+pub mod targets;
+pub mod transform;
+pub mod util;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use opsloop_core::{ApiError, BoxFuture, Directory, RequestContext, Service, Value};
 use opsloop_store::ControlStore;
+use tokio::sync::{mpsc, watch};
 
 /// The botocore model this service implements.
 pub const MODEL_JSON: &str = include_str!("../../../models/events-2015-10-07.json");
 
 /// The EventBridge service.
 pub struct Events {
-    #[allow(dead_code)]
     pub(crate) control: Arc<dyn ControlStore>,
-    #[allow(dead_code)]
     pub(crate) directory: Arc<Directory>,
     /// State of the `ext` module (connections, API destinations, archives, replays).
-    #[allow(dead_code)]
     pub(crate) ext: ext::ExtState,
+    pub(crate) registry: model::Registry,
+    /// Serialises configuration changes (buses, rules, targets, tags).
+    pub(crate) write_lock: parking_lot::Mutex<()>,
+    pub(crate) outbox: outbox::Writer,
+    pub(crate) delivery: delivery::DeliveryState,
+    pub(crate) metrics: Arc<metrics::Metrics>,
+    pub(crate) sched: schedule::SchedState,
+    stop: watch::Sender<bool>,
+    started: AtomicBool,
 }
 
 impl Events {
@@ -35,37 +60,105 @@ impl Events {
         directory: Arc<Directory>,
     ) -> Result<Events, String> {
         let _ = data_dir;
+        let registry = model::Registry::load(control.as_ref())?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let outbox = outbox::Writer::spawn(control.clone(), tx)?;
         Ok(Events {
             control,
             directory,
             ext: ext::ExtState::default(),
+            registry,
+            write_lock: parking_lot::Mutex::new(()),
+            outbox,
+            delivery: delivery::DeliveryState::new(rx),
+            metrics: Arc::new(metrics::Metrics::default()),
+            sched: schedule::SchedState::default(),
+            stop: watch::channel(false).0,
+            started: AtomicBool::new(false),
         })
     }
 
     /// Start background work on the current tokio runtime. Called once.
     pub fn start(self: &Arc<Self>) -> Result<(), String> {
+        if self.started.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let handle = tokio::runtime::Handle::try_current().map_err(|e| e.to_string())?;
+        handle.spawn(delivery::run(self.clone(), self.stop.subscribe()));
+        handle.spawn(schedule::run(self.clone(), self.stop.subscribe()));
+        handle.spawn(metrics::run(
+            self.metrics.clone(),
+            self.directory.clone(),
+            self.stop.subscribe(),
+        ));
+        ext::start(self);
         Ok(())
     }
 
     /// The control store was wiped: drop in-memory state derived from it.
-    pub fn reset(&self) {}
+    pub fn reset(&self) {
+        let _guard = self.write_lock.lock();
+        self.registry.clear();
+        self.delivery.clear();
+        self.sched.clear();
+        self.metrics.clear();
+    }
 
     /// Stop background work (blocking; called once at shutdown).
-    pub fn shutdown(&self) {}
+    pub fn shutdown(&self) {
+        let _ = self.stop.send(true);
+        self.outbox.stop();
+    }
+
+    /// Deliveries waiting for a retry, and outbox records not yet released (for tests).
+    pub fn backlog(&self) -> (usize, usize) {
+        (self.delivery.retry_count(), self.delivery.pending_records())
+    }
+
+    /// Schedule rules changed: recompute fire times.
+    pub(crate) fn schedule_changed(&self) {
+        self.sched.changed();
+    }
 
     /// Run one operation.
     pub async fn handle(&self, ctx: &RequestContext, input: Value) -> Result<Value, ApiError> {
-        if ext::OPERATIONS.contains(&ctx.operation.as_str()) {
+        let op = ctx.operation.as_str();
+        if ext::OPERATIONS.contains(&op) {
             return ext::handle(self, ctx, input).await;
         }
-        Err(ApiError::with_status(
-            "NotImplemented",
-            501,
-            format!(
-                "Operation {} is not implemented by this opsloop release.",
-                ctx.operation
-            ),
-        ))
+        let i = &input;
+        match op {
+            "PutEvents" => self.put_events(ctx, i).await,
+            "CreateEventBus" => self.create_event_bus(ctx, i),
+            "DescribeEventBus" => self.describe_event_bus(ctx, i),
+            "ListEventBuses" => self.list_event_buses(ctx, i),
+            "UpdateEventBus" => self.update_event_bus(ctx, i),
+            "DeleteEventBus" => self.delete_event_bus(ctx, i),
+            "PutPermission" => self.put_permission(ctx, i),
+            "RemovePermission" => self.remove_permission(ctx, i),
+            "PutRule" => self.put_rule(ctx, i),
+            "DescribeRule" => self.describe_rule(ctx, i),
+            "ListRules" => self.list_rules(ctx, i),
+            "EnableRule" => self.set_rule_state(ctx, i, "ENABLED"),
+            "DisableRule" => self.set_rule_state(ctx, i, "DISABLED"),
+            "DeleteRule" => self.delete_rule(ctx, i),
+            "ListRuleNamesByTarget" => self.list_rule_names_by_target(ctx, i),
+            "TestEventPattern" => self.test_event_pattern(i),
+            "PutTargets" => self.put_targets(ctx, i),
+            "RemoveTargets" => self.remove_targets(ctx, i),
+            "ListTargetsByRule" => self.list_targets_by_rule(ctx, i),
+            "TagResource" => self.tag_resource(ctx, i, true),
+            "UntagResource" => self.tag_resource(ctx, i, false),
+            "ListTagsForResource" => self.list_tags(ctx, i),
+            _ => Err(ApiError::with_status(
+                "NotImplemented",
+                501,
+                format!(
+                    "Operation {} is not implemented by this opsloop release.",
+                    ctx.operation
+                ),
+            )),
+        }
     }
 }
 
@@ -104,7 +197,6 @@ impl Events {
         to: &ReplayDelivery<'_>,
         event: Value,
     ) -> Result<(), ApiError> {
-        let _ = (to, event);
-        Err(ApiError::internal())
+        self.replay(to, event).await
     }
 }

@@ -1,0 +1,664 @@
+//! Durable at-least-once delivery: the dispatcher that works the outbox.
+//!
+//! Each committed [`Record`](crate::outbox::Record) expands into one delivery per (event, matched
+//! rule, target of the rule). A delivery is attempted at once; if it fails and may be retried
+//! (per the target's `RetryPolicy`: `MaximumRetryAttempts`, default 185, and
+//! `MaximumEventAgeInSeconds`, default 86400) it becomes a retry row (`events.retry`), written
+//! durably before its outbox record can be released, and is attempted again after an exponential
+//! backoff (1 s, 2 s, 4 s, ... capped at 5 minutes, ±10 % jitter). A delivery that cannot be
+//! retried any longer goes to the target's dead-letter destination (SNS topic or log group), if any.
+//! The outbox record is deleted once every one of its deliveries is delivered, dead-lettered or
+//! turned into a retry row. After a restart, stored records and retry rows are resumed (a delivery
+//! in flight at the crash is attempted again: at least once).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use opsloop_core::{ApiError, Value};
+use opsloop_store::WriteOp;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map};
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
+
+use crate::outbox::{Committed, Record};
+use crate::targets::TargetKind;
+use crate::transform::{self, Context};
+use crate::util::{self, now_ms, s, T_OUTBOX, T_RETRY};
+use crate::{ext, Events};
+
+/// Most target invocations in flight.
+pub const MAX_IN_FLIGHT: usize = 256;
+const DEFAULT_MAX_RETRIES: u64 = 185;
+const DEFAULT_MAX_AGE_S: u64 = 86_400;
+const MAX_BACKOFF_MS: i64 = 300_000;
+
+/// One delivery of an event to one target of one rule (also the stored retry row).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Delivery {
+    pub id: String,
+    pub account: String,
+    pub region: String,
+    pub bus: String,
+    pub rule: String,
+    pub target: Value,
+    pub event: Value,
+    pub accepted_ms: i64,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    pub due_ms: i64,
+    /// The outbox record this delivery still holds (first attempt only; not stored).
+    #[serde(skip)]
+    pub parent: Option<String>,
+}
+
+impl Delivery {
+    fn rule_arn(&self) -> String {
+        util::rule_arn(&self.account, &self.region, &self.bus, &self.rule)
+    }
+    fn target_arn(&self) -> &str {
+        s(&self.target, "Arn").unwrap_or_default()
+    }
+    fn max_retries(&self) -> u64 {
+        self.target
+            .get("RetryPolicy")
+            .and_then(|p| p.get("MaximumRetryAttempts"))
+            .and_then(Value::as_u64)
+            .unwrap_or(DEFAULT_MAX_RETRIES)
+    }
+    fn max_age_ms(&self) -> i64 {
+        self.target
+            .get("RetryPolicy")
+            .and_then(|p| p.get("MaximumEventAgeInSeconds"))
+            .and_then(Value::as_u64)
+            .unwrap_or(DEFAULT_MAX_AGE_S) as i64
+            * 1000
+    }
+}
+
+/// Why an invocation failed.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub retryable: bool,
+    pub code: String,
+    pub message: String,
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Failure {
+        let throttled = matches!(
+            e.kind.as_str(),
+            "Throttling" | "ThrottlingException" | "ThrottledException" | "TooManyRequestsException" | "RequestLimitExceeded" | "ConcurrentModificationException"
+        );
+        Failure {
+            retryable: throttled || e.status.is_some_and(|s| s >= 500),
+            code: e.kind,
+            message: e.message,
+        }
+    }
+}
+
+/// The retry schedule in memory (the `events.retry` rows are the truth).
+#[derive(Default)]
+struct Retries {
+    order: BTreeSet<(i64, String)>,
+    rows: HashMap<String, Delivery>,
+}
+
+/// Dispatcher state held by [`Events`].
+pub struct DeliveryState {
+    rx: Mutex<Option<mpsc::UnboundedReceiver<Committed>>>,
+    pending: Mutex<HashMap<String, usize>>,
+    retries: Mutex<Retries>,
+    in_flight: Mutex<HashSet<String>>,
+    notify: Notify,
+    sem: Arc<Semaphore>,
+}
+
+impl DeliveryState {
+    pub fn new(rx: mpsc::UnboundedReceiver<Committed>) -> DeliveryState {
+        DeliveryState {
+            rx: Mutex::new(Some(rx)),
+            pending: Mutex::new(HashMap::new()),
+            retries: Mutex::new(Retries::default()),
+            in_flight: Mutex::new(HashSet::new()),
+            notify: Notify::new(),
+            sem: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        }
+    }
+
+    pub fn clear(&self) {
+        self.pending.lock().clear();
+        *self.retries.lock() = Retries::default();
+    }
+
+    /// Deliveries waiting for a retry.
+    pub fn retry_count(&self) -> usize {
+        self.retries.lock().rows.len()
+    }
+
+    /// Outbox records not yet released.
+    pub fn pending_records(&self) -> usize {
+        self.pending.lock().len()
+    }
+
+    fn schedule_retry(&self, d: Delivery) {
+        let mut r = self.retries.lock();
+        r.order.insert((d.due_ms, d.id.clone()));
+        r.rows.insert(d.id.clone(), d);
+        drop(r);
+        self.notify.notify_one();
+    }
+
+    fn pop_due(&self, now: i64) -> Result<Delivery, Option<i64>> {
+        let mut r = self.retries.lock();
+        let Some((due, id)) = r.order.first().cloned() else {
+            return Err(None);
+        };
+        if due > now {
+            return Err(Some(due));
+        }
+        r.order.remove(&(due, id.clone()));
+        r.rows.remove(&id).ok_or(Some(now))
+    }
+}
+
+fn backoff_ms(attempts: u32) -> i64 {
+    let base = (1000i64 << attempts.saturating_sub(1).min(20)).min(MAX_BACKOFF_MS);
+    let jitter = (rand::random::<u32>() % 21) as i64 - 10; // ±10 %
+    base + base * jitter / 100
+}
+
+/// Run the dispatcher until `stop` turns true.
+pub async fn run(events: Arc<Events>, mut stop: watch::Receiver<bool>) {
+    let Some(mut rx) = events.delivery.rx.lock().take() else {
+        return;
+    };
+    resume(&events);
+    loop {
+        let wait = loop {
+            match events.delivery.pop_due(now_ms()) {
+                Ok(d) => spawn_attempt(&events, d),
+                Err(next) => break next,
+            }
+        };
+        let sleep = match wait {
+            Some(due) => Duration::from_millis((due - now_ms()).clamp(1, 60_000) as u64),
+            None => Duration::from_secs(60),
+        };
+        tokio::select! {
+            got = rx.recv() => match got {
+                Some((key, rec)) => expand(&events, key, rec),
+                None => return,
+            },
+            _ = events.delivery.notify.notified() => {}
+            _ = tokio::time::sleep(sleep) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Load stored retry rows and outbox records after a start.
+fn resume(events: &Arc<Events>) {
+    let retries = match crate::model::scan_all(events.control.as_ref(), T_RETRY) {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot load the events retry rows");
+            Vec::new()
+        }
+    };
+    let mut known = HashSet::new();
+    for (_, v) in retries {
+        match serde_json::from_slice::<Delivery>(&v) {
+            Ok(d) => {
+                known.insert(d.id.clone());
+                events.delivery.schedule_retry(d);
+            }
+            Err(e) => tracing::error!(error = %e, "unreadable events retry row"),
+        }
+    }
+    match crate::outbox::load(events.control.as_ref()) {
+        Ok(records) => {
+            let n = records.len();
+            for (key, rec) in records {
+                expand_skipping(events, key, rec, &known);
+            }
+            tracing::info!(records = n, retries = known.len(), "events dispatcher resumed");
+        }
+        Err(e) => tracing::error!(error = %e, "cannot load the events outbox"),
+    }
+}
+
+fn expand(events: &Arc<Events>, key: String, rec: Arc<Record>) {
+    expand_skipping(events, key, rec, &HashSet::new());
+}
+
+/// Turn a record into deliveries and start them (except those already retry rows).
+fn expand_skipping(events: &Arc<Events>, key: String, rec: Arc<Record>, skip: &HashSet<String>) {
+    if events.delivery.pending.lock().contains_key(&key) {
+        return;
+    }
+    let mut out = Vec::new();
+    for (i, item) in rec.items.iter().enumerate() {
+        for rule_name in &item.rules {
+            let Some(rule) = events
+                .registry
+                .rule(&item.account, &item.region, &item.bus, rule_name)
+            else {
+                continue;
+            };
+            events
+                .metrics
+                .add(&item.account, &item.region, &item.bus, Some(rule_name), "TriggeredRules", 1.0);
+            for t in &rule.targets {
+                let id = format!("{key}.{i}.{rule_name}.{}", s(t, "Id").unwrap_or_default());
+                if skip.contains(&id) {
+                    continue;
+                }
+                out.push(Delivery {
+                    id,
+                    account: item.account.clone(),
+                    region: item.region.clone(),
+                    bus: item.bus.clone(),
+                    rule: rule_name.clone(),
+                    target: t.clone(),
+                    event: item.event.clone(),
+                    accepted_ms: rec.accepted_ms,
+                    attempts: 0,
+                    due_ms: rec.accepted_ms,
+                    parent: Some(key.clone()),
+                });
+            }
+        }
+    }
+    if out.is_empty() {
+        events.outbox.write_later(vec![WriteOp::Delete {
+            table: T_OUTBOX.into(),
+            key,
+        }]);
+        return;
+    }
+    events.delivery.pending.lock().insert(key, out.len());
+    for d in out {
+        spawn_attempt(events, d);
+    }
+}
+
+fn release_parent(events: &Events, parent: &str) {
+    let mut p = events.delivery.pending.lock();
+    let Some(n) = p.get_mut(parent) else { return };
+    *n -= 1;
+    if *n == 0 {
+        p.remove(parent);
+        drop(p);
+        events.outbox.write_later(vec![WriteOp::Delete {
+            table: T_OUTBOX.into(),
+            key: parent.to_string(),
+        }]);
+    }
+}
+
+fn spawn_attempt(events: &Arc<Events>, d: Delivery) {
+    if !events.delivery.in_flight.lock().insert(d.id.clone()) {
+        return;
+    }
+    let events = events.clone();
+    tokio::spawn(async move {
+        let Ok(_permit) = events.delivery.sem.clone().acquire_owned().await else {
+            return;
+        };
+        let id = d.id.clone();
+        attempt(&events, d).await;
+        events.delivery.in_flight.lock().remove(&id);
+    });
+}
+
+/// One attempt of `d` and what follows from it.
+async fn attempt(events: &Arc<Events>, mut d: Delivery) {
+    let m = &events.metrics;
+    let rule = Some(d.rule.as_str());
+    m.add(&d.account, &d.region, &d.bus, rule, "InvocationAttempts", 1.0);
+    if d.attempts > 0 {
+        m.add(&d.account, &d.region, &d.bus, rule, "RetryInvocationAttempts", 1.0);
+    }
+    let result = events.invoke_target(&d).await;
+    let stored = d.parent.is_none();
+    match result {
+        Ok(()) => {
+            m.add(&d.account, &d.region, &d.bus, rule, "SuccessfulInvocationAttempts", 1.0);
+            m.add(&d.account, &d.region, &d.bus, rule, "Invocations", 1.0);
+            finish(events, &d, stored);
+        }
+        Err(f) => {
+            d.attempts += 1;
+            let now = now_ms();
+            let age_ok = now - d.accepted_ms < d.max_age_ms();
+            let retries_ok = u64::from(d.attempts) <= d.max_retries();
+            tracing::debug!(rule = %d.rule, target = %d.target_arn(), attempts = d.attempts, code = %f.code, error = %f.message, "events delivery failed");
+            if f.retryable && age_ok && retries_ok {
+                d.due_ms = now + backoff_ms(d.attempts);
+                let parent = d.parent.take();
+                let bytes = match serde_json::to_vec(&d) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot encode a retry row");
+                        return;
+                    }
+                };
+                let op = WriteOp::Put {
+                    table: T_RETRY.into(),
+                    key: d.id.clone(),
+                    value: bytes,
+                };
+                if let Err(e) = events.outbox.commit(None, vec![op]).await {
+                    // The outbox record (or the old retry row) stays: retried after a restart.
+                    tracing::error!(error = %e, "cannot store a retry row");
+                    return;
+                }
+                if let Some(p) = parent {
+                    release_parent(events, &p);
+                }
+                events.delivery.schedule_retry(d);
+            } else {
+                m.add(&d.account, &d.region, &d.bus, rule, "Invocations", 1.0);
+                m.add(&d.account, &d.region, &d.bus, rule, "FailedInvocations", 1.0);
+                let condition = if !f.retryable {
+                    "NonRetryableError"
+                } else if !age_ok {
+                    "MaximumEventAgeInSeconds"
+                } else {
+                    "MaximumRetryAttempts"
+                };
+                tracing::warn!(rule = %d.rule, target = %d.target_arn(), attempts = d.attempts, code = %f.code, error = %f.message, condition, "events delivery given up");
+                dead_letter(events, &d, &f, condition).await;
+                finish(events, &d, stored);
+            }
+        }
+    }
+}
+
+/// `d` is done: release its outbox record, or delete its retry row.
+fn finish(events: &Events, d: &Delivery, stored: bool) {
+    if let Some(p) = &d.parent {
+        release_parent(events, p);
+    }
+    if stored {
+        events.outbox.write_later(vec![WriteOp::Delete {
+            table: T_RETRY.into(),
+            key: d.id.clone(),
+        }]);
+    }
+}
+
+/// Send a given-up delivery to the target's dead-letter destination, if it has one.
+async fn dead_letter(events: &Events, d: &Delivery, f: &Failure, condition: &str) {
+    let Some(arn) = d
+        .target
+        .get("DeadLetterConfig")
+        .and_then(|c| s(c, "Arn"))
+    else {
+        return;
+    };
+    let m = &events.metrics;
+    let rule = Some(d.rule.as_str());
+    let attrs = [
+        ("RULE_ARN", d.rule_arn()),
+        ("TARGET_ARN", d.target_arn().to_string()),
+        ("ERROR_CODE", f.code.clone()),
+        ("ERROR_MESSAGE", f.message.clone()),
+        ("RETRY_ATTEMPTS", d.attempts.saturating_sub(1).to_string()),
+        ("EXHAUSTED_RETRY_CONDITION", condition.to_string()),
+    ];
+    let result = match TargetKind::of(arn, &d.region) {
+        Some(TargetKind::Sns { account, region, topic_arn }) => {
+            let mut ma = Map::new();
+            for (k, v) in &attrs {
+                let ty = if *k == "RETRY_ATTEMPTS" { "Number" } else { "String" };
+                ma.insert((*k).into(), json!({"DataType": ty, "StringValue": v}));
+            }
+            let input = json!({"TopicArn": topic_arn, "Message": d.event.to_string(), "MessageAttributes": ma});
+            events.directory.invoke("SNS", &account, &region, "Publish", input).await.map(drop)
+        }
+        Some(TargetKind::LogGroup { account, region, group }) => {
+            let mut doc = Map::new();
+            doc.insert("event".into(), d.event.clone());
+            for (k, v) in &attrs {
+                doc.insert((*k).into(), v.clone().into());
+            }
+            events
+                .put_log_event(&account, &region, &group, "eventbridge-dead-letters", now_ms(), Value::Object(doc).to_string())
+                .await
+        }
+        _ => Err(ApiError::new("ValidationException", format!("unsupported dead-letter destination {arn}"))),
+    };
+    match result {
+        Ok(()) => m.add(&d.account, &d.region, &d.bus, rule, "DeadLetterInvocations", 1.0),
+        Err(e) => {
+            tracing::warn!(dlq = %arn, error = %e, "cannot send to the dead-letter destination");
+            m.add(&d.account, &d.region, &d.bus, rule, "InvocationsFailedToBeSentToDlq", 1.0);
+        }
+    }
+}
+
+/// `input` (a JSON object) as SSM parameters: each value a list of strings.
+fn ssm_parameters(input: &str) -> Option<Value> {
+    let v: Value = serde_json::from_str(input).ok()?;
+    let obj = v.as_object()?;
+    let mut out = Map::new();
+    for (k, v) in obj {
+        let list: Vec<Value> = match v {
+            Value::String(s) => vec![s.clone().into()],
+            Value::Array(a) => a
+                .iter()
+                .map(|x| match x {
+                    Value::String(s) => s.clone().into(),
+                    other => other.to_string().into(),
+                })
+                .collect(),
+            other => vec![other.to_string().into()],
+        };
+        out.insert(k.clone(), Value::Array(list));
+    }
+    Some(Value::Object(out))
+}
+
+impl Events {
+    /// Write one log event into `group`/`stream`, creating the stream when needed.
+    pub(crate) async fn put_log_event(
+        &self,
+        account: &str,
+        region: &str,
+        group: &str,
+        stream: &str,
+        timestamp_ms: i64,
+        message: String,
+    ) -> Result<(), ApiError> {
+        let create = json!({"logGroupName": group, "logStreamName": stream});
+        match self
+            .directory
+            .invoke("CloudWatch Logs", account, region, "CreateLogStream", create)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.kind == "ResourceAlreadyExistsException" => {}
+            Err(e) => return Err(e),
+        }
+        let put = json!({
+            "logGroupName": group,
+            "logStreamName": stream,
+            "logEvents": [{"timestamp": timestamp_ms, "message": message}],
+        });
+        self.directory
+            .invoke("CloudWatch Logs", account, region, "PutLogEvents", put)
+            .await
+            .map(drop)
+    }
+
+    /// Invoke the target of `d` once.
+    pub(crate) async fn invoke_target(self: &Arc<Self>, d: &Delivery) -> Result<(), Failure> {
+        let rule_arn = d.rule_arn();
+        let arn = d.target_arn();
+        let Some(kind) = TargetKind::of(arn, &d.region) else {
+            return Err(Failure {
+                retryable: false,
+                code: "UnsupportedTarget".into(),
+                message: format!("opsloop cannot deliver to {arn}"),
+            });
+        };
+        let cx = Context {
+            rule_arn: &rule_arn,
+            rule_name: &d.rule,
+            ingestion_ms: d.accepted_ms,
+        };
+        let input = || transform::render(&d.target, &d.event, &cx);
+        let event_id = s(&d.event, "id").unwrap_or_default();
+        let dir = &self.directory;
+        let r = match kind {
+            TargetKind::Sns { account, region, topic_arn } => dir
+                .invoke("SNS", &account, &region, "Publish", json!({"TopicArn": topic_arn, "Message": input()}))
+                .await
+                .map(drop),
+            TargetKind::Bus { account, region, name } => {
+                return self
+                    .forward_boxed(account, region, name, d.event.clone())
+                    .await
+                    .map_err(Failure::from);
+            }
+            TargetKind::LogGroup { account, region, group } => {
+                let text = input();
+                // A transformer for a log group renders {"timestamp": .., "message": ..}.
+                let (ts, message) = match serde_json::from_str::<Value>(&text) {
+                    Ok(Value::Object(o)) if o.contains_key("message") && d.target.get("InputTransformer").is_some() => (
+                        o.get("timestamp").and_then(Value::as_i64).unwrap_or(d.accepted_ms),
+                        match o.get("message") {
+                            Some(Value::String(s)) => s.clone(),
+                            Some(v) => v.to_string(),
+                            None => String::new(),
+                        },
+                    ),
+                    _ => (event_time_ms(&d.event).unwrap_or(d.accepted_ms), text),
+                };
+                self.put_log_event(&account, &region, &group, event_id, ts, message).await
+            }
+            TargetKind::SsmAutomation { account, region, document, version } => {
+                let mut req = json!({"DocumentName": document});
+                if let Some(v) = version {
+                    req["DocumentVersion"] = v.into();
+                }
+                if let Some(p) = ssm_parameters(&input()) {
+                    req["Parameters"] = p;
+                }
+                dir.invoke("SSM", &account, &region, "StartAutomationExecution", req).await.map(drop)
+            }
+            TargetKind::SsmRunCommand { account, region, document } => {
+                let mut req = json!({
+                    "DocumentName": document,
+                    "Targets": d.target.get("RunCommandParameters").and_then(|p| p.get("RunCommandTargets")).cloned().unwrap_or(Value::Null),
+                });
+                if let Some(p) = ssm_parameters(&input()) {
+                    req["Parameters"] = p;
+                }
+                dir.invoke("SSM", &account, &region, "SendCommand", req).await.map(drop)
+            }
+            TargetKind::ResponsePlan { account, region, arn } => {
+                let req = json!({
+                    "responsePlanArn": arn,
+                    "clientToken": format!("{event_id}-{}", s(&d.target, "Id").unwrap_or_default()),
+                    "triggerDetails": {
+                        "source": "aws.events",
+                        "triggerArn": rule_arn,
+                        "timestamp": event_time_ms(&d.event).unwrap_or(d.accepted_ms) as f64 / 1000.0,
+                        "rawData": input(),
+                    },
+                });
+                dir.invoke("SSM Incidents", &account, &region, "StartIncident", req).await.map(drop)
+            }
+            TargetKind::StateMachine { account, region, arn } => dir
+                .invoke("SFN", &account, &region, "StartExecution", json!({"stateMachineArn": arn, "input": input()}))
+                .await
+                .map(drop),
+            TargetKind::ApiDestination { account, region, arn } => {
+                let params = d.target.get("HttpParameters").cloned().unwrap_or(Value::Null);
+                return ext::invoke_api_destination(self, &account, &region, &arn, input(), &params)
+                    .await
+                    .map_err(|f| Failure {
+                        retryable: f.retryable,
+                        code: "ApiDestinationFailure".into(),
+                        message: f.message,
+                    });
+            }
+        };
+        r.map_err(Failure::from)
+    }
+
+    /// [`Events::forward`] boxed (delivery → forward → accept is recursive through the dispatcher).
+    fn forward_boxed(
+        &self,
+        account: String,
+        region: String,
+        name: String,
+        event: Value,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ApiError>> + Send + '_>> {
+        Box::pin(async move { self.forward(&account, &region, &name, event).await })
+    }
+}
+
+/// The event's `time` as epoch ms.
+fn event_time_ms(event: &Value) -> Option<i64> {
+    let t = s(event, "time")?;
+    let b = t.as_bytes();
+    if b.len() < 19 {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400) + h * 3600 + mi * 60 + sec) * 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_times_round_trip() {
+        for ms in [0i64, 951_782_400_000, 1_795_296_820_000] {
+            assert_eq!(event_time_ms(&json!({"time": util::iso_seconds(ms)})), Some(ms));
+        }
+        assert_eq!(event_time_ms(&json!({"time": "x"})), None);
+    }
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        let b1 = backoff_ms(1);
+        assert!((900..=1100).contains(&b1), "{b1}");
+        let b3 = backoff_ms(3);
+        assert!((3600..=4400).contains(&b3), "{b3}");
+        assert!(backoff_ms(30) <= MAX_BACKOFF_MS * 11 / 10);
+    }
+
+    #[test]
+    fn ssm_parameter_mapping() {
+        assert_eq!(
+            ssm_parameters(r#"{"InstanceId": "i-1", "Ids": ["a", 2], "N": 3}"#),
+            Some(json!({"InstanceId": ["i-1"], "Ids": ["a", "2"], "N": ["3"]}))
+        );
+        assert_eq!(ssm_parameters("\"x\""), None);
+    }
+
+    #[test]
+    fn failures_classified() {
+        assert!(Failure::from(ApiError::with_status("NotImplemented", 501, "x")).retryable);
+        assert!(Failure::from(ApiError::with_status("ServiceUnavailable", 503, "x")).retryable);
+        assert!(Failure::from(ApiError::new("ThrottlingException", "x")).retryable);
+        assert!(!Failure::from(ApiError::new("NotFound", "x")).retryable);
+    }
+}

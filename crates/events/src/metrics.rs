@@ -1,0 +1,143 @@
+//! `AWS/Events` metrics: counters kept in memory (per rule — dimension `RuleName`, plus
+//! `EventBusName` on custom buses — and account-wide without dimensions) and published every
+//! [`FLUSH_EVERY`] through `Directory::invoke("CloudWatch", .., "PutMetricData", ..)` as sums.
+//! Metrics: MatchedEvents, TriggeredRules, Invocations, FailedInvocations, InvocationAttempts,
+//! SuccessfulInvocationAttempts, RetryInvocationAttempts, DeadLetterInvocations,
+//! InvocationsFailedToBeSentToDlq.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use opsloop_core::{Directory, Value};
+use parking_lot::Mutex;
+use serde_json::json;
+
+use crate::util::DEFAULT_BUS;
+
+/// How often counters are published.
+pub const FLUSH_EVERY: Duration = Duration::from_secs(10);
+
+/// (account, region, bus, rule or "" for the dimensionless aggregate, metric)
+type Key = (String, String, String, String, &'static str);
+
+#[derive(Default)]
+pub struct Metrics {
+    counts: Mutex<HashMap<Key, f64>>,
+}
+
+impl Metrics {
+    /// Count `n` for `metric` of `rule` (and in the account-wide aggregate).
+    pub fn add(&self, account: &str, region: &str, bus: &str, rule: Option<&str>, metric: &'static str, n: f64) {
+        let mut c = self.counts.lock();
+        if let Some(r) = rule {
+            *c.entry((account.into(), region.into(), bus.into(), r.into(), metric))
+                .or_default() += n;
+        }
+        *c.entry((account.into(), region.into(), String::new(), String::new(), metric))
+            .or_default() += n;
+    }
+
+    /// An event of `bus` matched `rules` (none: nothing is counted).
+    pub fn matched(&self, account: &str, region: &str, bus: &str, rules: &[String]) {
+        if rules.is_empty() {
+            return;
+        }
+        let mut c = self.counts.lock();
+        for r in rules {
+            *c.entry((account.into(), region.into(), bus.into(), r.clone(), "MatchedEvents"))
+                .or_default() += 1.0;
+        }
+        *c.entry((account.into(), region.into(), String::new(), String::new(), "MatchedEvents"))
+            .or_default() += 1.0;
+    }
+
+    /// Take the counters: PutMetricData inputs by (account, region).
+    pub fn drain(&self, timestamp_s: f64) -> Vec<(String, String, Value)> {
+        let counts = std::mem::take(&mut *self.counts.lock());
+        let mut by: HashMap<(String, String), Vec<Value>> = HashMap::new();
+        for ((account, region, bus, rule, metric), v) in counts {
+            let mut dims = Vec::new();
+            if !rule.is_empty() {
+                if bus != DEFAULT_BUS {
+                    dims.push(json!({"Name": "EventBusName", "Value": bus}));
+                }
+                dims.push(json!({"Name": "RuleName", "Value": rule}));
+            }
+            by.entry((account, region)).or_default().push(json!({
+                "MetricName": metric,
+                "Dimensions": dims,
+                "Value": v,
+                "Unit": "Count",
+                "Timestamp": timestamp_s,
+            }));
+        }
+        let mut out = Vec::new();
+        for ((account, region), data) in by {
+            for chunk in data.chunks(1000) {
+                out.push((
+                    account.clone(),
+                    region.clone(),
+                    json!({"Namespace": "AWS/Events", "MetricData": chunk}),
+                ));
+            }
+        }
+        out
+    }
+
+    pub fn clear(&self) {
+        self.counts.lock().clear();
+    }
+}
+
+/// Publish the counters every [`FLUSH_EVERY`] until `stop`.
+pub async fn run(metrics: Arc<Metrics>, directory: Arc<Directory>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut warned = false;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(FLUSH_EVERY) => {}
+            _ = stop.changed() => return,
+        }
+        let now = crate::util::now_ms() as f64 / 1000.0;
+        for (account, region, input) in metrics.drain(now) {
+            if let Err(e) = directory
+                .invoke("CloudWatch", &account, &region, "PutMetricData", input)
+                .await
+            {
+                if !warned {
+                    tracing::warn!(error = %e, "cannot publish AWS/Events metrics");
+                    warned = true;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drains_sums_with_dimensions() {
+        let m = Metrics::default();
+        m.matched("1", "r", "default", &["a".into(), "b".into()]);
+        m.matched("1", "r", "default", &["a".into()]);
+        m.add("1", "r", "custom", Some("c"), "Invocations", 1.0);
+        m.matched("1", "r", "default", &[]);
+        let out = m.drain(100.0);
+        assert_eq!(out.len(), 1);
+        let data = out[0].2["MetricData"].as_array().unwrap().clone();
+        let find = |name: &str, dims: Value| {
+            data.iter()
+                .find(|d| d["MetricName"] == name && d["Dimensions"] == dims)
+                .map(|d| d["Value"].as_f64().unwrap())
+        };
+        assert_eq!(find("MatchedEvents", json!([{"Name": "RuleName", "Value": "a"}])), Some(2.0));
+        assert_eq!(find("MatchedEvents", json!([])), Some(2.0));
+        assert_eq!(
+            find("Invocations", json!([{"Name": "EventBusName", "Value": "custom"}, {"Name": "RuleName", "Value": "c"}])),
+            Some(1.0)
+        );
+        assert!(m.drain(100.0).is_empty());
+    }
+}
