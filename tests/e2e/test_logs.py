@@ -100,3 +100,162 @@ def test_reset_wipes_log_groups_and_events(make_server):
     srv.kill()
     srv.start()
     assert messages(logs, "/e2e/reset", "s") == ["after reset"], "nothing from before the reset after a restart"
+
+
+# --- operations beyond events: tags, KMS, data protection, policies, deliveries, detectors ----------
+
+import json  # noqa: E402
+
+import pytest  # noqa: E402
+from botocore.exceptions import ClientError  # noqa: E402
+
+EMAIL_ID = "arn:aws:dataprotection::aws:data-identifier/EmailAddress"
+
+
+def dp_document(ids):
+    return json.dumps({
+        "Name": "p", "Version": "2021-06-01",
+        "Statement": [
+            {"Sid": "audit", "DataIdentifier": ids, "Operation": {"Audit": {"FindingsDestination": {}}}},
+            {"Sid": "mask", "DataIdentifier": ids, "Operation": {"Deidentify": {"MaskConfig": {}}}},
+        ],
+    })
+
+
+def error_code(call, *args, **kwargs):
+    with pytest.raises(ClientError) as info:
+        call(*args, **kwargs)
+    return info.value.response["Error"]["Code"], info.value.response["Error"]["Message"]
+
+
+def test_list_groups_tags_and_kms(server, namespace):
+    logs = logs_client(server)
+    group = f"/e2e/{namespace}/tagged"
+    logs.create_log_group(logGroupName=group, tags={"team": "a"})
+    listed = logs.list_log_groups(logGroupNamePattern=f"{namespace}/tagged")["logGroups"]
+    assert [g["logGroupName"] for g in listed] == [group]
+    arn = listed[0]["logGroupArn"]
+    logs.tag_resource(resourceArn=arn, tags={"env": "prod"})
+    assert logs.list_tags_for_resource(resourceArn=arn)["tags"] == {"team": "a", "env": "prod"}
+    logs.untag_resource(resourceArn=arn, tagKeys=["team"])
+    assert logs.list_tags_log_group(logGroupName=group)["tags"] == {"env": "prod"}
+    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    logs.associate_kms_key(logGroupName=group, kmsKeyId=key)
+    described = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"][0]
+    assert described["kmsKeyId"] == key
+    logs.disassociate_kms_key(logGroupName=group)
+    assert "kmsKeyId" not in logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"][0]
+    code, _ = error_code(logs.associate_kms_key, logGroupName=group, kmsKeyId="not-an-arn")
+    assert code == "InvalidParameterException"
+
+
+def test_data_protection_masks_and_unmasks(server, namespace):
+    logs = logs_client(server)
+    group = f"/e2e/{namespace}/dp"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    code, msg = error_code(logs.put_data_protection_policy, logGroupIdentifier=group,
+                           policyDocument=dp_document(["arn:aws:dataprotection::aws:data-identifier/Name"]))
+    assert code == "InvalidParameterException" and "not supported by opsloop" in msg
+    logs.put_data_protection_policy(logGroupIdentifier=group, policyDocument=dp_document([EMAIL_ID]))
+    got = logs.get_data_protection_policy(logGroupIdentifier=group)
+    assert json.loads(got["policyDocument"])["Statement"][0]["DataIdentifier"] == [EMAIL_ID]
+    put(logs, group, "s", ["login by alice@example.com ok"])
+    assert messages(logs, group, "s") == ["login by ***************** ok"]
+    raw = logs.filter_log_events(logGroupName=group, unmask=True)["events"]
+    assert [e["message"] for e in raw] == ["login by alice@example.com ok"]
+    logs.delete_data_protection_policy(logGroupIdentifier=group)
+    assert messages(logs, group, "s") == ["login by alice@example.com ok"]
+    code, _ = error_code(logs.delete_data_protection_policy, logGroupIdentifier=group)
+    assert code == "ResourceNotFoundException"
+
+
+def test_account_and_index_policies(make_server):
+    srv = make_server()
+    logs = logs_client(srv)
+    logs.create_log_group(logGroupName="/app/one")
+    logs.create_log_stream(logGroupName="/app/one", logStreamName="s")
+    logs.put_account_policy(policyName="mask", policyType="DATA_PROTECTION_POLICY",
+                            policyDocument=dp_document([EMAIL_ID]))
+    pols = logs.describe_account_policies(policyType="DATA_PROTECTION_POLICY")["accountPolicies"]
+    assert [p["policyName"] for p in pols] == ["mask"]
+    put(logs, "/app/one", "s", ["to bob@example.com"])
+    assert messages(logs, "/app/one", "s") == ["to ***************"]
+    code, _ = error_code(logs.put_account_policy, policyName="t", policyType="TRANSFORMER_POLICY",
+                         policyDocument="{}")
+    assert code == "InvalidParameterException"
+    logs.delete_account_policy(policyName="mask", policyType="DATA_PROTECTION_POLICY")
+    assert messages(logs, "/app/one", "s") == ["to bob@example.com"]
+
+    logs.put_account_policy(policyName="idx", policyType="FIELD_INDEX_POLICY",
+                            policyDocument=json.dumps({"Fields": ["requestId"]}),
+                            selectionCriteria='LogGroupNamePrefix IN ["/app/"]')
+    idx = logs.describe_index_policies(logGroupIdentifiers=["/app/one"])["indexPolicies"]
+    assert idx[0]["source"] == "ACCOUNT" and idx[0]["policyName"] == "idx"
+    logs.put_index_policy(logGroupIdentifier="/app/one", policyDocument=json.dumps({"Fields": ["user", "op"]}))
+    idx = logs.describe_index_policies(logGroupIdentifiers=["/app/one"])["indexPolicies"]
+    assert idx[0]["source"] == "LOG_GROUP"
+    fields = logs.describe_field_indexes(logGroupIdentifiers=["/app/one"])["fieldIndexes"]
+    assert sorted(f["fieldIndexName"] for f in fields) == ["op", "user"]
+    logs.delete_index_policy(logGroupIdentifier="/app/one")
+    srv.kill()
+    srv.start()
+    idx = logs.describe_index_policies(logGroupIdentifiers=["/app/one"])["indexPolicies"]
+    assert idx[0]["source"] == "ACCOUNT", "policies are durable"
+
+
+def test_deliveries_crud(server, namespace):
+    logs = logs_client(server)
+    src = f"src-{namespace}"
+    dst = f"dst-{namespace}"
+    logs.put_delivery_source(name=src, resourceArn="arn:aws:cloudfront::123456789012:distribution/E1",
+                             logType="ACCESS_LOGS")
+    d = logs.put_delivery_destination(name=dst, deliveryDestinationConfiguration={
+        "destinationResourceArn": "arn:aws:logs:us-east-1:123456789012:log-group:/vended"})
+    dest_arn = d["deliveryDestination"]["arn"]
+    assert d["deliveryDestination"]["deliveryDestinationType"] == "CWL"
+    delivery = logs.create_delivery(deliverySourceName=src, deliveryDestinationArn=dest_arn)["delivery"]
+    assert logs.get_delivery(id=delivery["id"])["delivery"]["deliverySourceName"] == src
+    code, _ = error_code(logs.create_delivery, deliverySourceName=src, deliveryDestinationArn=dest_arn)
+    assert code == "ConflictException"
+    code, _ = error_code(logs.delete_delivery_source, name=src)
+    assert code == "ConflictException"
+    logs.put_delivery_destination_policy(deliveryDestinationName=dst, deliveryDestinationPolicy='{"Version":"2012-10-17"}')
+    assert logs.get_delivery_destination_policy(deliveryDestinationName=dst)["policy"]["deliveryDestinationPolicy"]
+    assert delivery["id"] in [x["id"] for x in logs.describe_deliveries()["deliveries"]]
+    logs.delete_delivery(id=delivery["id"])
+    logs.delete_delivery_source(name=src)
+    logs.delete_delivery_destination(name=dst)
+    code, _ = error_code(logs.get_delivery_source, name=src)
+    assert code == "ResourceNotFoundException"
+
+
+def test_anomaly_detectors_and_unhosted_features(server, namespace):
+    logs = logs_client(server)
+    group = f"/e2e/{namespace}/anom"
+    logs.create_log_group(logGroupName=group)
+    arn = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"][0]["logGroupArn"]
+    det = logs.create_log_anomaly_detector(logGroupArnList=[arn], detectorName="d",
+                                           evaluationFrequency="FIVE_MIN")["anomalyDetectorArn"]
+    got = logs.get_log_anomaly_detector(anomalyDetectorArn=det)
+    assert got["detectorName"] == "d" and got["logGroupArnList"] == [arn]
+    listed = logs.list_log_anomaly_detectors(filterLogGroupArn=arn)["anomalyDetectors"]
+    assert [x["anomalyDetectorArn"] for x in listed] == [det]
+    logs.update_log_anomaly_detector(anomalyDetectorArn=det, enabled=False)
+    assert logs.get_log_anomaly_detector(anomalyDetectorArn=det)["anomalyDetectorStatus"] == "PAUSED"
+    assert logs.list_anomalies(anomalyDetectorArn=det)["anomalies"] == []
+    logs.delete_log_anomaly_detector(anomalyDetectorArn=det)
+    code, _ = error_code(logs.get_log_anomaly_detector, anomalyDetectorArn=det)
+    assert code == "ResourceNotFoundException"
+
+    code, msg = error_code(logs.create_export_task, logGroupName=group, fromTime=0, to=1, destination="bucket")
+    assert code == "InvalidParameterException" and "S3" in msg
+    assert logs.describe_export_tasks()["exportTasks"] == []
+    code, msg = error_code(logs.put_subscription_filter, logGroupName=group, filterName="k", filterPattern="",
+                           destinationArn="arn:aws:kinesis:us-east-1:123456789012:stream/s")
+    assert code == "InvalidParameterException" and "does not host" in msg
+    # StartLiveTail's endpoint carries a "stream-" host prefix; a client without it reaches this server
+    tail = harness.session(None).client("logs", endpoint_url=server.url, config=Config(
+        retries={"mode": "standard", "total_max_attempts": 1}, inject_host_prefix=False))
+    code, msg = error_code(tail.start_live_tail, logGroupIdentifiers=[arn])
+    assert code == "NotImplemented" and "event stream" in msg
