@@ -171,7 +171,10 @@ pub fn describe_activations(
         })
         .collect();
     for (k, _) in &filters {
-        if !matches!(k.as_str(), "ActivationIds" | "DefaultInstanceName" | "IamRole") {
+        if !matches!(
+            k.as_str(),
+            "ActivationIds" | "DefaultInstanceName" | "IamRole"
+        ) {
             return Err(err(
                 "InvalidFilter",
                 format!("The filter key {k} is not valid. Valid keys: ActivationIds, DefaultInstanceName, IamRole."),
@@ -337,7 +340,10 @@ pub fn describe_instance_information(
     }
     let mut filters: Vec<(String, Vec<String>)> = Vec::new();
     for f in legacy {
-        filters.push((s(f, "key").unwrap_or("").to_string(), strings(f, "valueSet")));
+        filters.push((
+            s(f, "key").unwrap_or("").to_string(),
+            strings(f, "valueSet"),
+        ));
     }
     for f in modern {
         filters.push((s(f, "Key").unwrap_or("").to_string(), strings(f, "Values")));
@@ -355,7 +361,10 @@ pub fn describe_instance_information(
         if !INFO_KEYS.contains(&k.as_str()) {
             return Err(err(
                 "InvalidFilterKey",
-                format!("The filter key {k} is not valid. Valid keys: {}, tag:KEY, tag-key.", INFO_KEYS.join(", ")),
+                format!(
+                    "The filter key {k} is not valid. Valid keys: {}, tag:KEY, tag-key.",
+                    INFO_KEYS.join(", ")
+                ),
             ));
         }
         check_filter_values(k, vals)?;
@@ -437,11 +446,15 @@ mod tests {
     fn filter_values_are_validated() {
         assert!(check_filter_values("PingStatus", &["Online".into()]).is_ok());
         assert_eq!(
-            check_filter_values("PingStatus", &["Up".into()]).unwrap_err().kind,
+            check_filter_values("PingStatus", &["Up".into()])
+                .unwrap_err()
+                .kind,
             "InvalidInstanceInformationFilterValue"
         );
         assert_eq!(
-            check_filter_values("InstanceIds", &["web-1".into()]).unwrap_err().kind,
+            check_filter_values("InstanceIds", &["web-1".into()])
+                .unwrap_err()
+                .kind,
             "InvalidInstanceId"
         );
         assert!(check_filter_values("PlatformTypes", &[]).is_err());

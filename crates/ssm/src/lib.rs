@@ -41,25 +41,6 @@ pub struct Inner {
     pub directory: Arc<Directory>,
 }
 
-#[cfg(test)]
-pub(crate) mod testing {
-    //! A service state over an in-memory store, for unit tests.
-    use super::*;
-
-    pub fn inner() -> Inner {
-        Inner {
-            store: Arc::new(opsloop_store::SqliteStore::memory().expect("memory store")),
-            lock: Mutex::new(()),
-            sealer: Sealer::ephemeral(),
-            directory: Directory::new(),
-        }
-    }
-
-    pub fn scope() -> Scope {
-        Scope::new("123456789012", "us-east-1")
-    }
-}
-
 /// The SSM service.
 pub struct Ssm {
     inner: Inner,
@@ -133,7 +114,9 @@ impl Ssm {
             "GetDocument" => documents::get_document(inner, &scope, &input),
             "DescribeDocument" => documents::describe_document(inner, &scope, &input),
             "ListDocuments" => documents::list::list_documents(inner, &scope, &input),
-            "ListDocumentVersions" => documents::list::list_document_versions(inner, &scope, &input),
+            "ListDocumentVersions" => {
+                documents::list::list_document_versions(inner, &scope, &input)
+            }
             "DeleteDocument" => documents::delete_document(inner, &scope, &input),
             "DescribeDocumentPermission" => {
                 documents::list::describe_document_permission(inner, &scope, &input)
@@ -171,5 +154,24 @@ impl Service for Ssm {
         input: Value,
     ) -> BoxFuture<'a, Result<Value, ApiError>> {
         Box::pin(self.handle(ctx, input))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A service state over an in-memory store, for unit tests.
+    use super::*;
+
+    pub fn inner() -> Inner {
+        Inner {
+            store: Arc::new(opsloop_store::SqliteStore::memory().expect("memory store")),
+            lock: Mutex::new(()),
+            sealer: Sealer::ephemeral(),
+            directory: Directory::new(),
+        }
+    }
+
+    pub fn scope() -> Scope {
+        Scope::new("123456789012", "us-east-1")
     }
 }

@@ -135,8 +135,16 @@ mod tests {
     #[test]
     fn run_shell_script_has_aws_parameters() {
         let d = get("AWS-RunShellScript").unwrap();
-        let names: Vec<&str> = d.latest().parameters.iter().filter_map(|p| p["Name"].as_str()).collect();
-        assert_eq!(names, vec!["commands", "workingDirectory", "executionTimeout"]);
+        let names: Vec<&str> = d
+            .latest()
+            .parameters
+            .iter()
+            .filter_map(|p| p["Name"].as_str())
+            .collect();
+        assert_eq!(
+            names,
+            vec!["commands", "workingDirectory", "executionTimeout"]
+        );
         assert_eq!(d.owner, "Amazon");
         assert_eq!(d.latest().platform_types, vec!["Linux", "MacOS"]);
     }

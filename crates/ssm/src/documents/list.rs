@@ -125,9 +125,11 @@ pub fn list_documents(inner: &Inner, scope: &Scope, input: &Value) -> Result<Val
         let ok = filters.iter().all(|(k, vals)| match k.as_str() {
             "Owner" => true,
             "Name" => vals.iter().any(|p| d.name.starts_with(p.as_str())),
-            "DocumentType" => vals.iter().any(|t| *t == d.doc_type),
+            "DocumentType" => vals.contains(&d.doc_type),
             "PlatformTypes" => vals.iter().any(|p| v.platform_types.contains(p)),
-            "TargetType" => vals.iter().any(|t| d.target_type.as_deref() == Some(t.as_str())),
+            "TargetType" => vals
+                .iter()
+                .any(|t| d.target_type.as_deref() == Some(t.as_str())),
             "SearchKeyword" => vals.iter().any(|w| {
                 let w = w.to_ascii_lowercase();
                 d.name.to_ascii_lowercase().contains(&w)
@@ -208,7 +210,10 @@ fn own_document(inner: &Inner, scope: &Scope, name: &str) -> Result<Document, Ap
     if d.is_amazon() {
         return Err(err(
             "InvalidDocumentOperation",
-            format!("The sharing permissions of {} can't be read or changed: it is owned by Amazon.", d.name),
+            format!(
+                "The sharing permissions of {} can't be read or changed: it is owned by Amazon.",
+                d.name
+            ),
         ));
     }
     Ok(d)
@@ -262,7 +267,11 @@ pub fn modify_document_permission(
         d.shared_version = Some(v.to_string());
     }
     for a in add {
-        let a = if a.eq_ignore_ascii_case("all") { "all".to_string() } else { a };
+        let a = if a.eq_ignore_ascii_case("all") {
+            "all".to_string()
+        } else {
+            a
+        };
         if !d.permissions.contains(&a) {
             d.permissions.push(a);
         }

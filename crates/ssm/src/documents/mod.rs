@@ -139,7 +139,12 @@ pub fn pick<'a>(
         Some("$DEFAULT") => Some(d.default()),
         Some(n) => {
             let n: u64 = n.parse().map_err(|_| bad_version())?;
-            Some(d.versions.iter().find(|v| v.version == n).ok_or_else(bad_version)?)
+            Some(
+                d.versions
+                    .iter()
+                    .find(|v| v.version == n)
+                    .ok_or_else(bad_version)?,
+            )
         }
     };
     let by_name = match version_name {
@@ -258,7 +263,10 @@ fn new_version(
 
 fn check_user_name(name: &str) -> Result<(), ApiError> {
     let lower = name.to_ascii_lowercase();
-    if ["aws", "amazon", "amzn"].iter().any(|p| lower.starts_with(p)) {
+    if ["aws", "amazon", "amzn"]
+        .iter()
+        .any(|p| lower.starts_with(p))
+    {
         return Err(validation(format!(
             "Document name {name} is not valid: names can't start with aws, amazon or amzn (case-insensitive); those prefixes are reserved for documents owned by Amazon."
         )));
@@ -328,7 +336,10 @@ fn load_own(inner: &Inner, scope: &Scope, name: &str, op: &str) -> Result<Docume
     if d.is_amazon() {
         return Err(err(
             "InvalidDocumentOperation",
-            format!("You can't {op} the document {}: it is owned by Amazon.", d.name),
+            format!(
+                "You can't {op} the document {}: it is owned by Amazon.",
+                d.name
+            ),
         ));
     }
     Ok(d)
@@ -351,10 +362,15 @@ pub fn update_document(inner: &Inner, scope: &Scope, input: &Value) -> Result<Va
     }
     let version_name = s(input, "VersionName");
     if let Some(vn) = version_name {
-        if d.versions.iter().any(|v| v.version_name.as_deref() == Some(vn)) {
+        if d.versions
+            .iter()
+            .any(|v| v.version_name.as_deref() == Some(vn))
+        {
             return Err(err(
                 "DuplicateDocumentVersionName",
-                format!("The version name {vn} is already used by another version of the document."),
+                format!(
+                    "The version name {vn} is already used by another version of the document."
+                ),
             ));
         }
     }

@@ -20,7 +20,8 @@ fn create(i: &Inner, name: &str, content: &str, format: &str, ty: &str) -> Resul
 fn create_describe_get_and_convert() {
     let i = inner();
     let sc = scope();
-    let d = create(&i, "Hello", CMD_JSON, "JSON", "Command").unwrap()["DocumentDescription"].clone();
+    let d =
+        create(&i, "Hello", CMD_JSON, "JSON", "Command").unwrap()["DocumentDescription"].clone();
     assert_eq!(d["DocumentVersion"], "1");
     assert_eq!(d["Owner"], "123456789012");
     assert_eq!(d["Parameters"][0]["Name"], "msg");
@@ -28,7 +29,9 @@ fn create_describe_get_and_convert() {
     assert_eq!(d["PlatformTypes"], json!(["Linux", "MacOS"]));
     assert_eq!(d["Description"], "hello");
     assert_eq!(
-        create(&i, "Hello", CMD_JSON, "JSON", "Command").unwrap_err().kind,
+        create(&i, "Hello", CMD_JSON, "JSON", "Command")
+            .unwrap_err()
+            .kind,
         "DocumentAlreadyExists"
     );
     let g = get_document(&i, &sc, &json!({"Name": "Hello", "DocumentFormat": "YAML"})).unwrap();
@@ -42,7 +45,9 @@ fn create_describe_get_and_convert() {
     let g = get_document(&i, &sc, &json!({"Name": "Yam"})).unwrap();
     assert_eq!(g["Content"], CMD_YAML);
     assert_eq!(
-        get_document(&i, &sc, &json!({"Name": "Nope"})).unwrap_err().kind,
+        get_document(&i, &sc, &json!({"Name": "Nope"}))
+            .unwrap_err()
+            .kind,
         "InvalidDocument"
     );
 }
@@ -72,8 +77,9 @@ fn versions_default_and_delete() {
             .kind,
         "InvalidDocumentVersion"
     );
-    let r = update_document_default_version(&i, &sc, &json!({"Name": "Doc", "DocumentVersion": "2"}))
-        .unwrap();
+    let r =
+        update_document_default_version(&i, &sc, &json!({"Name": "Doc", "DocumentVersion": "2"}))
+            .unwrap();
     assert_eq!(r["Description"]["DefaultVersionName"], "v2");
     let e = delete_document(&i, &sc, &json!({"Name": "Doc", "DocumentVersion": "2"})).unwrap_err();
     assert_eq!(e.kind, "InvalidDocumentOperation");
@@ -93,7 +99,10 @@ fn amazon_documents_are_read_only_and_listed() {
     let d = describe_document(&i, &sc, &json!({"Name": "AWS-RunShellScript"})).unwrap();
     assert_eq!(d["Document"]["Owner"], "Amazon");
     for (op, req) in [
-        ("update", json!({"Name": "AWS-RunShellScript", "Content": CMD_JSON})),
+        (
+            "update",
+            json!({"Name": "AWS-RunShellScript", "Content": CMD_JSON}),
+        ),
         ("delete", json!({"Name": "AWS-RunShellScript"})),
     ] {
         let e = if op == "update" {
@@ -104,7 +113,9 @@ fn amazon_documents_are_read_only_and_listed() {
         assert_eq!(e.kind, "InvalidDocumentOperation");
     }
     assert_eq!(
-        create(&i, "AWS-Mine", CMD_JSON, "JSON", "Command").unwrap_err().kind,
+        create(&i, "AWS-Mine", CMD_JSON, "JSON", "Command")
+            .unwrap_err()
+            .kind,
         "ValidationException"
     );
     create(&i, "Mine", CMD_JSON, "JSON", "Command").unwrap();
@@ -116,7 +127,10 @@ fn amazon_documents_are_read_only_and_listed() {
             .map(|d| d["Name"].as_str().unwrap().to_string())
             .collect()
     };
-    assert_eq!(names(json!({"Filters": [{"Key": "Owner", "Values": ["Self"]}]})), vec!["Mine"]);
+    assert_eq!(
+        names(json!({"Filters": [{"Key": "Owner", "Values": ["Self"]}]})),
+        vec!["Mine"]
+    );
     let amazon = names(json!({"Filters": [{"Key": "Owner", "Values": ["Amazon"]}]}));
     assert!(amazon.contains(&"AWS-RunShellScript".to_string()));
     assert!(!amazon.contains(&"Mine".to_string()));
@@ -124,12 +138,17 @@ fn amazon_documents_are_read_only_and_listed() {
         names(json!({"Filters": [{"Key": "Name", "Values": ["AWS-RunSh"]}]})),
         vec!["AWS-RunShellScript"]
     );
-    let automation = names(json!({"DocumentFilterList": [{"key": "DocumentType", "value": "Automation"}]}));
+    let automation =
+        names(json!({"DocumentFilterList": [{"key": "DocumentType", "value": "Automation"}]}));
     assert!(automation.contains(&"AWS-RestartEC2Instance".to_string()));
     assert_eq!(
-        list::list_documents(&i, &sc, &json!({"Filters": [{"Key": "Bogus", "Values": ["x"]}]}))
-            .unwrap_err()
-            .kind,
+        list::list_documents(
+            &i,
+            &sc,
+            &json!({"Filters": [{"Key": "Bogus", "Values": ["x"]}]})
+        )
+        .unwrap_err()
+        .kind,
         "InvalidFilterKey"
     );
 }
@@ -145,8 +164,12 @@ fn permissions_are_stored() {
         &json!({"Name": "Shared", "PermissionType": "Share", "AccountIdsToAdd": ["111122223333", "All"]}),
     )
     .unwrap();
-    let p = list::describe_document_permission(&i, &sc, &json!({"Name": "Shared", "PermissionType": "Share"}))
-        .unwrap();
+    let p = list::describe_document_permission(
+        &i,
+        &sc,
+        &json!({"Name": "Shared", "PermissionType": "Share"}),
+    )
+    .unwrap();
     assert_eq!(p["AccountIds"], json!(["111122223333", "all"]));
     list::modify_document_permission(
         &i,
@@ -154,7 +177,11 @@ fn permissions_are_stored() {
         &json!({"Name": "Shared", "PermissionType": "Share", "AccountIdsToRemove": ["all"]}),
     )
     .unwrap();
-    let p = list::describe_document_permission(&i, &sc, &json!({"Name": "Shared", "PermissionType": "Share"}))
-        .unwrap();
+    let p = list::describe_document_permission(
+        &i,
+        &sc,
+        &json!({"Name": "Shared", "PermissionType": "Share"}),
+    )
+    .unwrap();
     assert_eq!(p["AccountIds"], json!(["111122223333"]));
 }

@@ -89,7 +89,9 @@ fn schema_version(doc: &Value) -> Option<String> {
 /// Validate a parsed document of `doc_type`.
 pub fn validate(doc: &Value, doc_type: &str) -> Result<Analysis, ApiError> {
     if !doc.is_object() {
-        return Err(invalid("The document content must be a JSON or YAML object."));
+        return Err(invalid(
+            "The document content must be a JSON or YAML object.",
+        ));
     }
     let version = schema_version(doc)
         .ok_or_else(|| invalid("schemaVersion is required in the document content."))?;
@@ -152,12 +154,10 @@ fn validate_parameters(params: Option<&Value>, ctx: ParamCtx) -> Result<Vec<Valu
         .ok_or_else(|| invalid("parameters must be an object of parameter definitions."))?;
     let mut out = Vec::new();
     for (name, def) in map {
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
-            return Err(invalid(format!("Parameter name {name} is not valid: use letters, digits and underscores.")));
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(invalid(format!(
+                "Parameter name {name} is not valid: use letters, digits and underscores."
+            )));
         }
         let ty = def
             .get("type")
@@ -209,11 +209,12 @@ fn validate_parameters(params: Option<&Value>, ctx: ParamCtx) -> Result<Vec<Valu
                     .map(|a| a.iter().all(Value::is_string))
                     .unwrap_or(false),
                 "Integer" => {
-                    d.is_i64() || d.as_str().map(|s| s.parse::<i64>().is_ok()).unwrap_or(false)
+                    d.is_i64()
+                        || d.as_str()
+                            .map(|s| s.parse::<i64>().is_ok())
+                            .unwrap_or(false)
                 }
-                "Boolean" => {
-                    d.is_boolean() || matches!(d.as_str(), Some("true") | Some("false"))
-                }
+                "Boolean" => d.is_boolean() || matches!(d.as_str(), Some("true") | Some("false")),
                 "MapList" => d
                     .as_array()
                     .map(|a| a.iter().all(Value::is_object))
@@ -360,7 +361,9 @@ fn validate_command(doc: &Value) -> Result<Vec<String>, ApiError> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
         {
-            return Err(invalid(format!("Step name {name} is not valid: use letters, digits, '.', '-' and '_'.")));
+            return Err(invalid(format!(
+                "Step name {name} is not valid: use letters, digits, '.', '-' and '_'."
+            )));
         }
         if !names.insert(name.to_string()) {
             return Err(invalid(format!("Duplicate step name {name} in mainSteps.")));
@@ -435,7 +438,10 @@ fn check_precondition(step: &str, pre: &Value) -> Result<(), ApiError> {
     if map.len() != 1 {
         return Err(bad());
     }
-    let operands = map.get("StringEquals").and_then(Value::as_array).ok_or_else(bad)?;
+    let operands = map
+        .get("StringEquals")
+        .and_then(Value::as_array)
+        .ok_or_else(bad)?;
     let ops: Vec<&str> = operands.iter().filter_map(Value::as_str).collect();
     match ops.as_slice() {
         ["platformType", "Linux" | "Windows" | "MacOS"] => Ok(()),
@@ -448,17 +454,29 @@ fn validate_command_12(doc: &Value) -> Result<Vec<String>, ApiError> {
         .get("runtimeConfig")
         .and_then(Value::as_object)
         .filter(|m| !m.is_empty())
-        .ok_or_else(|| invalid("Documents of schema version 1.2 require a runtimeConfig with at least one plugin."))?;
+        .ok_or_else(|| {
+            invalid(
+                "Documents of schema version 1.2 require a runtimeConfig with at least one plugin.",
+            )
+        })?;
     let mut platforms = Vec::new();
     for (plugin, body) in rc {
         if !COMMAND_ACTIONS.contains(&plugin.as_str()) {
-            return Err(invalid(format!("Invalid plugin {plugin} in runtimeConfig.")));
+            return Err(invalid(format!(
+                "Invalid plugin {plugin} in runtimeConfig."
+            )));
         }
         let props = body.get("properties").and_then(Value::as_array);
         if props.map(|p| p.is_empty()).unwrap_or(true) {
-            return Err(invalid(format!("Plugin {plugin} requires a non-empty properties list.")));
+            return Err(invalid(format!(
+                "Plugin {plugin} requires a non-empty properties list."
+            )));
         }
-        let p = if plugin == "aws:runPowerShellScript" { "Windows" } else { "Linux" };
+        let p = if plugin == "aws:runPowerShellScript" {
+            "Windows"
+        } else {
+            "Linux"
+        };
         if !platforms.iter().any(|x| x == p) {
             platforms.push(p.to_string());
         }
@@ -528,7 +546,12 @@ fn validate_automation(doc: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn target_exists(target: &str, names: &HashSet<String>, field: &str, step: &str) -> Result<(), ApiError> {
+fn target_exists(
+    target: &str,
+    names: &HashSet<String>,
+    field: &str,
+    step: &str,
+) -> Result<(), ApiError> {
     if names.contains(target) {
         Ok(())
     } else {
@@ -551,7 +574,10 @@ fn validate_step_list(steps: &[Value], names: &HashSet<String>) -> Result<(), Ap
                 AUTOMATION_ACTIONS.join(", ")
             )));
         }
-        for (field, allowed_plain) in [("onFailure", &["Abort", "Continue"][..]), ("onCancel", &["Abort"][..])] {
+        for (field, allowed_plain) in [
+            ("onFailure", &["Abort", "Continue"][..]),
+            ("onCancel", &["Abort"][..]),
+        ] {
             if let Some(v) = step.get(field) {
                 let text = v.as_str().unwrap_or("");
                 if allowed_plain.contains(&text) {
@@ -561,9 +587,9 @@ fn validate_step_list(steps: &[Value], names: &HashSet<String>) -> Result<(), Ap
                     Some(t) => target_exists(t, names, field, name)?,
                     None => {
                         return Err(invalid(format!(
-                            "Step {name} has an invalid {field} value {text}: use {} or step:StepName.",
-                            allowed_plain.join(", ")
-                        )))
+                        "Step {name} has an invalid {field} value {text}: use {} or step:StepName.",
+                        allowed_plain.join(", ")
+                    )))
                     }
                 }
             }
@@ -574,13 +600,17 @@ fn validate_step_list(steps: &[Value], names: &HashSet<String>) -> Result<(), Ap
         for field in ["isEnd", "isCritical"] {
             if let Some(v) = step.get(field) {
                 if !v.is_boolean() && !matches!(v.as_str(), Some("true") | Some("false")) {
-                    return Err(invalid(format!("{field} of step {name} must be true or false.")));
+                    return Err(invalid(format!(
+                        "{field} of step {name} must be true or false."
+                    )));
                 }
             }
         }
         for field in ["maxAttempts", "timeoutSeconds"] {
             if let Some(v) = step.get(field) {
-                let n = v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok()));
+                let n = v
+                    .as_i64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()));
                 if !matches!(n, Some(n) if n >= 1) {
                     return Err(invalid(format!(
                         "{field} of step {name} must be a positive integer."
@@ -659,7 +689,9 @@ fn validate_step_list(steps: &[Value], names: &HashSet<String>) -> Result<(), Ap
                     .and_then(Value::as_array)
                     .filter(|c| !c.is_empty())
                     .ok_or_else(|| {
-                        invalid(format!("Step {name} (aws:branch) requires a non-empty Choices list."))
+                        invalid(format!(
+                            "Step {name} (aws:branch) requires a non-empty Choices list."
+                        ))
                     })?;
                 for c in choices {
                     let next = c.get("NextStep").and_then(Value::as_str).ok_or_else(|| {
@@ -679,7 +711,9 @@ fn validate_step_list(steps: &[Value], names: &HashSet<String>) -> Result<(), Ap
                     .and_then(Value::as_array)
                     .filter(|s| !s.is_empty())
                     .ok_or_else(|| {
-                        invalid(format!("Step {name} (aws:loop) requires a non-empty Steps list."))
+                        invalid(format!(
+                            "Step {name} (aws:loop) requires a non-empty Steps list."
+                        ))
                     })?;
                 validate_step_list(inner, names)?;
             }
@@ -700,7 +734,11 @@ fn check_choice(step: &str, c: &Value) -> Result<(), ApiError> {
             let inner: Vec<Value> = match &map[k] {
                 Value::Array(a) => a.clone(),
                 Value::Object(_) => vec![map[k].clone()],
-                _ => return Err(invalid(format!("{k} in a choice of step {step} must hold conditions."))),
+                _ => {
+                    return Err(invalid(format!(
+                        "{k} in a choice of step {step} must hold conditions."
+                    )))
+                }
             };
             for i in &inner {
                 check_choice(step, i)?;

@@ -24,7 +24,13 @@ use crate::Inner;
 pub const TABLE: &str = "ssm.opsitems";
 pub const DEDUP_TABLE: &str = "ssm.opsitem_dedup";
 const MAX_OPERATIONAL_DATA: usize = 20 * 1024;
-const CATEGORIES: &[&str] = &["Availability", "Cost", "Performance", "Recovery", "Security"];
+const CATEGORIES: &[&str] = &[
+    "Availability",
+    "Cost",
+    "Performance",
+    "Recovery",
+    "Security",
+];
 const SEVERITIES: &[&str] = &["1", "2", "3", "4"];
 /// Statuses that end an item's life: a dedup string no longer matches it.
 const CLOSED: &[&str] = &["Resolved", "Closed", "Cancelled", "Rejected"];
@@ -137,9 +143,11 @@ fn check_operational_data(data: &Map<String, Value>) -> Result<(), ApiError> {
     let mut size = 0;
     for (k, v) in data {
         let lower = k.to_ascii_lowercase();
-        let reserved = ["amazon", "aws", "amzn", "ssm", "/amazon", "/aws", "/amzn", "/ssm"]
-            .iter()
-            .any(|p| lower.starts_with(p));
+        let reserved = [
+            "amazon", "aws", "amzn", "ssm", "/amazon", "/aws", "/amzn", "/ssm",
+        ]
+        .iter()
+        .any(|p| lower.starts_with(p));
         if reserved && !AWS_KEYS.contains(&k.as_str()) {
             return Err(invalid("OperationalData", format!("Operational data keys can't begin with the following: amazon, aws, amzn, ssm, /amazon, /aws, /amzn, /ssm. Key: {k}")));
         }
@@ -150,16 +158,17 @@ fn check_operational_data(data: &Map<String, Value>) -> Result<(), ApiError> {
                 let ok = serde_json::from_str::<Value>(value)
                     .ok()
                     .and_then(|p| p.as_array().cloned())
-                    .map(|a| a.iter().all(|r| r.get("arn").and_then(Value::as_str).is_some()))
+                    .map(|a| {
+                        a.iter()
+                            .all(|r| r.get("arn").and_then(Value::as_str).is_some())
+                    })
                     .unwrap_or(false);
                 if !ok {
                     return Err(invalid("OperationalData", "The value of /aws/resources must be a JSON list of objects with an arn, e.g. [{\"arn\":\"arn:aws:...\"}]."));
                 }
             }
-            "/aws/dedup" => {
-                if dedup_string_of(value).is_none() {
-                    return Err(invalid("OperationalData", "The value of /aws/dedup must be a JSON object with a dedupString, e.g. {\"dedupString\":\"disk-full-web-1\"}."));
-                }
+            "/aws/dedup" if dedup_string_of(value).is_none() => {
+                return Err(invalid("OperationalData", "The value of /aws/dedup must be a JSON object with a dedupString, e.g. {\"dedupString\":\"disk-full-web-1\"}."));
             }
             _ => {}
         }
@@ -207,10 +216,7 @@ fn check_fields(input: &Value) -> Result<(), ApiError> {
     }
     if let Some(p) = i(input, "Priority") {
         if !(1..=5).contains(&p) {
-            return Err(invalid(
-                "Priority",
-                "The Priority must be between 1 and 5.",
-            ));
+            return Err(invalid("Priority", "The Priority must be between 1 and 5."));
         }
     }
     Ok(())
@@ -378,14 +384,14 @@ pub fn update_ops_item(inner: &Inner, scope: &Scope, input: &Value) -> Result<Va
     let mut dedup_op = None;
     if !changed.is_empty() {
         if let Some(d) = item
-        .operational_data
-        .get("/aws/dedup")
-        .and_then(|v| s(v, "Value"))
-        .and_then(dedup_string_of)
-    {
-        dedup_op = Some(WriteOp::Put {
-            table: DEDUP_TABLE.into(),
-            key: dedup_key(scope, &d),
+            .operational_data
+            .get("/aws/dedup")
+            .and_then(|v| s(v, "Value"))
+            .and_then(dedup_string_of)
+        {
+            dedup_op = Some(WriteOp::Put {
+                table: DEDUP_TABLE.into(),
+                key: dedup_key(scope, &d),
                 value: to_bytes(&item.id),
             });
         }

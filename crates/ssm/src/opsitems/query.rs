@@ -180,8 +180,7 @@ fn matches(o: &OpsItem, f: &Filter) -> bool {
                 } else {
                     "/aws/automations"
                 };
-                let Some(raw) = o.operational_data.get(data_key).and_then(|v| s(v, "Value"))
-                else {
+                let Some(raw) = o.operational_data.get(data_key).and_then(|v| s(v, "Value")) else {
                     return false;
                 };
                 let list: Vec<Value> = serde_json::from_str(raw).unwrap_or_default();

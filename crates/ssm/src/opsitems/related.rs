@@ -36,7 +36,9 @@ pub fn associate(inner: &Inner, scope: &Scope, input: &Value) -> Result<Value, A
     if !ASSOCIATION_TYPES.contains(&atype) {
         return Err(err(
             "OpsItemInvalidParameterException",
-            format!("The AssociationType {atype} is not valid. Valid types: IsParentOf, RelatesTo."),
+            format!(
+                "The AssociationType {atype} is not valid. Valid types: IsParentOf, RelatesTo."
+            ),
         ));
     }
     let _guard = inner.lock.lock();
@@ -44,7 +46,9 @@ pub fn associate(inner: &Inner, scope: &Scope, input: &Value) -> Result<Value, A
     if item.related.iter().any(|r| r.resource_uri == uri) {
         return Err(err(
             "OpsItemRelatedItemAlreadyExistsException",
-            format!("The association between the OpsItem {id} and the resource {uri} already exists."),
+            format!(
+                "The association between the OpsItem {id} and the resource {uri} already exists."
+            ),
         ));
     }
     if item.related.len() >= 100 {

@@ -21,7 +21,11 @@ fn dedup(s: &str) -> Value {
 fn create_get_update_with_events() {
     let i = inner();
     let sc = scope();
-    let id = create(&i, json!({"Severity": "2", "Priority": 3, "Category": "Availability"})).unwrap();
+    let id = create(
+        &i,
+        json!({"Severity": "2", "Priority": 3, "Category": "Availability"}),
+    )
+    .unwrap();
     assert!(id.starts_with("oi-"));
     let o = get_ops_item(&i, &sc, &json!({"OpsItemId": id})).unwrap()["OpsItem"].clone();
     assert_eq!(o["Status"], "Open");
@@ -99,25 +103,40 @@ fn describe_filters() {
     .unwrap();
     let b = create(&i, json!({"Title": "disk", "Priority": 4})).unwrap();
     let ids = |f: Value| -> Vec<String> {
-        query::describe_ops_items(&i, &sc, &json!({"OpsItemFilters": f})).unwrap()["OpsItemSummaries"]
+        query::describe_ops_items(&i, &sc, &json!({"OpsItemFilters": f})).unwrap()
+            ["OpsItemSummaries"]
             .as_array()
             .unwrap()
             .iter()
             .map(|s| s["OpsItemId"].as_str().unwrap().to_string())
             .collect()
     };
-    assert_eq!(ids(json!([{"Key": "Title", "Values": ["cpu"], "Operator": "Contains"}])), vec![a.clone()]);
-    assert_eq!(ids(json!([{"Key": "Priority", "Values": ["2"], "Operator": "GreaterThan"}])), vec![b.clone()]);
     assert_eq!(
-        ids(json!([{"Key": "OperationalData", "Values": ["{\"key\":\"owner\",\"value\":\"team-a\"}"], "Operator": "Equal"}])),
+        ids(json!([{"Key": "Title", "Values": ["cpu"], "Operator": "Contains"}])),
         vec![a.clone()]
     );
-    assert!(ids(json!([{"Key": "OperationalDataValue", "Values": ["secret"], "Operator": "Equal"}])).is_empty());
+    assert_eq!(
+        ids(json!([{"Key": "Priority", "Values": ["2"], "Operator": "GreaterThan"}])),
+        vec![b.clone()]
+    );
+    assert_eq!(
+        ids(
+            json!([{"Key": "OperationalData", "Values": ["{\"key\":\"owner\",\"value\":\"team-a\"}"], "Operator": "Equal"}])
+        ),
+        vec![a.clone()]
+    );
+    assert!(ids(
+        json!([{"Key": "OperationalDataValue", "Values": ["secret"], "Operator": "Equal"}])
+    )
+    .is_empty());
     assert_eq!(
         ids(json!([{"Key": "ResourceId", "Values": ["alarm:cpu"], "Operator": "Contains"}])),
         vec![a.clone()]
     );
-    assert_eq!(ids(json!([{"Key": "Status", "Values": ["Open"], "Operator": "Equal"}])).len(), 2);
+    assert_eq!(
+        ids(json!([{"Key": "Status", "Values": ["Open"], "Operator": "Equal"}])).len(),
+        2
+    );
     let e = query::describe_ops_items(
         &i,
         &sc,

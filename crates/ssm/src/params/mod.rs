@@ -90,7 +90,11 @@ pub(crate) fn load(inner: &Inner, scope: &Scope, name: &str) -> Result<Option<Pa
         return Ok(direct);
     }
     // `arn:...:parameter/x` may name `/x`.
-    Ok(get_row(&*inner.store, TABLE, &scope.key(&format!("/{name}")))?)
+    Ok(get_row(
+        &*inner.store,
+        TABLE,
+        &scope.key(&format!("/{name}")),
+    )?)
 }
 
 /// Every parameter of the scope, by name.
@@ -124,7 +128,9 @@ pub fn select<'a>(p: &'a Param, selector: Option<&str>) -> Result<&'a PVersion, 
     let found = if let Ok(n) = sel.parse::<u64>() {
         p.versions.iter().find(|v| v.version == n)
     } else {
-        p.versions.iter().find(|v| v.labels.iter().any(|l| l == sel))
+        p.versions
+            .iter()
+            .find(|v| v.labels.iter().any(|l| l == sel))
     };
     found.ok_or_else(|| {
         err(
@@ -470,7 +476,14 @@ pub fn get_parameter(inner: &Inner, scope: &Scope, input: &Value) -> Result<Valu
     let (name, sel) = split_selector(raw);
     let p = load(inner, scope, &name)?.ok_or_else(|| not_found(&name))?;
     let v = select(&p, sel.as_deref())?;
-    let doc = parameter_doc(inner, scope, &p, v, sel.as_deref(), b(input, "WithDecryption"))?;
+    let doc = parameter_doc(
+        inner,
+        scope,
+        &p,
+        v,
+        sel.as_deref(),
+        b(input, "WithDecryption"),
+    )?;
     Ok(json!({ "Parameter": doc }))
 }
 

@@ -114,7 +114,8 @@ pub fn matches(
         match f.key.as_str() {
             "Name" => f.values.iter().any(|w| {
                 // Name filters match with or without the leading slash of the value.
-                let w2 = if w.starts_with('/') || !p.name.starts_with('/') {
+                let w2 = if f.option == "Contains" || w.starts_with('/') || !p.name.starts_with('/')
+                {
                     w.clone()
                 } else {
                     format!("/{w}")
@@ -186,10 +187,7 @@ pub fn get_parameters_by_path(
     let mut docs = Vec::new();
     for p in &hits {
         // With a Label filter, the labelled version is the one returned.
-        let v = match labels
-            .iter()
-            .find_map(|l| select(p, Some(l.as_str())).ok())
-        {
+        let v = match labels.iter().find_map(|l| select(p, Some(l.as_str())).ok()) {
             Some(v) => v,
             None => p.latest(),
         };
@@ -203,11 +201,7 @@ pub fn get_parameters_by_path(
 }
 
 /// DescribeParameters.
-pub fn describe_parameters(
-    inner: &Inner,
-    scope: &Scope,
-    input: &Value,
-) -> Result<Value, ApiError> {
+pub fn describe_parameters(inner: &Inner, scope: &Scope, input: &Value) -> Result<Value, ApiError> {
     let legacy = arr(input, "Filters");
     let modern = arr(input, "ParameterFilters");
     if !legacy.is_empty() && !modern.is_empty() {
@@ -222,9 +216,15 @@ pub fn describe_parameters(
         let mut out = Vec::new();
         for f in legacy {
             let key = s(f, "Key").unwrap_or("");
-            let option = if key == "Name" { "BeginsWith" } else { "Equals" };
+            let option = if key == "Name" {
+                "BeginsWith"
+            } else {
+                "Equals"
+            };
             let parsed = parse_filters(
-                &[json!({"Key": key, "Option": option, "Values": f.get("Values").cloned().unwrap_or(json!([]))})],
+                &[
+                    json!({"Key": key, "Option": option, "Values": f.get("Values").cloned().unwrap_or(json!([]))}),
+                ],
                 false,
             )?;
             out.extend(parsed);

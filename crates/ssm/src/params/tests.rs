@@ -20,11 +20,23 @@ fn get(inner: &Inner, name: &str, decrypt: bool) -> Result<Value, ApiError> {
 #[test]
 fn put_get_overwrite_and_versions() {
     let i = inner();
-    let r = put(&i, json!({"Name": "/app/db/host", "Value": "a", "Type": "String"})).unwrap();
+    let r = put(
+        &i,
+        json!({"Name": "/app/db/host", "Value": "a", "Type": "String"}),
+    )
+    .unwrap();
     assert_eq!(r, json!({"Version": 1, "Tier": "Standard"}));
-    let e = put(&i, json!({"Name": "/app/db/host", "Value": "b", "Type": "String"})).unwrap_err();
+    let e = put(
+        &i,
+        json!({"Name": "/app/db/host", "Value": "b", "Type": "String"}),
+    )
+    .unwrap_err();
     assert_eq!(e.kind, "ParameterAlreadyExists");
-    let r = put(&i, json!({"Name": "/app/db/host", "Value": "b", "Overwrite": true})).unwrap();
+    let r = put(
+        &i,
+        json!({"Name": "/app/db/host", "Value": "b", "Overwrite": true}),
+    )
+    .unwrap();
     assert_eq!(r["Version"], 2);
     let p = get(&i, "/app/db/host", false).unwrap();
     assert_eq!(p["Parameter"]["Value"], "b");
@@ -36,7 +48,10 @@ fn put_get_overwrite_and_versions() {
         get(&i, "/app/db/host:9", false).unwrap_err().kind,
         "ParameterVersionNotFound"
     );
-    assert_eq!(get(&i, "/nope", false).unwrap_err().kind, "ParameterNotFound");
+    assert_eq!(
+        get(&i, "/nope", false).unwrap_err().kind,
+        "ParameterNotFound"
+    );
     let e = put(&i, json!({"Name": "/new", "Value": "x"})).unwrap_err();
     assert_eq!(e.kind, "ValidationException");
 }
@@ -144,7 +159,11 @@ fn allowed_pattern_data_type_and_names() {
         json!({"Name": "ami", "Value": "ami-0123456789abcdef0", "Type": "String", "DataType": "aws:ec2:image"}),
     )
     .unwrap();
-    let e = put(&i, json!({"Name": "/aws/x", "Value": "a", "Type": "String"})).unwrap_err();
+    let e = put(
+        &i,
+        json!({"Name": "/aws/x", "Value": "a", "Type": "String"}),
+    )
+    .unwrap_err();
     assert_eq!(e.kind, "ValidationException");
     let deep: String = (0..16).map(|n| format!("/l{n}")).collect();
     let e = put(&i, json!({"Name": deep, "Value": "a", "Type": "String"})).unwrap_err();
@@ -170,9 +189,15 @@ fn labels_move_and_select() {
     )
     .unwrap();
     assert_eq!(r["InvalidLabels"], json!(["1bad"]));
-    assert_eq!(get(&i, "/l:prod", false).unwrap()["Parameter"]["Value"], "v1");
+    assert_eq!(
+        get(&i, "/l:prod", false).unwrap()["Parameter"]["Value"],
+        "v1"
+    );
     label_parameter_version(&i, &sc, &json!({"Name": "/l", "Labels": ["prod"]})).unwrap();
-    assert_eq!(get(&i, "/l:prod", false).unwrap()["Parameter"]["Value"], "v2");
+    assert_eq!(
+        get(&i, "/l:prod", false).unwrap()["Parameter"]["Value"],
+        "v2"
+    );
     let h = get_parameter_history(&i, &sc, &json!({"Name": "/l"})).unwrap();
     assert_eq!(h["Parameters"][0]["Labels"], json!([]));
     assert_eq!(h["Parameters"][1]["Labels"], json!(["prod"]));
@@ -194,15 +219,27 @@ fn at_most_100_versions_and_a_labelled_oldest_blocks() {
     let i = inner();
     let sc = scope();
     put(&i, json!({"Name": "v", "Value": "0", "Type": "String"})).unwrap();
-    label_parameter_version(&i, &sc, &json!({"Name": "v", "ParameterVersion": 1, "Labels": ["first"]}))
-        .unwrap();
+    label_parameter_version(
+        &i,
+        &sc,
+        &json!({"Name": "v", "ParameterVersion": 1, "Labels": ["first"]}),
+    )
+    .unwrap();
     for n in 2..=100 {
-        put(&i, json!({"Name": "v", "Value": n.to_string(), "Overwrite": true})).unwrap();
+        put(
+            &i,
+            json!({"Name": "v", "Value": n.to_string(), "Overwrite": true}),
+        )
+        .unwrap();
     }
     let e = put(&i, json!({"Name": "v", "Value": "x", "Overwrite": true})).unwrap_err();
     assert_eq!(e.kind, "ParameterMaxVersionLimitExceeded");
-    unlabel_parameter_version(&i, &sc, &json!({"Name": "v", "ParameterVersion": 1, "Labels": ["first"]}))
-        .unwrap();
+    unlabel_parameter_version(
+        &i,
+        &sc,
+        &json!({"Name": "v", "ParameterVersion": 1, "Labels": ["first"]}),
+    )
+    .unwrap();
     let r = put(&i, json!({"Name": "v", "Value": "x", "Overwrite": true})).unwrap();
     assert_eq!(r["Version"], 101);
     let p = load(&i, &sc, "v").unwrap().unwrap();
@@ -217,7 +254,11 @@ fn paths_filters_and_pagination() {
     for n in ["/app/a", "/app/b", "/app/sub/c", "/other/d", "top"] {
         put(&i, json!({"Name": n, "Value": n, "Type": "String"})).unwrap();
     }
-    put(&i, json!({"Name": "/app/s", "Value": "sec", "Type": "SecureString"})).unwrap();
+    put(
+        &i,
+        json!({"Name": "/app/s", "Value": "sec", "Type": "SecureString"}),
+    )
+    .unwrap();
     let names = |v: &Value| -> Vec<String> {
         v["Parameters"]
             .as_array()
@@ -264,7 +305,9 @@ fn paths_filters_and_pagination() {
 
     let d = |f: Value| names(&query::describe_parameters(&i, &sc, &f).unwrap());
     assert_eq!(
-        d(json!({"ParameterFilters": [{"Key": "Name", "Option": "BeginsWith", "Values": ["/app/s"]}]})),
+        d(
+            json!({"ParameterFilters": [{"Key": "Name", "Option": "BeginsWith", "Values": ["/app/s"]}]})
+        ),
         vec!["/app/s", "/app/sub/c"]
     );
     assert_eq!(
@@ -272,7 +315,9 @@ fn paths_filters_and_pagination() {
         vec!["/app/sub/c"]
     );
     assert_eq!(
-        d(json!({"ParameterFilters": [{"Key": "Path", "Option": "Recursive", "Values": ["/other"]}]})),
+        d(
+            json!({"ParameterFilters": [{"Key": "Path", "Option": "Recursive", "Values": ["/other"]}]})
+        ),
         vec!["/other/d"]
     );
     assert_eq!(
@@ -318,7 +363,9 @@ fn get_and_delete_many() {
     assert_eq!(r["DeletedParameters"], json!(["a"]));
     assert_eq!(r["InvalidParameters"], json!(["zz"]));
     assert_eq!(
-        delete_parameter(&i, &sc, &json!({"Name": "a"})).unwrap_err().kind,
+        delete_parameter(&i, &sc, &json!({"Name": "a"}))
+            .unwrap_err()
+            .kind,
         "ParameterNotFound"
     );
     // An ARN names the parameter too.

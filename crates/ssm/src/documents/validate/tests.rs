@@ -10,7 +10,11 @@ fn auto(steps: Value) -> Value {
 
 fn fails(doc: Value, ty: &str, needle: &str) {
     let e = validate(&doc, ty).expect_err("should fail");
-    assert!(e.message.contains(needle), "{} does not contain {needle}", e.message);
+    assert!(
+        e.message.contains(needle),
+        "{} does not contain {needle}",
+        e.message
+    );
 }
 
 #[test]
@@ -18,7 +22,11 @@ fn command_documents() {
     let ok = json!({"schemaVersion": "2.2", "mainSteps": [{"action": "aws:runShellScript", "name": "a", "inputs": {"runCommand": ["ls"]}, "precondition": {"StringEquals": ["platformType", "Linux"]}}]});
     let a = validate(&ok, "Command").unwrap();
     assert_eq!(a.schema_version, "2.2");
-    fails(json!({"schemaVersion": "2.2", "mainSteps": []}), "Command", "at least one step");
+    fails(
+        json!({"schemaVersion": "2.2", "mainSteps": []}),
+        "Command",
+        "at least one step",
+    );
     fails(
         json!({"schemaVersion": "2.2", "mainSteps": [{"action": "aws:nope", "name": "a", "inputs": {}}]}),
         "Command",
@@ -57,12 +65,16 @@ fn automation_documents() {
     ]));
     validate(&ok, "Automation").unwrap();
     fails(
-        auto(json!([{"name": "a", "action": "aws:sleep", "inputs": {"Duration": "PT1S"}, "nextStep": "ghost"}])),
+        auto(
+            json!([{"name": "a", "action": "aws:sleep", "inputs": {"Duration": "PT1S"}, "nextStep": "ghost"}]),
+        ),
         "Automation",
         "no step named ghost",
     );
     fails(
-        auto(json!([{"name": "a", "action": "aws:sleep", "inputs": {"Duration": "PT1S"}, "onFailure": "Retry"}])),
+        auto(
+            json!([{"name": "a", "action": "aws:sleep", "inputs": {"Duration": "PT1S"}, "onFailure": "Retry"}]),
+        ),
         "Automation",
         "invalid onFailure",
     );
@@ -72,7 +84,9 @@ fn automation_documents() {
         "Invalid action aws:createImage",
     );
     fails(
-        auto(json!([{"name": "a", "action": "aws:executeScript", "inputs": {"Runtime": "python3.11", "Script": "x"}}])),
+        auto(
+            json!([{"name": "a", "action": "aws:executeScript", "inputs": {"Runtime": "python3.11", "Script": "x"}}]),
+        ),
         "Automation",
         "Handler",
     );
@@ -82,42 +96,60 @@ fn automation_documents() {
         "\"Nope\"",
     );
     fails(
-        auto(json!([{"name": "a", "action": "aws:sleep", "inputs": {"Duration": "{{ ghost.Out }}"}}])),
+        auto(
+            json!([{"name": "a", "action": "aws:sleep", "inputs": {"Duration": "{{ ghost.Out }}"}}]),
+        ),
         "Automation",
         "step ghost",
     );
     fails(
-        auto(json!([{"name": "a", "action": "aws:sleep", "inputs": {"Duration": "PT1S"}}, {"name": "a", "action": "aws:pause", "inputs": {}}])),
+        auto(
+            json!([{"name": "a", "action": "aws:sleep", "inputs": {"Duration": "PT1S"}}, {"name": "a", "action": "aws:pause", "inputs": {}}]),
+        ),
         "Automation",
         "Duplicate step name a",
     );
     fails(
-        auto(json!([{"name": "b", "action": "aws:branch", "inputs": {"Choices": [{"NextStep": "b", "Variable": "x"}]}}])),
+        auto(
+            json!([{"name": "b", "action": "aws:branch", "inputs": {"Choices": [{"NextStep": "b", "Variable": "x"}]}}]),
+        ),
         "Automation",
         "exactly one operator",
     );
     fails(
-        auto(json!([{"name": "l", "action": "aws:loop", "inputs": {"Iterators": ["a"], "Steps": [{"name": "in", "action": "aws:bogus"}]}}])),
+        auto(
+            json!([{"name": "l", "action": "aws:loop", "inputs": {"Iterators": ["a"], "Steps": [{"name": "in", "action": "aws:bogus"}]}}]),
+        ),
         "Automation",
         "aws:bogus",
     );
-    let e = validate(&json!({"schemaVersion": "2.2", "mainSteps": []}), "Automation").unwrap_err();
+    let e = validate(
+        &json!({"schemaVersion": "2.2", "mainSteps": []}),
+        "Automation",
+    )
+    .unwrap_err();
     assert_eq!(e.kind, "InvalidDocumentSchemaVersion");
 }
 
 #[test]
 fn parameters() {
-    let with = |p: Value| {
-        json!({"schemaVersion": "2.2", "parameters": p, "mainSteps": [{"action": "aws:runShellScript", "name": "a", "inputs": {"runCommand": ["ls"]}}]})
-    };
+    let with = |p: Value| json!({"schemaVersion": "2.2", "parameters": p, "mainSteps": [{"action": "aws:runShellScript", "name": "a", "inputs": {"runCommand": ["ls"]}}]});
     let a = validate(
         &with(json!({"n": {"type": "Integer", "default": 3}, "l": {"type": "StringList", "default": ["a"]}})),
         "Command",
     )
     .unwrap();
     assert_eq!(a.parameters[0]["DefaultValue"], "3");
-    fails(with(json!({"n": {"type": "Float"}})), "Command", "unsupported type Float");
-    fails(with(json!({"n": {"type": "Integer", "default": "x"}})), "Command", "not of type Integer");
+    fails(
+        with(json!({"n": {"type": "Float"}})),
+        "Command",
+        "unsupported type Float",
+    );
+    fails(
+        with(json!({"n": {"type": "Integer", "default": "x"}})),
+        "Command",
+        "not of type Integer",
+    );
     fails(
         with(json!({"n": {"type": "String", "default": "c", "allowedValues": ["a", "b"]}})),
         "Command",
@@ -128,6 +160,14 @@ fn parameters() {
         "Command",
         "allowedPattern",
     );
-    fails(with(json!({"bad-name": {"type": "String"}})), "Command", "not valid");
-    fails(with(json!({"n": {"description": "no type"}})), "Command", "must declare a type");
+    fails(
+        with(json!({"bad-name": {"type": "String"}})),
+        "Command",
+        "not valid",
+    );
+    fails(
+        with(json!({"n": {"description": "no type"}})),
+        "Command",
+        "must declare a type",
+    );
 }
