@@ -32,7 +32,6 @@ pub(crate) struct Reader<'a> {
     pub i: usize,
 }
 
-#[allow(dead_code)] // `skip` is used by the compiled matcher (next commit)
 impl<'a> Reader<'a> {
     pub fn new(b: &'a [u8]) -> Self {
         Reader { b, i: 0 }

@@ -1,1 +1,226 @@
-//! The compiled matcher agrees with the single-pattern reference (placeholder; filled below).
+//! Property-style agreement: over patterns and events generated from a fixed-seed RNG, the compiled
+//! `Matcher` (from a `serde_json::Value` and from raw bytes) finds exactly the rules whose
+//! `Pattern::matches` says yes — also after rules are removed and replaced.
+
+use opsloop_eventpattern::{parse, Matcher, Pattern};
+use serde_json::{json, Value};
+
+/// xorshift64*: small, deterministic, ours.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[self.below(xs.len())]
+    }
+    fn chance(&mut self, pct: usize) -> bool {
+        self.below(100) < pct
+    }
+}
+
+const NAMES: &[&str] = &["a", "b", "c", "d"];
+const STRS: &[&str] = &[
+    "x",
+    "xy",
+    "Xy",
+    "yx",
+    "xyz",
+    "10.0.0.1",
+    "10.0.0.200",
+    "ü",
+    "Ü",
+    "",
+    "a*b",
+    "2001:db8::1",
+];
+const NUMS: &[&str] = &[
+    "0",
+    "1",
+    "1.5",
+    "300",
+    "3e2",
+    "-2",
+    "5000000001",
+    "0.000001",
+];
+
+fn gen_scalar(r: &mut Rng) -> Value {
+    match r.below(6) {
+        0 | 1 => json!(r.pick(STRS)),
+        2 | 3 => serde_json::from_str(r.pick(NUMS)).unwrap(),
+        4 => json!(r.chance(50)),
+        _ => Value::Null,
+    }
+}
+
+fn gen_event(r: &mut Rng, depth: usize) -> Value {
+    let mut m = serde_json::Map::new();
+    for name in NAMES {
+        if r.chance(40) {
+            continue;
+        }
+        let v = match r.below(if depth < 2 { 6 } else { 3 }) {
+            0 | 1 => gen_scalar(r),
+            2 => Value::Array((0..r.below(4)).map(|_| gen_scalar(r)).collect()),
+            3 | 4 => gen_event(r, depth + 1),
+            _ => Value::Array((0..r.below(3)).map(|_| gen_event(r, depth + 1)).collect()),
+        };
+        m.insert(name.to_string(), v);
+    }
+    Value::Object(m)
+}
+
+fn gen_cond(r: &mut Rng) -> String {
+    let q = |x: &str| serde_json::to_string(x).unwrap();
+    match r.below(16) {
+        0 | 1 => q(r.pick(STRS)),
+        2 => r.pick(NUMS).to_string(),
+        3 => r.pick(&["true", "false", "null"]).to_string(),
+        4 => format!(
+            r#"{{"prefix": {}}}"#,
+            q(r.pick(&["x", "X", "1", "10.0.", "ü", ""]))
+        ),
+        5 => format!(r#"{{"suffix": {}}}"#, q(r.pick(&["y", "z", "x", "1"]))),
+        6 => format!(
+            r#"{{"equals-ignore-case": {}}}"#,
+            q(r.pick(&["xy", "XY", "ü", "Ü"]))
+        ),
+        7 => format!(
+            r#"{{"prefix": {{"equals-ignore-case": {}}}}}"#,
+            q(r.pick(&["X", "ü", "1"]))
+        ),
+        8 => format!(
+            r#"{{"wildcard": {}}}"#,
+            q(r.pick(&["x*", "*y", "x*z", "*", "1*.*", "a\\*b"]))
+        ),
+        9 => format!(
+            r#"{{"anything-but": {}}}"#,
+            r.pick(&[r#"["x", "xy"]"#, "1", r#""x""#, "[300, 0]"])
+        ),
+        10 => format!(
+            r#"{{"anything-but": {{"prefix": {}}}}}"#,
+            q(r.pick(&["x", "1"]))
+        ),
+        11 => format!(
+            r#"{{"numeric": {}}}"#,
+            r.pick(&[
+                r#"[">", 0]"#,
+                r#"["<=", 1.5]"#,
+                r#"["=", 300]"#,
+                r#"[">=", -2, "<", 1]"#
+            ])
+        ),
+        12 => format!(r#"{{"exists": {}}}"#, r.chance(50)),
+        13 => format!(
+            r#"{{"cidr": {}}}"#,
+            q(r.pick(&["10.0.0.0/24", "10.0.0.128/25", "2001:db8::/32"]))
+        ),
+        14 => format!(
+            r#"{{"anything-but": {{"equals-ignore-case": {}}}}}"#,
+            q(r.pick(&["XY", "x"]))
+        ),
+        _ => format!(
+            r#"{{"suffix": {{"equals-ignore-case": {}}}}}"#,
+            q(r.pick(&["Y", "Ü"]))
+        ),
+    }
+}
+
+fn gen_object(r: &mut Rng, depth: usize) -> String {
+    let mut fields = Vec::new();
+    let n = 1 + r.below(3);
+    for _ in 0..n {
+        let name = r.pick(NAMES);
+        let body = if depth < 2 && r.chance(30) {
+            gen_object(r, depth + 1)
+        } else {
+            let conds: Vec<String> = (0..1 + r.below(3)).map(|_| gen_cond(r)).collect();
+            format!("[{}]", conds.join(", "))
+        };
+        fields.push(format!("\"{name}\": {body}"));
+    }
+    if r.chance(15) {
+        fields.push(format!(
+            r#""$or": [{}, {}]"#,
+            gen_object(r, depth + 1),
+            gen_object(r, depth + 1)
+        ));
+    }
+    format!("{{{}}}", fields.join(", "))
+}
+
+fn check(m: &Matcher<usize>, rules: &[Option<Pattern>], events: &[Value]) {
+    for ev in events {
+        let want: Vec<usize> = rules
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.as_ref().is_some_and(|p| p.matches(ev)))
+            .map(|(i, _)| i)
+            .collect();
+        let mut got = m.matches(ev);
+        got.sort_unstable();
+        assert_eq!(got, want, "Matcher::matches on {ev}");
+        let mut raw = m.matches_json(&serde_json::to_vec(ev).unwrap());
+        raw.sort_unstable();
+        assert_eq!(raw, want, "Matcher::matches_json on {ev}");
+    }
+}
+
+#[test]
+fn matcher_agrees_with_pattern_matches() {
+    let mut r = Rng(0x5eed_cafe_f00d_1234);
+    let mut texts = Vec::new();
+    let mut rules: Vec<Option<Pattern>> = Vec::new();
+    while rules.len() < 400 {
+        let t = gen_object(&mut r, 0);
+        if let Ok(p) = parse(&t) {
+            texts.push(t);
+            rules.push(Some(p));
+        }
+    }
+    let events: Vec<Value> = (0..400).map(|_| gen_event(&mut r, 0)).collect();
+    let mut m = Matcher::new();
+    for (i, p) in rules.iter().enumerate() {
+        m.add(i, p.as_ref().unwrap());
+    }
+    // The generated cases must exercise both outcomes plenty.
+    let hits: usize = events.iter().map(|e| m.matches(e).len()).sum();
+    assert!(hits > 2_000 && hits < 400 * 400 / 2, "hits {hits}");
+    check(&m, &rules, &events);
+
+    // Remove every third rule and replace every fifth with another pattern.
+    for i in (0..rules.len()).step_by(3) {
+        assert!(m.remove(&i));
+        assert!(!m.remove(&i));
+        rules[i] = None;
+    }
+    for i in (1..rules.len()).step_by(5) {
+        let p = loop {
+            if let Ok(p) = parse(&gen_object(&mut r, 0)) {
+                break p;
+            }
+        };
+        m.add(i, &p);
+        rules[i] = Some(p);
+    }
+    assert_eq!(m.len(), rules.iter().filter(|p| p.is_some()).count());
+    check(&m, &rules, &events);
+}
+
+#[test]
+fn invalid_json_events_match_nothing() {
+    let mut m = Matcher::new();
+    m.add(1, &parse(r#"{"a": [{"exists": false}]}"#).unwrap());
+    assert_eq!(m.matches_json(b"{}"), vec![1]);
+    for bad in [&b"{"[..], b"", b"{\"a\":1,}", b"{} {}", b"[1"] {
+        assert!(m.matches_json(bad).is_empty());
+    }
+}
