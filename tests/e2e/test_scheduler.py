@@ -230,7 +230,7 @@ def test_fire_missed_while_down_is_delivered_once_on_start(make_server, receiver
     srv = make_server()
     s = scheduler_client(srv)
     topic = subscribed_topic(srv, receiver)
-    expr = at_in(2)
+    expr = at_in(5)  # room for create + kill on a loaded machine
     fire_at = datetime.datetime.strptime(expr[3:-1], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
     s.create_schedule(Name="missed", ScheduleExpression=expr, FlexibleTimeWindow=OFF,
                       Target={"Arn": topic, "RoleArn": ROLE, "Input": "missed-while-down"})
@@ -247,3 +247,43 @@ def test_fire_missed_while_down_is_delivered_once_on_start(make_server, receiver
     s = scheduler_client(srv)
     sentinel(s, topic, receiver)
     assert messages(receiver).count("missed-while-down") == 1
+
+
+def test_universal_and_event_bus_targets(make_server, receiver):
+    """A universal target (`aws-sdk:sns:publish`, Input = the Publish request) and a templated
+    EventBridge target whose event a rule routes on to the same topic."""
+    srv = make_server()
+    s = scheduler_client(srv)
+    topic = subscribed_topic(srv, receiver)
+    s.create_schedule(Name="universal", ScheduleExpression=at_in(1), FlexibleTimeWindow=OFF,
+                      Target={"Arn": "arn:aws:scheduler:::aws-sdk:sns:publish", "RoleArn": ROLE,
+                              "Input": json.dumps({"TopicArn": topic, "Message": "via-universal",
+                                                   "Subject": "sched"})})
+    wait_for(lambda: "via-universal" in messages(receiver), what="the universal-target publish")
+    note = [r.json() for r in receiver.of_type("Notification") if r.json()["Message"] == "via-universal"][0]
+    assert note["Subject"] == "sched"
+
+    events = harness.session(None).client("events", endpoint_url=srv.url,
+                                          config=Config(retries={"total_max_attempts": 1}))
+    events.put_rule(Name="from-scheduler", EventPattern=json.dumps({"source": ["opsloop.test"],
+                                                                    "detail-type": ["Tick"]}))
+    events.put_targets(Rule="from-scheduler", Targets=[{"Id": "sns", "Arn": topic}])
+    bus = f"arn:aws:events:{harness.REGION}:{ACCOUNT}:event-bus/default"
+    s.create_schedule(Name="to-bus", ScheduleExpression=at_in(1), FlexibleTimeWindow=OFF,
+                      Target={"Arn": bus, "RoleArn": ROLE, "Input": json.dumps({"hello": "bus"}),
+                              "EventBridgeParameters": {"DetailType": "Tick", "Source": "opsloop.test"}})
+
+    def routed():
+        for m in messages(receiver):
+            try:
+                event = json.loads(m)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and event.get("source") == "opsloop.test":
+                return event
+        return None
+
+    event = wait_for(routed, what="the scheduled event routed by a rule to SNS")
+    assert event["detail-type"] == "Tick"
+    assert event["detail"] == {"hello": "bus"}
+    assert f"arn:aws:scheduler:{harness.REGION}:{ACCOUNT}:schedule/default/to-bus" in event["resources"]
