@@ -142,7 +142,7 @@ def test_validation_errors(server):
     for expr in ["rate(1 minutes)", "rate(0 hours)", "cron(0 9 * * * *)", "cron(0 9 ? * ? *)", "cron(60 9 * * ? *)",
                  "cron(0 9 * * ?)", "at(2030-02-30T00:00:00)", "every 5 minutes"]:
         e = error_of(s.create_schedule, Name=name, ScheduleExpression=expr, FlexibleTimeWindow=OFF, Target=target)
-        assert code_and_message(e) == ("ValidationException", f"Invalid Schedule Expression {expr}."), expr
+        assert code_and_message(e) == ("ValidationException", f"Invalid Schedule Expression {expr}"), expr
         assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     e = error_of(s.create_schedule, Name=name, ScheduleExpression="rate(1 hour)", FlexibleTimeWindow=OFF,
                  Target=target, ScheduleExpressionTimezone="Mars/Olympus_Mons")

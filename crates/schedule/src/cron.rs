@@ -469,6 +469,10 @@ mod tests {
         assert!(cron("0 12 ? * 3#2 *").is_some());
         assert!(cron("0 12 ? * TUE#5 2024-2030").is_some());
         assert!(cron("15 10 ? * 6L 2019-2022").is_some());
+        // Degenerate ranges and wide steps AWS accepts.
+        assert!(cron("0-15/1 8-8 ? * 2,3,4,5,6,7 *").is_some());
+        assert!(cron("30-30 13-13 ? * 2,4,6 *").is_some());
+        assert!(cron("1-31/30 1-1 ? * 1,7 *").is_some());
         for bad in [
             "0 9 * * * *",   // neither day field is ?
             "0 9 ? * ? *",   // both are

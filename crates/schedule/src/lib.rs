@@ -6,7 +6,7 @@
 //!   `cron()`; always evaluated in UTC) and fails with AWS's `Parameter ScheduleExpression is not
 //!   valid.`
 //! - [`parse_scheduler_expression`] accepts what Scheduler's `CreateSchedule` accepts (`at()`,
-//!   `rate()`, `cron()`) and fails with `Invalid Schedule Expression <text>.`
+//!   `rate()`, `cron()`) and fails with `Invalid Schedule Expression <text>`
 //! - [`Expression::next_after`] gives the first fire time strictly after an instant. Fire times are
 //!   computed from the expression alone (never from "now + period"), so a loop that always asks
 //!   for the fire after the previous one never drifts.
@@ -64,7 +64,7 @@ pub fn parse_rule_expression(text: &str) -> Result<Expression, ExpressionError> 
 /// Parse a `ScheduleExpression` of EventBridge Scheduler (`at()`, `rate()` or `cron()`).
 pub fn parse_scheduler_expression(text: &str) -> Result<Expression, ExpressionError> {
     parse(text, Dialect::Scheduler)
-        .ok_or_else(|| ExpressionError(format!("Invalid Schedule Expression {text}.")))
+        .ok_or_else(|| ExpressionError(format!("Invalid Schedule Expression {text}")))
 }
 
 fn parse(text: &str, dialect: Dialect) -> Option<Expression> {

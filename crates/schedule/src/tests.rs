@@ -115,7 +115,7 @@ fn scheduler_dialect_adds_at_and_names_the_expression() {
         assert_eq!(
             parse_scheduler_expression(bad),
             Err(ExpressionError(format!(
-                "Invalid Schedule Expression {bad}."
+                "Invalid Schedule Expression {bad}"
             ))),
             "{bad:?}"
         );

@@ -253,7 +253,7 @@ mod tests {
     fn validation_messages() {
         assert_eq!(
             err(with("ScheduleExpression", json!("rate(1 minutes)"))),
-            "Invalid Schedule Expression rate(1 minutes)."
+            "Invalid Schedule Expression rate(1 minutes)"
         );
         assert_eq!(
             err(with("ScheduleExpressionTimezone", json!("Mars/Base"))),

@@ -173,7 +173,7 @@ fn schedule_crud() {
     );
     let e = f.err("CreateSchedule", schedule("bad", "cron(0 9 * * * *)"));
     assert_eq!(e.kind, "ValidationException");
-    assert_eq!(e.message, "Invalid Schedule Expression cron(0 9 * * * *).");
+    assert_eq!(e.message, "Invalid Schedule Expression cron(0 9 * * * *)");
     let mut other_group = schedule("x", "rate(1 hour)");
     other_group["GroupName"] = json!("missing");
     let e = f.err("CreateSchedule", other_group);
