@@ -497,9 +497,23 @@ fn call(name: &str, args: &[Expr], r: &dyn Fields) -> V {
                 V::Str(s(0).replace(&from, &s(2)))
             }
         }
-        "trim" => V::Str(s(0).trim().to_string()),
-        "ltrim" => V::Str(s(0).trim_start().to_string()),
-        "rtrim" => V::Str(s(0).trim_end().to_string()),
+        // With a second argument, the characters to trim instead of white space.
+        "trim" | "ltrim" | "rtrim" => {
+            let text = s(0);
+            let chars: Option<Vec<char>> = (args.len() > 1).then(|| s(1).chars().collect());
+            let strip = |c: char| match &chars {
+                Some(set) => set.contains(&c),
+                None => c.is_whitespace(),
+            };
+            V::Str(
+                match name {
+                    "trim" => text.trim_matches(strip),
+                    "ltrim" => text.trim_start_matches(strip),
+                    _ => text.trim_end_matches(strip),
+                }
+                .to_string(),
+            )
+        }
         "strcontains" => bool_v(s(0).contains(&s(1))),
         "isempty" => bool_v(s(0).is_empty()),
         "isblank" => bool_v(s(0).trim().is_empty()),
@@ -539,7 +553,13 @@ fn call(name: &str, args: &[Expr], r: &dyn Fields) -> V {
         "isvalidip" => bool_v(s(0).trim().parse::<IpAddr>().is_ok()),
         "isvalidipv4" => bool_v(s(0).trim().parse::<std::net::Ipv4Addr>().is_ok()),
         "isvalidipv6" => bool_v(s(0).trim().parse::<std::net::Ipv6Addr>().is_ok()),
-        "isipinsubnet" | "isipv4insubnet" | "isipv6insubnet" => bool_v(ip_in_subnet(&s(0), &s(1))),
+        "isipinsubnet" => bool_v(ip_in_subnet(&s(0), &s(1))),
+        "isipv4insubnet" => {
+            bool_v(s(0).trim().parse::<std::net::Ipv4Addr>().is_ok() && ip_in_subnet(&s(0), &s(1)))
+        }
+        "isipv6insubnet" => {
+            bool_v(s(0).trim().parse::<std::net::Ipv6Addr>().is_ok() && ip_in_subnet(&s(0), &s(1)))
+        }
         "ispresent" => bool_v(!arg(0).is_null()),
         "coalesce" => (0..args.len())
             .map(arg)
@@ -632,6 +652,34 @@ mod tests {
             decode_ptr(&p),
             Some(("grp".to_string(), 1_700_000_000_123, 9))
         );
+    }
+
+    #[test]
+    fn trims_and_ip_families() {
+        let rec = Rec::new(0, 0, 0, "", "s", "g", "1");
+        assert_eq!(ev("trim('--x--', '-')", &rec), V::Str("x".into()));
+        assert_eq!(ev("ltrim('--x--', '-')", &rec), V::Str("x--".into()));
+        assert_eq!(ev("rtrim('ab x ba', 'ab')", &rec), V::Str("ab x ".into()));
+        assert_eq!(ev("ltrim(' \t x ')", &rec), V::Str("x ".into()));
+        assert_eq!(
+            ev("isIpv4InSubnet('10.1.2.3', '10.0.0.0/8')", &rec),
+            V::Num(1.0)
+        );
+        assert_eq!(ev("isIpv4InSubnet('::1', '::/0')", &rec), V::Num(0.0));
+        assert_eq!(
+            ev("isIpv6InSubnet('2001:db8::5', '2001:db8::/32')", &rec),
+            V::Num(1.0)
+        );
+        assert_eq!(
+            ev("isIpv6InSubnet('10.1.2.3', '10.0.0.0/8')", &rec),
+            V::Num(0.0)
+        );
+        assert_eq!(
+            ev("isIpInSubnet('10.1.2.3', '10.1.2.0/33')", &rec),
+            V::Num(0.0)
+        );
+        assert_eq!(ev("isValidIpV6('2001:db8::5')", &rec), V::Num(1.0));
+        assert_eq!(ev("isValidIpV4('2001:db8::5')", &rec), V::Num(0.0));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Tokens of the Logs Insights query language. A `/` starts a regular expression literal unless it
 //! follows an operand (then it divides) — except right after `parse <field>`, where the pattern
-//! always follows. Numbers glued to a unit (`5m`, `1h`, `100ms`) are durations.
+//! always follows. Numbers glued to a unit (`5m`, `1h`, `100ms`, `2hrs`) are durations. `#` starts
+//! a comment that runs to the end of the line.
 
 use crate::error::malformed_query;
 use opsloop_core::ApiError;
@@ -58,15 +59,16 @@ pub fn error_at(pos: usize, found: &str, detail: &str) -> ApiError {
 
 fn duration_unit(unit: &str) -> Option<i64> {
     Some(match unit {
-        "ms" => 1,
-        "s" | "sec" | "second" | "seconds" => 1_000,
-        "m" | "min" | "minute" | "minutes" => 60_000,
-        "h" | "hr" | "hour" | "hours" => 3_600_000,
+        // Units of more than one character also take a plural `s` (`hrs`, `mins`).
+        "ms" | "msec" | "msecs" | "millisecond" | "milliseconds" => 1,
+        "s" | "sec" | "secs" | "second" | "seconds" => 1_000,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
+        "h" | "hr" | "hrs" | "hour" | "hours" => 3_600_000,
         "d" | "day" | "days" => 86_400_000,
         "w" | "week" | "weeks" => 7 * 86_400_000,
-        "mo" | "month" | "months" => 30 * 86_400_000,
-        "q" | "quarter" | "quarters" => 91 * 86_400_000,
-        "y" | "year" | "years" => 365 * 86_400_000,
+        "mo" | "mos" | "mon" | "mons" | "month" | "months" => 30 * 86_400_000,
+        "q" | "qtr" | "qtrs" | "quarter" | "quarters" => 91 * 86_400_000,
+        "y" | "yr" | "yrs" | "year" | "years" => 365 * 86_400_000,
         _ => return None,
     })
 }
@@ -85,6 +87,13 @@ pub fn lex(src: &str) -> Result<Vec<Spanned>, ApiError> {
         let pos = i + 1;
         if ch.is_whitespace() {
             i += 1;
+            continue;
+        }
+        if ch == '#' {
+            // A comment runs to the end of the line.
+            while c.get(i).is_some_and(|&d| d != '\n') {
+                i += 1;
+            }
             continue;
         }
         let prev_operand = match out.last().map(|s| &s.tok) {
@@ -312,6 +321,26 @@ mod tests {
             .unwrap_err()
             .message
             .contains("time unit"));
+        let t: Vec<Tok> = lex("# top\nfields a # trailing 'quote\n| limit 2hrs")
+            .unwrap()
+            .into_iter()
+            .map(|s| s.tok)
+            .collect();
+        assert_eq!(
+            t,
+            [
+                Tok::Ident("fields".into()),
+                Tok::Ident("a".into()),
+                Tok::Pipe,
+                Tok::Ident("limit".into()),
+                Tok::Duration(7_200_000)
+            ]
+        );
+        assert_eq!(
+            lex("bin(1qtr)").unwrap()[2].tok,
+            Tok::Duration(91 * 86_400_000)
+        );
+        assert_eq!(lex("bin(30msec)").unwrap()[2].tok, Tok::Duration(30));
         assert!(lex("fields a ; b")
             .unwrap_err()
             .message

@@ -4,6 +4,7 @@
 
 pub mod eval;
 pub mod exec;
+pub mod fuzzing;
 pub mod lexer;
 pub mod parser;
 pub mod queries;
