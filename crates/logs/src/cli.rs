@@ -1,8 +1,11 @@
-//! What `opsloop logs tail` and `opsloop logs query` do, as functions the server's command line
-//! calls with an open [`Logs`]: tail prints events of a group (optionally following new ones),
-//! query runs an Insights query to completion and renders its rows as a text table.
+//! What `opsloop logs tail` and `opsloop logs query` do, over any [`LogsClient`]: the binary's
+//! command line passes one that talks to a running server over signed HTTP, tests may pass an
+//! in-process [`Logs`] ([`InProcess`]). Tail prints events of a group (optionally following new
+//! ones), query runs an Insights query to completion and renders its rows as a text table.
+//! [`parse_time`] reads the `--since` / `--start` / `--end` forms.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -25,15 +28,23 @@ pub struct TailOptions {
     pub poll_interval: Duration,
 }
 
-async fn call(
-    logs: &Logs,
-    account: &str,
-    region: &str,
-    op: &str,
-    input: Value,
-) -> Result<Value, ApiError> {
-    let ctx = RequestContext::internal(account, region, op);
-    logs.handle(&ctx, input).await
+/// Something that runs Logs operations: JSON input document in, output document or AWS error out.
+pub trait LogsClient {
+    fn call(&self, op: &str, input: Value) -> impl Future<Output = Result<Value, ApiError>> + Send;
+}
+
+/// A [`LogsClient`] calling an open [`Logs`] in this process.
+pub struct InProcess<'a> {
+    pub logs: &'a Logs,
+    pub account: &'a str,
+    pub region: &'a str,
+}
+
+impl LogsClient for InProcess<'_> {
+    fn call(&self, op: &str, input: Value) -> impl Future<Output = Result<Value, ApiError>> + Send {
+        let ctx = RequestContext::internal(self.account, self.region, op);
+        async move { self.logs.handle(&ctx, input).await }
+    }
 }
 
 /// Print `<time> <stream> <message>` lines for the group's events; returns how many were printed.
@@ -42,6 +53,21 @@ pub async fn tail(
     logs: &Logs,
     account: &str,
     region: &str,
+    opts: &TailOptions,
+    out: &mut (dyn Write + Send),
+    stop: &(dyn Fn() -> bool + Send + Sync),
+) -> Result<u64, ApiError> {
+    let client = InProcess {
+        logs,
+        account,
+        region,
+    };
+    tail_with(&client, opts, out, stop).await
+}
+
+/// [`tail`] over any client.
+pub async fn tail_with<C: LogsClient>(
+    client: &C,
     opts: &TailOptions,
     out: &mut (dyn Write + Send),
     stop: &(dyn Fn() -> bool + Send + Sync),
@@ -63,7 +89,7 @@ pub async fn tail(
             if let Some(t) = &token {
                 input["nextToken"] = t.clone();
             }
-            let page = call(logs, account, region, "FilterLogEvents", input).await?;
+            let page = client.call("FilterLogEvents", input).await?;
             for e in page["events"].as_array().into_iter().flatten() {
                 let ts = e["timestamp"].as_i64().unwrap_or(0);
                 let id = e["eventId"].as_str().unwrap_or_default().to_string();
@@ -90,6 +116,7 @@ pub async fn tail(
                 None => break,
             }
         }
+        out.flush().map_err(crate::error::internal)?;
         if !opts.follow || stop() {
             return Ok(printed);
         }
@@ -122,32 +149,42 @@ pub async fn query(
     end_s: i64,
     timeout: Duration,
 ) -> Result<QueryTable, ApiError> {
-    let started = call(
+    let client = InProcess {
         logs,
         account,
         region,
-        "StartQuery",
-        json!({"logGroupNames": groups, "queryString": query, "startTime": start_s, "endTime": end_s}),
-    )
-    .await?;
+    };
+    query_with(&client, groups, query, start_s, end_s, None, timeout).await
+}
+
+/// [`query`] over any client, with an optional result `limit`.
+pub async fn query_with<C: LogsClient>(
+    client: &C,
+    groups: &[String],
+    query: &str,
+    start_s: i64,
+    end_s: i64,
+    limit: Option<u32>,
+    timeout: Duration,
+) -> Result<QueryTable, ApiError> {
+    let mut input = json!({"logGroupNames": groups, "queryString": query, "startTime": start_s, "endTime": end_s});
+    if let Some(l) = limit {
+        input["limit"] = json!(l);
+    }
+    let started = client.call("StartQuery", input).await?;
     let id = started["queryId"].clone();
     let deadline = Instant::now() + timeout;
     let mut wait = Duration::from_millis(2);
     let r = loop {
-        let r = call(
-            logs,
-            account,
-            region,
-            "GetQueryResults",
-            json!({"queryId": id}),
-        )
-        .await?;
+        let r = client
+            .call("GetQueryResults", json!({"queryId": id}))
+            .await?;
         let status = r["status"].as_str().unwrap_or_default();
         if status != "Running" && status != "Scheduled" {
             break r;
         }
         if Instant::now() >= deadline {
-            let _ = call(logs, account, region, "StopQuery", json!({"queryId": id})).await;
+            let _ = client.call("StopQuery", json!({"queryId": id})).await;
             return Err(ApiError::new(
                 "Timeout",
                 "the query did not finish in time and was stopped",
@@ -251,4 +288,79 @@ pub fn render_table(t: &QueryTable) -> String {
         t.status
     ));
     out
+}
+
+/// A point in time (ms since the epoch) from `--since` / `--start` / `--end`: a relative age
+/// (`30s`, `10m`, `2h`, `7d`, `1w`: that long before `now_ms`), epoch milliseconds (13+ digits)
+/// or seconds (fewer), or an RFC 3339 time (`2026-01-02T03:04:05Z`).
+pub fn parse_time(text: &str, now_ms: i64) -> Result<i64, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("empty time".into());
+    }
+    if t.bytes().all(|b| b.is_ascii_digit()) {
+        let n: i64 = t.parse().map_err(|_| format!("{t:?} is out of range"))?;
+        return Ok(if t.len() >= 13 { n } else { n * 1000 });
+    }
+    let (num, unit) = t.split_at(t.len() - 1);
+    if let Ok(n) = num.parse::<i64>() {
+        let ms = match unit {
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 7 * 86_400_000,
+            _ => 0,
+        };
+        if ms > 0 {
+            return Ok(now_ms - n.saturating_mul(ms));
+        }
+    }
+    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+        .map(|d| (d.unix_timestamp_nanos() / 1_000_000) as i64)
+        .map_err(|_| {
+            format!(
+                "{t:?} is not a time: use an age (30s, 10m, 2h, 7d, 1w), epoch seconds or \
+                 milliseconds, or RFC 3339 (2026-01-02T03:04:05Z)"
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_parse_in_every_form() {
+        let now = 1_700_000_000_000;
+        assert_eq!(parse_time("10m", now), Ok(now - 600_000));
+        assert_eq!(parse_time("2h", now), Ok(now - 7_200_000));
+        assert_eq!(parse_time("1w", now), Ok(now - 604_800_000));
+        assert_eq!(parse_time("1700000000", now), Ok(1_700_000_000_000));
+        assert_eq!(parse_time("1700000000123", now), Ok(1_700_000_000_123));
+        assert_eq!(
+            parse_time("2023-11-14T22:13:20.5Z", now),
+            Ok(1_700_000_000_500)
+        );
+        assert!(parse_time("10x", now).unwrap_err().contains("not a time"));
+        assert!(parse_time("", now).is_err());
+    }
+
+    #[test]
+    fn tables_pad_columns() {
+        let t = QueryTable {
+            status: "Complete".into(),
+            columns: vec!["user".into(), "count()".into()],
+            rows: vec![
+                vec!["alice".into(), "3".into()],
+                vec!["bo".into(), "12".into()],
+            ],
+            records_scanned: 5.0,
+            records_matched: 5.0,
+        };
+        assert_eq!(
+            render_table(&t),
+            "user  | count()\n------+--------\nalice | 3\nbo    | 12\n2 rows, 5 records matched, 5 scanned (Complete)\n"
+        );
+    }
 }
