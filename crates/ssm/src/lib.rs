@@ -99,6 +99,7 @@ impl Ssm {
             "CreateOpsItem" => opsitems::create_ops_item(inner, &scope, &input),
             "GetOpsItem" => opsitems::get_ops_item(inner, &scope, &input),
             "UpdateOpsItem" => opsitems::update_ops_item(inner, &scope, &input),
+            "DeleteOpsItem" => opsitems::delete_ops_item(inner, &scope, &input),
             "DescribeOpsItems" => opsitems::query::describe_ops_items(inner, &scope, &input),
             "AssociateOpsItemRelatedItem" => opsitems::related::associate(inner, &scope, &input),
             "DisassociateOpsItemRelatedItem" => {

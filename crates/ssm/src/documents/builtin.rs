@@ -132,6 +132,77 @@ mod tests {
         assert_eq!(all().len(), SOURCES.len());
     }
 
+    /// The shell script of a built-in command document with `{{ param }}` replaced by `values`,
+    /// else by the parameter's default.
+    fn render(name: &str, values: &[(&str, &str)]) -> String {
+        let d = get(name).unwrap();
+        let v = d.latest();
+        let doc = parse_content(&v.content, &v.format).unwrap();
+        let mut script = String::new();
+        for step in doc["mainSteps"].as_array().unwrap() {
+            for line in step["inputs"]["runCommand"].as_array().unwrap() {
+                script.push_str(line.as_str().unwrap());
+                script.push('\n');
+            }
+        }
+        for p in &v.parameters {
+            let pname = p["Name"].as_str().unwrap();
+            let value = values
+                .iter()
+                .find(|(k, _)| *k == pname)
+                .map(|(_, v)| v.to_string())
+                .or_else(|| p["DefaultValue"].as_str().map(str::to_string))
+                .unwrap();
+            script = script.replace(&format!("{{{{ {pname} }}}}"), &value);
+        }
+        assert!(!script.contains("{{"), "unresolved reference in {script}");
+        script
+    }
+
+    fn run(script: &str) -> (i32, String) {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().unwrap_or(-1), text)
+    }
+
+    #[test]
+    fn collect_diagnostics_runs_on_this_host() {
+        let (code, out) = run(&render(
+            "Opsloop-CollectDiagnostics",
+            &[("JournalLines", "5")],
+        ));
+        assert_eq!(code, 0, "{out}");
+        for section in [
+            "===== host =====",
+            "===== memory =====",
+            "===== disks =====",
+            "===== top processes by cpu =====",
+        ] {
+            assert!(out.contains(section), "{section} missing from {out}");
+        }
+    }
+
+    #[test]
+    fn restart_service_fails_visibly_for_a_unit_that_does_not_restart() {
+        let (code, out) = run(&render(
+            "Opsloop-RestartService",
+            &[
+                ("ServiceName", "opsloop-no-such-unit"),
+                ("GracePeriodSeconds", "1"),
+            ],
+        ));
+        assert_ne!(code, 0, "{out}");
+        assert!(out.contains("opsloop-no-such-unit"), "{out}");
+    }
+
     #[test]
     fn run_shell_script_has_aws_parameters() {
         let d = get("AWS-RunShellScript").unwrap();

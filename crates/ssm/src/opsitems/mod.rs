@@ -446,5 +446,22 @@ pub fn update_ops_item(inner: &Inner, scope: &Scope, input: &Value) -> Result<Va
     Ok(json!({}))
 }
 
+/// DeleteOpsItem: idempotent, as on AWS (deleting a missing item succeeds).
+pub fn delete_ops_item(inner: &Inner, scope: &Scope, input: &Value) -> Result<Value, ApiError> {
+    let id = s(input, "OpsItemId").unwrap_or("");
+    let _guard = inner.lock.lock();
+    inner
+        .store
+        .batch(vec![
+            WriteOp::Delete {
+                table: TABLE.into(),
+                key: scope.key(id),
+            },
+            tags::delete_op(scope, "OpsItem", id),
+        ])
+        .map_err(InternalError::from)?;
+    Ok(json!({}))
+}
+
 #[cfg(test)]
 mod tests;

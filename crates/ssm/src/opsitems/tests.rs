@@ -87,6 +87,11 @@ fn dedup_returns_the_open_item() {
     assert_ne!(a, c);
     let d = create(&i, json!({"OperationalData": dedup("web-1-disk")})).unwrap();
     assert_eq!(c, d);
+    // A deleted item no longer absorbs duplicates; deleting twice succeeds.
+    delete_ops_item(&i, &sc, &json!({"OpsItemId": c})).unwrap();
+    delete_ops_item(&i, &sc, &json!({"OpsItemId": c})).unwrap();
+    let e = create(&i, json!({"OperationalData": dedup("web-1-disk")})).unwrap();
+    assert_ne!(e, c);
 }
 
 #[test]

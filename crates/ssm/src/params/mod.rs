@@ -85,16 +85,17 @@ pub fn param_arn(scope: &Scope, name: &str) -> String {
 }
 
 pub(crate) fn load(inner: &Inner, scope: &Scope, name: &str) -> Result<Option<Param>, ApiError> {
-    let direct: Option<Param> = get_row(&*inner.store, TABLE, &scope.key(name))?;
-    if direct.is_some() || name.starts_with('/') || name.contains('/') {
-        return Ok(direct);
+    Ok(get_row(&*inner.store, TABLE, &scope.key(name))?)
+}
+
+/// The parameter a caller names: by name, or by ARN (`...:parameter/x` may name `x` or `/x`).
+pub(crate) fn lookup(inner: &Inner, scope: &Scope, raw: &str) -> Result<Option<Param>, ApiError> {
+    let name = plain_name(raw);
+    let found = load(inner, scope, &name)?;
+    if found.is_some() || !raw.starts_with("arn:") || name.starts_with('/') {
+        return Ok(found);
     }
-    // `arn:...:parameter/x` may name `/x`.
-    Ok(get_row(
-        &*inner.store,
-        TABLE,
-        &scope.key(&format!("/{name}")),
-    )?)
+    load(inner, scope, &format!("/{name}"))
 }
 
 /// Every parameter of the scope, by name.
@@ -108,15 +109,21 @@ fn not_found(name: &str) -> ApiError {
     err("ParameterNotFound", format!("Parameter {name} not found."))
 }
 
-/// Split `name:selector`; the selector is a version number or a label.
+/// Split `name:selector` (the name may be an ARN); the selector is a version number or a label.
 fn split_selector(raw: &str) -> (String, Option<String>) {
-    let name = plain_name(raw);
-    if name.starts_with("arn:") {
-        return (name, None);
+    if raw.starts_with("arn:") {
+        if let Some(idx) = raw.find(":parameter/") {
+            let (head, rest) = raw.split_at(idx + ":parameter/".len());
+            return match rest.split_once(':') {
+                Some((n, sel)) => (format!("{head}{n}"), Some(sel.to_string())),
+                None => (raw.to_string(), None),
+            };
+        }
+        return (raw.to_string(), None);
     }
-    match name.split_once(':') {
+    match raw.split_once(':') {
         Some((n, sel)) => (n.to_string(), Some(sel.to_string())),
-        None => (name, None),
+        None => (raw.to_string(), None),
     }
 }
 
@@ -474,7 +481,7 @@ pub fn put_parameter(inner: &Inner, scope: &Scope, input: &Value) -> Result<Valu
 pub fn get_parameter(inner: &Inner, scope: &Scope, input: &Value) -> Result<Value, ApiError> {
     let raw = s(input, "Name").unwrap_or("");
     let (name, sel) = split_selector(raw);
-    let p = load(inner, scope, &name)?.ok_or_else(|| not_found(&name))?;
+    let p = lookup(inner, scope, &name)?.ok_or_else(|| not_found(&plain_name(&name)))?;
     let v = select(&p, sel.as_deref())?;
     let doc = parameter_doc(
         inner,
@@ -498,7 +505,7 @@ pub fn get_parameters(inner: &Inner, scope: &Scope, input: &Value) -> Result<Val
             continue;
         }
         let (name, sel) = split_selector(&raw);
-        let Some(p) = load(inner, scope, &name)? else {
+        let Some(p) = lookup(inner, scope, &name)? else {
             invalid.push(raw);
             continue;
         };
@@ -512,9 +519,9 @@ pub fn get_parameters(inner: &Inner, scope: &Scope, input: &Value) -> Result<Val
 
 /// DeleteParameter.
 pub fn delete_parameter(inner: &Inner, scope: &Scope, input: &Value) -> Result<Value, ApiError> {
-    let name = plain_name(s(input, "Name").unwrap_or(""));
+    let raw = s(input, "Name").unwrap_or("");
     let _guard = inner.lock.lock();
-    let p = load(inner, scope, &name)?.ok_or_else(|| not_found(&name))?;
+    let p = lookup(inner, scope, raw)?.ok_or_else(|| not_found(&plain_name(raw)))?;
     remove(inner, scope, &p.name)?;
     Ok(json!({}))
 }
@@ -539,8 +546,7 @@ pub fn delete_parameters(inner: &Inner, scope: &Scope, input: &Value) -> Result<
     let mut deleted = Vec::new();
     let mut invalid = Vec::new();
     for raw in strings(input, "Names") {
-        let name = plain_name(&raw);
-        match load(inner, scope, &name)? {
+        match lookup(inner, scope, &raw)? {
             Some(p) => {
                 remove(inner, scope, &p.name)?;
                 deleted.push(raw);
@@ -557,8 +563,8 @@ pub fn get_parameter_history(
     scope: &Scope,
     input: &Value,
 ) -> Result<Value, ApiError> {
-    let name = plain_name(s(input, "Name").unwrap_or(""));
-    let p = load(inner, scope, &name)?.ok_or_else(|| not_found(&name))?;
+    let raw = s(input, "Name").unwrap_or("");
+    let p = lookup(inner, scope, raw)?.ok_or_else(|| not_found(&plain_name(raw)))?;
     let decrypt = b(input, "WithDecryption");
     let mut entries = Vec::new();
     for v in &p.versions {
@@ -611,10 +617,11 @@ pub fn label_parameter_version(
     scope: &Scope,
     input: &Value,
 ) -> Result<Value, ApiError> {
-    let name = plain_name(s(input, "Name").unwrap_or(""));
+    let raw = s(input, "Name").unwrap_or("");
     let labels = strings(input, "Labels");
     let _guard = inner.lock.lock();
-    let mut p = load(inner, scope, &name)?.ok_or_else(|| not_found(&name))?;
+    let mut p = lookup(inner, scope, raw)?.ok_or_else(|| not_found(&plain_name(raw)))?;
+    let name = p.name.clone();
     let target = match crate::common::i(input, "ParameterVersion") {
         Some(n) => n as u64,
         None => p.latest().version,
@@ -660,11 +667,12 @@ pub fn unlabel_parameter_version(
     scope: &Scope,
     input: &Value,
 ) -> Result<Value, ApiError> {
-    let name = plain_name(s(input, "Name").unwrap_or(""));
+    let raw = s(input, "Name").unwrap_or("");
     let labels = strings(input, "Labels");
     let target = crate::common::i(input, "ParameterVersion").unwrap_or(0) as u64;
     let _guard = inner.lock.lock();
-    let mut p = load(inner, scope, &name)?.ok_or_else(|| not_found(&name))?;
+    let mut p = lookup(inner, scope, raw)?.ok_or_else(|| not_found(&plain_name(raw)))?;
+    let name = p.name.clone();
     let v = p
         .versions
         .iter_mut()
@@ -684,7 +692,7 @@ pub fn unlabel_parameter_version(
 
 /// Does the parameter exist (for tagging)?
 pub fn exists(inner: &Inner, scope: &Scope, name: &str) -> Result<Option<String>, ApiError> {
-    Ok(load(inner, scope, &plain_name(name))?.map(|p| p.name))
+    Ok(lookup(inner, scope, name)?.map(|p| p.name))
 }
 
 #[cfg(test)]

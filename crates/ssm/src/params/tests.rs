@@ -368,7 +368,16 @@ fn get_and_delete_many() {
             .kind,
         "ParameterNotFound"
     );
-    // An ARN names the parameter too.
+    // An ARN names the parameter too, with a selector.
     let arn = param_arn(&sc, "b");
     assert_eq!(get(&i, &arn, false).unwrap()["Parameter"]["Value"], "2");
+    assert_eq!(
+        get(&i, &format!("{arn}:1"), false).unwrap()["Parameter"]["Version"],
+        1
+    );
+    put(&i, json!({"Name": "/top", "Value": "t", "Type": "String"})).unwrap();
+    let arn = param_arn(&sc, "/top");
+    assert_eq!(get(&i, &arn, false).unwrap()["Parameter"]["Name"], "/top");
+    // A plain name never falls back to its slash-prefixed twin.
+    assert_eq!(get(&i, "top", false).unwrap_err().kind, "ParameterNotFound");
 }
