@@ -95,18 +95,25 @@ fn invalidate(shared: &Shared) {
     *shared.archives.write() = None;
 }
 
-fn cache(shared: &Shared, control: &dyn ControlStore) -> Result<Arc<HashMap<String, BusArchives>>, ApiError> {
+fn cache(
+    shared: &Shared,
+    control: &dyn ControlStore,
+) -> Result<Arc<HashMap<String, BusArchives>>, ApiError> {
     if let Some(map) = shared.archives.read().as_ref() {
         return Ok(Arc::clone(map));
     }
     let mut map: HashMap<String, BusArchives> = HashMap::new();
     let mut after: Option<String> = None;
     loop {
-        let rows = control.scan(T_ARCHIVES, "", after.as_deref(), PAGE).map_err(store_error)?;
+        let rows = control
+            .scan(T_ARCHIVES, "", after.as_deref(), PAGE)
+            .map_err(store_error)?;
         let full = rows.len() == PAGE;
         for (key, bytes) in rows {
             after = Some(key.clone());
-            let Ok(archive) = serde_json::from_slice::<Archive>(&bytes) else { continue };
+            let Ok(archive) = serde_json::from_slice::<Archive>(&bytes) else {
+                continue;
+            };
             let pattern = match compile(archive.pattern.as_deref()) {
                 Ok(p) => p,
                 Err(e) => {
@@ -114,7 +121,9 @@ fn cache(shared: &Shared, control: &dyn ControlStore) -> Result<Arc<HashMap<Stri
                     continue;
                 }
             };
-            map.entry(archive.source_arn.clone()).or_default().push(CachedArchive { key, pattern });
+            map.entry(archive.source_arn.clone())
+                .or_default()
+                .push(CachedArchive { key, pattern });
         }
         if !full {
             break;
@@ -130,7 +139,9 @@ fn event_time_ms(event: &Value) -> i64 {
     event
         .get("time")
         .and_then(Value::as_str)
-        .and_then(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        })
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
         .unwrap_or_else(now_ms)
 }
@@ -144,7 +155,9 @@ pub(crate) fn archive_event(
 ) -> Result<(), ApiError> {
     let shared = &*events.ext.shared;
     let map = cache(shared, &*events.control)?;
-    let Some(archives) = map.get(bus_arn) else { return Ok(()) };
+    let Some(archives) = map.get(bus_arn) else {
+        return Ok(());
+    };
     let matching: Vec<&CachedArchive> = archives
         .iter()
         .filter(|a| a.pattern.as_ref().is_none_or(|p| p.matches(event)))
@@ -163,15 +176,24 @@ pub(crate) fn archive_event(
     let mut ops = Vec::new();
     let mut stale = false;
     for cached in matching {
-        let Some(mut archive) = get_record::<Archive>(&*events.control, T_ARCHIVES, &cached.key)? else {
+        let Some(mut archive) = get_record::<Archive>(&*events.control, T_ARCHIVES, &cached.key)?
+        else {
             stale = true;
             continue;
         };
         let row = format!("{}{ms:015}/{id}", rows_prefix(&cached.key));
         archive.event_count += 1;
         archive.size_bytes += bytes.len() as i64;
-        ops.push(WriteOp::Put { table: T_ARCHIVED.into(), key: row, value: bytes.clone() });
-        ops.push(WriteOp::Put { table: T_ARCHIVES.into(), key: cached.key.clone(), value: encode(&archive) });
+        ops.push(WriteOp::Put {
+            table: T_ARCHIVED.into(),
+            key: row,
+            value: bytes.clone(),
+        });
+        ops.push(WriteOp::Put {
+            table: T_ARCHIVES.into(),
+            key: cached.key.clone(),
+            value: encode(&archive),
+        });
     }
     if stale {
         invalidate(shared);
@@ -186,14 +208,32 @@ fn missing(name: &str) -> ApiError {
     not_found(format!("Archive {name} does not exist."))
 }
 
-pub(crate) fn load(events: &Events, account: &str, region: &str, name: &str) -> Result<Option<Archive>, ApiError> {
-    get_record(&*events.control, T_ARCHIVES, &record_key(account, region, name))
+pub(crate) fn load(
+    events: &Events,
+    account: &str,
+    region: &str,
+    name: &str,
+) -> Result<Option<Archive>, ApiError> {
+    get_record(
+        &*events.control,
+        T_ARCHIVES,
+        &record_key(account, region, name),
+    )
 }
 
 /// Is `arn` an event bus of this account and region that exists? (Asks the core through the
 /// directory; a core that cannot answer yet does not block archives.)
-async fn check_bus(events: &Events, account: &str, region: &str, arn: &str) -> Result<(), ApiError> {
-    let invalid = || validation(format!("Parameter EventSourceArn is not valid. Reason: '{arn}' is not an event bus ARN."));
+async fn check_bus(
+    events: &Events,
+    account: &str,
+    region: &str,
+    arn: &str,
+) -> Result<(), ApiError> {
+    let invalid = || {
+        validation(format!(
+            "Parameter EventSourceArn is not valid. Reason: '{arn}' is not an event bus ARN."
+        ))
+    };
     let (bus_region, bus_account, bus) = parse_events_arn(arn, "event-bus").ok_or_else(invalid)?;
     if bus.is_empty() || bus.contains('/') {
         return Err(invalid());
@@ -205,22 +245,40 @@ async fn check_bus(events: &Events, account: &str, region: &str, arn: &str) -> R
     }
     match events
         .directory
-        .invoke("EventBridge", account, region, "DescribeEventBus", json!({"Name": bus}))
+        .invoke(
+            "EventBridge",
+            account,
+            region,
+            "DescribeEventBus",
+            json!({"Name": bus}),
+        )
         .await
     {
-        Err(e) if e.kind == "ResourceNotFoundException" => Err(not_found(format!("Event bus {bus} does not exist."))),
+        Err(e) if e.kind == "ResourceNotFoundException" => {
+            Err(not_found(format!("Event bus {bus} does not exist.")))
+        }
         _ => Ok(()),
     }
 }
 
-pub(crate) async fn create(events: &Events, account: &str, region: &str, input: &Value) -> Result<Value, ApiError> {
+pub(crate) async fn create(
+    events: &Events,
+    account: &str,
+    region: &str,
+    input: &Value,
+) -> Result<Value, ApiError> {
     let name = required_str(input, "ArchiveName")?;
     let source = required_str(input, "EventSourceArn")?;
     let pattern = str_of(input, "EventPattern");
     compile(pattern)?;
-    let retention = input.get("RetentionDays").and_then(Value::as_i64).unwrap_or(0);
+    let retention = input
+        .get("RetentionDays")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
     if retention < 0 {
-        return Err(validation("RetentionDays must be greater than or equal to 0."));
+        return Err(validation(
+            "RetentionDays must be greater than or equal to 0.",
+        ));
     }
     let key = record_key(account, region, name);
     if get_record::<Archive>(&*events.control, T_ARCHIVES, &key)?.is_some() {
@@ -251,33 +309,55 @@ pub(crate) async fn create(events: &Events, account: &str, region: &str, input: 
         let _guard = events.ext.shared.write_lock.lock();
         // Rows a crashed delete left behind must not count for the new archive.
         purge_rows(&*events.control, &key)?;
-        let insert = WriteOp::Insert { table: T_ARCHIVES.into(), key, value: encode(&archive) };
+        let insert = WriteOp::Insert {
+            table: T_ARCHIVES.into(),
+            key,
+            value: encode(&archive),
+        };
         events.control.batch(vec![insert]).map_err(|e| match e {
-            opsloop_store::StoreError::Conflict { .. } => already_exists(format!("Archive {name} already exists.")),
+            opsloop_store::StoreError::Conflict { .. } => {
+                already_exists(format!("Archive {name} already exists."))
+            }
             e => store_error(e),
         })?;
         invalidate(&events.ext.shared);
     }
-    tracing::info!(account, region, archive = name, bus = source, "archive created");
+    tracing::info!(
+        account,
+        region,
+        archive = name,
+        bus = source,
+        "archive created"
+    );
     Ok(json!({"ArchiveArn": archive.arn, "State": archive.state, "CreationTime": archive.created}))
 }
 
 fn purge_rows(control: &dyn ControlStore, archive_key: &str) -> Result<(), ApiError> {
     let prefix = rows_prefix(archive_key);
     loop {
-        let rows = control.scan(T_ARCHIVED, &prefix, None, PAGE).map_err(store_error)?;
+        let rows = control
+            .scan(T_ARCHIVED, &prefix, None, PAGE)
+            .map_err(store_error)?;
         if rows.is_empty() {
             return Ok(());
         }
         let ops = rows
             .into_iter()
-            .map(|(key, _)| WriteOp::Delete { table: T_ARCHIVED.into(), key })
+            .map(|(key, _)| WriteOp::Delete {
+                table: T_ARCHIVED.into(),
+                key,
+            })
             .collect();
         control.batch(ops).map_err(store_error)?;
     }
 }
 
-pub(crate) fn describe(events: &Events, account: &str, region: &str, input: &Value) -> Result<Value, ApiError> {
+pub(crate) fn describe(
+    events: &Events,
+    account: &str,
+    region: &str,
+    input: &Value,
+) -> Result<Value, ApiError> {
     let name = required_str(input, "ArchiveName")?;
     let a = load(events, account, region, name)?.ok_or_else(|| missing(name))?;
     let mut out = a.summary();
@@ -294,13 +374,20 @@ pub(crate) fn describe(events: &Events, account: &str, region: &str, input: &Val
     Ok(out)
 }
 
-pub(crate) fn update(events: &Events, account: &str, region: &str, input: &Value) -> Result<Value, ApiError> {
+pub(crate) fn update(
+    events: &Events,
+    account: &str,
+    region: &str,
+    input: &Value,
+) -> Result<Value, ApiError> {
     let name = required_str(input, "ArchiveName")?;
     let pattern = str_of(input, "EventPattern");
     compile(pattern)?;
     let retention = input.get("RetentionDays").and_then(Value::as_i64);
     if retention.is_some_and(|r| r < 0) {
-        return Err(validation("RetentionDays must be greater than or equal to 0."));
+        return Err(validation(
+            "RetentionDays must be greater than or equal to 0.",
+        ));
     }
     let shared = &*events.ext.shared;
     let _guard = shared.write_lock.lock();
@@ -322,24 +409,38 @@ pub(crate) fn update(events: &Events, account: &str, region: &str, input: &Value
     Ok(json!({"ArchiveArn": a.arn, "State": a.state, "CreationTime": a.created}))
 }
 
-pub(crate) fn delete(events: &Events, account: &str, region: &str, input: &Value) -> Result<Value, ApiError> {
+pub(crate) fn delete(
+    events: &Events,
+    account: &str,
+    region: &str,
+    input: &Value,
+) -> Result<Value, ApiError> {
     let name = required_str(input, "ArchiveName")?;
     let shared = &*events.ext.shared;
     let _guard = shared.write_lock.lock();
     let a = load(events, account, region, name)?.ok_or_else(|| missing(name))?;
-    events.control.delete(T_ARCHIVES, &a.key()).map_err(store_error)?;
+    events
+        .control
+        .delete(T_ARCHIVES, &a.key())
+        .map_err(store_error)?;
     invalidate(shared);
     purge_rows(&*events.control, &a.key())?;
     tracing::info!(account, region, archive = name, "archive deleted");
     Ok(json!({}))
 }
 
-pub(crate) fn list(events: &Events, account: &str, region: &str, input: &Value) -> Result<Value, ApiError> {
+pub(crate) fn list(
+    events: &Events,
+    account: &str,
+    region: &str,
+    input: &Value,
+) -> Result<Value, ApiError> {
     let source = str_of(input, "EventSourceArn");
     let state = str_of(input, "State");
-    let (page, token) = list_page::<Archive>(&*events.control, T_ARCHIVES, account, region, input, |a| {
-        source.is_none_or(|s| a.source_arn == s) && state.is_none_or(|s| a.state == s)
-    })?;
+    let (page, token) =
+        list_page::<Archive>(&*events.control, T_ARCHIVES, account, region, input, |a| {
+            source.is_none_or(|s| a.source_arn == s) && state.is_none_or(|s| a.state == s)
+        })?;
     let mut out = json!({"Archives": page.iter().map(Archive::summary).collect::<Vec<_>>()});
     if let Some(t) = token {
         out["NextToken"] = json!(t);
@@ -349,22 +450,33 @@ pub(crate) fn list(events: &Events, account: &str, region: &str, input: &Value) 
 
 /// Delete events older than their archive's retention (at most `budget` rows). Returns how many
 /// were deleted.
-pub(crate) fn sweep(shared: &Shared, control: &dyn ControlStore, now_ms: i64, budget: usize) -> Result<usize, ApiError> {
+pub(crate) fn sweep(
+    shared: &Shared,
+    control: &dyn ControlStore,
+    now_ms: i64,
+    budget: usize,
+) -> Result<usize, ApiError> {
     let mut deleted = 0;
     let mut after: Option<String> = None;
     loop {
-        let rows = control.scan(T_ARCHIVES, "", after.as_deref(), PAGE).map_err(store_error)?;
+        let rows = control
+            .scan(T_ARCHIVES, "", after.as_deref(), PAGE)
+            .map_err(store_error)?;
         let full = rows.len() == PAGE;
         for (key, bytes) in rows {
             after = Some(key.clone());
-            let Ok(a) = serde_json::from_slice::<Archive>(&bytes) else { continue };
+            let Ok(a) = serde_json::from_slice::<Archive>(&bytes) else {
+                continue;
+            };
             if a.retention_days <= 0 {
                 continue;
             }
             let cutoff = now_ms - a.retention_days * 86_400_000;
             let prefix = rows_prefix(&key);
             while deleted < budget {
-                let rows = control.scan(T_ARCHIVED, &prefix, None, PAGE.min(budget - deleted)).map_err(store_error)?;
+                let rows = control
+                    .scan(T_ARCHIVED, &prefix, None, PAGE.min(budget - deleted))
+                    .map_err(store_error)?;
                 let old: Vec<(String, usize)> = rows
                     .iter()
                     .take_while(|(k, _)| row_time(&prefix, k).is_some_and(|t| t < cutoff))
@@ -374,15 +486,25 @@ pub(crate) fn sweep(shared: &Shared, control: &dyn ControlStore, now_ms: i64, bu
                     break;
                 }
                 let _guard = shared.write_lock.lock();
-                let Some(mut current) = get_record::<Archive>(control, T_ARCHIVES, &key)? else { break };
+                let Some(mut current) = get_record::<Archive>(control, T_ARCHIVES, &key)? else {
+                    break;
+                };
                 current.event_count = (current.event_count - old.len() as i64).max(0);
-                current.size_bytes = (current.size_bytes - old.iter().map(|(_, n)| *n as i64).sum::<i64>()).max(0);
+                current.size_bytes =
+                    (current.size_bytes - old.iter().map(|(_, n)| *n as i64).sum::<i64>()).max(0);
                 deleted += old.len();
                 let mut ops: Vec<WriteOp> = old
                     .into_iter()
-                    .map(|(key, _)| WriteOp::Delete { table: T_ARCHIVED.into(), key })
+                    .map(|(key, _)| WriteOp::Delete {
+                        table: T_ARCHIVED.into(),
+                        key,
+                    })
                     .collect();
-                ops.push(WriteOp::Put { table: T_ARCHIVES.into(), key: key.clone(), value: encode(&current) });
+                ops.push(WriteOp::Put {
+                    table: T_ARCHIVES.into(),
+                    key: key.clone(),
+                    value: encode(&current),
+                });
                 control.batch(ops).map_err(store_error)?;
             }
         }

@@ -63,16 +63,22 @@ fn form(pairs: &[(String, String)]) -> String {
 }
 
 /// Ask the authorization server for a token.
-async fn fetch(shared: &Shared, conn: &Connection, secrets: &Secrets) -> Result<Token, AuthFailure> {
+async fn fetch(
+    shared: &Shared,
+    conn: &Connection,
+    secrets: &Secrets,
+) -> Result<Token, AuthFailure> {
     let fail = |retryable, message: String| AuthFailure { retryable, message };
     let oauth = conn
         .oauth
         .as_ref()
         .ok_or_else(|| fail(false, "connection has no OAuth parameters".into()))?;
-    let client_secret = secrets
-        .client_secret
-        .as_deref()
-        .ok_or_else(|| fail(false, "connection has no client secret (deauthorized)".into()))?;
+    let client_secret = secrets.client_secret.as_deref().ok_or_else(|| {
+        fail(
+            false,
+            "connection has no client secret (deauthorized)".into(),
+        )
+    })?;
     let value = |p: &super::connections::Param| p.value.clone().unwrap_or_default();
     let mut body: Vec<(String, String)> = secrets
         .oauth_http
@@ -99,7 +105,10 @@ async fn fetch(shared: &Shared, conn: &Connection, secrets: &Secrets) -> Result<
         url.push_str(&form(&query));
     }
     let mut headers = vec![
-        ("Authorization".to_string(), basic(&oauth.client_id, client_secret)),
+        (
+            "Authorization".to_string(),
+            basic(&oauth.client_id, client_secret),
+        ),
         ("Accept".to_string(), "application/json".to_string()),
         ("User-Agent".to_string(), http::USER_AGENT.to_string()),
     ];
@@ -131,16 +140,27 @@ async fn fetch(shared: &Shared, conn: &Connection, secrets: &Secrets) -> Result<
         ));
     }
     let doc: serde_json::Value = serde_json::from_slice(&response.body).map_err(|_| {
-        fail(false, "authorization endpoint answered no JSON document".into())
+        fail(
+            false,
+            "authorization endpoint answered no JSON document".into(),
+        )
     })?;
     let value = doc
         .get("access_token")
         .and_then(|v| v.as_str())
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| fail(false, "authorization endpoint answered no access_token".into()))?;
+        .ok_or_else(|| {
+            fail(
+                false,
+                "authorization endpoint answered no access_token".into(),
+            )
+        })?;
     let lifetime = doc
         .get("expires_in")
-        .and_then(|v| v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+        .and_then(|v| {
+            v.as_f64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
         .filter(|s| *s > 0.0)
         .map(Duration::from_secs_f64)
         .unwrap_or(DEFAULT_LIFETIME);
@@ -229,7 +249,7 @@ pub(crate) fn record_outcome(
         Err(_) => return,
     };
     tracing::info!(connection = %conn.name, state, reason = ?reason, "connection authorization");
-    connections::set_state(shared, control, account, region, &conn.name, &conn.arn, state, reason);
+    connections::set_state(shared, control, account, region, conn, state, reason);
 }
 
 #[cfg(test)]
@@ -312,9 +332,19 @@ mod tests {
         assert!(!e.retryable);
         let server = testserver::start(vec![(503, "{}".into())]).await;
         let (conn, secrets) = oauth_conn(&server.url);
-        assert!(bearer(&shared, &conn, &secrets, false).await.unwrap_err().retryable);
+        assert!(
+            bearer(&shared, &conn, &secrets, false)
+                .await
+                .unwrap_err()
+                .retryable
+        );
         let server = testserver::start(vec![(200, "not json".into())]).await;
         let (conn, secrets) = oauth_conn(&server.url);
-        assert!(!bearer(&shared, &conn, &secrets, false).await.unwrap_err().retryable);
+        assert!(
+            !bearer(&shared, &conn, &secrets, false)
+                .await
+                .unwrap_err()
+                .retryable
+        );
     }
 }

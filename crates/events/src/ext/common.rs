@@ -229,16 +229,27 @@ pub(crate) fn decode_token(token: &str) -> Result<String, ApiError> {
 }
 
 /// Parse `arn:aws:events:<region>:<account>:<kind>/<rest>` into (region, account, rest).
-pub(crate) fn parse_events_arn<'a>(arn: &'a str, kind: &str) -> Option<(&'a str, &'a str, &'a str)> {
+pub(crate) fn parse_events_arn<'a>(
+    arn: &'a str,
+    kind: &str,
+) -> Option<(&'a str, &'a str, &'a str)> {
     let mut parts = arn.splitn(6, ':');
-    let (Some("arn"), Some(_partition), Some("events"), Some(region), Some(account), Some(resource)) = (
+    let (
+        Some("arn"),
+        Some(_partition),
+        Some("events"),
+        Some(region),
+        Some(account),
+        Some(resource),
+    ) = (
         parts.next(),
         parts.next(),
         parts.next(),
         parts.next(),
         parts.next(),
         parts.next(),
-    ) else {
+    )
+    else {
         return None;
     };
     let rest = resource.strip_prefix(kind)?.strip_prefix('/')?;
@@ -247,7 +258,10 @@ pub(crate) fn parse_events_arn<'a>(arn: &'a str, kind: &str) -> Option<(&'a str,
 
 /// A timestamp member (epoch seconds) as milliseconds.
 pub(crate) fn timestamp_ms(input: &Value, name: &str) -> Option<i64> {
-    input.get(name).and_then(Value::as_f64).map(|s| (s * 1000.0).round() as i64)
+    input
+        .get(name)
+        .and_then(Value::as_f64)
+        .map(|s| (s * 1000.0).round() as i64)
 }
 
 #[cfg(test)]
@@ -279,7 +293,10 @@ mod tests {
             parse_events_arn("arn:aws:events:us-east-1:1:rule/x", "connection"),
             None
         );
-        assert_eq!(parse_events_arn("arn:aws:sns:r:1:connection/x", "connection"), None);
+        assert_eq!(
+            parse_events_arn("arn:aws:sns:r:1:connection/x", "connection"),
+            None
+        );
     }
 
     #[test]
@@ -295,15 +312,28 @@ mod tests {
             )
             .unwrap();
         }
-        put_record(&store, "t", &record_key("1", "other", "n9"), &json!({"Name": "n9", "Odd": true})).unwrap();
+        put_record(
+            &store,
+            "t",
+            &record_key("1", "other", "n9"),
+            &json!({"Name": "n9", "Odd": true}),
+        )
+        .unwrap();
         let keep = |v: &Value| v["Odd"] == json!(true);
-        let (page, token) = list_page::<Value>(&store, "t", "1", "r", &json!({"Limit": 2}), keep).unwrap();
+        let (page, token) =
+            list_page::<Value>(&store, "t", "1", "r", &json!({"Limit": 2}), keep).unwrap();
         assert_eq!(page.len(), 2);
         assert_eq!(page[0]["Name"], "n1");
         let token = token.expect("more pages");
-        let (page, token) =
-            list_page::<Value>(&store, "t", "1", "r", &json!({"Limit": 2, "NextToken": token}), keep)
-                .unwrap();
+        let (page, token) = list_page::<Value>(
+            &store,
+            "t",
+            "1",
+            "r",
+            &json!({"Limit": 2, "NextToken": token}),
+            keep,
+        )
+        .unwrap();
         assert_eq!(page.len(), 1);
         assert_eq!(page[0]["Name"], "n5");
         assert!(token.is_none());

@@ -64,13 +64,18 @@ impl HttpParams {
             items
                 .iter()
                 .map(|item| {
-                    let key = str_of(item, "Key").filter(|k| !k.is_empty()).ok_or_else(|| {
-                        validation(format!("{path}.{member}.Key must be specified."))
-                    })?;
+                    let key = str_of(item, "Key")
+                        .filter(|k| !k.is_empty())
+                        .ok_or_else(|| {
+                            validation(format!("{path}.{member}.Key must be specified."))
+                        })?;
                     Ok(Param {
                         key: key.to_string(),
                         value: Some(str_of(item, "Value").unwrap_or("").to_string()),
-                        secret: item.get("IsValueSecret").and_then(Value::as_bool).unwrap_or(false),
+                        secret: item
+                            .get("IsValueSecret")
+                            .and_then(Value::as_bool)
+                            .unwrap_or(false),
                     })
                 })
                 .collect()
@@ -217,7 +222,10 @@ impl Connection {
             auth.insert("OAuthParameters".into(), p);
         }
         if !self.invocation.is_empty() {
-            auth.insert("InvocationHttpParameters".into(), self.invocation.to_value());
+            auth.insert(
+                "InvocationHttpParameters".into(),
+                self.invocation.to_value(),
+            );
         }
         o["AuthParameters"] = Value::Object(auth);
         o
@@ -326,7 +334,9 @@ fn apply_auth(
                 .and_then(|p| s(p, "HttpMethod"))
                 .or(old.as_ref().map(|o| o.method.clone()))
                 .ok_or_else(|| missing("OAuthParameters.HttpMethod"))?;
-            let client = p.and_then(|p| p.get("ClientParameters")).filter(|v| !v.is_null());
+            let client = p
+                .and_then(|p| p.get("ClientParameters"))
+                .filter(|v| !v.is_null());
             let client_id = client
                 .and_then(|c| s(c, "ClientID"))
                 .or(old.as_ref().map(|o| o.client_id.clone()))
@@ -337,7 +347,10 @@ fn apply_auth(
             if secrets.client_secret.is_none() {
                 return Err(missing("OAuthParameters.ClientParameters.ClientSecret"));
             }
-            if let Some(h) = p.and_then(|p| p.get("OAuthHttpParameters")).filter(|v| !v.is_null()) {
+            if let Some(h) = p
+                .and_then(|p| p.get("OAuthHttpParameters"))
+                .filter(|v| !v.is_null())
+            {
                 secrets.oauth_http = HttpParams::parse(Some(h), "OAuthHttpParameters")?;
             }
             conn.oauth = Some(OAuthPublic {
@@ -353,7 +366,10 @@ fn apply_auth(
             )))
         }
     }
-    if let Some(h) = auth.get("InvocationHttpParameters").filter(|v| !v.is_null()) {
+    if let Some(h) = auth
+        .get("InvocationHttpParameters")
+        .filter(|v| !v.is_null())
+    {
         secrets.invocation = HttpParams::parse(Some(h), "InvocationHttpParameters")?;
         conn.invocation = secrets.invocation.public();
     }
@@ -371,7 +387,11 @@ pub(crate) fn load(
     region: &str,
     name: &str,
 ) -> Result<Option<Connection>, ApiError> {
-    get_record(&*events.control, T_CONNECTIONS, &record_key(account, region, name))
+    get_record(
+        &*events.control,
+        T_CONNECTIONS,
+        &record_key(account, region, name),
+    )
 }
 
 /// The connection an ARN names (its account and region are in the ARN), if it exists.
@@ -461,7 +481,13 @@ pub(crate) async fn create(
             e => Err(store_error(e)),
         };
     }
-    tracing::info!(account, region, connection = name, auth_type, "connection created");
+    tracing::info!(
+        account,
+        region,
+        connection = name,
+        auth_type,
+        "connection created"
+    );
     if oauth {
         start_authorizing(events, account, region, &conn);
     }
@@ -489,7 +515,8 @@ pub(crate) async fn update(
     let key = record_key(account, region, name);
     let conn = {
         let _guard = events.ext.shared.write_lock.lock();
-        let mut conn = load(events, account, region, name)?.ok_or_else(|| missing_connection(name))?;
+        let mut conn =
+            load(events, account, region, name)?.ok_or_else(|| missing_connection(name))?;
         let mut secrets = secrets::load(&*events.control, &conn.secret_arn)?;
         let auth_type = str_of(input, "AuthorizationType")
             .unwrap_or(&conn.auth_type)
@@ -608,24 +635,27 @@ pub(crate) fn list(
     Ok(out)
 }
 
-/// Record a state change decided outside a request (authorization result), if the connection is
-/// still the one `arn` names.
+/// Record a state change decided outside a request (an authorization result) on the stored
+/// connection, if it is still the one `seen` was read from. A deauthorized connection stays so
+/// until an update re-authorizes it.
 pub(crate) fn set_state(
     shared: &super::Shared,
     control: &dyn opsloop_store::ControlStore,
     account: &str,
     region: &str,
-    name: &str,
-    arn: &str,
+    seen: &Connection,
     state: &str,
     reason: Option<String>,
 ) {
     let _guard = shared.write_lock.lock();
-    let key = record_key(account, region, name);
+    let key = record_key(account, region, &seen.name);
     let Ok(Some(mut conn)) = get_record::<Connection>(control, T_CONNECTIONS, &key) else {
         return;
     };
-    if conn.arn != arn || (conn.state == state && conn.state_reason == reason) {
+    if conn.arn != seen.arn
+        || conn.state == "DEAUTHORIZED"
+        || (conn.state == state && conn.state_reason == reason)
+    {
         return;
     }
     conn.state = state.to_string();
@@ -634,7 +664,7 @@ pub(crate) fn set_state(
         conn.last_authorized = Some(now_secs());
     }
     if let Err(e) = put_record(control, T_CONNECTIONS, &key, &conn) {
-        tracing::warn!(connection = name, error = %e, "cannot record connection state");
+        tracing::warn!(connection = %seen.name, error = %e, "cannot record connection state");
     }
 }
 
@@ -678,15 +708,24 @@ mod tests {
         assert!(!shown.contains("topsecret") && !shown.contains("hidden-value"));
         assert!(shown.contains("open-value") && shown.contains("x-api-key"));
         assert_eq!(s.api_key_value.as_deref(), Some("topsecret"));
-        assert_eq!(s.invocation.headers[0].value.as_deref(), Some("hidden-value"));
+        assert_eq!(
+            s.invocation.headers[0].value.as_deref(),
+            Some("hidden-value")
+        );
     }
 
     #[test]
     fn auth_parameters_must_fit_the_type() {
         let mut c = blank("BASIC");
         let mut s = Secrets::default();
-        let e = apply_auth(&mut c, &mut s, "BASIC", &json!({"BasicAuthParameters": {"Username": "u"}}), true)
-            .unwrap_err();
+        let e = apply_auth(
+            &mut c,
+            &mut s,
+            "BASIC",
+            &json!({"BasicAuthParameters": {"Username": "u"}}),
+            true,
+        )
+        .unwrap_err();
         assert_eq!(e.kind, "ValidationException");
         let e = apply_auth(
             &mut c,
@@ -698,10 +737,26 @@ mod tests {
         .unwrap_err();
         assert!(e.message.contains("ApiKeyAuthParameters"), "{e:?}");
         // An update keeps what it does not name.
-        apply_auth(&mut c, &mut s, "BASIC", &json!({"BasicAuthParameters": {"Username": "u", "Password": "p"}}), true)
-            .unwrap();
-        apply_auth(&mut c, &mut s, "BASIC", &json!({"BasicAuthParameters": {"Username": "v"}}), false).unwrap();
-        assert_eq!((c.username.as_deref(), s.password.as_deref()), (Some("v"), Some("p")));
+        apply_auth(
+            &mut c,
+            &mut s,
+            "BASIC",
+            &json!({"BasicAuthParameters": {"Username": "u", "Password": "p"}}),
+            true,
+        )
+        .unwrap();
+        apply_auth(
+            &mut c,
+            &mut s,
+            "BASIC",
+            &json!({"BasicAuthParameters": {"Username": "v"}}),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            (c.username.as_deref(), s.password.as_deref()),
+            (Some("v"), Some("p"))
+        );
         // Switching type needs the new type's full parameters.
         let e = apply_auth(&mut c, &mut s, "API_KEY", &json!({}), false).unwrap_err();
         assert_eq!(e.kind, "ValidationException");
@@ -715,9 +770,22 @@ mod tests {
             json!({"OAuthParameters": {"AuthorizationEndpoint": ep, "HttpMethod": "POST",
                 "ClientParameters": {"ClientID": "id", "ClientSecret": "sec"}}})
         };
-        assert!(apply_auth(&mut c, &mut s, "OAUTH_CLIENT_CREDENTIALS", &auth("ftp://x/y"), true).is_err());
-        apply_auth(&mut c, &mut s, "OAUTH_CLIENT_CREDENTIALS", &auth("https://auth.example/token"), true)
-            .unwrap();
+        assert!(apply_auth(
+            &mut c,
+            &mut s,
+            "OAUTH_CLIENT_CREDENTIALS",
+            &auth("ftp://x/y"),
+            true
+        )
+        .is_err());
+        apply_auth(
+            &mut c,
+            &mut s,
+            "OAUTH_CLIENT_CREDENTIALS",
+            &auth("https://auth.example/token"),
+            true,
+        )
+        .unwrap();
         assert_eq!(c.oauth.as_ref().unwrap().client_id, "id");
         assert_eq!(s.client_secret.as_deref(), Some("sec"));
     }

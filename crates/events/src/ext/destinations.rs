@@ -30,7 +30,11 @@ const MAX_DESTINATIONS: usize = 3000;
 const DEFAULT_RATE: i64 = 300;
 
 /// A path segment keeps unreserved characters only.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Destination {
@@ -116,7 +120,9 @@ fn take_token(shared: &Shared, arn: &str, rate: i64) -> bool {
 }
 
 fn missing(name: &str) -> ApiError {
-    not_found(format!("Failed to describe the api-destination(s). An api-destination '{name}' does not exist."))
+    not_found(format!(
+        "Failed to describe the api-destination(s). An api-destination '{name}' does not exist."
+    ))
 }
 
 fn rate_of(input: &Value) -> Result<Option<i64>, ApiError> {
@@ -138,7 +144,12 @@ fn check_connection(events: &Events, arn: &str) -> Result<(), ApiError> {
     }
 }
 
-pub(crate) fn create(events: &Events, account: &str, region: &str, input: &Value) -> Result<Value, ApiError> {
+pub(crate) fn create(
+    events: &Events,
+    account: &str,
+    region: &str,
+    input: &Value,
+) -> Result<Value, ApiError> {
     let name = required_str(input, "Name")?;
     let connection_arn = required_str(input, "ConnectionArn")?;
     let endpoint = required_str(input, "InvocationEndpoint")?;
@@ -147,7 +158,9 @@ pub(crate) fn create(events: &Events, account: &str, region: &str, input: &Value
     check_endpoint(endpoint, "InvocationEndpoint")?;
     let key = record_key(account, region, name);
     if get_record::<Destination>(&*events.control, T_DESTINATIONS, &key)?.is_some() {
-        return Err(already_exists(format!("An api-destination '{name}' already exists.")));
+        return Err(already_exists(format!(
+            "An api-destination '{name}' already exists."
+        )));
     }
     check_connection(events, connection_arn)?;
     if count_records(&*events.control, T_DESTINATIONS, account, region)? >= MAX_DESTINATIONS {
@@ -182,15 +195,34 @@ pub(crate) fn create(events: &Events, account: &str, region: &str, input: &Value
         }
         e => store_error(e),
     })?;
-    tracing::info!(account, region, api_destination = name, "api destination created");
+    tracing::info!(
+        account,
+        region,
+        api_destination = name,
+        "api destination created"
+    );
     Ok(dest.change())
 }
 
-fn load(events: &Events, account: &str, region: &str, name: &str) -> Result<Option<Destination>, ApiError> {
-    get_record(&*events.control, T_DESTINATIONS, &record_key(account, region, name))
+fn load(
+    events: &Events,
+    account: &str,
+    region: &str,
+    name: &str,
+) -> Result<Option<Destination>, ApiError> {
+    get_record(
+        &*events.control,
+        T_DESTINATIONS,
+        &record_key(account, region, name),
+    )
 }
 
-pub(crate) fn describe(events: &Events, account: &str, region: &str, input: &Value) -> Result<Value, ApiError> {
+pub(crate) fn describe(
+    events: &Events,
+    account: &str,
+    region: &str,
+    input: &Value,
+) -> Result<Value, ApiError> {
     let name = required_str(input, "Name")?;
     let dest = load(events, account, region, name)?.ok_or_else(|| missing(name))?;
     let mut out = dest.summary();
@@ -200,7 +232,12 @@ pub(crate) fn describe(events: &Events, account: &str, region: &str, input: &Val
     Ok(out)
 }
 
-pub(crate) fn update(events: &Events, account: &str, region: &str, input: &Value) -> Result<Value, ApiError> {
+pub(crate) fn update(
+    events: &Events,
+    account: &str,
+    region: &str,
+    input: &Value,
+) -> Result<Value, ApiError> {
     let name = required_str(input, "Name")?;
     let rate = rate_of(input)?;
     if let Some(ep) = str_of(input, "InvocationEndpoint") {
@@ -227,11 +264,21 @@ pub(crate) fn update(events: &Events, account: &str, region: &str, input: &Value
         dest.description = Some(d.to_string());
     }
     dest.modified = now_secs();
-    super::common::put_record(&*events.control, T_DESTINATIONS, &record_key(account, region, name), &dest)?;
+    super::common::put_record(
+        &*events.control,
+        T_DESTINATIONS,
+        &record_key(account, region, name),
+        &dest,
+    )?;
     Ok(dest.change())
 }
 
-pub(crate) fn delete(events: &Events, account: &str, region: &str, input: &Value) -> Result<Value, ApiError> {
+pub(crate) fn delete(
+    events: &Events,
+    account: &str,
+    region: &str,
+    input: &Value,
+) -> Result<Value, ApiError> {
     let name = required_str(input, "Name")?;
     let _guard = events.ext.shared.write_lock.lock();
     let dest = load(events, account, region, name)?.ok_or_else(|| missing(name))?;
@@ -243,12 +290,23 @@ pub(crate) fn delete(events: &Events, account: &str, region: &str, input: &Value
     Ok(json!({}))
 }
 
-pub(crate) fn list(events: &Events, account: &str, region: &str, input: &Value) -> Result<Value, ApiError> {
+pub(crate) fn list(
+    events: &Events,
+    account: &str,
+    region: &str,
+    input: &Value,
+) -> Result<Value, ApiError> {
     let conn = str_of(input, "ConnectionArn");
-    let (page, token) = list_page::<Destination>(&*events.control, T_DESTINATIONS, account, region, input, |d| {
-        conn.is_none_or(|c| d.connection_arn == c)
-    })?;
-    let mut out = json!({"ApiDestinations": page.iter().map(Destination::summary).collect::<Vec<_>>()});
+    let (page, token) = list_page::<Destination>(
+        &*events.control,
+        T_DESTINATIONS,
+        account,
+        region,
+        input,
+        |d| conn.is_none_or(|c| d.connection_arn == c),
+    )?;
+    let mut out =
+        json!({"ApiDestinations": page.iter().map(Destination::summary).collect::<Vec<_>>()});
     if let Some(t) = token {
         out["NextToken"] = json!(t);
     }
@@ -262,17 +320,34 @@ fn pairs(params: &Value, member: &str) -> Vec<(String, String)> {
         .and_then(Value::as_object)
         .map(|m| {
             m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string()),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()
 }
 
 /// Later pairs override earlier ones with the same key (`fold` compares case-insensitively).
-fn merge(base: Vec<(String, String)>, over: Vec<(String, String)>, fold: bool) -> Vec<(String, String)> {
+fn merge(
+    base: Vec<(String, String)>,
+    over: Vec<(String, String)>,
+    fold: bool,
+) -> Vec<(String, String)> {
     let mut out = base;
     for (k, v) in over {
-        out.retain(|(ek, _)| if fold { !ek.eq_ignore_ascii_case(&k) } else { *ek != k });
+        out.retain(|(ek, _)| {
+            if fold {
+                !ek.eq_ignore_ascii_case(&k)
+            } else {
+                *ek != k
+            }
+        });
         out.push((k, v));
     }
     out
@@ -286,11 +361,19 @@ fn plain(params: &[connections::Param]) -> Vec<(String, String)> {
 }
 
 /// The URL of one invocation: `*`s replaced by the path parameter values, query parameters added.
-pub(crate) fn build_url(endpoint: &str, target: &Value, conn: &HttpParams) -> Result<String, String> {
+pub(crate) fn build_url(
+    endpoint: &str,
+    target: &Value,
+    conn: &HttpParams,
+) -> Result<String, String> {
     let values: Vec<String> = target
         .get("PathParameterValues")
         .and_then(Value::as_array)
-        .map(|a| a.iter().map(|v| v.as_str().unwrap_or("").to_string()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|v| v.as_str().unwrap_or("").to_string())
+                .collect()
+        })
         .unwrap_or_default();
     let stars = endpoint.matches('*').count();
     if values.len() != stars {
@@ -303,11 +386,18 @@ pub(crate) fn build_url(endpoint: &str, target: &Value, conn: &HttpParams) -> Re
     let mut values = values.iter();
     for c in endpoint.chars() {
         match c {
-            '*' => url.extend(utf8_percent_encode(values.next().map(String::as_str).unwrap_or(""), SEGMENT)),
+            '*' => url.extend(utf8_percent_encode(
+                values.next().map(String::as_str).unwrap_or(""),
+                SEGMENT,
+            )),
             c => url.push(c),
         }
     }
-    let query = merge(pairs(target, "QueryStringParameters"), plain(&conn.query), false);
+    let query = merge(
+        pairs(target, "QueryStringParameters"),
+        plain(&conn.query),
+        false,
+    );
     if !query.is_empty() {
         let mut ser = form_urlencoded::Serializer::new(String::new());
         for (k, v) in &query {
@@ -344,8 +434,9 @@ pub(crate) async fn invoke(
     target: &Value,
 ) -> Result<(), InvokeFailure> {
     let internal = |e: ApiError| InvokeFailure::retry(format!("internal: {}", e.message));
-    let (region, account, rest) = parse_events_arn(arn, "api-destination")
-        .ok_or_else(|| InvokeFailure::permanent(format!("'{arn}' is not an API destination ARN")))?;
+    let (region, account, rest) = parse_events_arn(arn, "api-destination").ok_or_else(|| {
+        InvokeFailure::permanent(format!("'{arn}' is not an API destination ARN"))
+    })?;
     let name = rest.split('/').next().unwrap_or("");
     let dest = load(events, account, region, name)
         .map_err(internal)?
@@ -360,15 +451,28 @@ pub(crate) async fn invoke(
     }
     let conn = connections::by_arn(events, &dest.connection_arn)
         .map_err(internal)?
-        .ok_or_else(|| InvokeFailure::permanent(format!("connection {} does not exist", dest.connection_arn)))?;
+        .ok_or_else(|| {
+            InvokeFailure::permanent(format!("connection {} does not exist", dest.connection_arn))
+        })?;
     if conn.state == "DEAUTHORIZED" {
-        return Err(InvokeFailure::permanent(format!("connection {} is deauthorized", conn.name)));
+        return Err(InvokeFailure::permanent(format!(
+            "connection {} is deauthorized",
+            conn.name
+        )));
     }
     let secrets = secrets::load(&*events.control, &conn.secret_arn).map_err(internal)?;
-    let target = if target.is_object() { target } else { &Value::Null };
-    let url = build_url(&dest.endpoint, target, &secrets.invocation).map_err(InvokeFailure::permanent)?;
+    let target = if target.is_object() {
+        target
+    } else {
+        &Value::Null
+    };
+    let url =
+        build_url(&dest.endpoint, target, &secrets.invocation).map_err(InvokeFailure::permanent)?;
     let mut headers = vec![
-        ("Content-Type".to_string(), "application/json; charset=utf-8".to_string()),
+        (
+            "Content-Type".to_string(),
+            "application/json; charset=utf-8".to_string(),
+        ),
         ("User-Agent".to_string(), http::USER_AGENT.to_string()),
     ];
     headers = merge(headers, pairs(target, "HeaderParameters"), true);
@@ -381,7 +485,11 @@ pub(crate) async fn invoke(
             retryable: f.retryable,
             message: format!("OAuth: {}", f.message),
         })?;
-        headers = merge(headers, vec![("Authorization".into(), format!("Bearer {token}"))], true);
+        headers = merge(
+            headers,
+            vec![("Authorization".into(), format!("Bearer {token}"))],
+            true,
+        );
     } else if let Some(h) = auth::static_header(&conn, &secrets) {
         headers = merge(headers, vec![h], true);
     }
@@ -433,7 +541,11 @@ mod tests {
     #[test]
     fn urls_take_path_and_query_parameters() {
         let conn = HttpParams {
-            query: vec![connections::Param { key: "k".into(), value: Some("conn".into()), secret: true }],
+            query: vec![connections::Param {
+                key: "k".into(),
+                value: Some("conn".into()),
+                secret: true,
+            }],
             ..Default::default()
         };
         let target = json!({
@@ -453,8 +565,15 @@ mod tests {
 
     #[test]
     fn body_parameters_join_json_objects_only() {
-        let p = vec![connections::Param { key: "extra".into(), value: Some("v".into()), secret: false }];
-        assert_eq!(merge_body(r#"{"a":1}"#.into(), &p), r#"{"a":1,"extra":"v"}"#);
+        let p = vec![connections::Param {
+            key: "extra".into(),
+            value: Some("v".into()),
+            secret: false,
+        }];
+        assert_eq!(
+            merge_body(r#"{"a":1}"#.into(), &p),
+            r#"{"a":1,"extra":"v"}"#
+        );
         assert_eq!(merge_body("plain".into(), &p), "plain");
     }
 }

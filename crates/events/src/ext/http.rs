@@ -156,13 +156,17 @@ pub(crate) mod testserver {
         tokio::spawn(async move {
             let mut n = 0usize;
             loop {
-                let Ok((mut sock, _)) = listener.accept().await else { return };
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
                 let (status, body) = answers[n.min(answers.len() - 1)].clone();
                 n += 1;
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 4096];
                 let (head_end, content_length) = loop {
-                    let Ok(k) = sock.read(&mut chunk).await else { break (0, 0) };
+                    let Ok(k) = sock.read(&mut chunk).await else {
+                        break (0, 0);
+                    };
                     if k == 0 {
                         break (0, 0);
                     }
@@ -181,7 +185,9 @@ pub(crate) mod testserver {
                     }
                 };
                 while buf.len() < head_end + content_length {
-                    let Ok(k) = sock.read(&mut chunk).await else { break };
+                    let Ok(k) = sock.read(&mut chunk).await else {
+                        break;
+                    };
                     if k == 0 {
                         break;
                     }

@@ -71,7 +71,11 @@ pub fn start(events: &Events) {
 }
 
 /// Answer one of [`OPERATIONS`].
-pub async fn handle(events: &Events, ctx: &RequestContext, input: Value) -> Result<Value, ApiError> {
+pub async fn handle(
+    events: &Events,
+    ctx: &RequestContext,
+    input: Value,
+) -> Result<Value, ApiError> {
     if ctx.operation == TICK_OPERATION {
         // Only the worker, in process, reaches this (the wire layer knows no such operation).
         if ctx.request_id != "internal" || ctx.access_key_id.is_some() {

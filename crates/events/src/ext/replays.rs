@@ -11,7 +11,7 @@ use opsloop_store::WriteOp;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::archives::{self, rows_prefix, row_time, Archive};
+use super::archives::{self, row_time, rows_prefix, Archive};
 use super::common::{
     already_exists, encode, get_record, limit_exceeded, list_page, not_found, now_secs,
     parse_events_arn, put_record, record_key, required_str, store_error, str_of, timestamp_ms,
@@ -104,12 +104,22 @@ fn check_filter(arn: &str, bus: &str) -> Result<(), ApiError> {
     }
 }
 
-pub(crate) fn start(events: &Events, account: &str, region: &str, input: &Value) -> Result<Value, ApiError> {
+pub(crate) fn start(
+    events: &Events,
+    account: &str,
+    region: &str,
+    input: &Value,
+) -> Result<Value, ApiError> {
     let name = required_str(input, "ReplayName")?;
     let source = required_str(input, "EventSourceArn")?;
-    let start_ms = timestamp_ms(input, "EventStartTime").ok_or_else(|| validation("EventStartTime must be specified."))?;
-    let end_ms = timestamp_ms(input, "EventEndTime").ok_or_else(|| validation("EventEndTime must be specified."))?;
-    let destination = input.get("Destination").filter(|d| d.is_object()).ok_or_else(|| validation("Destination must be specified."))?;
+    let start_ms = timestamp_ms(input, "EventStartTime")
+        .ok_or_else(|| validation("EventStartTime must be specified."))?;
+    let end_ms = timestamp_ms(input, "EventEndTime")
+        .ok_or_else(|| validation("EventEndTime must be specified."))?;
+    let destination = input
+        .get("Destination")
+        .filter(|d| d.is_object())
+        .ok_or_else(|| validation("Destination must be specified."))?;
     let dest_arn = required_str(destination, "Arn")?;
     if start_ms >= end_ms {
         return Err(validation(
@@ -131,17 +141,31 @@ pub(crate) fn start(events: &Events, account: &str, region: &str, input: &Value)
             "Parameter Destination.Arn is not valid. Reason: Cross event bus replay is not permitted.",
         ));
     }
-    let bus_name = parse_events_arn(dest_arn, "event-bus").map(|(_, _, b)| b.to_string()).unwrap_or_default();
+    let bus_name = parse_events_arn(dest_arn, "event-bus")
+        .map(|(_, _, b)| b.to_string())
+        .unwrap_or_default();
     let filters: Vec<String> = destination
         .get("FilterArns")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     for f in &filters {
         check_filter(f, &bus_name)?;
     }
     let _guard = events.ext.shared.write_lock.lock();
-    let (running, _) = list_page::<Replay>(&*events.control, T_REPLAYS, account, region, &json!({}), |r| active(&r.state))?;
+    let (running, _) = list_page::<Replay>(
+        &*events.control,
+        T_REPLAYS,
+        account,
+        region,
+        &json!({}),
+        |r| active(&r.state),
+    )?;
     if running.len() >= MAX_ACTIVE {
         return Err(limit_exceeded(format!(
             "The requested resource exceeds the maximum number allowed ({MAX_ACTIVE} active replays)."
@@ -168,19 +192,37 @@ pub(crate) fn start(events: &Events, account: &str, region: &str, input: &Value)
         cursor: None,
         replayed: 0,
     };
-    let insert = WriteOp::Insert { table: T_REPLAYS.into(), key, value: encode(&replay) };
+    let insert = WriteOp::Insert {
+        table: T_REPLAYS.into(),
+        key,
+        value: encode(&replay),
+    };
     events.control.batch(vec![insert]).map_err(|e| match e {
-        opsloop_store::StoreError::Conflict { .. } => already_exists(format!("Replay {name} already exists.")),
+        opsloop_store::StoreError::Conflict { .. } => {
+            already_exists(format!("Replay {name} already exists."))
+        }
         e => store_error(e),
     })?;
     events.ext.shared.wake.notify_one();
     tracing::info!(account, region, replay = name, archive = %archive.arn, "replay started");
-    Ok(json!({"ReplayArn": replay.arn, "State": replay.state, "ReplayStartTime": replay.replay_start}))
+    Ok(
+        json!({"ReplayArn": replay.arn, "State": replay.state, "ReplayStartTime": replay.replay_start}),
+    )
 }
 
-pub(crate) fn describe(events: &Events, account: &str, region: &str, input: &Value) -> Result<Value, ApiError> {
+pub(crate) fn describe(
+    events: &Events,
+    account: &str,
+    region: &str,
+    input: &Value,
+) -> Result<Value, ApiError> {
     let name = required_str(input, "ReplayName")?;
-    let r: Replay = get_record(&*events.control, T_REPLAYS, &record_key(account, region, name))?.ok_or_else(|| missing(name))?;
+    let r: Replay = get_record(
+        &*events.control,
+        T_REPLAYS,
+        &record_key(account, region, name),
+    )?
+    .ok_or_else(|| missing(name))?;
     let mut out = r.summary();
     out["ReplayArn"] = json!(r.arn);
     let mut dest = json!({"Arn": r.destination_arn});
@@ -194,11 +236,17 @@ pub(crate) fn describe(events: &Events, account: &str, region: &str, input: &Val
     Ok(out)
 }
 
-pub(crate) fn cancel(events: &Events, account: &str, region: &str, input: &Value) -> Result<Value, ApiError> {
+pub(crate) fn cancel(
+    events: &Events,
+    account: &str,
+    region: &str,
+    input: &Value,
+) -> Result<Value, ApiError> {
     let name = required_str(input, "ReplayName")?;
     let key = record_key(account, region, name);
     let _guard = events.ext.shared.write_lock.lock();
-    let mut r: Replay = get_record(&*events.control, T_REPLAYS, &key)?.ok_or_else(|| missing(name))?;
+    let mut r: Replay =
+        get_record(&*events.control, T_REPLAYS, &key)?.ok_or_else(|| missing(name))?;
     if !matches!(r.state.as_str(), "STARTING" | "RUNNING") {
         return Err(ApiError::new(
             "IllegalStatusException",
@@ -211,12 +259,18 @@ pub(crate) fn cancel(events: &Events, account: &str, region: &str, input: &Value
     Ok(json!({"ReplayArn": r.arn, "State": r.state}))
 }
 
-pub(crate) fn list(events: &Events, account: &str, region: &str, input: &Value) -> Result<Value, ApiError> {
+pub(crate) fn list(
+    events: &Events,
+    account: &str,
+    region: &str,
+    input: &Value,
+) -> Result<Value, ApiError> {
     let state = str_of(input, "State");
     let source = str_of(input, "EventSourceArn");
-    let (page, token) = list_page::<Replay>(&*events.control, T_REPLAYS, account, region, input, |r| {
-        state.is_none_or(|s| r.state == s) && source.is_none_or(|s| r.archive_arn == s)
-    })?;
+    let (page, token) =
+        list_page::<Replay>(&*events.control, T_REPLAYS, account, region, input, |r| {
+            state.is_none_or(|s| r.state == s) && source.is_none_or(|s| r.archive_arn == s)
+        })?;
     let mut out = json!({"Replays": page.iter().map(Replay::summary).collect::<Vec<_>>()});
     if let Some(t) = token {
         out["NextToken"] = json!(t);
@@ -229,7 +283,10 @@ pub(crate) async fn step_all(events: &Events) -> Result<bool, ApiError> {
     let mut keys = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let rows = events.control.scan(T_REPLAYS, "", after.as_deref(), 500).map_err(store_error)?;
+        let rows = events
+            .control
+            .scan(T_REPLAYS, "", after.as_deref(), 500)
+            .map_err(store_error)?;
         let full = rows.len() == 500;
         for (key, bytes) in rows {
             after = Some(key.clone());
@@ -250,9 +307,15 @@ pub(crate) async fn step_all(events: &Events) -> Result<bool, ApiError> {
 
 /// Apply `change` to the stored replay under the write lock; a cancellation requested meanwhile
 /// wins over RUNNING/COMPLETED. Returns the stored record.
-fn save(events: &Events, key: &str, change: impl FnOnce(&mut Replay)) -> Result<Option<Replay>, ApiError> {
+fn save(
+    events: &Events,
+    key: &str,
+    change: impl FnOnce(&mut Replay),
+) -> Result<Option<Replay>, ApiError> {
     let _guard = events.ext.shared.write_lock.lock();
-    let Some(mut r) = get_record::<Replay>(&*events.control, T_REPLAYS, key)? else { return Ok(None) };
+    let Some(mut r) = get_record::<Replay>(&*events.control, T_REPLAYS, key)? else {
+        return Ok(None);
+    };
     let cancelling = r.state == "CANCELLING";
     change(&mut r);
     if cancelling && r.state != "FAILED" {
@@ -284,18 +347,32 @@ async fn step(events: &Events, key: &str) -> Result<bool, ApiError> {
     }
     let archive: Option<Archive> = get_record(&*events.control, T_ARCHIVES, &r.archive_key)?;
     if archive.is_none_or(|a| a.arn != r.archive_arn) {
-        save(events, key, |r| finish(r, "FAILED", Some("The archive was deleted during the replay.".into())))?;
+        save(events, key, |r| {
+            finish(
+                r,
+                "FAILED",
+                Some("The archive was deleted during the replay.".into()),
+            )
+        })?;
         return Ok(false);
     }
     let prefix = rows_prefix(&r.archive_key);
-    let after = r.cursor.clone().unwrap_or_else(|| format!("{prefix}{:015}", r.start_ms.max(0)));
-    let rows = events.control.scan(T_ARCHIVED, &prefix, Some(&after), BATCH).map_err(store_error)?;
+    let after = r
+        .cursor
+        .clone()
+        .unwrap_or_else(|| format!("{prefix}{:015}", r.start_ms.max(0)));
+    let rows = events
+        .control
+        .scan(T_ARCHIVED, &prefix, Some(&after), BATCH)
+        .map_err(store_error)?;
     let mut done = rows.len() < BATCH;
     let mut progress: Option<(String, i64)> = None;
     let mut count = 0u64;
     let mut failure = None;
     for (row_key, bytes) in rows {
-        let Some(t) = row_time(&prefix, &row_key) else { continue };
+        let Some(t) = row_time(&prefix, &row_key) else {
+            continue;
+        };
         if t >= r.end_ms {
             done = true;
             break;

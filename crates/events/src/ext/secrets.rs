@@ -107,7 +107,11 @@ pub(crate) fn load(control: &dyn ControlStore, secret_arn: &str) -> Result<Secre
     open(control, secret_arn, sealed)
 }
 
-fn open(control: &dyn ControlStore, secret_arn: &str, sealed: Vec<u8>) -> Result<Secrets, ApiError> {
+fn open(
+    control: &dyn ControlStore,
+    secret_arn: &str,
+    sealed: Vec<u8>,
+) -> Result<Secrets, ApiError> {
     if sealed.len() < NONCE_LEN {
         return Err(internal("short secret"));
     }
@@ -137,7 +141,9 @@ mod tests {
             password: Some("hunter2-very-secret".into()),
             ..Default::default()
         };
-        store.batch(vec![put_op(&store, "arn:s", &secrets).unwrap()]).unwrap();
+        store
+            .batch(vec![put_op(&store, "arn:s", &secrets).unwrap()])
+            .unwrap();
         let raw = store.get(T_SECRETS, "arn:s").unwrap().unwrap();
         assert!(!String::from_utf8_lossy(&raw).contains("hunter2"));
         assert_eq!(load(&store, "arn:s").unwrap(), secrets);

@@ -30,7 +30,9 @@ async fn call(events: &Events, op: &str, input: Value) -> Result<Value, ApiError
 }
 
 async fn ok(events: &Events, op: &str, input: Value) -> Value {
-    call(events, op, input).await.unwrap_or_else(|e| panic!("{op}: {e:?}"))
+    call(events, op, input)
+        .await
+        .unwrap_or_else(|e| panic!("{op}: {e:?}"))
 }
 
 async fn err(events: &Events, op: &str, input: Value) -> ApiError {
@@ -71,28 +73,62 @@ async fn connection_lifecycle() {
 
     let d = ok(&events, "DescribeConnection", json!({"Name": "c1"})).await;
     let text = d.to_string();
-    assert!(!text.contains("s3cr3t-value") && !text.contains("conn-header"), "{text}");
-    assert!(d["SecretArn"].as_str().unwrap().starts_with("arn:aws:secretsmanager:"));
-    assert_eq!(d["AuthParameters"]["ApiKeyAuthParameters"]["ApiKeyName"], "x-api-key");
+    assert!(
+        !text.contains("s3cr3t-value") && !text.contains("conn-header"),
+        "{text}"
+    );
+    assert!(d["SecretArn"]
+        .as_str()
+        .unwrap()
+        .starts_with("arn:aws:secretsmanager:"));
+    assert_eq!(
+        d["AuthParameters"]["ApiKeyAuthParameters"]["ApiKeyName"],
+        "x-api-key"
+    );
 
     for i in 2..=4 {
-        ok(&events, "CreateConnection", api_key_connection(&format!("c{i}"))).await;
+        ok(
+            &events,
+            "CreateConnection",
+            api_key_connection(&format!("c{i}")),
+        )
+        .await;
     }
     let page = ok(&events, "ListConnections", json!({"Limit": 3})).await;
     assert_eq!(page["Connections"].as_array().unwrap().len(), 3);
     let next = page["NextToken"].as_str().unwrap();
-    let page = ok(&events, "ListConnections", json!({"Limit": 3, "NextToken": next})).await;
+    let page = ok(
+        &events,
+        "ListConnections",
+        json!({"Limit": 3, "NextToken": next}),
+    )
+    .await;
     assert_eq!(page["Connections"][0]["Name"], "c4");
     assert!(page.get("NextToken").is_none());
 
     let d = ok(&events, "DeauthorizeConnection", json!({"Name": "c2"})).await;
     assert_eq!(d["ConnectionState"], "DEAUTHORIZING");
-    let listed = ok(&events, "ListConnections", json!({"ConnectionState": "DEAUTHORIZED"})).await;
+    let listed = ok(
+        &events,
+        "ListConnections",
+        json!({"ConnectionState": "DEAUTHORIZED"}),
+    )
+    .await;
     assert_eq!(listed["Connections"].as_array().unwrap().len(), 1);
     // Re-authorized by an update that brings the secret again.
-    let e = err(&events, "UpdateConnection", json!({"Name": "c2", "Description": "x"})).await;
+    let e = err(
+        &events,
+        "UpdateConnection",
+        json!({"Name": "c2", "Description": "x"}),
+    )
+    .await;
     assert_eq!(e.kind, "ValidationException");
-    ok(&events, "UpdateConnection", json!({"Name": "c2", "AuthParameters": {"ApiKeyAuthParameters": {"ApiKeyValue": "new"}}})).await;
+    ok(
+        &events,
+        "UpdateConnection",
+        json!({"Name": "c2", "AuthParameters": {"ApiKeyAuthParameters": {"ApiKeyValue": "new"}}}),
+    )
+    .await;
     let d = ok(&events, "DescribeConnection", json!({"Name": "c2"})).await;
     assert_eq!(d["ConnectionState"], "AUTHORIZED");
 
@@ -104,55 +140,110 @@ async fn connection_lifecycle() {
 #[tokio::test]
 async fn api_destination_invocations_carry_auth_and_parameters() {
     let (events, _dir) = service();
-    let server = testserver::start(vec![(200, "{}".into()), (503, "{}".into()), (404, "{}".into())]).await;
+    let server = testserver::start(vec![
+        (200, "{}".into()),
+        (503, "{}".into()),
+        (404, "{}".into()),
+    ])
+    .await;
     let conn = ok(&events, "CreateConnection", api_key_connection("hook")).await;
     let e = err(&events, "CreateApiDestination", json!({
         "Name": "d", "ConnectionArn": format!("arn:aws:events:{REGION}:{ACCOUNT}:connection/nope/x"),
         "InvocationEndpoint": format!("{}/x", server.url), "HttpMethod": "POST"})).await;
     assert_eq!(e.kind, "ResourceNotFoundException");
-    let d = ok(&events, "CreateApiDestination", json!({
+    let d = ok(
+        &events,
+        "CreateApiDestination",
+        json!({
         "Name": "d", "ConnectionArn": conn["ConnectionArn"],
         "InvocationEndpoint": format!("{}/orders/*", server.url), "HttpMethod": "PUT",
-        "InvocationRateLimitPerSecond": 50})).await;
+        "InvocationRateLimitPerSecond": 50}),
+    )
+    .await;
     let arn = d["ApiDestinationArn"].as_str().unwrap().to_string();
     assert_eq!(d["ApiDestinationState"], "ACTIVE");
     let params = json!({"PathParameterValues": ["42"], "HeaderParameters": {"x-target": "t"},
         "QueryStringParameters": {"from": "target", "q": "1"}});
-    invoke_api_destination(&events, ACCOUNT, REGION, &arn, r#"{"a":1}"#.into(), &params).await.unwrap();
+    invoke_api_destination(&events, ACCOUNT, REGION, &arn, r#"{"a":1}"#.into(), &params)
+        .await
+        .unwrap();
     let seen = server.seen.lock()[0].clone();
     assert_eq!(seen.request_line, "PUT /orders/42?q=1&from=conn HTTP/1.1");
     assert_eq!(seen.header("x-api-key"), Some("s3cr3t-value"));
     assert_eq!(seen.header("x-conn"), Some("conn-header"));
     assert_eq!(seen.header("x-target"), Some("t"));
     assert_eq!(seen.body, r#"{"a":1}"#);
-    let f = invoke_api_destination(&events, ACCOUNT, REGION, &arn, "{}".into(), &params).await.unwrap_err();
+    let f = invoke_api_destination(&events, ACCOUNT, REGION, &arn, "{}".into(), &params)
+        .await
+        .unwrap_err();
     assert!(f.retryable, "503 is retried: {f:?}");
-    let f = invoke_api_destination(&events, ACCOUNT, REGION, &arn, "{}".into(), &params).await.unwrap_err();
+    let f = invoke_api_destination(&events, ACCOUNT, REGION, &arn, "{}".into(), &params)
+        .await
+        .unwrap_err();
     assert!(!f.retryable, "404 is final: {f:?}");
-    let f = invoke_api_destination(&events, ACCOUNT, REGION, &format!("{arn}x"), "{}".into(), &params).await.unwrap_err();
+    let f = invoke_api_destination(
+        &events,
+        ACCOUNT,
+        REGION,
+        &format!("{arn}x"),
+        "{}".into(),
+        &params,
+    )
+    .await
+    .unwrap_err();
     assert!(!f.retryable);
 
     // The rate limit: 1 per second, the second invocation at once is refused (retryable).
-    ok(&events, "UpdateApiDestination", json!({"Name": "d", "InvocationRateLimitPerSecond": 1})).await;
+    ok(
+        &events,
+        "UpdateApiDestination",
+        json!({"Name": "d", "InvocationRateLimitPerSecond": 1}),
+    )
+    .await;
     let server2 = testserver::start(vec![(200, "{}".into())]).await;
-    ok(&events, "UpdateApiDestination", json!({"Name": "d", "InvocationEndpoint": format!("{}/*", server2.url)})).await;
+    ok(
+        &events,
+        "UpdateApiDestination",
+        json!({"Name": "d", "InvocationEndpoint": format!("{}/*", server2.url)}),
+    )
+    .await;
     let mut outcomes = Vec::new();
     for _ in 0..3 {
-        outcomes.push(invoke_api_destination(&events, ACCOUNT, REGION, &arn, "{}".into(), &params).await);
+        outcomes.push(
+            invoke_api_destination(&events, ACCOUNT, REGION, &arn, "{}".into(), &params).await,
+        );
     }
-    let limited = outcomes.iter().filter(|o| o.as_ref().is_err_and(|f| f.retryable && f.message.contains("rate limit"))).count();
+    let limited = outcomes
+        .iter()
+        .filter(|o| {
+            o.as_ref()
+                .is_err_and(|f| f.retryable && f.message.contains("rate limit"))
+        })
+        .count();
     assert!(limited >= 2, "{outcomes:?}");
 
     // Deauthorized connections do not deliver.
     ok(&events, "DeauthorizeConnection", json!({"Name": "hook"})).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let f = invoke_api_destination(&events, ACCOUNT, REGION, &arn, "{}".into(), &params).await.unwrap_err();
+    let f = invoke_api_destination(&events, ACCOUNT, REGION, &arn, "{}".into(), &params)
+        .await
+        .unwrap_err();
     assert!(!f.retryable && f.message.contains("deauthorized"), "{f:?}");
 
-    let listed = ok(&events, "ListApiDestinations", json!({"ConnectionArn": conn["ConnectionArn"]})).await;
+    let listed = ok(
+        &events,
+        "ListApiDestinations",
+        json!({"ConnectionArn": conn["ConnectionArn"]}),
+    )
+    .await;
     assert_eq!(listed["ApiDestinations"].as_array().unwrap().len(), 1);
     ok(&events, "DeleteApiDestination", json!({"Name": "d"})).await;
-    assert_eq!(err(&events, "DescribeApiDestination", json!({"Name": "d"})).await.kind, "ResourceNotFoundException");
+    assert_eq!(
+        err(&events, "DescribeApiDestination", json!({"Name": "d"}))
+            .await
+            .kind,
+        "ResourceNotFoundException"
+    );
 }
 
 #[tokio::test]
@@ -172,22 +263,43 @@ async fn oauth_connections_authorize_and_reauthorize_after_401() {
             "OAuthHttpParameters": {"BodyParameters": [{"Key": "audience", "Value": "api", "IsValueSecret": true}]}}}
     })).await;
     assert_eq!(conn["ConnectionState"], "AUTHORIZING");
-    wait_for(async || {
-        ok(&events, "DescribeConnection", json!({"Name": "o"})).await["ConnectionState"] == "AUTHORIZED"
-    }, "AUTHORIZED").await;
+    wait_for(
+        async || {
+            ok(&events, "DescribeConnection", json!({"Name": "o"})).await["ConnectionState"]
+                == "AUTHORIZED"
+        },
+        "AUTHORIZED",
+    )
+    .await;
     let d = ok(&events, "DescribeConnection", json!({"Name": "o"})).await;
     assert!(!d.to_string().contains("csecret"));
-    assert_eq!(d["AuthParameters"]["OAuthParameters"]["ClientParameters"]["ClientID"], "cid");
-    let dest = ok(&events, "CreateApiDestination", json!({
+    assert_eq!(
+        d["AuthParameters"]["OAuthParameters"]["ClientParameters"]["ClientID"],
+        "cid"
+    );
+    let dest = ok(
+        &events,
+        "CreateApiDestination",
+        json!({
         "Name": "od", "ConnectionArn": conn["ConnectionArn"],
-        "InvocationEndpoint": format!("{}/hook", hook.url), "HttpMethod": "POST"})).await;
+        "InvocationEndpoint": format!("{}/hook", hook.url), "HttpMethod": "POST"}),
+    )
+    .await;
     let arn = dest["ApiDestinationArn"].as_str().unwrap();
-    let f = invoke_api_destination(&events, ACCOUNT, REGION, arn, "{}".into(), &Value::Null).await.unwrap_err();
+    let f = invoke_api_destination(&events, ACCOUNT, REGION, arn, "{}".into(), &Value::Null)
+        .await
+        .unwrap_err();
     assert!(f.retryable, "401 is retried: {f:?}");
-    invoke_api_destination(&events, ACCOUNT, REGION, arn, "{}".into(), &Value::Null).await.unwrap();
+    invoke_api_destination(&events, ACCOUNT, REGION, arn, "{}".into(), &Value::Null)
+        .await
+        .unwrap();
     let seen = hook.seen.lock().clone();
     assert_eq!(seen[0].header("authorization"), Some("Bearer tok-1"));
-    assert_eq!(seen[1].header("authorization"), Some("Bearer tok-2"), "token fetched again after the 401");
+    assert_eq!(
+        seen[1].header("authorization"),
+        Some("Bearer tok-2"),
+        "token fetched again after the 401"
+    );
     assert!(tokens.seen.lock()[0].body.contains("audience=api"));
 }
 
@@ -205,15 +317,56 @@ async fn archives_count_what_they_keep_and_forget_old_events() {
     let (events, _dir) = service();
     let e = err(&events, "CreateArchive", json!({"ArchiveName": "a", "EventSourceArn": "arn:aws:events:us-east-1:111122223333:rule/x"})).await;
     assert_eq!(e.kind, "ValidationException");
-    let created = ok(&events, "CreateArchive", json!({"ArchiveName": "a", "EventSourceArn": bus_arn("default"), "RetentionDays": 1})).await;
+    let created = ok(
+        &events,
+        "CreateArchive",
+        json!({"ArchiveName": "a", "EventSourceArn": bus_arn("default"), "RetentionDays": 1}),
+    )
+    .await;
     assert_eq!(created["State"], "ENABLED");
-    assert_eq!(created["ArchiveArn"], format!("arn:aws:events:{REGION}:{ACCOUNT}:archive/a"));
-    assert_eq!(err(&events, "CreateArchive", json!({"ArchiveName": "a", "EventSourceArn": bus_arn("default")})).await.kind, "ResourceAlreadyExistsException");
+    assert_eq!(
+        created["ArchiveArn"],
+        format!("arn:aws:events:{REGION}:{ACCOUNT}:archive/a")
+    );
+    assert_eq!(
+        err(
+            &events,
+            "CreateArchive",
+            json!({"ArchiveName": "a", "EventSourceArn": bus_arn("default")})
+        )
+        .await
+        .kind,
+        "ResourceAlreadyExistsException"
+    );
     let now = time::OffsetDateTime::now_utc();
-    let fmt = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap();
-    archives::archive_event(&events, ACCOUNT, REGION, &bus_arn("default"), &event("e1", &fmt(now))).unwrap();
-    archives::archive_event(&events, ACCOUNT, REGION, &bus_arn("default"), &event("e2", &fmt(now - time::Duration::days(3)))).unwrap();
-    archives::archive_event(&events, ACCOUNT, REGION, &bus_arn("other"), &event("e3", &fmt(now))).unwrap();
+    let fmt = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    archives::archive_event(
+        &events,
+        ACCOUNT,
+        REGION,
+        &bus_arn("default"),
+        &event("e1", &fmt(now)),
+    )
+    .unwrap();
+    archives::archive_event(
+        &events,
+        ACCOUNT,
+        REGION,
+        &bus_arn("default"),
+        &event("e2", &fmt(now - time::Duration::days(3))),
+    )
+    .unwrap();
+    archives::archive_event(
+        &events,
+        ACCOUNT,
+        REGION,
+        &bus_arn("other"),
+        &event("e3", &fmt(now)),
+    )
+    .unwrap();
     let d = ok(&events, "DescribeArchive", json!({"ArchiveName": "a"})).await;
     assert_eq!(d["EventCount"], 2);
     let size = d["SizeBytes"].as_i64().unwrap();
@@ -223,57 +376,151 @@ async fn archives_count_what_they_keep_and_forget_old_events() {
     let d = ok(&events, "DescribeArchive", json!({"ArchiveName": "a"})).await;
     assert_eq!(d["EventCount"], 1);
     assert!(d["SizeBytes"].as_i64().unwrap() < size);
-    let listed = ok(&events, "ListArchives", json!({"EventSourceArn": bus_arn("default")})).await;
+    let listed = ok(
+        &events,
+        "ListArchives",
+        json!({"EventSourceArn": bus_arn("default")}),
+    )
+    .await;
     assert_eq!(listed["Archives"].as_array().unwrap().len(), 1);
-    let listed = ok(&events, "ListArchives", json!({"EventSourceArn": bus_arn("other")})).await;
+    let listed = ok(
+        &events,
+        "ListArchives",
+        json!({"EventSourceArn": bus_arn("other")}),
+    )
+    .await;
     assert!(listed["Archives"].as_array().unwrap().is_empty());
     ok(&events, "DeleteArchive", json!({"ArchiveName": "a"})).await;
-    assert_eq!(err(&events, "DescribeArchive", json!({"ArchiveName": "a"})).await.kind, "ResourceNotFoundException");
+    assert_eq!(
+        err(&events, "DescribeArchive", json!({"ArchiveName": "a"}))
+            .await
+            .kind,
+        "ResourceNotFoundException"
+    );
     // Archiving after the delete keeps nothing (the cache follows the store).
-    archives::archive_event(&events, ACCOUNT, REGION, &bus_arn("default"), &event("e4", &fmt(now))).unwrap();
-    ok(&events, "CreateArchive", json!({"ArchiveName": "a", "EventSourceArn": bus_arn("default")})).await;
-    assert_eq!(ok(&events, "DescribeArchive", json!({"ArchiveName": "a"})).await["EventCount"], 0);
+    archives::archive_event(
+        &events,
+        ACCOUNT,
+        REGION,
+        &bus_arn("default"),
+        &event("e4", &fmt(now)),
+    )
+    .unwrap();
+    ok(
+        &events,
+        "CreateArchive",
+        json!({"ArchiveName": "a", "EventSourceArn": bus_arn("default")}),
+    )
+    .await;
+    assert_eq!(
+        ok(&events, "DescribeArchive", json!({"ArchiveName": "a"})).await["EventCount"],
+        0
+    );
 }
 
 #[tokio::test]
 async fn replays_validate_step_cancel_and_fail_honestly() {
     let (events, _dir) = service();
-    let archive = ok(&events, "CreateArchive", json!({"ArchiveName": "a", "EventSourceArn": bus_arn("default")})).await;
+    let archive = ok(
+        &events,
+        "CreateArchive",
+        json!({"ArchiveName": "a", "EventSourceArn": bus_arn("default")}),
+    )
+    .await;
     let archive_arn = archive["ArchiveArn"].as_str().unwrap().to_string();
     let start = |name: &str, from: f64, to: f64, dest: &str| {
         json!({"ReplayName": name, "EventSourceArn": archive_arn, "EventStartTime": from, "EventEndTime": to,
             "Destination": {"Arn": dest}})
     };
     let now = super::common::now_secs();
-    assert_eq!(err(&events, "StartReplay", start("r", now, now - 10.0, &bus_arn("default"))).await.kind, "ValidationException");
-    let e = err(&events, "StartReplay", start("r", now - 10.0, now, &bus_arn("other"))).await;
+    assert_eq!(
+        err(
+            &events,
+            "StartReplay",
+            start("r", now, now - 10.0, &bus_arn("default"))
+        )
+        .await
+        .kind,
+        "ValidationException"
+    );
+    let e = err(
+        &events,
+        "StartReplay",
+        start("r", now - 10.0, now, &bus_arn("other")),
+    )
+    .await;
     assert!(e.message.contains("Cross event bus"), "{e:?}");
     let mut bad = start("r", now - 10.0, now, &bus_arn("default"));
     bad["EventSourceArn"] = json!(format!("arn:aws:events:{REGION}:{ACCOUNT}:archive/none"));
-    assert_eq!(err(&events, "StartReplay", bad).await.kind, "ResourceNotFoundException");
+    assert_eq!(
+        err(&events, "StartReplay", bad).await.kind,
+        "ResourceNotFoundException"
+    );
     let mut bad = start("r", now - 10.0, now, &bus_arn("default"));
-    bad["Destination"]["FilterArns"] = json!([format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/other-bus/x")]);
-    assert_eq!(err(&events, "StartReplay", bad).await.kind, "ValidationException");
+    bad["Destination"]["FilterArns"] = json!([format!(
+        "arn:aws:events:{REGION}:{ACCOUNT}:rule/other-bus/x"
+    )]);
+    assert_eq!(
+        err(&events, "StartReplay", bad).await.kind,
+        "ValidationException"
+    );
 
     // An empty window completes.
-    let r = ok(&events, "StartReplay", start("empty", now - 3600.0, now - 1800.0, &bus_arn("default"))).await;
+    let r = ok(
+        &events,
+        "StartReplay",
+        start("empty", now - 3600.0, now - 1800.0, &bus_arn("default")),
+    )
+    .await;
     assert_eq!(r["State"], "STARTING");
-    assert_eq!(err(&events, "StartReplay", start("empty", now - 10.0, now, &bus_arn("default"))).await.kind, "ResourceAlreadyExistsException");
+    assert_eq!(
+        err(
+            &events,
+            "StartReplay",
+            start("empty", now - 10.0, now, &bus_arn("default"))
+        )
+        .await
+        .kind,
+        "ResourceAlreadyExistsException"
+    );
     worker::tick(&events).await.unwrap();
     let d = ok(&events, "DescribeReplay", json!({"ReplayName": "empty"})).await;
     assert_eq!(d["State"], "COMPLETED");
     assert!(d["ReplayEndTime"].is_number());
-    assert_eq!(err(&events, "CancelReplay", json!({"ReplayName": "empty"})).await.kind, "IllegalStatusException");
+    assert_eq!(
+        err(&events, "CancelReplay", json!({"ReplayName": "empty"}))
+            .await
+            .kind,
+        "IllegalStatusException"
+    );
 
     // A cancelled replay ends CANCELLED.
-    ok(&events, "StartReplay", start("cancel-me", now - 10.0, now, &bus_arn("default"))).await;
+    ok(
+        &events,
+        "StartReplay",
+        start("cancel-me", now - 10.0, now, &bus_arn("default")),
+    )
+    .await;
     let c = ok(&events, "CancelReplay", json!({"ReplayName": "cancel-me"})).await;
     assert_eq!(c["State"], "CANCELLING");
     worker::tick(&events).await.unwrap();
-    assert_eq!(ok(&events, "DescribeReplay", json!({"ReplayName": "cancel-me"})).await["State"], "CANCELLED");
+    assert_eq!(
+        ok(
+            &events,
+            "DescribeReplay",
+            json!({"ReplayName": "cancel-me"})
+        )
+        .await["State"],
+        "CANCELLED"
+    );
 
     // Deleting the archive under a replay fails it, with a reason.
-    ok(&events, "StartReplay", start("orphan", now - 10.0, now, &bus_arn("default"))).await;
+    ok(
+        &events,
+        "StartReplay",
+        start("orphan", now - 10.0, now, &bus_arn("default")),
+    )
+    .await;
     ok(&events, "DeleteArchive", json!({"ArchiveName": "a"})).await;
     worker::tick(&events).await.unwrap();
     let d = ok(&events, "DescribeReplay", json!({"ReplayName": "orphan"})).await;
@@ -289,15 +536,39 @@ async fn replays_validate_step_cancel_and_fail_honestly() {
 #[tokio::test]
 async fn a_replay_hands_every_event_of_its_window_to_the_core() {
     let (events, _dir) = service();
-    ok(&events, "CreateArchive", json!({"ArchiveName": "a", "EventSourceArn": bus_arn("default")})).await;
-    let base = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
-    let fmt = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap();
+    ok(
+        &events,
+        "CreateArchive",
+        json!({"ArchiveName": "a", "EventSourceArn": bus_arn("default")}),
+    )
+    .await;
+    let base = (time::OffsetDateTime::now_utc() - time::Duration::hours(1))
+        .replace_nanosecond(0)
+        .unwrap();
+    let fmt = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
     // 250 events inside the window (more than one batch) and one after it.
     for i in 0..250 {
         let t = base + time::Duration::seconds(i);
-        archives::archive_event(&events, ACCOUNT, REGION, &bus_arn("default"), &event(&format!("e{i:03}"), &fmt(t))).unwrap();
+        archives::archive_event(
+            &events,
+            ACCOUNT,
+            REGION,
+            &bus_arn("default"),
+            &event(&format!("e{i:03}"), &fmt(t)),
+        )
+        .unwrap();
     }
-    archives::archive_event(&events, ACCOUNT, REGION, &bus_arn("default"), &event("late", &fmt(base + time::Duration::minutes(30)))).unwrap();
+    archives::archive_event(
+        &events,
+        ACCOUNT,
+        REGION,
+        &bus_arn("default"),
+        &event("late", &fmt(base + time::Duration::minutes(30))),
+    )
+    .unwrap();
     let from = base.unix_timestamp() as f64;
     ok(&events, "StartReplay", json!({"ReplayName": "r", "EventSourceArn": format!("arn:aws:events:{REGION}:{ACCOUNT}:archive/a"),
         "EventStartTime": from, "EventEndTime": from + 600.0, "Destination": {"Arn": bus_arn("default")}})).await;

@@ -42,7 +42,13 @@ pub(crate) fn ensure_started(events: &Events) {
         tracing::debug!("events ext worker started");
         loop {
             let round = directory
-                .invoke(SERVICE_ID, "000000000000", "us-east-1", TICK_OPERATION, json!({}))
+                .invoke(
+                    SERVICE_ID,
+                    "000000000000",
+                    "us-east-1",
+                    TICK_OPERATION,
+                    json!({}),
+                )
                 .await;
             let more = match round {
                 Ok(v) => v.get("More").and_then(Value::as_bool).unwrap_or(false),
