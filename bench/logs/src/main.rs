@@ -1,1 +1,466 @@
-fn main() {}
+//! `opsloop-bench-logs`: the CloudWatch Logs benchmark (issue 4). It generates realistic raw log
+//! text ([`gen`]), counts `ERROR` lines in it with `rg -c ERROR`, ingests it through signed
+//! PutLogEvents over loopback HTTP into a release-built `opsloop server` (raw message MB/s),
+//! restarts the server (a checkpoint: everything is in compressed segments) and measures the
+//! compression ratio, then runs `filter @message like /ERROR/ | stats count()` and the three seed
+//! queries through StartQuery/GetQueryResults, timing them, checking the count against `rg`, and
+//! sampling the server's RSS meanwhile. The work directory is removed at the end unless `--keep`.
+
+mod client;
+mod gen;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use opsloop_bench::awsclient::Creds;
+use opsloop_bench::procs::{self, BENCH_AKID, BENCH_SECRET};
+use serde_json::{json, Value};
+
+use client::{LogsClient, PutBody};
+
+const GROUP: &str = "bench-app";
+const SEED_QUERIES: [&str; 3] = [
+    "fields @timestamp, @message | filter @message like /ERROR/ | sort @timestamp desc | limit 100",
+    "fields @timestamp, @duration | stats avg(@duration), max(@duration), min(@duration) by bin(5m)",
+    r"fields @message | parse @message /user=(?<user>\S+)/ | stats count(*) by user | sort count desc",
+];
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "opsloop-bench-logs",
+    about = "CloudWatch Logs ingest and Insights benchmark"
+)]
+struct Cli {
+    /// Megabytes (10^6) of raw log text to generate and ingest.
+    #[arg(long, default_value_t = 2048)]
+    mb: u64,
+    /// ERROR lines per thousand.
+    #[arg(long, default_value_t = 20)]
+    error_per_mille: u64,
+    /// Concurrent PutLogEvents connections (one log stream each).
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// PutLogEvents batch size as AWS counts it (message bytes + 26 per event), at most 1048576.
+    #[arg(long, default_value_t = 1_000_000)]
+    batch_bytes: usize,
+    /// Hours the event timestamps span (ending a few minutes ago).
+    #[arg(long, default_value_t = 10)]
+    span_hours: i64,
+    /// Timed runs of each query and of rg.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Work directory (text file, server data, logs).
+    #[arg(long, default_value = "/tmp/opsloop-bench-logs")]
+    work_dir: PathBuf,
+    /// The opsloop binary [default: next to this binary, else on PATH].
+    #[arg(long)]
+    opsloop: Option<PathBuf>,
+    /// Keep the work directory.
+    #[arg(long)]
+    keep: bool,
+}
+
+/// One line of the results table.
+struct Row(String, String);
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let _ = std::fs::remove_dir_all(&cli.work_dir);
+    std::fs::create_dir_all(&cli.work_dir)?;
+    let result = runtime.block_on(run(&cli));
+    if !cli.keep {
+        let _ = std::fs::remove_dir_all(&cli.work_dir);
+    }
+    let rows = result?;
+    println!("\n| measurement | result |\n|---|---|");
+    for Row(k, v) in rows {
+        println!("| {k} | {v} |");
+    }
+    Ok(())
+}
+
+fn mb_s(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / 1e6 / d.as_secs_f64()
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+async fn run(cli: &Cli) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    let bin = procs::find_binary(cli.opsloop.as_deref(), "opsloop")?;
+    let text = cli.work_dir.join("app.log");
+
+    // 1. the data
+    let t = Instant::now();
+    let g = gen::generate(&text, cli.mb * 1_000_000, cli.error_per_mille, 42)?;
+    eprintln!(
+        "generated {} lines, {:.1} MB of messages ({} ERROR, {} REPORT) in {:.1?}",
+        g.lines,
+        g.bytes as f64 / 1e6,
+        g.errors,
+        g.reports,
+        t.elapsed()
+    );
+    let file_bytes = std::fs::metadata(&text)?.len();
+    rows.push(Row(
+        "data".into(),
+        format!(
+            "{} events, {:.1} MB raw message text ({:.1} MB file with newlines), {:.2}% ERROR, {} REPORT lines, {} users",
+            g.lines,
+            g.bytes as f64 / 1e6,
+            file_bytes as f64 / 1e6,
+            100.0 * g.errors as f64 / g.lines as f64,
+            g.reports,
+            g.users.len()
+        ),
+    ));
+
+    // 2. rg over the same file (the first run warms the page cache)
+    let rg = |path: &PathBuf| -> Result<(u64, Duration)> {
+        let t = Instant::now();
+        let out = Command::new("rg")
+            .arg("-c")
+            .arg("ERROR")
+            .arg(path)
+            .output()
+            .context("run rg (apt-get install -y ripgrep)")?;
+        let d = t.elapsed();
+        let n: u64 = String::from_utf8_lossy(&out.stdout).trim().parse()?;
+        Ok((n, d))
+    };
+    rg(&text)?;
+    let mut rg_times = Vec::new();
+    let mut rg_count = 0;
+    for _ in 0..cli.rounds {
+        let (n, d) = rg(&text)?;
+        rg_count = n;
+        rg_times.push(d);
+    }
+    if rg_count != g.errors {
+        bail!(
+            "rg counted {rg_count} ERROR lines, the generator wrote {}",
+            g.errors
+        );
+    }
+    let rg_best = *rg_times.iter().min().unwrap_or(&Duration::ZERO);
+
+    // 3. the server
+    let data = cli.work_dir.join("data");
+    let mut server = procs::spawn_opsloop(&bin, &data, &cli.work_dir.join("server.log"))?;
+    server
+        .wait_ready("/_opsloop/health", Duration::from_secs(60))
+        .await?;
+    let creds = Creds {
+        access_key_id: BENCH_AKID.into(),
+        secret_access_key: BENCH_SECRET.into(),
+        region: "us-east-1".into(),
+    };
+    let mut c = LogsClient::connect(server.addr, creds.clone()).await?;
+    c.call("CreateLogGroup", &json!({"logGroupName": GROUP}))
+        .await?;
+    for k in 0..cli.connections {
+        c.call(
+            "CreateLogStream",
+            &json!({"logGroupName": GROUP, "logStreamName": format!("i-{k:04}")}),
+        )
+        .await?;
+    }
+    let span_ms = cli.span_hours * 3_600_000;
+    let ts0 = opsloop_bench::unix_millis() - span_ms - 300_000;
+
+    // 4. ingest
+    let cpu0 = procs::cpu_seconds(server.pid()).unwrap_or(0.0);
+    let t = Instant::now();
+    let (events, sent_bytes) = ingest(cli, &text, &g, ts0, span_ms, server.addr, &creds).await?;
+    let ingest_time = t.elapsed();
+    let cpu = procs::cpu_seconds(server.pid()).unwrap_or(0.0) - cpu0;
+    if events != g.lines {
+        bail!("ingested {events} events, generated {}", g.lines);
+    }
+    rows.push(Row(
+        "ingest (PutLogEvents, loopback HTTP)".into(),
+        format!(
+            "**{:.1} MB/s** raw message bytes ({:.0} events/s; {:.1} s for {:.1} MB; {} connections, ~{} KB batches; server CPU {:.1} s; request bodies {:.1} MB)",
+            mb_s(g.bytes, ingest_time),
+            events as f64 / ingest_time.as_secs_f64(),
+            ingest_time.as_secs_f64(),
+            g.bytes as f64 / 1e6,
+            cli.connections,
+            cli.batch_bytes / 1000,
+            cpu,
+            sent_bytes as f64 / 1e6
+        ),
+    ));
+
+    // 5. restart (the shutdown checkpoints everything into segments) and measure the disk
+    let (clean, stop) = server.terminate(Duration::from_secs(300)).await?;
+    let logs_dir = data.join("logs");
+    let (apparent, _) = procs::dir_size(&logs_dir)?;
+    rows.push(Row(
+        "compression".into(),
+        format!(
+            "**{:.2}x** ({:.1} MB raw / {:.1} MB on disk in {}; shutdown {} in {:.1} s)",
+            g.bytes as f64 / apparent as f64,
+            g.bytes as f64 / 1e6,
+            apparent as f64 / 1e6,
+            logs_dir.display(),
+            if clean { "clean" } else { "KILLED" },
+            stop.as_secs_f64()
+        ),
+    ));
+    let mut server = procs::spawn_opsloop(&bin, &data, &cli.work_dir.join("server2.log"))?;
+    let ready = server
+        .wait_ready("/_opsloop/health", Duration::from_secs(120))
+        .await?;
+    rows.push(Row(
+        "restart with the data".into(),
+        format!("ready in {:.2} s", ready.as_secs_f64()),
+    ));
+    let mut c = LogsClient::connect(server.addr, creds.clone()).await?;
+    let (start_s, end_s) = (ts0 / 1000, (ts0 + span_ms) / 1000 + 1);
+
+    // 6. the scan query against rg
+    let pid = server.pid();
+    let idle_rss = procs::vm_rss_kib(pid).unwrap_or(0);
+    let mut peak = idle_rss;
+    let mut times = Vec::new();
+    let mut last = Value::Null;
+    let q = "filter @message like /ERROR/ | stats count()";
+    for _ in 0..cli.rounds {
+        let (r, d) = c
+            .run_query(GROUP, q, start_s, end_s, || {
+                peak = peak.max(procs::vm_rss_kib(pid).unwrap_or(0));
+            })
+            .await?;
+        peak = peak.max(procs::vm_rss_kib(pid).unwrap_or(0));
+        times.push(d);
+        last = r;
+    }
+    let count: u64 = last["results"][0][0]["value"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .context("no count in the answer")?;
+    let stats = &last["statistics"];
+    let best = *times.iter().min().unwrap_or(&Duration::ZERO);
+    rows.push(Row(
+        format!("`{q}`"),
+        format!(
+            "**{:.2} GB/s** best, {:.2} GB/s median ({:.3} s best of {}; count {} {} rg's {}; recordsScanned {}, bytesScanned {})",
+            g.bytes as f64 / 1e9 / best.as_secs_f64(),
+            g.bytes as f64 / 1e9 / median(times.clone()).as_secs_f64(),
+            best.as_secs_f64(),
+            times.len(),
+            count,
+            if count == rg_count { "=" } else { "!=" },
+            rg_count,
+            stats["recordsScanned"],
+            stats["bytesScanned"]
+        ),
+    ));
+    rows.push(Row(
+        "`rg -c ERROR` over the same text file".into(),
+        format!(
+            "{:.3} s best of {} ({:.2} GB/s of file); opsloop / rg time = **{:.2}x**",
+            rg_best.as_secs_f64(),
+            rg_times.len(),
+            file_bytes as f64 / 1e9 / rg_best.as_secs_f64(),
+            best.as_secs_f64() / rg_best.as_secs_f64()
+        ),
+    ));
+    rows.push(Row(
+        "server RSS during the scan query".into(),
+        format!(
+            "{:.1} MB peak (idle after restart {:.1} MB)",
+            peak as f64 / 1024.0,
+            idle_rss as f64 / 1024.0
+        ),
+    ));
+    if count != rg_count {
+        bail!("Insights counted {count} ERROR events, rg {rg_count}");
+    }
+
+    // 7. a one-hour window reads only its partition
+    let mid = ts0 + span_ms / 2;
+    let hour = mid - mid.rem_euclid(3_600_000);
+    let (r, d) = c
+        .run_query(GROUP, q, hour / 1000, (hour + 3_600_000) / 1000 - 1, || {})
+        .await?;
+    rows.push(Row(
+        "same query over a one-hour window".into(),
+        format!(
+            "{:.3} s; bytesScanned {} of {} ({:.1}%)",
+            d.as_secs_f64(),
+            r["statistics"]["bytesScanned"],
+            g.bytes,
+            100.0 * r["statistics"]["bytesScanned"].as_f64().unwrap_or(0.0) / g.bytes as f64
+        ),
+    ));
+
+    // 8. the seed queries
+    for (k, q) in SEED_QUERIES.iter().enumerate() {
+        let mut times = Vec::new();
+        let mut last = Value::Null;
+        for _ in 0..cli.rounds {
+            let (r, d) = c
+                .run_query(GROUP, q, start_s, end_s, || {
+                    peak = peak.max(procs::vm_rss_kib(pid).unwrap_or(0));
+                })
+                .await?;
+            times.push(d);
+            last = r;
+        }
+        let results = last["results"].as_array().cloned().unwrap_or_default();
+        let first = results.first().map(render_row).unwrap_or_default();
+        let check = match k {
+            0 => format!("{} rows", results.len()),
+            1 => format!("{} bins", results.len()),
+            _ => {
+                let top = g.users.iter().max_by_key(|(_, n)| **n);
+                format!(
+                    "{} users (generator: {}; top {:?})",
+                    results.len(),
+                    g.users.len(),
+                    top
+                )
+            }
+        };
+        let best = *times.iter().min().unwrap_or(&Duration::ZERO);
+        rows.push(Row(
+            format!("`{q}`"),
+            format!(
+                "{:.3} s best, {:.3} s median ({:.2} GB/s); {check}; first row: {first}",
+                best.as_secs_f64(),
+                median(times).as_secs_f64(),
+                g.bytes as f64 / 1e9 / best.as_secs_f64()
+            ),
+        ));
+    }
+    rows.push(Row(
+        "server RSS, all queries".into(),
+        format!("{:.1} MB peak", peak as f64 / 1024.0),
+    ));
+    server.terminate(Duration::from_secs(60)).await?;
+    Ok(rows)
+}
+
+fn render_row(row: &Value) -> String {
+    row.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["field"] != "@ptr")
+        .map(|c| {
+            let v = c["value"].as_str().unwrap_or_default();
+            let v: String = v.chars().take(60).collect();
+            format!("{}={}", c["field"].as_str().unwrap_or_default(), v)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Send every line of `text` as events, `connections` streams in parallel; returns (events,
+/// request body bytes).
+async fn ingest(
+    cli: &Cli,
+    text: &std::path::Path,
+    g: &gen::Generated,
+    ts0: i64,
+    span_ms: i64,
+    addr: std::net::SocketAddr,
+    creds: &Creds,
+) -> Result<(u64, u64)> {
+    let k = cli.connections.max(1);
+    let mut senders = Vec::new();
+    let mut tasks = Vec::new();
+    for i in 0..k {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(Vec<u8>, u64)>(2);
+        senders.push(tx);
+        let creds = creds.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut c = LogsClient::connect(addr, creds).await?;
+            let (mut events, mut bytes) = (0u64, 0u64);
+            while let Some((body, n)) = rx.recv().await {
+                bytes += body.len() as u64;
+                let (status, answer) = c.send("PutLogEvents", body).await?;
+                if status != 200 {
+                    bail!(
+                        "PutLogEvents on stream {i} answered {status}: {}",
+                        String::from_utf8_lossy(&answer)
+                            .chars()
+                            .take(300)
+                            .collect::<String>()
+                    );
+                }
+                if memchr_find(&answer, b"rejectedLogEventsInfo") {
+                    bail!("events rejected: {}", String::from_utf8_lossy(&answer));
+                }
+                events += n;
+            }
+            Ok::<(u64, u64), anyhow::Error>((events, bytes))
+        }));
+    }
+    // the producer: read lines, build bodies, hand them out round-robin
+    let (lines, batch_bytes) = (g.lines, cli.batch_bytes.min(1_048_576));
+    let path = text.to_path_buf();
+    let producer = tokio::task::spawn_blocking(move || -> Result<()> {
+        use std::io::BufRead;
+        let mut r = std::io::BufReader::with_capacity(8 << 20, std::fs::File::open(&path)?);
+        let mut line = Vec::with_capacity(1024);
+        let (mut i, mut batch) = (0u64, 0usize);
+        let new_body = |b: usize| {
+            PutBody::new(
+                GROUP,
+                &format!("i-{:04}", b % k),
+                batch_bytes + batch_bytes / 8,
+            )
+        };
+        let mut body = new_body(0);
+        let mut size = 0usize;
+        loop {
+            line.clear();
+            let n = r.read_until(b'\n', &mut line)?;
+            if n == 0 {
+                break;
+            }
+            if line.last() == Some(&b'\n') {
+                line.pop();
+            }
+            if body.len() == 10_000 || size + line.len() + 26 > batch_bytes {
+                let full = std::mem::replace(&mut body, new_body(batch + 1));
+                let n = full.len() as u64;
+                senders[batch % k].blocking_send((full.finish(), n))?;
+                batch += 1;
+                size = 0;
+            }
+            body.event(gen::ts_of(i, lines, ts0, span_ms), &line);
+            size += line.len() + 26;
+            i += 1;
+        }
+        if !body.is_empty() {
+            let n = body.len() as u64;
+            senders[batch % k].blocking_send((body.finish(), n))?;
+        }
+        Ok(())
+    });
+    producer.await??;
+    let (mut events, mut bytes) = (0, 0);
+    for t in tasks {
+        let (e, b) = t.await??;
+        events += e;
+        bytes += b;
+    }
+    Ok((events, bytes))
+}
+
+fn memchr_find(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
