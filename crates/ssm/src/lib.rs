@@ -44,7 +44,12 @@ pub struct Inner {
 /// The SSM service.
 pub struct Ssm {
     inner: Inner,
+    /// The background task deleting expired parameters (started by `start`).
+    sweeper: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
+
+/// How often expired parameters are swept.
+const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Ssm {
     /// Open the service over the control store; `data_dir` is the server's data directory (for any
@@ -63,11 +68,28 @@ impl Ssm {
                 sealer,
                 directory,
             },
+            sweeper: Mutex::new(None),
         })
     }
 
     /// Start background work on the current tokio runtime. Called once.
     pub fn start(self: &Arc<Self>) -> Result<(), String> {
+        let store = self.inner.store.clone();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+            loop {
+                tick.tick().await;
+                let store = store.clone();
+                let swept = tokio::task::spawn_blocking(move || {
+                    params::policies::sweep(&*store, common::now())
+                })
+                .await;
+                if let Ok(Err(e)) = swept {
+                    tracing::warn!(error = %e, "parameter expiry sweep failed");
+                }
+            }
+        });
+        *self.sweeper.lock() = Some(task);
         Ok(())
     }
 
@@ -75,7 +97,11 @@ impl Ssm {
     pub fn reset(&self) {}
 
     /// Stop background work (blocking; called once at shutdown).
-    pub fn shutdown(&self) {}
+    pub fn shutdown(&self) {
+        if let Some(task) = self.sweeper.lock().take() {
+            task.abort();
+        }
+    }
 
     /// Run one operation.
     pub async fn handle(&self, ctx: &RequestContext, input: Value) -> Result<Value, ApiError> {

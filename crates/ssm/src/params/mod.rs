@@ -7,6 +7,7 @@
 
 pub mod crypto;
 pub mod names;
+pub mod policies;
 pub mod query;
 
 use opsloop_core::{ApiError, Value};
@@ -89,20 +90,36 @@ pub(crate) fn load(inner: &Inner, scope: &Scope, name: &str) -> Result<Option<Pa
 }
 
 /// The parameter a caller names: by name, or by ARN (`...:parameter/x` may name `x` or `/x`).
+/// A parameter whose Expiration policy has passed reads as deleted (the sweeper removes it).
 pub(crate) fn lookup(inner: &Inner, scope: &Scope, raw: &str) -> Result<Option<Param>, ApiError> {
     let name = plain_name(raw);
-    let found = load(inner, scope, &name)?;
-    if found.is_some() || !raw.starts_with("arn:") || name.starts_with('/') {
-        return Ok(found);
+    let mut found = load(inner, scope, &name)?;
+    if found.is_none() && raw.starts_with("arn:") && !name.starts_with('/') {
+        found = load(inner, scope, &format!("/{name}"))?;
     }
-    load(inner, scope, &format!("/{name}"))
+    Ok(found.filter(|p| !policies::expired(p, crate::common::now())))
 }
 
 /// Every parameter of the scope, by name.
 pub(crate) fn load_all(inner: &Inner, scope: &Scope) -> Result<Vec<Param>, ApiError> {
+    load_prefixed(inner, scope, "")
+}
+
+/// The parameters whose names start with `name_prefix`, by name (rows are keyed by name, so this
+/// is one ordered range scan).
+pub(crate) fn load_prefixed(
+    inner: &Inner,
+    scope: &Scope,
+    name_prefix: &str,
+) -> Result<Vec<Param>, ApiError> {
     let rows: Vec<(String, Param)> =
-        crate::common::scan_rows(&*inner.store, TABLE, &scope.prefix())?;
-    Ok(rows.into_iter().map(|(_, p)| p).collect())
+        crate::common::scan_rows(&*inner.store, TABLE, &scope.key(name_prefix))?;
+    let t = crate::common::now();
+    Ok(rows
+        .into_iter()
+        .map(|(_, p)| p)
+        .filter(|p| !policies::expired(p, t))
+        .collect())
 }
 
 fn not_found(name: &str) -> ApiError {
@@ -230,64 +247,6 @@ pub fn metadata_doc(scope: &Scope, p: &Param) -> Value {
     doc
 }
 
-fn parse_policies(text: Option<&str>) -> Result<Vec<Value>, ApiError> {
-    let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
-        return Ok(Vec::new());
-    };
-    let parsed: Value = serde_json::from_str(text).map_err(|_| {
-        err(
-            "InvalidPolicyAttributeException",
-            "Policies must be a JSON array of parameter policies.",
-        )
-    })?;
-    let list = match parsed {
-        Value::Array(a) => a,
-        other @ Value::Object(_) => vec![other],
-        _ => {
-            return Err(err(
-                "InvalidPolicyAttributeException",
-                "Policies must be a JSON array of parameter policies.",
-            ))
-        }
-    };
-    if list.len() > 10 {
-        return Err(err(
-            "PoliciesLimitExceededException",
-            "You specified more than the maximum number of allowed policies for the parameter. The maximum is 10.",
-        ));
-    }
-    let mut seen = Vec::new();
-    for p in &list {
-        let ty = s(p, "Type").unwrap_or("");
-        let attrs = p.get("Attributes").cloned().unwrap_or(Value::Null);
-        let ok = match ty {
-            "Expiration" => attrs.get("Timestamp").and_then(Value::as_str).is_some(),
-            "ExpirationNotification" => attrs.get("Before").is_some(),
-            "NoChangeNotification" => attrs.get("After").is_some(),
-            _ => {
-                return Err(err(
-                    "InvalidPolicyTypeException",
-                    format!("The policy type {ty} is not supported. Valid types are Expiration, ExpirationNotification and NoChangeNotification."),
-                ))
-            }
-        };
-        if !ok {
-            return Err(err(
-                "InvalidPolicyAttributeException",
-                format!("A policy of type {ty} is missing a required attribute."),
-            ));
-        }
-        if seen.contains(&ty) {
-            return Err(err(
-                "IncompatiblePolicyException",
-                format!("There is a conflict in the policies specified for this parameter: {ty} is given twice."),
-            ));
-        }
-        seen.push(ty);
-    }
-    Ok(list)
-}
-
 fn check_value(
     ptype: &str,
     value: &str,
@@ -348,7 +307,7 @@ pub fn put_parameter(inner: &Inner, scope: &Scope, input: &Value) -> Result<Valu
         return Err(validation("Invalid request: tags and overwrite can't be used together. To create a parameter with tags, please remove overwrite flag. To update tags for an existing parameter, please use AddTagsToResource or RemoveTagsFromResource."));
     }
     tags::validate_tags(&req_tags)?;
-    let policies = parse_policies(s(input, "Policies"))?;
+    let policies = policies::parse(s(input, "Policies"), crate::common::now())?;
 
     let _guard = inner.lock.lock();
     let existing = load(inner, scope, &name)?;
@@ -368,6 +327,14 @@ pub fn put_parameter(inner: &Inner, scope: &Scope, input: &Value) -> Result<Valu
             ))
         }
     };
+    if let Some(prev) = &prev {
+        if (prev.ptype == "SecureString") != (ptype == "SecureString") {
+            return Err(err(
+                "HierarchyTypeMismatchException",
+                format!("Parameter Store doesn't support changing a parameter between {} and {ptype}. Create a new parameter, or delete {name} first.", prev.ptype),
+            ));
+        }
+    }
     if !matches!(ptype.as_str(), "String" | "StringList" | "SecureString") {
         return Err(err(
             "UnsupportedParameterType",

@@ -6,7 +6,7 @@
 use opsloop_core::{ApiError, Value};
 use serde_json::json;
 
-use super::{load_all, metadata_doc, names, parameter_doc, select, Param};
+use super::{load_all, load_prefixed, metadata_doc, names, parameter_doc, select, Param};
 use crate::common::{arr, b, max_results, page, s, strings, Scope};
 use crate::error::{err, validation};
 use crate::tags;
@@ -169,7 +169,12 @@ pub fn get_parameters_by_path(
         .flat_map(|f| f.values.clone())
         .collect();
     let mut hits = Vec::new();
-    for p in load_all(inner, scope)? {
+    let name_prefix = if path == "/" {
+        "/".to_string()
+    } else {
+        format!("{path}/")
+    };
+    for p in load_prefixed(inner, scope, &name_prefix)? {
         if !names::under_path(&p.name, &path, recursive) {
             continue;
         }

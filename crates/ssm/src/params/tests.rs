@@ -52,6 +52,12 @@ fn put_get_overwrite_and_versions() {
         get(&i, "/nope", false).unwrap_err().kind,
         "ParameterNotFound"
     );
+    let e = put(
+        &i,
+        json!({"Name": "/app/db/host", "Value": "s", "Type": "SecureString", "Overwrite": true}),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, "HierarchyTypeMismatchException");
     let e = put(&i, json!({"Name": "/new", "Value": "x"})).unwrap_err();
     assert_eq!(e.kind, "ValidationException");
 }
@@ -380,4 +386,41 @@ fn get_and_delete_many() {
     assert_eq!(get(&i, &arn, false).unwrap()["Parameter"]["Name"], "/top");
     // A plain name never falls back to its slash-prefixed twin.
     assert_eq!(get(&i, "top", false).unwrap_err().kind, "ParameterNotFound");
+}
+
+#[test]
+fn expiration_policy_expires_and_sweeps() {
+    use time::format_description::well_known::Rfc3339;
+    let i = inner();
+    let sc = scope();
+    let now = crate::common::now();
+    let at = time::OffsetDateTime::from_unix_timestamp(now as i64 + 60)
+        .unwrap()
+        .format(&Rfc3339)
+        .unwrap();
+    let policy =
+        format!(r#"[{{"Type":"Expiration","Version":"1.0","Attributes":{{"Timestamp":"{at}"}}}}]"#);
+    let e = put(
+        &i,
+        json!({"Name": "/exp", "Value": "v", "Type": "String", "Policies": policy}),
+    )
+    .unwrap_err();
+    assert!(e.message.contains("advanced"), "{}", e.message);
+    let r = put(
+        &i,
+        json!({"Name": "/exp", "Value": "v", "Type": "String", "Policies": policy, "Tier": "Intelligent-Tiering"}),
+    )
+    .unwrap();
+    assert_eq!(r["Tier"], "Advanced");
+    put(&i, json!({"Name": "/keep", "Value": "v", "Type": "String"})).unwrap();
+    assert_eq!(get(&i, "/exp", false).unwrap()["Parameter"]["Value"], "v");
+    let meta = describe_meta(&i);
+    assert_eq!(meta[0]["Policies"][0]["PolicyType"], "Expiration");
+    let p = load(&i, &sc, "/exp").unwrap().unwrap();
+    assert!(!policies::expired(&p, now));
+    assert!(policies::expired(&p, now + 61.0));
+    assert_eq!(policies::sweep(&*i.store, now).unwrap(), 0);
+    assert_eq!(policies::sweep(&*i.store, now + 61.0).unwrap(), 1);
+    assert!(load(&i, &sc, "/exp").unwrap().is_none());
+    assert!(load(&i, &sc, "/keep").unwrap().is_some());
 }
