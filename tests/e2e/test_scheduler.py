@@ -263,6 +263,23 @@ def test_universal_and_event_bus_targets(make_server, receiver):
     note = [r.json() for r in receiver.of_type("Notification") if r.json()["Message"] == "via-universal"][0]
     assert note["Subject"] == "sched"
 
+    # The same seam reaches Systems Manager: a universal target writing a parameter.
+    ssm = harness.session(None).client("ssm", endpoint_url=srv.url, config=Config(retries={"total_max_attempts": 1}))
+    param = f"/scheduler-e2e/{unique('p')}"
+    s.create_schedule(Name="to-ssm", ScheduleExpression=at_in(1), FlexibleTimeWindow=OFF,
+                      Target={"Arn": "arn:aws:scheduler:::aws-sdk:ssm:putParameter", "RoleArn": ROLE,
+                              "Input": json.dumps({"Name": param, "Type": "String",
+                                                   "Value": "fired <aws.scheduler.execution-id>"})})
+
+    def parameter():
+        try:
+            return ssm.get_parameter(Name=param)["Parameter"]["Value"]
+        except ClientError:
+            return None
+
+    value = wait_for(parameter, what="the parameter written by the schedule")
+    assert value.startswith("fired ") and len(value) > len("fired ")
+
     events = harness.session(None).client("events", endpoint_url=srv.url,
                                           config=Config(retries={"total_max_attempts": 1}))
     events.put_rule(Name="from-scheduler", EventPattern=json.dumps({"source": ["opsloop.test"],

@@ -130,6 +130,10 @@ fn time_zones() {
     assert!(is_valid_time_zone("Europe/London"));
     assert!(is_valid_time_zone("Asia/Kolkata"));
     assert!(is_valid_time_zone("Etc/GMT+5"));
+    // Backward-compatible links are IANA names too.
+    for link in ["US/Eastern", "Asia/Calcutta", "GMT", "Etc/UTC"] {
+        assert!(is_valid_time_zone(link), "{link}");
+    }
     for bad in [
         "",
         "utc",
