@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::eval::{eval, sort_cmp, Fields, Rec, V};
-use super::parser::{field_refs as refs, Command, Expr, Named, ParseKind};
+use super::parser::{field_refs as refs, is_aggregate, Command, Expr, Named, ParseKind};
 use crate::storage::columns::Columns;
 use crate::storage::LogStore;
 
@@ -330,14 +330,74 @@ fn finish(acc: Acc) -> V {
 struct Stats<'q> {
     aggs: &'q [Named],
     by: &'q [Named],
+    /// The aggregate calls inside each `aggs` expression, in evaluation order (`sum(b)/1024`
+    /// has one, `sum(a)/count(*)` two).
+    calls: Vec<Vec<&'q Expr>>,
     groups: HashMap<Vec<String>, (Vec<V>, Vec<Acc>)>,
+}
+
+/// The aggregate calls of `e` (not descending into an aggregate's own arguments).
+fn aggregate_calls<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
+    match e {
+        Expr::Call(name, _) if is_aggregate(name) => out.push(e),
+        Expr::Call(_, args) | Expr::List(args) => args.iter().for_each(|a| aggregate_calls(a, out)),
+        Expr::Not(a) | Expr::Neg(a) => aggregate_calls(a, out),
+        Expr::Bin(_, a, b) | Expr::Like(a, b, _) => {
+            aggregate_calls(a, out);
+            aggregate_calls(b, out);
+        }
+        Expr::In(a, items, _) => {
+            aggregate_calls(a, out);
+            items.iter().for_each(|i| aggregate_calls(i, out));
+        }
+        _ => {}
+    }
+}
+
+/// `e` with its aggregate calls replaced, in order, by the finished values in `vals`.
+fn substitute(e: &Expr, vals: &mut dyn Iterator<Item = V>) -> Expr {
+    let mut sub = |x: &Expr| substitute(x, vals);
+    match e {
+        Expr::Call(name, _) if is_aggregate(name) => match vals.next().unwrap_or(V::Null) {
+            V::Num(n) => Expr::Num(n),
+            V::Str(s) => Expr::Str(s),
+            V::Time(t) => Expr::Call("frommillis".into(), vec![Expr::Num(t as f64)]),
+            V::Null => Expr::List(Vec::new()),
+        },
+        Expr::Call(name, args) => Expr::Call(name.clone(), args.iter().map(sub).collect()),
+        Expr::List(items) => Expr::List(items.iter().map(sub).collect()),
+        Expr::Not(a) => Expr::Not(Box::new(sub(a))),
+        Expr::Neg(a) => Expr::Neg(Box::new(sub(a))),
+        Expr::Bin(op, a, b) => {
+            let a = sub(a);
+            Expr::Bin(*op, Box::new(a), Box::new(sub(b)))
+        }
+        Expr::Like(a, b, neg) => {
+            let a = sub(a);
+            Expr::Like(Box::new(a), Box::new(sub(b)), *neg)
+        }
+        Expr::In(a, items, neg) => {
+            let a = sub(a);
+            Expr::In(Box::new(a), items.iter().map(sub).collect(), *neg)
+        }
+        other => other.clone(),
+    }
 }
 
 impl<'q> Stats<'q> {
     fn new(aggs: &'q [Named], by: &'q [Named]) -> Self {
+        let calls = aggs
+            .iter()
+            .map(|a| {
+                let mut c = Vec::new();
+                aggregate_calls(&a.expr, &mut c);
+                c
+            })
+            .collect();
         Stats {
             aggs,
             by,
+            calls,
             groups: HashMap::new(),
         }
     }
@@ -356,19 +416,20 @@ impl<'q> Stats<'q> {
     fn feed(&mut self, r: &dyn Fields, ts: i64) {
         let keys: Vec<V> = self.by.iter().map(|n| eval(&n.expr, r)).collect();
         let rendered: Vec<String> = keys.iter().map(V::render).collect();
-        let aggs = self.aggs;
+        let calls = &self.calls;
         let entry = self.groups.entry(rendered).or_insert_with(|| {
-            let accs = aggs
+            let accs = calls
                 .iter()
-                .map(|a| match &a.expr {
+                .flatten()
+                .map(|c| match c {
                     Expr::Call(n, args) => new_acc(n, args),
                     _ => Acc::Count(0),
                 })
                 .collect();
             (keys, accs)
         });
-        for (acc, a) in entry.1.iter_mut().zip(aggs) {
-            if let Expr::Call(_, args) = &a.expr {
+        for (acc, c) in entry.1.iter_mut().zip(calls.iter().flatten()) {
+            if let Expr::Call(_, args) = c {
                 feed(acc, args, r, ts);
             }
         }
@@ -399,12 +460,18 @@ impl<'q> Stats<'q> {
                     row.push(("@timestamp".to_string(), t));
                 }
                 row.extend(self.by.iter().map(|n| n.name.clone()).zip(keys));
-                row.extend(
-                    self.aggs
-                        .iter()
-                        .map(|a| a.name.clone())
-                        .zip(accs.into_iter().map(finish)),
-                );
+                let mut finished = accs.into_iter().map(finish);
+                for (a, calls) in self.aggs.iter().zip(&self.calls) {
+                    let v = match &a.expr {
+                        Expr::Call(n, _) if is_aggregate(n) => finished.next().unwrap_or(V::Null),
+                        e => {
+                            let mut vals = finished.by_ref().take(calls.len());
+                            let plain = substitute(e, &mut vals);
+                            eval(&plain, &row)
+                        }
+                    };
+                    row.push((a.name.clone(), v));
+                }
                 row
             })
             .collect()
@@ -1026,6 +1093,51 @@ mod tests {
         // The AWS documentation's example shape: sizes per 5 minutes, then peak and minimum.
         let out = run("fields strlen(@message) as len | stats sum(len) as b by bin(5m) | stats max(b) as peak, min(b) as low");
         assert_eq!(grid(&out), vec![pairs(&[("peak", "24"), ("low", "12")])]);
+        // ... and verbatim, upper-case keywords and arithmetic over an aggregate included.
+        let out = run("FIELDS strlen(@message) AS message_length\n| STATS sum(message_length)/1024/1024 as logs_mb BY bin(5m)\n| STATS max(logs_mb) AS peak_ingest_mb, min(logs_mb) AS min_ingest_mb");
+        let row: HashMap<String, String> = out.rows[0].iter().cloned().collect();
+        let mb = |k: &str| row[k].parse::<f64>().unwrap() * 1024.0 * 1024.0;
+        assert!((mb("peak_ingest_mb") - 24.0).abs() < 1e-9, "{row:?}");
+        assert!((mb("min_ingest_mb") - 12.0).abs() < 1e-9, "{row:?}");
+    }
+
+    #[test]
+    fn arithmetic_over_aggregates() {
+        let ev: Vec<(i64, String)> = (0..10)
+            .map(|i| (i * 1000, format!(r#"{{"k":"{}","v":{}}}"#, i % 2, i * 512)))
+            .collect();
+        let ev: Vec<(i64, &str)> = ev.iter().map(|(t, m)| (*t, m.as_str())).collect();
+        let out = run_events(
+            &parse("stats sum(v)/1024 as kb, sum(v)/count(*) as mean, max(v) - min(v) as spread, count(*) * 2 + 1 as odd by k | sort k").unwrap(),
+            &ev,
+            100,
+        );
+        // k=0: v = 0, 1024, 2048, 3072, 4096; k=1: 512, 1536, 2560, 3584, 4608
+        assert_eq!(
+            out.rows,
+            vec![
+                pairs(&[
+                    ("k", "0"),
+                    ("kb", "10"),
+                    ("mean", "2048"),
+                    ("spread", "4096"),
+                    ("odd", "11")
+                ]),
+                pairs(&[
+                    ("k", "1"),
+                    ("kb", "12.5"),
+                    ("mean", "2560"),
+                    ("spread", "4096"),
+                    ("odd", "11")
+                ]),
+            ]
+        );
+        let out = run_events(
+            &parse("stats latest(@timestamp) - earliest(@timestamp) as span_ms, toupper(sortsLast(k)) as top").unwrap(),
+            &ev,
+            100,
+        );
+        assert_eq!(out.rows, vec![pairs(&[("span_ms", "9000"), ("top", "1")])]);
     }
 
     #[test]

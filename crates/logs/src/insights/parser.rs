@@ -105,8 +105,46 @@ struct Parser<'a> {
 const MAX_DEPTH: usize = 64;
 const MAX_NODES: usize = 1000;
 
-/// Parse a query.
+/// Parse a query. Errors name the line and the position in that line (both 1-based).
 pub fn parse(src: &str) -> Result<Vec<Command>, ApiError> {
+    parse_flat(src).map_err(|mut e| {
+        if src.contains('\n') {
+            e.message = relocate(&e.message, src);
+        }
+        e
+    })
+}
+
+/// Turn the "line 1 and position N" (N counting every character) of a message into the real line
+/// and position of character N in `src`.
+fn relocate(message: &str, src: &str) -> String {
+    const AT: &str = "at line 1 and position ";
+    let Some(i) = message.find(AT) else {
+        return message.to_string();
+    };
+    let rest = &message[i + AT.len()..];
+    let digits = rest.chars().take_while(char::is_ascii_digit).count();
+    let Ok(pos) = rest[..digits].parse::<usize>() else {
+        return message.to_string();
+    };
+    let (mut line, mut col) = (1, 0);
+    for ch in src.chars().take(pos.saturating_sub(1)) {
+        if ch == '\n' {
+            line += 1;
+            col = 0;
+        } else {
+            col += 1;
+        }
+    }
+    format!(
+        "{}at line {line} and position {}{}",
+        &message[..i],
+        col + 1,
+        &rest[digits..]
+    )
+}
+
+fn parse_flat(src: &str) -> Result<Vec<Command>, ApiError> {
     if src.trim().is_empty() {
         return Err(error_at(1, "end of query", "the query is empty"));
     }
@@ -784,6 +822,25 @@ mod tests {
             assert_eq!(e.kind, "MalformedQueryException", "{q}");
             assert!(e.message.contains(needle), "{q}: {}", e.message);
         }
+    }
+
+    #[test]
+    fn multi_line_errors_name_line_and_position() {
+        let e = parse("fields @message\n# note\n| filter x ==\n| limit 5").unwrap_err();
+        assert!(
+            e.message.contains("found | at line 4 and position 1"),
+            "{}",
+            e.message
+        );
+        let e = parse("fields a\n| frob").unwrap_err();
+        assert!(
+            e.message.contains("frob at line 2 and position 3"),
+            "{}",
+            e.message
+        );
+        assert!(
+            parse("stats count(*) as n by x\n| stats sum(n) as total\n| sort total desc").is_ok()
+        );
     }
 
     #[test]

@@ -230,21 +230,6 @@ impl Queries {
         if !(1..=10_000).contains(&limit) {
             return Err(error::invalid("limit must be between 1 and 10000."));
         }
-        let mut sources = Vec::new();
-        for name in &names {
-            let g = groups::load_group(control, ctx, name)
-                .map_err(|_| error::not_found(format!("Log group '{name}' does not exist")))?;
-            let streams = groups::all_streams(control, ctx, g.gid)?
-                .into_iter()
-                .map(|s| (s.sid, s.name))
-                .collect();
-            sources.push(Source {
-                gid: g.gid,
-                name: g.name,
-                account: ctx.account_id.clone(),
-                streams,
-            });
-        }
         self.prune(now_ms)?;
         let me = owner(ctx);
         let running = self
@@ -260,6 +245,21 @@ impl Queries {
             return Err(error::limit_exceeded(format!(
                 "Account maximum query concurrency limit of [{MAX_CONCURRENT}] reached."
             )));
+        }
+        let mut sources = Vec::new();
+        for name in &names {
+            let g = groups::load_group(control, ctx, name)
+                .map_err(|_| error::not_found(format!("Log group '{name}' does not exist")))?;
+            let streams = groups::all_streams(control, ctx, g.gid)?
+                .into_iter()
+                .map(|s| (s.sid, s.name))
+                .collect();
+            sources.push(Source {
+                gid: g.gid,
+                name: g.name,
+                account: ctx.account_id.clone(),
+                streams,
+            });
         }
         let rec = Record {
             id: uuid::Uuid::new_v4().to_string(),
@@ -651,5 +651,64 @@ mod tests {
             again.map.lock()["running"].rec.lock().status,
             Status::Failed
         );
+    }
+
+    fn insert(q: &Queries, r: Record) {
+        q.control
+            .put(QUERIES, &r.key(), &serde_json::to_vec(&r).unwrap())
+            .unwrap();
+        q.map.lock().insert(
+            r.id.clone(),
+            Arc::new(Entry {
+                rec: Mutex::new(r),
+                cancel: AtomicBool::new(false),
+            }),
+        );
+    }
+
+    #[test]
+    fn stop_is_durable_and_concurrency_is_limited() {
+        let control: Arc<dyn ControlStore> = Arc::new(SqliteStore::memory().unwrap());
+        let now = 1_795_287_600_000;
+        let q = Queries::open_at(control.clone(), now).unwrap();
+        let ctx = RequestContext::internal("123456789012", "us-east-1", "StopQuery");
+        insert(&q, record("r0", now, Status::Running));
+        let out = q.stop(&ctx, &json!({"queryId": "r0"})).unwrap();
+        assert_eq!(out["success"], true);
+        assert!(q.map.lock()["r0"].cancel.load(Ordering::Relaxed));
+        let reopened = Queries::open_at(control.clone(), now).unwrap();
+        assert_eq!(
+            reopened.map.lock()["r0"].rec.lock().status,
+            Status::Cancelled
+        );
+        assert_eq!(
+            q.stop(&ctx, &json!({"queryId": "r0"})).unwrap()["success"],
+            false
+        );
+        let other = RequestContext::internal("999999999999", "us-east-1", "StopQuery");
+        assert_eq!(
+            q.stop(&other, &json!({"queryId": "r0"})).unwrap_err().kind,
+            "ResourceNotFoundException"
+        );
+
+        for i in 0..MAX_CONCURRENT {
+            insert(&q, record(&format!("busy{i}"), now, Status::Running));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            LogStore::open(dir.path(), crate::storage::StoreOptions::default(), &|_| {
+                true
+            })
+            .unwrap(),
+        );
+        let input = json!({"logGroupName": "g", "queryString": "fields @message", "startTime": 0, "endTime": 1});
+        let e = q
+            .start(store.clone(), &*control, &ctx, &input, now)
+            .unwrap_err();
+        assert_eq!(e.kind, "LimitExceededException");
+        assert!(e.message.contains("[30]"), "{}", e.message);
+        // Another account is not held back by this one's queries.
+        let e = q.start(store, &*control, &other, &input, now).unwrap_err();
+        assert_eq!(e.kind, "ResourceNotFoundException");
     }
 }
