@@ -92,9 +92,36 @@ def test_parameter_types_versions_and_errors(ssm, prefix):
            DataType="aws:ec2:image")
     ssm.put_parameter(Name=f"{prefix}/ami", Value="ami-0123456789abcdef0", Type="String", DataType="aws:ec2:image")
 
+    raises("HierarchyTypeMismatchException", ssm.put_parameter, Name=name, Value="x", Type="SecureString",
+           Overwrite=True)
+    assert ssm.get_parameter(Name=p["ARN"])["Parameter"]["Name"] == name
+    assert ssm.get_parameter(Name=f"{p['ARN']}:1")["Parameter"]["Value"] == "db1"
+
     got = ssm.get_parameters(Names=[name, f"{prefix}/list", f"{prefix}/nope"])
     assert sorted(p["Name"] for p in got["Parameters"]) == [name, f"{prefix}/list"]
     assert got["InvalidParameters"] == [f"{prefix}/nope"]
+
+
+def test_expiration_policy_deletes_the_parameter(ssm, prefix):
+    name = f"{prefix}/temporary"
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3))
+    policy = json.dumps([{"Type": "Expiration", "Version": "1.0", "Attributes": {"Timestamp": at}}])
+    raises("ValidationException", ssm.put_parameter, Name=name, Value="v", Type="String", Policies=policy)
+    out = ssm.put_parameter(Name=name, Value="v", Type="String", Policies=policy, Tier="Intelligent-Tiering")
+    assert out["Tier"] == "Advanced"
+    meta = ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": [name]}])["Parameters"]
+    assert [p["PolicyType"] for p in meta[0]["Policies"]] == ["Expiration"]
+    raises("InvalidPolicyTypeException", ssm.put_parameter, Name=f"{name}2", Value="v", Type="String",
+           Tier="Advanced", Policies=json.dumps([{"Type": "Explode", "Attributes": {}}]))
+
+    def gone():
+        try:
+            ssm.get_parameter(Name=name)
+            return False
+        except ClientError as e:
+            return code(e) == "ParameterNotFound"
+
+    wait_for(gone, deadline_s=20)
 
 
 def test_securestring_round_trip(ssm, prefix):
@@ -388,6 +415,8 @@ def test_ops_items(ssm):
     ssm.update_ops_item(OpsItemId=first, Status="Resolved")
     fresh = ssm.create_ops_item(Title="again", Description="d", Source="e2e", OperationalData=dedup)["OpsItemId"]
     assert fresh != first
+    ssm.delete_ops_item(OpsItemId=fresh)
+    raises("OpsItemNotFoundException", ssm.get_ops_item, OpsItemId=fresh)
 
 
 def test_alarm_action_creates_an_ops_item(server, ssm):
