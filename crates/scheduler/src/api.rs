@@ -102,14 +102,11 @@ impl Tenant<'_> {
         let rec = schedule_from(input, self.account, self.region, now_ms())?;
         let _write = self.inner.write.lock();
         self.require_group(&rec.group)?;
-        let key = rec.key();
-        if self
-            .inner
-            .store
-            .get(SCHEDULES, &key)
-            .map_err(store_error)?
-            .is_some()
-        {
+        if let Some(existing) = get::<ScheduleRecord>(&*self.inner.store, SCHEDULES, &rec.key())? {
+            // A retry of the request that created it (same ClientToken) is answered as before.
+            if rec.client_token.is_some() && existing.client_token == rec.client_token {
+                return Ok(json!({"ScheduleArn": existing.arn()}));
+            }
             return Err(conflict(format!("Schedule {} already exists.", rec.name)));
         }
         self.batch(save_schedule(None, &rec))?;
@@ -123,6 +120,7 @@ impl Tenant<'_> {
         self.require_group(&rec.group)?;
         let old = self.schedule(&rec.group, &rec.name)?;
         rec.created = old.created;
+        rec.client_token = old.client_token.clone();
         self.batch(save_schedule(Some(&old), &rec))?;
         tracing::info!(schedule = %rec.arn(), next_ms = ?rec.next_ms, "schedule updated");
         Ok(json!({"ScheduleArn": rec.arn()}))

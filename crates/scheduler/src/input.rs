@@ -76,6 +76,7 @@ pub(crate) fn schedule_from(
         action_after_completion: str_of(input, "ActionAfterCompletion").map(str::to_string),
         kms_key_arn: str_of(input, "KmsKeyArn").map(str::to_string),
         target,
+        client_token: str_of(input, "ClientToken").map(str::to_string),
         created: crate::model::secs(now),
         modified: crate::model::secs(now),
         anchor_ms,

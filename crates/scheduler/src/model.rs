@@ -53,6 +53,10 @@ pub(crate) struct ScheduleRecord {
     pub kms_key_arn: Option<String>,
     /// `Target` as given.
     pub target: Value,
+    /// The `ClientToken` of the request that created the schedule: a retry of that request
+    /// answers with the schedule instead of a conflict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<String>,
     pub created: f64,
     pub modified: f64,
     /// Rates count from here (StartDate, else creation or the last update).

@@ -154,6 +154,13 @@ fn schedule_crud() {
         (e.kind.as_str(), e.message.as_str()),
         ("ConflictException", "Schedule daily already exists.")
     );
+    // A retried create (same ClientToken) answers with the schedule; another token conflicts.
+    let mut tokened = schedule("tokened", "rate(1 hour)");
+    tokened["ClientToken"] = json!("tok-1");
+    let first = f.ok("CreateSchedule", tokened.clone());
+    assert_eq!(f.ok("CreateSchedule", tokened.clone()), first);
+    tokened["ClientToken"] = json!("tok-2");
+    assert_eq!(f.err("CreateSchedule", tokened).kind, "ConflictException");
 
     let mut update = schedule("daily", "rate(2 hours)");
     update["State"] = json!("DISABLED");
