@@ -17,125 +17,12 @@ use super::common::{
     parse_events_arn, put_record, record_key, required_str, store_error, str_of, validation,
     T_CONNECTIONS, T_SECRETS,
 };
+pub(crate) use super::params::{HttpParams, Param};
 use super::secrets::{self, Secrets};
 use crate::Events;
 
 /// AWS's default quota of connections per account and region.
 pub(crate) const MAX_CONNECTIONS: usize = 3000;
-/// Most parameters of each kind (the model's list bound).
-const MAX_PARAMS: usize = 100;
-
-/// One header, query-string or body parameter.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub(crate) struct Param {
-    pub key: String,
-    /// `None` in the public record when the value is secret.
-    #[serde(default)]
-    pub value: Option<String>,
-    #[serde(default)]
-    pub secret: bool,
-}
-
-/// `ConnectionHttpParameters`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub(crate) struct HttpParams {
-    #[serde(default)]
-    pub headers: Vec<Param>,
-    #[serde(default)]
-    pub query: Vec<Param>,
-    #[serde(default)]
-    pub body: Vec<Param>,
-}
-
-impl HttpParams {
-    fn parse(v: Option<&Value>, path: &str) -> Result<HttpParams, ApiError> {
-        let Some(v) = v.filter(|v| !v.is_null()) else {
-            return Ok(HttpParams::default());
-        };
-        let list = |member: &str| -> Result<Vec<Param>, ApiError> {
-            let Some(items) = v.get(member).and_then(Value::as_array) else {
-                return Ok(Vec::new());
-            };
-            if items.len() > MAX_PARAMS {
-                return Err(validation(format!(
-                    "{path}.{member} must have at most {MAX_PARAMS} elements."
-                )));
-            }
-            items
-                .iter()
-                .map(|item| {
-                    let key = str_of(item, "Key")
-                        .filter(|k| !k.is_empty())
-                        .ok_or_else(|| {
-                            validation(format!("{path}.{member}.Key must be specified."))
-                        })?;
-                    Ok(Param {
-                        key: key.to_string(),
-                        value: Some(str_of(item, "Value").unwrap_or("").to_string()),
-                        secret: item
-                            .get("IsValueSecret")
-                            .and_then(Value::as_bool)
-                            .unwrap_or(false),
-                    })
-                })
-                .collect()
-        };
-        Ok(HttpParams {
-            headers: list("HeaderParameters")?,
-            query: list("QueryStringParameters")?,
-            body: list("BodyParameters")?,
-        })
-    }
-
-    /// The same parameters with secret values removed.
-    pub(crate) fn public(&self) -> HttpParams {
-        let strip = |ps: &[Param]| {
-            ps.iter()
-                .map(|p| Param {
-                    key: p.key.clone(),
-                    value: if p.secret { None } else { p.value.clone() },
-                    secret: p.secret,
-                })
-                .collect()
-        };
-        HttpParams {
-            headers: strip(&self.headers),
-            query: strip(&self.query),
-            body: strip(&self.body),
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.headers.is_empty() && self.query.is_empty() && self.body.is_empty()
-    }
-
-    fn to_value(&self) -> Value {
-        let list = |ps: &[Param]| {
-            Value::Array(
-                ps.iter()
-                    .map(|p| {
-                        let mut o = json!({"Key": p.key, "IsValueSecret": p.secret});
-                        if let Some(v) = &p.value {
-                            o["Value"] = json!(v);
-                        }
-                        o
-                    })
-                    .collect(),
-            )
-        };
-        let mut o = serde_json::Map::new();
-        if !self.headers.is_empty() {
-            o.insert("HeaderParameters".into(), list(&self.headers));
-        }
-        if !self.query.is_empty() {
-            o.insert("QueryStringParameters".into(), list(&self.query));
-        }
-        if !self.body.is_empty() {
-            o.insert("BodyParameters".into(), list(&self.body));
-        }
-        Value::Object(o)
-    }
-}
 
 /// The public part of an OAuth configuration.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -456,6 +343,7 @@ pub(crate) async fn create(
         invocation: HttpParams::default(),
         kms_key: str_of(input, "KmsKeyIdentifier").map(str::to_string),
     };
+    refuse_private(input)?;
     let mut secrets = Secrets::default();
     apply_auth(&mut conn, &mut secrets, auth_type, &auth, true)?;
     let oauth = auth_type == "OAUTH_CLIENT_CREDENTIALS";
@@ -494,6 +382,21 @@ pub(crate) async fn create(
     Ok(conn.change(&conn.state))
 }
 
+/// Private connectivity (VPC Lattice resource configurations) has no meaning in opsloop.
+fn refuse_private(input: &Value) -> Result<(), ApiError> {
+    let auth = input.get("AuthParameters");
+    let private = [
+        input.get("InvocationConnectivityParameters"),
+        auth.and_then(|a| a.get("ConnectivityParameters")),
+    ];
+    if private.iter().any(|p| p.is_some_and(|v| !v.is_null())) {
+        return Err(validation(
+            "Private connectivity (InvocationConnectivityParameters, ConnectivityParameters) is not supported by opsloop: endpoints are reached directly.",
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn describe(
     events: &Events,
     account: &str,
@@ -512,6 +415,7 @@ pub(crate) async fn update(
     input: &Value,
 ) -> Result<Value, ApiError> {
     let name = required_str(input, "Name")?;
+    refuse_private(input)?;
     let key = record_key(account, region, name);
     let conn = {
         let _guard = events.ext.shared.write_lock.lock();

@@ -13,6 +13,7 @@ mod common;
 mod connections;
 mod destinations;
 mod http;
+mod params;
 mod replays;
 mod secrets;
 mod worker;

@@ -579,3 +579,59 @@ async fn a_replay_hands_every_event_of_its_window_to_the_core() {
     assert_eq!(d["State"], "COMPLETED", "{d}");
     assert_eq!(d["EventLastReplayedTime"].as_f64().unwrap(), from + 249.0);
 }
+
+#[tokio::test]
+async fn a_replay_resumes_from_its_cursor_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let open = || {
+        let store = Arc::new(SqliteStore::open(&db).unwrap());
+        Events::open(dir.path(), store, Directory::new()).unwrap()
+    };
+    let base = (time::OffsetDateTime::now_utc() - time::Duration::hours(1))
+        .replace_nanosecond(0)
+        .unwrap();
+    let fmt = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let from = base.unix_timestamp() as f64;
+    {
+        let events = open();
+        ok(
+            &events,
+            "CreateArchive",
+            json!({"ArchiveName": "a", "EventSourceArn": bus_arn("default")}),
+        )
+        .await;
+        for i in 0..250 {
+            let e = event(&format!("e{i:03}"), &fmt(base + time::Duration::seconds(i)));
+            archives::archive_event(&events, ACCOUNT, REGION, &bus_arn("default"), &e).unwrap();
+        }
+        ok(
+            &events,
+            "StartReplay",
+            json!({"ReplayName": "r",
+            "EventSourceArn": format!("arn:aws:events:{REGION}:{ACCOUNT}:archive/a"),
+            "EventStartTime": from, "EventEndTime": from + 600.0,
+            "Destination": {"Arn": bus_arn("default")}}),
+        )
+        .await;
+        worker::tick(&events).await.unwrap();
+        let d = ok(&events, "DescribeReplay", json!({"ReplayName": "r"})).await;
+        assert_eq!(d["State"], "RUNNING");
+        assert_eq!(d["EventLastReplayedTime"].as_f64().unwrap(), from + 99.0);
+    }
+    // "Restart": a new service over the same database picks the replay up where it stopped.
+    let events = open();
+    for _ in 0..5 {
+        worker::tick(&events).await.unwrap();
+    }
+    let key = super::common::record_key(ACCOUNT, REGION, "r");
+    let stored: super::replays::Replay =
+        super::common::get_record(&*events.control, super::common::T_REPLAYS, &key)
+            .unwrap()
+            .unwrap();
+    assert_eq!(stored.state, "COMPLETED");
+    assert_eq!(stored.replayed, 250, "each archived event replayed once");
+}
