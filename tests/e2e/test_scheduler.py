@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import time
 import uuid
 from zoneinfo import ZoneInfo
@@ -304,3 +305,27 @@ def test_universal_and_event_bus_targets(make_server, receiver):
     assert event["detail-type"] == "Tick"
     assert event["detail"] == {"hello": "bus"}
     assert f"arn:aws:scheduler:{harness.REGION}:{ACCOUNT}:schedule/default/to-bus" in event["resources"]
+
+
+def test_fire_lateness(make_server):
+    """60 at() schedules, six per second over ten seconds: each fires within a second of its time
+    (AWS promises a minute). The server logs each fire's lateness; p50/max are printed (`-s`)."""
+    srv = make_server()
+    s = scheduler_client(srv)
+    topic = sns_client(srv).create_topic(Name=unique("lateness"))["TopicArn"]
+    count = 60
+    base = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) + datetime.timedelta(seconds=3)
+    for i in range(count):
+        t = base + datetime.timedelta(seconds=i // 6)
+        s.create_schedule(Name=f"l{i}", ScheduleExpression=f"at({t.strftime('%Y-%m-%dT%H:%M:%S')})",
+                          FlexibleTimeWindow=OFF, Target={"Arn": topic, "RoleArn": ROLE})
+
+    def lateness():
+        found = [int(x) for x in re.findall(r"lateness_ms=(-?\d+)", srv.stderr())]
+        return found if len(found) >= count else None
+
+    found = sorted(wait_for(lateness, deadline_s=40, what=f"{count} fires"))
+    assert len(found) == count, "each schedule fired exactly once"
+    assert found[0] >= 0, "nothing fires early"
+    assert found[-1] < 1000, found
+    print(f"\nscheduler fire lateness over {count} at() fires: p50 {found[count // 2]} ms, max {found[-1]} ms")
