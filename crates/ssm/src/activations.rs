@@ -238,6 +238,90 @@ pub fn delete_activation(inner: &Inner, scope: &Scope, input: &Value) -> Result<
     Ok(json!({}))
 }
 
+/// What a node reports about itself when it registers (and later in heartbeats).
+#[derive(Debug, Clone, Default)]
+pub struct NodeInfo {
+    pub platform_type: String,
+    pub platform_name: String,
+    pub platform_version: String,
+    pub agent_version: String,
+    pub ip_address: String,
+    pub computer_name: String,
+}
+
+/// Register a node through an activation: checks the code, expiry and limit, then in one batch
+/// counts the registration, writes the `ManagedInstance` (`mi-` + 17 hex, named after the
+/// activation's DefaultInstanceName, Online) and gives it the activation's tags. For the agent
+/// registration endpoint.
+pub fn register(
+    inner: &Inner,
+    scope: &Scope,
+    activation_id: &str,
+    code: &str,
+    info: NodeInfo,
+) -> Result<ManagedInstance, ApiError> {
+    let invalid = |why: &str| {
+        err(
+            "InvalidActivation",
+            format!("Activation {activation_id} can't register a node: {why}."),
+        )
+    };
+    let _guard = inner.lock.lock();
+    let mut a = load(inner, scope, activation_id)?.ok_or_else(|| invalid("it does not exist"))?;
+    let t = now();
+    if hash_code(code) != a.code_hash {
+        return Err(invalid("the activation code does not match"));
+    }
+    if t >= a.expiration {
+        return Err(invalid("it has expired"));
+    }
+    if a.registrations_count >= a.registration_limit {
+        return Err(invalid("its registration limit is reached"));
+    }
+    a.registrations_count += 1;
+    let m = ManagedInstance {
+        instance_id: format!("mi-{}", crate::common::random_hex(17)),
+        activation_id: a.id.clone(),
+        name: a.default_instance_name.clone(),
+        iam_role: a.iam_role.clone(),
+        registered: t,
+        last_ping: t,
+        ping_status: "Online".into(),
+        platform_type: info.platform_type,
+        platform_name: info.platform_name,
+        platform_version: info.platform_version,
+        agent_version: info.agent_version,
+        ip_address: info.ip_address,
+        computer_name: info.computer_name,
+    };
+    let mut ops = vec![
+        opsloop_store::WriteOp::Put {
+            table: TABLE.into(),
+            key: scope.key(&a.id),
+            value: crate::common::to_bytes(&a),
+        },
+        opsloop_store::WriteOp::Insert {
+            table: INSTANCES.into(),
+            key: scope.key(&m.instance_id),
+            value: crate::common::to_bytes(&m),
+        },
+    ];
+    if !a.tags.is_empty() {
+        ops.push(tags::put_op(
+            scope,
+            "ManagedInstance",
+            &m.instance_id,
+            &a.tags,
+        ));
+    }
+    inner
+        .store
+        .batch(ops)
+        .map_err(crate::error::InternalError::from)?;
+    tracing::info!(instance = %m.instance_id, activation = %a.id, "managed node registered");
+    Ok(m)
+}
+
 /// Does the managed node exist (for tagging)?
 pub fn instance_exists(inner: &Inner, scope: &Scope, id: &str) -> Result<Option<String>, ApiError> {
     let m: Option<ManagedInstance> = get_row(&*inner.store, INSTANCES, &scope.key(id))?;
@@ -417,6 +501,7 @@ pub fn describe_instance_information(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn codes_are_checked_by_hash_expiry_and_limit() {
@@ -458,6 +543,65 @@ mod tests {
             "InvalidInstanceId"
         );
         assert!(check_filter_values("PlatformTypes", &[]).is_err());
+    }
+
+    #[test]
+    fn registration_consumes_the_activation_and_lists_the_node() {
+        let i = crate::testing::inner();
+        let sc = crate::testing::scope();
+        let created = create_activation(
+            &i,
+            &sc,
+            &json!({"IamRole": "role", "RegistrationLimit": 1, "DefaultInstanceName": "web",
+                    "Tags": [{"Key": "env", "Value": "prod"}]}),
+        )
+        .unwrap();
+        let id = created["ActivationId"].as_str().unwrap();
+        let code = created["ActivationCode"].as_str().unwrap();
+        let info = || NodeInfo {
+            platform_type: "Linux".into(),
+            agent_version: "0.1.0".into(),
+            ..Default::default()
+        };
+        let bad = register(&i, &sc, id, "wrong-code", info()).unwrap_err();
+        assert_eq!(bad.kind, "InvalidActivation");
+        let m = register(&i, &sc, id, code, info()).unwrap();
+        assert!(m.instance_id.starts_with("mi-") && m.instance_id.len() == 20);
+        let again = register(&i, &sc, id, code, info()).unwrap_err();
+        assert!(again.message.contains("limit"), "{}", again.message);
+
+        let list = |f: Value| -> Vec<String> {
+            describe_instance_information(&i, &sc, &f).unwrap()["InstanceInformationList"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["InstanceId"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(list(json!({})), vec![m.instance_id.clone()]);
+        assert_eq!(
+            list(json!({"Filters": [{"Key": "tag:env", "Values": ["prod"]}]})),
+            vec![m.instance_id.clone()]
+        );
+        assert!(
+            list(json!({"Filters": [{"Key": "PingStatus", "Values": ["ConnectionLost"]}]}))
+                .is_empty()
+        );
+        assert_eq!(
+            list(
+                json!({"InstanceInformationFilterList": [{"key": "ActivationIds", "valueSet": [id]}]})
+            ),
+            vec![m.instance_id.clone()]
+        );
+        let a = describe_activations(&i, &sc, &json!({})).unwrap();
+        assert_eq!(a["ActivationList"][0]["RegistrationsCount"], 1);
+        let tags = crate::tags::list_tags(
+            &i,
+            &sc,
+            &json!({"ResourceType": "ManagedInstance", "ResourceId": m.instance_id}),
+        )
+        .unwrap();
+        assert_eq!(tags["TagList"], json!([{"Key": "env", "Value": "prod"}]));
     }
 
     #[test]
