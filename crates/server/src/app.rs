@@ -13,10 +13,12 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use opsloop_cloudwatch::CloudWatch;
+use opsloop_contacts::Contacts;
 use opsloop_core::{
     ApiError, BoxFuture, Directory, Health, RequestContext, Service, ValidationFailure, Value,
 };
 use opsloop_events::Events;
+use opsloop_incidents::Incidents;
 use opsloop_logs::Logs;
 use opsloop_scheduler::Scheduler;
 use opsloop_ssm::Ssm;
@@ -143,6 +145,8 @@ struct Services {
     events: Arc<Events>,
     scheduler: Arc<Scheduler>,
     ssm: Arc<Ssm>,
+    incidents: Arc<Incidents>,
+    contacts: Arc<Contacts>,
 }
 
 impl Services {
@@ -172,6 +176,10 @@ impl Services {
             .map_err(|e| anyhow!("cannot open EventBridge Scheduler: {e}"))?;
         let ssm = Ssm::open(data_dir, control.clone(), directory.clone())
             .map_err(|e| anyhow!("cannot open Systems Manager: {e}"))?;
+        let incidents = Incidents::open(data_dir, control.clone(), directory.clone())
+            .map_err(|e| anyhow!("cannot open Incident Manager: {e}"))?;
+        let contacts = Contacts::open(data_dir, control.clone(), directory.clone())
+            .map_err(|e| anyhow!("cannot open Incident Manager contacts: {e}"))?;
         Ok(Services {
             cloudwatch: Arc::new(cloudwatch),
             logs: Arc::new(logs),
@@ -179,6 +187,8 @@ impl Services {
             events: Arc::new(events),
             scheduler: Arc::new(scheduler),
             ssm: Arc::new(ssm),
+            incidents: Arc::new(incidents),
+            contacts: Arc::new(contacts),
         })
     }
 
@@ -190,6 +200,8 @@ impl Services {
             self.events.clone(),
             self.scheduler.clone(),
             self.ssm.clone(),
+            self.incidents.clone(),
+            self.contacts.clone(),
         ]
     }
 }
@@ -328,6 +340,14 @@ impl App {
             .ssm
             .start()
             .map_err(|e| anyhow!("cannot start Systems Manager: {e}"))?;
+        self.services
+            .incidents
+            .start()
+            .map_err(|e| anyhow!("cannot start Incident Manager: {e}"))?;
+        self.services
+            .contacts
+            .start()
+            .map_err(|e| anyhow!("cannot start Incident Manager contacts: {e}"))?;
         Ok(())
     }
 
@@ -363,6 +383,8 @@ impl App {
         self.services.events.reset();
         self.services.scheduler.reset();
         self.services.ssm.reset();
+        self.services.incidents.reset();
+        self.services.contacts.reset();
         let cloudwatch = self.services.cloudwatch.clone();
         tokio::task::spawn_blocking(move || cloudwatch.reload())
             .await
@@ -378,6 +400,8 @@ impl App {
         self.services.events.shutdown();
         self.services.scheduler.shutdown();
         self.services.ssm.shutdown();
+        self.services.incidents.shutdown();
+        self.services.contacts.shutdown();
         self.services.logs.close();
         self.metrics
             .close()
