@@ -204,6 +204,28 @@ mod tests {
     }
 
     #[test]
+    fn every_builtin_survives_json_yaml_conversion() {
+        for d in all() {
+            let v = d.latest();
+            let value = parse_content(&v.content, &v.format).unwrap();
+            let as_yaml = super::super::yaml::emit(&value);
+            assert_eq!(
+                super::super::yaml::parse(&as_yaml).unwrap(),
+                value,
+                "{}",
+                d.name
+            );
+            let as_json = serde_json::to_string_pretty(&value).unwrap();
+            assert_eq!(
+                parse_content(&as_json, "JSON").unwrap(),
+                value,
+                "{}",
+                d.name
+            );
+        }
+    }
+
+    #[test]
     fn run_shell_script_has_aws_parameters() {
         let d = get("AWS-RunShellScript").unwrap();
         let names: Vec<&str> = d
