@@ -146,7 +146,22 @@ fn event_time_ms(event: &Value) -> i64 {
         .unwrap_or_else(now_ms)
 }
 
-pub(crate) fn archive_event(
+/// One archive_event call waiting for the group commit.
+pub(crate) struct Pending {
+    /// (archive record key, event row key) pairs to write with `bytes`.
+    rows: Vec<(String, String)>,
+    bytes: Vec<u8>,
+    done: tokio::sync::oneshot::Sender<Result<(), ApiError>>,
+}
+
+/// Archive writes waiting, and whether a caller is writing them (the leader).
+#[derive(Default)]
+pub(crate) struct ArchiveQueue {
+    pending: Vec<Pending>,
+    leader: bool,
+}
+
+pub(crate) async fn archive_event(
     events: &Events,
     _account: &str,
     _region: &str,
@@ -165,35 +180,91 @@ pub(crate) fn archive_event(
     if matching.is_empty() {
         return Ok(());
     }
-    let bytes = serde_json::to_vec(event).unwrap_or_default();
     let ms = event_time_ms(event);
     let id = event
         .get("id")
         .and_then(Value::as_str)
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let rows = matching
+        .iter()
+        .map(|a| {
+            (
+                a.key.clone(),
+                format!("{}{ms:015}/{id}", rows_prefix(&a.key)),
+            )
+        })
+        .collect();
+    let (done, outcome) = tokio::sync::oneshot::channel();
+    let pending = Pending {
+        rows,
+        bytes: serde_json::to_vec(event).unwrap_or_default(),
+        done,
+    };
+    // Group commit: the first caller to find no leader writes everything queued (its own and what
+    // arrives meanwhile) in one batch per round; the others wait for their answer. The leader's
+    // loop has no await point, so it cannot be abandoned half-way.
+    let lead = {
+        let mut queue = shared.archive_queue.lock();
+        queue.pending.push(pending);
+        !std::mem::replace(&mut queue.leader, true)
+    };
+    if lead {
+        loop {
+            let round = {
+                let mut queue = shared.archive_queue.lock();
+                if queue.pending.is_empty() {
+                    queue.leader = false;
+                    break;
+                }
+                std::mem::take(&mut queue.pending)
+            };
+            let result = write_round(shared, &*events.control, &round);
+            for p in round {
+                let _ = p.done.send(result.clone());
+            }
+        }
+    }
+    outcome.await.unwrap_or_else(|_| Err(ApiError::internal()))
+}
+
+/// Write the rows of `round` and the archives' new counters in one atomic batch.
+fn write_round(
+    shared: &Shared,
+    control: &dyn ControlStore,
+    round: &[Pending],
+) -> Result<(), ApiError> {
     let _guard = shared.write_lock.lock();
+    let mut archives: HashMap<&str, Option<Archive>> = HashMap::new();
     let mut ops = Vec::new();
+    for p in round {
+        for (archive_key, row_key) in &p.rows {
+            let slot = match archives.entry(archive_key.as_str()) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(get_record::<Archive>(control, T_ARCHIVES, archive_key)?)
+                }
+            };
+            let Some(archive) = slot else { continue };
+            archive.event_count += 1;
+            archive.size_bytes += p.bytes.len() as i64;
+            ops.push(WriteOp::Put {
+                table: T_ARCHIVED.into(),
+                key: row_key.clone(),
+                value: p.bytes.clone(),
+            });
+        }
+    }
     let mut stale = false;
-    for cached in matching {
-        let Some(mut archive) = get_record::<Archive>(&*events.control, T_ARCHIVES, &cached.key)?
-        else {
-            stale = true;
-            continue;
-        };
-        let row = format!("{}{ms:015}/{id}", rows_prefix(&cached.key));
-        archive.event_count += 1;
-        archive.size_bytes += bytes.len() as i64;
-        ops.push(WriteOp::Put {
-            table: T_ARCHIVED.into(),
-            key: row,
-            value: bytes.clone(),
-        });
-        ops.push(WriteOp::Put {
-            table: T_ARCHIVES.into(),
-            key: cached.key.clone(),
-            value: encode(&archive),
-        });
+    for (key, archive) in archives {
+        match archive {
+            Some(a) => ops.push(WriteOp::Put {
+                table: T_ARCHIVES.into(),
+                key: key.to_string(),
+                value: encode(&a),
+            }),
+            None => stale = true,
+        }
     }
     if stale {
         invalidate(shared);
@@ -201,7 +272,7 @@ pub(crate) fn archive_event(
     if ops.is_empty() {
         return Ok(());
     }
-    events.control.batch(ops).map_err(store_error)
+    control.batch(ops).map_err(store_error)
 }
 
 fn missing(name: &str) -> ApiError {

@@ -38,6 +38,8 @@ pub struct Shared {
     pub(crate) worker_started: AtomicBool,
     pub(crate) wake: Notify,
     pub(crate) last_sweep: Mutex<Option<Instant>>,
+    /// Archive writes waiting for the group commit.
+    pub(crate) archive_queue: Mutex<super::archives::ArchiveQueue>,
 }
 
 pub(crate) const T_CONNECTIONS: &str = "events.ext.connections";

@@ -168,5 +168,5 @@ pub async fn archive_event(
     event: &Value,
 ) -> Result<(), ApiError> {
     worker::ensure_started(events);
-    archives::archive_event(events, account_id, region, bus_arn, event)
+    archives::archive_event(events, account_id, region, bus_arn, event).await
 }

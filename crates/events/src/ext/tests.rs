@@ -350,6 +350,7 @@ async fn archives_count_what_they_keep_and_forget_old_events() {
         &bus_arn("default"),
         &event("e1", &fmt(now)),
     )
+    .await
     .unwrap();
     archives::archive_event(
         &events,
@@ -358,6 +359,7 @@ async fn archives_count_what_they_keep_and_forget_old_events() {
         &bus_arn("default"),
         &event("e2", &fmt(now - time::Duration::days(3))),
     )
+    .await
     .unwrap();
     archives::archive_event(
         &events,
@@ -366,6 +368,7 @@ async fn archives_count_what_they_keep_and_forget_old_events() {
         &bus_arn("other"),
         &event("e3", &fmt(now)),
     )
+    .await
     .unwrap();
     let d = ok(&events, "DescribeArchive", json!({"ArchiveName": "a"})).await;
     assert_eq!(d["EventCount"], 2);
@@ -405,6 +408,7 @@ async fn archives_count_what_they_keep_and_forget_old_events() {
         &bus_arn("default"),
         &event("e4", &fmt(now)),
     )
+    .await
     .unwrap();
     ok(
         &events,
@@ -559,6 +563,7 @@ async fn a_replay_hands_every_event_of_its_window_to_the_core() {
             &bus_arn("default"),
             &event(&format!("e{i:03}"), &fmt(t)),
         )
+        .await
         .unwrap();
     }
     archives::archive_event(
@@ -568,6 +573,7 @@ async fn a_replay_hands_every_event_of_its_window_to_the_core() {
         &bus_arn("default"),
         &event("late", &fmt(base + time::Duration::minutes(30))),
     )
+    .await
     .unwrap();
     let from = base.unix_timestamp() as f64;
     ok(&events, "StartReplay", json!({"ReplayName": "r", "EventSourceArn": format!("arn:aws:events:{REGION}:{ACCOUNT}:archive/a"),
@@ -606,7 +612,9 @@ async fn a_replay_resumes_from_its_cursor_after_a_restart() {
         .await;
         for i in 0..250 {
             let e = event(&format!("e{i:03}"), &fmt(base + time::Duration::seconds(i)));
-            archives::archive_event(&events, ACCOUNT, REGION, &bus_arn("default"), &e).unwrap();
+            archives::archive_event(&events, ACCOUNT, REGION, &bus_arn("default"), &e)
+                .await
+                .unwrap();
         }
         ok(
             &events,
@@ -634,4 +642,42 @@ async fn a_replay_resumes_from_its_cursor_after_a_restart() {
             .unwrap();
     assert_eq!(stored.state, "COMPLETED");
     assert_eq!(stored.replayed, 250, "each archived event replayed once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_archiving_is_group_committed_without_losing_counts() {
+    let (events, _dir) = service();
+    let events = Arc::new(events);
+    ok(
+        &events,
+        "CreateArchive",
+        json!({"ArchiveName": "a", "EventSourceArn": bus_arn("default")}),
+    )
+    .await;
+    ok(
+        &events,
+        "CreateArchive",
+        json!({"ArchiveName": "b", "EventSourceArn": bus_arn("default")}),
+    )
+    .await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let events = Arc::clone(&events);
+        tasks.spawn(async move {
+            let e = event(&format!("e{i}"), "2026-01-01T00:00:00Z");
+            archives::archive_event(&events, ACCOUNT, REGION, &bus_arn("default"), &e).await
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap().unwrap();
+    }
+    for name in ["a", "b"] {
+        let d = ok(&events, "DescribeArchive", json!({"ArchiveName": name})).await;
+        assert_eq!(d["EventCount"], 200, "{d}");
+    }
+    let rows = events
+        .control
+        .scan(super::common::T_ARCHIVED, "", None, 1000)
+        .unwrap();
+    assert_eq!(rows.len(), 400);
 }
