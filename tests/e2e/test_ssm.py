@@ -221,6 +221,43 @@ def test_paths_filters_labels_history_and_pagination(ssm, prefix):
     raises("ParameterNotFound", ssm.delete_parameter, Name=f"{prefix}/app/c")
 
 
+def test_parameter_changes_reach_eventbridge(server, ssm, prefix):
+    s = harness.session(None)
+    cfg = Config(retries={"mode": "standard", "total_max_attempts": 1})
+    events = s.client("events", endpoint_url=server.url, config=cfg)
+    logs = s.client("logs", endpoint_url=server.url, config=cfg)
+    group = f"/e2e/ssm-events/{uuid.uuid4().hex[:8]}"
+    logs.create_log_group(logGroupName=group)
+    name = f"{prefix}/watched"
+    rule = f"ssm-changes-{uuid.uuid4().hex[:8]}"
+    events.put_rule(Name=rule, EventPattern=json.dumps({
+        "source": ["aws.ssm"], "detail-type": ["Parameter Store Change"], "detail": {"name": [name]}}))
+    ssm.put_parameter(Name=f"{prefix}/probe", Value="x", Type="String")
+    account = ssm.get_parameter(Name=f"{prefix}/probe")["Parameter"]["ARN"].split(":")[4]
+    out = events.put_targets(Rule=rule, Targets=[
+        {"Id": "logs", "Arn": f"arn:aws:logs:{harness.REGION}:{account}:log-group:{group}"}])
+    assert out["FailedEntryCount"] == 0
+    ssm.put_parameter(Name=name, Value="v1", Type="String", Description="watched value")
+    ssm.put_parameter(Name=name, Value="v2", Overwrite=True)
+    ssm.label_parameter_version(Name=name, Labels=["live"])
+    ssm.delete_parameter(Name=name)
+
+    def received():
+        msgs = [json.loads(e["message"]) for e in logs.filter_log_events(logGroupName=group)["events"]]
+        return msgs if len(msgs) >= 4 else None
+
+    msgs = wait_for(received)
+    assert sorted(m["detail"]["operation"] for m in msgs) == sorted(
+        ["Create", "Update", "LabelParameterVersion", "Delete"])
+    first = next(m for m in msgs if m["detail"]["operation"] == "Create")
+    assert first["source"] == "aws.ssm" and first["detail-type"] == "Parameter Store Change"
+    assert first["detail"] == {"operation": "Create", "name": name, "type": "String",
+                               "description": "watched value"}
+    assert first["resources"] == [f"arn:aws:ssm:{harness.REGION}:{account}:parameter{name}"]
+    events.remove_targets(Rule=rule, Ids=["logs"])
+    events.delete_rule(Name=rule)
+
+
 def test_parameters_with_the_aws_cli(server, prefix):
     harness.aws(server, "ssm", "put-parameter", "--name", f"{prefix}/cli/url", "--value", "db.internal:5432",
                 "--type", "String")

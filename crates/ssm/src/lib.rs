@@ -10,6 +10,7 @@
 //! the agent and Automation are later modules on top of these (see the crate's README.md).
 
 pub mod activations;
+pub mod bus;
 mod common;
 pub mod documents;
 pub mod error;
@@ -37,15 +38,32 @@ pub struct Inner {
     /// Serialises control-plane read-modify-write operations.
     pub lock: Mutex<()>,
     pub sealer: Sealer,
-    #[allow(dead_code)]
     pub directory: Arc<Directory>,
+    /// Wakes the event dispatcher after a write that queued events.
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
+impl Inner {
+    /// Apply `ops` atomically; when they queue events, wake the dispatcher.
+    pub fn commit(&self, ops: Vec<opsloop_store::WriteOp>) -> Result<(), ApiError> {
+        let queues = ops.iter().any(
+            |op| matches!(op, opsloop_store::WriteOp::Put { table, .. } if table == bus::TABLE),
+        );
+        self.store
+            .batch(ops)
+            .map_err(crate::error::InternalError::from)?;
+        if queues {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
 }
 
 /// The SSM service.
 pub struct Ssm {
     inner: Inner,
-    /// The background task deleting expired parameters (started by `start`).
-    sweeper: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Background tasks (expired-parameter sweeper, event dispatcher) started by `start`.
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// How often expired parameters are swept.
@@ -67,8 +85,9 @@ impl Ssm {
                 lock: Mutex::new(()),
                 sealer,
                 directory,
+                wake: Arc::new(tokio::sync::Notify::new()),
             },
-            sweeper: Mutex::new(None),
+            tasks: Mutex::new(Vec::new()),
         })
     }
 
@@ -89,7 +108,12 @@ impl Ssm {
                 }
             }
         });
-        *self.sweeper.lock() = Some(task);
+        let dispatcher = tokio::spawn(bus::run(
+            self.inner.store.clone(),
+            self.inner.directory.clone(),
+            self.inner.wake.clone(),
+        ));
+        self.tasks.lock().extend([task, dispatcher]);
         Ok(())
     }
 
@@ -98,7 +122,7 @@ impl Ssm {
 
     /// Stop background work (blocking; called once at shutdown).
     pub fn shutdown(&self) {
-        if let Some(task) = self.sweeper.lock().take() {
+        for task in self.tasks.lock().drain(..) {
             task.abort();
         }
     }
@@ -195,6 +219,7 @@ pub(crate) mod testing {
             lock: Mutex::new(()),
             sealer: Sealer::ephemeral(),
             directory: Directory::new(),
+            wake: Arc::new(tokio::sync::Notify::new()),
         }
     }
 

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::common::{b, get_row, s, strings, tag_list, to_bytes, Scope};
-use crate::error::{err, validation, InternalError};
+use crate::error::{err, validation};
 use crate::tags;
 use crate::Inner;
 
@@ -439,7 +439,9 @@ pub fn put_parameter(inner: &Inner, scope: &Scope, input: &Value) -> Result<Valu
     if !req_tags.is_empty() {
         ops.push(tags::put_op(scope, "Parameter", &name, &req_tags));
     }
-    inner.store.batch(ops).map_err(InternalError::from)?;
+    let operation = if version == 1 { "Create" } else { "Update" };
+    ops.push(change_event(scope, &param, operation));
+    inner.commit(ops)?;
     tracing::debug!(name = %name, version, "parameter written");
     Ok(json!({ "Version": version, "Tier": tier }))
 }
@@ -489,22 +491,35 @@ pub fn delete_parameter(inner: &Inner, scope: &Scope, input: &Value) -> Result<V
     let raw = s(input, "Name").unwrap_or("");
     let _guard = inner.lock.lock();
     let p = lookup(inner, scope, raw)?.ok_or_else(|| not_found(&plain_name(raw)))?;
-    remove(inner, scope, &p.name)?;
+    remove(inner, scope, &p)?;
     Ok(json!({}))
 }
 
-fn remove(inner: &Inner, scope: &Scope, name: &str) -> Result<(), ApiError> {
-    inner
-        .store
-        .batch(vec![
-            WriteOp::Delete {
-                table: TABLE.into(),
-                key: scope.key(name),
-            },
-            tags::delete_op(scope, "Parameter", name),
-        ])
-        .map_err(InternalError::from)?;
-    Ok(())
+/// The "Parameter Store Change" event of `operation` on `p` (its latest version).
+fn change_event(scope: &Scope, p: &Param, operation: &str) -> WriteOp {
+    let v = p.latest();
+    crate::bus::op(
+        scope,
+        "Parameter Store Change",
+        vec![param_arn(scope, &p.name)],
+        json!({
+            "operation": operation,
+            "name": p.name,
+            "type": v.ptype,
+            "description": v.description.clone().unwrap_or_default(),
+        }),
+    )
+}
+
+fn remove(inner: &Inner, scope: &Scope, p: &Param) -> Result<(), ApiError> {
+    inner.commit(vec![
+        WriteOp::Delete {
+            table: TABLE.into(),
+            key: scope.key(&p.name),
+        },
+        tags::delete_op(scope, "Parameter", &p.name),
+        change_event(scope, p, "Delete"),
+    ])
 }
 
 /// DeleteParameters.
@@ -515,7 +530,7 @@ pub fn delete_parameters(inner: &Inner, scope: &Scope, input: &Value) -> Result<
     for raw in strings(input, "Names") {
         match lookup(inner, scope, &raw)? {
             Some(p) => {
-                remove(inner, scope, &p.name)?;
+                remove(inner, scope, &p)?;
                 deleted.push(raw);
             }
             None => invalid.push(raw),
@@ -570,12 +585,21 @@ pub fn get_parameter_history(
     Ok(out)
 }
 
-fn write_param(inner: &Inner, scope: &Scope, p: &Param) -> Result<(), ApiError> {
-    inner
-        .store
-        .put(TABLE, &scope.key(&p.name), &to_bytes(p))
-        .map_err(InternalError::from)?;
-    Ok(())
+fn write_param(
+    inner: &Inner,
+    scope: &Scope,
+    p: &Param,
+    event: Option<&str>,
+) -> Result<(), ApiError> {
+    let mut ops = vec![WriteOp::Put {
+        table: TABLE.into(),
+        key: scope.key(&p.name),
+        value: to_bytes(p),
+    }];
+    if let Some(operation) = event {
+        ops.push(change_event(scope, p, operation));
+    }
+    inner.commit(ops)
 }
 
 /// LabelParameterVersion: attach labels to a version (moving them from any other version).
@@ -624,7 +648,7 @@ pub fn label_parameter_version(
             v.labels.retain(|l| !valid.contains(l));
         }
     }
-    write_param(inner, scope, &p)?;
+    write_param(inner, scope, &p, Some("LabelParameterVersion"))?;
     Ok(json!({ "InvalidLabels": invalid, "ParameterVersion": target }))
 }
 
@@ -653,7 +677,7 @@ pub fn unlabel_parameter_version(
     let (removed, invalid): (Vec<String>, Vec<String>) =
         labels.into_iter().partition(|l| v.labels.contains(l));
     v.labels.retain(|l| !removed.contains(l));
-    write_param(inner, scope, &p)?;
+    write_param(inner, scope, &p, None)?;
     Ok(json!({ "RemovedLabels": removed, "InvalidLabels": invalid }))
 }
 

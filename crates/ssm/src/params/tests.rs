@@ -38,6 +38,20 @@ fn put_get_overwrite_and_versions() {
     )
     .unwrap();
     assert_eq!(r["Version"], 2);
+    // Each change queued its "Parameter Store Change" event with the write.
+    let queued: Vec<Value> = i
+        .store
+        .scan(crate::bus::TABLE, "", None, 10)
+        .unwrap()
+        .into_iter()
+        .map(|(_, v)| serde_json::from_slice(&v).unwrap())
+        .collect();
+    let ops: Vec<&str> = queued
+        .iter()
+        .map(|e| e["detail"]["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, vec!["Create", "Update"]);
+    assert_eq!(queued[0]["detail_type"], "Parameter Store Change");
     let p = get(&i, "/app/db/host", false).unwrap();
     assert_eq!(p["Parameter"]["Value"], "b");
     assert_eq!(p["Parameter"]["Type"], "String");
