@@ -8,7 +8,9 @@ use serde_json::{json, Map};
 
 use crate::model::StoredBus;
 use crate::targets::validate_dead_letter;
-use crate::util::{self, internal, not_found, resolve_bus, s, validation, DEFAULT_BUS, T_BUS, T_RULE};
+use crate::util::{
+    self, internal, not_found, resolve_bus, s, validation, DEFAULT_BUS, T_BUS, T_RULE,
+};
 use crate::Events;
 
 /// Most custom buses per account and region (AWS's default quota).
@@ -89,7 +91,12 @@ impl Events {
             validate_dead_letter(dlq)?;
         }
         let _guard = self.write_lock.lock();
-        if name == DEFAULT_BUS || self.registry.bus(&ctx.account_id, &ctx.region, name).is_some() {
+        if name == DEFAULT_BUS
+            || self
+                .registry
+                .bus(&ctx.account_id, &ctx.region, name)
+                .is_some()
+        {
             return Err(ApiError::new(
                 "ResourceAlreadyExistsException",
                 format!("Event bus {name} already exists."),
@@ -104,7 +111,9 @@ impl Events {
         if custom >= MAX_BUSES {
             return Err(ApiError::new(
                 "LimitExceededException",
-                format!("The requested resource exceeds the maximum number allowed ({MAX_BUSES} event buses)."),
+                format!(
+                    "The requested resource exceeds the maximum number allowed ({MAX_BUSES} event buses)."
+                ),
             ));
         }
         let now = util::now_ms() as f64 / 1000.0;
@@ -124,7 +133,12 @@ impl Events {
         self.store_bus(&bus)?;
         let mut out = Map::new();
         out.insert("EventBusArn".into(), bus.arn().into());
-        for k in ["Description", "KmsKeyIdentifier", "DeadLetterConfig", "LogConfig"] {
+        for k in [
+            "Description",
+            "KmsKeyIdentifier",
+            "DeadLetterConfig",
+            "LogConfig",
+        ] {
             if let Some(v) = input.get(k) {
                 out.insert(k.into(), v.clone());
             }
@@ -207,7 +221,11 @@ impl Events {
             return Err(validation("Cannot delete event bus default."));
         }
         let _guard = self.write_lock.lock();
-        if self.registry.bus(&ctx.account_id, &ctx.region, name).is_none() {
+        if self
+            .registry
+            .bus(&ctx.account_id, &ctx.region, name)
+            .is_none()
+        {
             return Ok(json!({}));
         }
         let mut ops = vec![WriteOp::Delete {
@@ -242,7 +260,10 @@ impl Events {
             }
             let doc: Value = serde_json::from_str(policy)
                 .map_err(|_| validation("Policy is not valid JSON."))?;
-            if !doc.get("Statement").is_some_and(|s| s.is_array() || s.is_object()) {
+            if !doc
+                .get("Statement")
+                .is_some_and(|s| s.is_array() || s.is_object())
+            {
                 return Err(validation("Policy must contain a Statement."));
             }
             bus.policy = Some(doc);

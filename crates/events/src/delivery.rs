@@ -89,7 +89,12 @@ impl From<ApiError> for Failure {
     fn from(e: ApiError) -> Failure {
         let throttled = matches!(
             e.kind.as_str(),
-            "Throttling" | "ThrottlingException" | "ThrottledException" | "TooManyRequestsException" | "RequestLimitExceeded" | "ConcurrentModificationException"
+            "Throttling"
+                | "ThrottlingException"
+                | "ThrottledException"
+                | "TooManyRequestsException"
+                | "RequestLimitExceeded"
+                | "ConcurrentModificationException"
         );
         Failure {
             retryable: throttled || e.status.is_some_and(|s| s >= 500),
@@ -224,7 +229,11 @@ fn resume(events: &Arc<Events>) {
             for (key, rec) in records {
                 expand_skipping(events, key, rec, &known);
             }
-            tracing::info!(records = n, retries = known.len(), "events dispatcher resumed");
+            tracing::info!(
+                records = n,
+                retries = known.len(),
+                "events dispatcher resumed"
+            );
         }
         Err(e) => tracing::error!(error = %e, "cannot load the events outbox"),
     }
@@ -242,15 +251,21 @@ fn expand_skipping(events: &Arc<Events>, key: String, rec: Arc<Record>, skip: &H
     let mut out = Vec::new();
     for (i, item) in rec.items.iter().enumerate() {
         for rule_name in &item.rules {
-            let Some(rule) = events
-                .registry
-                .rule(&item.account, &item.region, &item.bus, rule_name)
+            let Some(rule) =
+                events
+                    .registry
+                    .rule(&item.account, &item.region, &item.bus, rule_name)
             else {
                 continue;
             };
-            events
-                .metrics
-                .add(&item.account, &item.region, &item.bus, Some(rule_name), "TriggeredRules", 1.0);
+            events.metrics.add(
+                &item.account,
+                &item.region,
+                &item.bus,
+                Some(rule_name),
+                "TriggeredRules",
+                1.0,
+            );
             for t in &rule.targets {
                 let id = format!("{key}.{i}.{rule_name}.{}", s(t, "Id").unwrap_or_default());
                 if skip.contains(&id) {
@@ -318,19 +333,36 @@ fn spawn_attempt(events: &Arc<Events>, d: Delivery) {
 async fn attempt(events: &Arc<Events>, mut d: Delivery) {
     let m = &events.metrics;
     let rule = Some(d.rule.as_str());
-    m.add(&d.account, &d.region, &d.bus, rule, "InvocationAttempts", 1.0);
-    if d.attempts > 0 {
-        m.add(&d.account, &d.region, &d.bus, rule, "RetryInvocationAttempts", 1.0);
-    }
+    let retry = if d.attempts > 0 { 1.0 } else { 0.0 };
     let result = events.invoke_target(&d).await;
     let stored = d.parent.is_none();
     match result {
         Ok(()) => {
-            m.add(&d.account, &d.region, &d.bus, rule, "SuccessfulInvocationAttempts", 1.0);
-            m.add(&d.account, &d.region, &d.bus, rule, "Invocations", 1.0);
+            m.add_all(
+                &d.account,
+                &d.region,
+                &d.bus,
+                rule,
+                &[
+                    ("InvocationAttempts", 1.0),
+                    ("RetryInvocationAttempts", retry),
+                    ("SuccessfulInvocationAttempts", 1.0),
+                    ("Invocations", 1.0),
+                ],
+            );
             finish(events, &d, stored);
         }
         Err(f) => {
+            m.add_all(
+                &d.account,
+                &d.region,
+                &d.bus,
+                rule,
+                &[
+                    ("InvocationAttempts", 1.0),
+                    ("RetryInvocationAttempts", retry),
+                ],
+            );
             d.attempts += 1;
             let now = now_ms();
             let age_ok = now - d.accepted_ms < d.max_age_ms();
@@ -361,8 +393,13 @@ async fn attempt(events: &Arc<Events>, mut d: Delivery) {
                 }
                 events.delivery.schedule_retry(d);
             } else {
-                m.add(&d.account, &d.region, &d.bus, rule, "Invocations", 1.0);
-                m.add(&d.account, &d.region, &d.bus, rule, "FailedInvocations", 1.0);
+                m.add_all(
+                    &d.account,
+                    &d.region,
+                    &d.bus,
+                    rule,
+                    &[("Invocations", 1.0), ("FailedInvocations", 1.0)],
+                );
                 let condition = if !f.retryable {
                     "NonRetryableError"
                 } else if !age_ok {
@@ -393,11 +430,7 @@ fn finish(events: &Events, d: &Delivery, stored: bool) {
 
 /// Send a given-up delivery to the target's dead-letter destination, if it has one.
 async fn dead_letter(events: &Events, d: &Delivery, f: &Failure, condition: &str) {
-    let Some(arn) = d
-        .target
-        .get("DeadLetterConfig")
-        .and_then(|c| s(c, "Arn"))
-    else {
+    let Some(arn) = d.target.get("DeadLetterConfig").and_then(|c| s(c, "Arn")) else {
         return;
     };
     let m = &events.metrics;
@@ -411,32 +444,72 @@ async fn dead_letter(events: &Events, d: &Delivery, f: &Failure, condition: &str
         ("EXHAUSTED_RETRY_CONDITION", condition.to_string()),
     ];
     let result = match TargetKind::of(arn, &d.region) {
-        Some(TargetKind::Sns { account, region, topic_arn }) => {
+        Some(TargetKind::Sns {
+            account,
+            region,
+            topic_arn,
+        }) => {
             let mut ma = Map::new();
             for (k, v) in &attrs {
-                let ty = if *k == "RETRY_ATTEMPTS" { "Number" } else { "String" };
+                let ty = if *k == "RETRY_ATTEMPTS" {
+                    "Number"
+                } else {
+                    "String"
+                };
                 ma.insert((*k).into(), json!({"DataType": ty, "StringValue": v}));
             }
             let input = json!({"TopicArn": topic_arn, "Message": d.event.to_string(), "MessageAttributes": ma});
-            events.directory.invoke("SNS", &account, &region, "Publish", input).await.map(drop)
+            events
+                .directory
+                .invoke("SNS", &account, &region, "Publish", input)
+                .await
+                .map(drop)
         }
-        Some(TargetKind::LogGroup { account, region, group }) => {
+        Some(TargetKind::LogGroup {
+            account,
+            region,
+            group,
+        }) => {
             let mut doc = Map::new();
             doc.insert("event".into(), d.event.clone());
             for (k, v) in &attrs {
                 doc.insert((*k).into(), v.clone().into());
             }
             events
-                .put_log_event(&account, &region, &group, "eventbridge-dead-letters", now_ms(), Value::Object(doc).to_string())
+                .put_log_event(
+                    &account,
+                    &region,
+                    &group,
+                    "eventbridge-dead-letters",
+                    now_ms(),
+                    Value::Object(doc).to_string(),
+                )
                 .await
         }
-        _ => Err(ApiError::new("ValidationException", format!("unsupported dead-letter destination {arn}"))),
+        _ => Err(ApiError::new(
+            "ValidationException",
+            format!("unsupported dead-letter destination {arn}"),
+        )),
     };
     match result {
-        Ok(()) => m.add(&d.account, &d.region, &d.bus, rule, "DeadLetterInvocations", 1.0),
+        Ok(()) => m.add(
+            &d.account,
+            &d.region,
+            &d.bus,
+            rule,
+            "DeadLetterInvocations",
+            1.0,
+        ),
         Err(e) => {
             tracing::warn!(dlq = %arn, error = %e, "cannot send to the dead-letter destination");
-            m.add(&d.account, &d.region, &d.bus, rule, "InvocationsFailedToBeSentToDlq", 1.0);
+            m.add(
+                &d.account,
+                &d.region,
+                &d.bus,
+                rule,
+                "InvocationsFailedToBeSentToDlq",
+                1.0,
+            );
         }
     }
 }
@@ -477,7 +550,13 @@ impl Events {
         let create = json!({"logGroupName": group, "logStreamName": stream});
         match self
             .directory
-            .invoke("CloudWatch Logs", account, region, "CreateLogStream", create)
+            .invoke(
+                "CloudWatch Logs",
+                account,
+                region,
+                "CreateLogStream",
+                create,
+            )
             .await
         {
             Ok(_) => {}
@@ -515,33 +594,64 @@ impl Events {
         let event_id = s(&d.event, "id").unwrap_or_default();
         let dir = &self.directory;
         let r = match kind {
-            TargetKind::Sns { account, region, topic_arn } => dir
-                .invoke("SNS", &account, &region, "Publish", json!({"TopicArn": topic_arn, "Message": input()}))
+            TargetKind::Sns {
+                account,
+                region,
+                topic_arn,
+            } => dir
+                .invoke(
+                    "SNS",
+                    &account,
+                    &region,
+                    "Publish",
+                    json!({"TopicArn": topic_arn, "Message": input()}),
+                )
                 .await
                 .map(drop),
-            TargetKind::Bus { account, region, name } => {
+            TargetKind::Bus {
+                account,
+                region,
+                name,
+            } => {
                 return self
                     .forward_boxed(account, region, name, d.event.clone())
                     .await
                     .map_err(Failure::from);
             }
-            TargetKind::LogGroup { account, region, group } => {
+            TargetKind::LogGroup {
+                account,
+                region,
+                group,
+            } => {
                 let text = input();
                 // A transformer for a log group renders {"timestamp": .., "message": ..}.
                 let (ts, message) = match serde_json::from_str::<Value>(&text) {
-                    Ok(Value::Object(o)) if o.contains_key("message") && d.target.get("InputTransformer").is_some() => (
-                        o.get("timestamp").and_then(Value::as_i64).unwrap_or(d.accepted_ms),
-                        match o.get("message") {
-                            Some(Value::String(s)) => s.clone(),
-                            Some(v) => v.to_string(),
-                            None => String::new(),
-                        },
-                    ),
+                    Ok(Value::Object(o))
+                        if o.contains_key("message")
+                            && d.target.get("InputTransformer").is_some() =>
+                    {
+                        (
+                            o.get("timestamp")
+                                .and_then(Value::as_i64)
+                                .unwrap_or(d.accepted_ms),
+                            match o.get("message") {
+                                Some(Value::String(s)) => s.clone(),
+                                Some(v) => v.to_string(),
+                                None => String::new(),
+                            },
+                        )
+                    }
                     _ => (event_time_ms(&d.event).unwrap_or(d.accepted_ms), text),
                 };
-                self.put_log_event(&account, &region, &group, event_id, ts, message).await
+                self.put_log_event(&account, &region, &group, event_id, ts, message)
+                    .await
             }
-            TargetKind::SsmAutomation { account, region, document, version } => {
+            TargetKind::SsmAutomation {
+                account,
+                region,
+                document,
+                version,
+            } => {
                 let mut req = json!({"DocumentName": document});
                 if let Some(v) = version {
                     req["DocumentVersion"] = v.into();
@@ -549,9 +659,15 @@ impl Events {
                 if let Some(p) = ssm_parameters(&input()) {
                     req["Parameters"] = p;
                 }
-                dir.invoke("SSM", &account, &region, "StartAutomationExecution", req).await.map(drop)
+                dir.invoke("SSM", &account, &region, "StartAutomationExecution", req)
+                    .await
+                    .map(drop)
             }
-            TargetKind::SsmRunCommand { account, region, document } => {
+            TargetKind::SsmRunCommand {
+                account,
+                region,
+                document,
+            } => {
                 let mut req = json!({
                     "DocumentName": document,
                     "Targets": d.target.get("RunCommandParameters").and_then(|p| p.get("RunCommandTargets")).cloned().unwrap_or(Value::Null),
@@ -559,9 +675,15 @@ impl Events {
                 if let Some(p) = ssm_parameters(&input()) {
                     req["Parameters"] = p;
                 }
-                dir.invoke("SSM", &account, &region, "SendCommand", req).await.map(drop)
+                dir.invoke("SSM", &account, &region, "SendCommand", req)
+                    .await
+                    .map(drop)
             }
-            TargetKind::ResponsePlan { account, region, arn } => {
+            TargetKind::ResponsePlan {
+                account,
+                region,
+                arn,
+            } => {
                 let req = json!({
                     "responsePlanArn": arn,
                     "clientToken": format!("{event_id}-{}", s(&d.target, "Id").unwrap_or_default()),
@@ -572,21 +694,48 @@ impl Events {
                         "rawData": input(),
                     },
                 });
-                dir.invoke("SSM Incidents", &account, &region, "StartIncident", req).await.map(drop)
+                dir.invoke("SSM Incidents", &account, &region, "StartIncident", req)
+                    .await
+                    .map(drop)
             }
-            TargetKind::StateMachine { account, region, arn } => dir
-                .invoke("SFN", &account, &region, "StartExecution", json!({"stateMachineArn": arn, "input": input()}))
+            TargetKind::StateMachine {
+                account,
+                region,
+                arn,
+            } => dir
+                .invoke(
+                    "SFN",
+                    &account,
+                    &region,
+                    "StartExecution",
+                    json!({"stateMachineArn": arn, "input": input()}),
+                )
                 .await
                 .map(drop),
-            TargetKind::ApiDestination { account, region, arn } => {
-                let params = d.target.get("HttpParameters").cloned().unwrap_or(Value::Null);
-                return ext::invoke_api_destination(self, &account, &region, &arn, input(), &params)
-                    .await
-                    .map_err(|f| Failure {
-                        retryable: f.retryable,
-                        code: "ApiDestinationFailure".into(),
-                        message: f.message,
-                    });
+            TargetKind::ApiDestination {
+                account,
+                region,
+                arn,
+            } => {
+                let params = d
+                    .target
+                    .get("HttpParameters")
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                return ext::invoke_api_destination(
+                    self,
+                    &account,
+                    &region,
+                    &arn,
+                    input(),
+                    &params,
+                )
+                .await
+                .map_err(|f| Failure {
+                    retryable: f.retryable,
+                    code: "ApiDestinationFailure".into(),
+                    message: f.message,
+                });
             }
         };
         r.map_err(Failure::from)
@@ -599,7 +748,8 @@ impl Events {
         region: String,
         name: String,
         event: Value,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ApiError>> + Send + '_>> {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ApiError>> + Send + '_>>
+    {
         Box::pin(async move { self.forward(&account, &region, &name, event).await })
     }
 }
@@ -631,7 +781,10 @@ mod tests {
     #[test]
     fn event_times_round_trip() {
         for ms in [0i64, 951_782_400_000, 1_795_296_820_000] {
-            assert_eq!(event_time_ms(&json!({"time": util::iso_seconds(ms)})), Some(ms));
+            assert_eq!(
+                event_time_ms(&json!({"time": util::iso_seconds(ms)})),
+                Some(ms)
+            );
         }
         assert_eq!(event_time_ms(&json!({"time": "x"})), None);
     }

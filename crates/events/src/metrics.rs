@@ -18,24 +18,66 @@ use crate::util::DEFAULT_BUS;
 /// How often counters are published.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(10);
 
-/// (account, region, bus, rule or "" for the dimensionless aggregate, metric)
-type Key = (String, String, String, String, &'static str);
+/// Counters of one (account, region, bus, rule) — bus and rule empty for the account-wide aggregate.
+type Counters = HashMap<&'static str, f64>;
+
+/// Key separator (no account, region, bus or rule name contains it).
+const SEP: char = '\u{1f}';
 
 #[derive(Default)]
 pub struct Metrics {
-    counts: Mutex<HashMap<Key, f64>>,
+    counts: Mutex<HashMap<String, Counters>>,
+}
+
+fn bump(map: &mut HashMap<String, Counters>, key: &str, items: &[(&'static str, f64)]) {
+    let c = match map.get_mut(key) {
+        Some(c) => c,
+        None => map.entry(key.to_string()).or_default(),
+    };
+    for (m, n) in items {
+        *c.entry(m).or_default() += n;
+    }
 }
 
 impl Metrics {
     /// Count `n` for `metric` of `rule` (and in the account-wide aggregate).
-    pub fn add(&self, account: &str, region: &str, bus: &str, rule: Option<&str>, metric: &'static str, n: f64) {
+    pub fn add(
+        &self,
+        account: &str,
+        region: &str,
+        bus: &str,
+        rule: Option<&str>,
+        metric: &'static str,
+        n: f64,
+    ) {
+        self.add_all(account, region, bus, rule, &[(metric, n)]);
+    }
+
+    /// Count several metrics of `rule` at once (one lock, one key).
+    pub fn add_all(
+        &self,
+        account: &str,
+        region: &str,
+        bus: &str,
+        rule: Option<&str>,
+        items: &[(&'static str, f64)],
+    ) {
+        let mut key = String::with_capacity(account.len() + region.len() + bus.len() + 40);
+        key.push_str(account);
+        key.push(SEP);
+        key.push_str(region);
+        key.push(SEP);
+        let base = key.len();
         let mut c = self.counts.lock();
         if let Some(r) = rule {
-            *c.entry((account.into(), region.into(), bus.into(), r.into(), metric))
-                .or_default() += n;
+            key.push_str(bus);
+            key.push(SEP);
+            key.push_str(r);
+            bump(&mut c, &key, items);
+            key.truncate(base);
         }
-        *c.entry((account.into(), region.into(), String::new(), String::new(), metric))
-            .or_default() += n;
+        key.push(SEP);
+        bump(&mut c, &key, items);
     }
 
     /// An event of `bus` matched `rules` (none: nothing is counted).
@@ -43,20 +85,30 @@ impl Metrics {
         if rules.is_empty() {
             return;
         }
+        let mut key = format!("{account}{SEP}{region}{SEP}");
+        let base = key.len();
         let mut c = self.counts.lock();
         for r in rules {
-            *c.entry((account.into(), region.into(), bus.into(), r.clone(), "MatchedEvents"))
-                .or_default() += 1.0;
+            key.push_str(bus);
+            key.push(SEP);
+            key.push_str(r);
+            bump(&mut c, &key, &[("MatchedEvents", 1.0)]);
+            key.truncate(base);
         }
-        *c.entry((account.into(), region.into(), String::new(), String::new(), "MatchedEvents"))
-            .or_default() += 1.0;
+        key.push(SEP);
+        bump(&mut c, &key, &[("MatchedEvents", 1.0)]);
     }
 
     /// Take the counters: PutMetricData inputs by (account, region).
     pub fn drain(&self, timestamp_s: f64) -> Vec<(String, String, Value)> {
         let counts = std::mem::take(&mut *self.counts.lock());
         let mut by: HashMap<(String, String), Vec<Value>> = HashMap::new();
-        for ((account, region, bus, rule, metric), v) in counts {
+        for (key, counters) in counts {
+            let mut parts = key.split(SEP);
+            let account = parts.next().unwrap_or_default().to_string();
+            let region = parts.next().unwrap_or_default().to_string();
+            let bus = parts.next().unwrap_or_default();
+            let rule = parts.next().unwrap_or_default();
             let mut dims = Vec::new();
             if !rule.is_empty() {
                 if bus != DEFAULT_BUS {
@@ -64,13 +116,16 @@ impl Metrics {
                 }
                 dims.push(json!({"Name": "RuleName", "Value": rule}));
             }
-            by.entry((account, region)).or_default().push(json!({
-                "MetricName": metric,
-                "Dimensions": dims,
-                "Value": v,
-                "Unit": "Count",
-                "Timestamp": timestamp_s,
-            }));
+            let out = by.entry((account, region)).or_default();
+            for (metric, v) in counters {
+                out.push(json!({
+                    "MetricName": metric,
+                    "Dimensions": dims.clone(),
+                    "Value": v,
+                    "Unit": "Count",
+                    "Timestamp": timestamp_s,
+                }));
+            }
         }
         let mut out = Vec::new();
         for ((account, region), data) in by {
@@ -91,7 +146,11 @@ impl Metrics {
 }
 
 /// Publish the counters every [`FLUSH_EVERY`] until `stop`.
-pub async fn run(metrics: Arc<Metrics>, directory: Arc<Directory>, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(
+    metrics: Arc<Metrics>,
+    directory: Arc<Directory>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let mut warned = false;
     loop {
         tokio::select! {
@@ -132,10 +191,16 @@ mod tests {
                 .find(|d| d["MetricName"] == name && d["Dimensions"] == dims)
                 .map(|d| d["Value"].as_f64().unwrap())
         };
-        assert_eq!(find("MatchedEvents", json!([{"Name": "RuleName", "Value": "a"}])), Some(2.0));
+        assert_eq!(
+            find("MatchedEvents", json!([{"Name": "RuleName", "Value": "a"}])),
+            Some(2.0)
+        );
         assert_eq!(find("MatchedEvents", json!([])), Some(2.0));
         assert_eq!(
-            find("Invocations", json!([{"Name": "EventBusName", "Value": "custom"}, {"Name": "RuleName", "Value": "c"}])),
+            find(
+                "Invocations",
+                json!([{"Name": "EventBusName", "Value": "custom"}, {"Name": "RuleName", "Value": "c"}])
+            ),
             Some(1.0)
         );
         assert!(m.drain(100.0).is_empty());

@@ -201,7 +201,10 @@ impl Registry {
     /// The bus, if it exists (the default bus always does).
     pub fn bus(&self, account: &str, region: &str, name: &str) -> Option<StoredBus> {
         let map = self.buses.read();
-        match map.get(&bus_key(account, region, name)).and_then(|b| b.bus.clone()) {
+        match map
+            .get(&bus_key(account, region, name))
+            .and_then(|b| b.bus.clone())
+        {
             Some(b) => Some(b),
             None if name == DEFAULT_BUS => Some(StoredBus::implicit_default(account, region)),
             None => None,
@@ -218,7 +221,13 @@ impl Registry {
         self.buses.write().remove(&bus_key(account, region, name));
     }
 
-    pub fn rule(&self, account: &str, region: &str, bus: &str, name: &str) -> Option<Arc<StoredRule>> {
+    pub fn rule(
+        &self,
+        account: &str,
+        region: &str,
+        bus: &str,
+        name: &str,
+    ) -> Option<Arc<StoredRule>> {
         self.buses
             .read()
             .get(&bus_key(account, region, bus))

@@ -45,7 +45,7 @@ pub type Committed = (String, Arc<Record>);
 
 enum Msg {
     Commit {
-        record: Option<Record>,
+        record: Option<Arc<Record>>,
         ops: Vec<WriteOp>,
         reply: Option<oneshot::Sender<Result<(), String>>>,
     },
@@ -81,7 +81,11 @@ impl Writer {
     }
 
     /// Durably write `record` (if any) and `ops` in one transaction; resolves once committed.
-    pub async fn commit(&self, record: Option<Record>, ops: Vec<WriteOp>) -> Result<(), String> {
+    pub async fn commit(
+        &self,
+        record: Option<Arc<Record>>,
+        ops: Vec<WriteOp>,
+    ) -> Result<(), String> {
         let (reply, rx) = oneshot::channel();
         self.send(Msg::Commit {
             record,
@@ -108,7 +112,11 @@ impl Writer {
     }
 }
 
-fn run(control: Arc<dyn ControlStore>, rx: mpsc::Receiver<Msg>, dispatch: tmpsc::UnboundedSender<Committed>) {
+fn run(
+    control: Arc<dyn ControlStore>,
+    rx: mpsc::Receiver<Msg>,
+    dispatch: tmpsc::UnboundedSender<Committed>,
+) {
     let mut seq: u64 = 0;
     loop {
         let Ok(first) = rx.recv() else { return };
@@ -127,11 +135,15 @@ fn run(control: Arc<dyn ControlStore>, rx: mpsc::Receiver<Msg>, dispatch: tmpsc:
         for m in msgs {
             match m {
                 Msg::Stop => stop = true,
-                Msg::Commit { record, ops: extra, reply } => {
+                Msg::Commit {
+                    record,
+                    ops: extra,
+                    reply,
+                } => {
                     if let Some(r) = record {
                         seq += 1;
                         let key = format!("{ms:013}{seq:010}");
-                        match serde_json::to_vec(&r) {
+                        match serde_json::to_vec(&*r) {
                             Ok(bytes) => ops.push(WriteOp::Put {
                                 table: T_OUTBOX.into(),
                                 key: key.clone(),
@@ -139,7 +151,7 @@ fn run(control: Arc<dyn ControlStore>, rx: mpsc::Receiver<Msg>, dispatch: tmpsc:
                             }),
                             Err(e) => tracing::error!(error = %e, "cannot encode an outbox record"),
                         }
-                        records.push((key, Arc::new(r)));
+                        records.push((key, r));
                     }
                     ops.extend(extra);
                     replies.extend(reply);
@@ -190,11 +202,16 @@ mod tests {
         let store: Arc<dyn ControlStore> = Arc::new(SqliteStore::memory().unwrap());
         let (tx, mut rx) = tmpsc::unbounded_channel();
         let w = Arc::new(Writer::spawn(store.clone(), tx).unwrap());
-        let rec = |n: i64| Record { accepted_ms: n, items: vec![] };
+        let rec = |n: i64| Record {
+            accepted_ms: n,
+            items: vec![],
+        };
         let mut handles = Vec::new();
         for i in 0..50 {
             let w = w.clone();
-            handles.push(tokio::spawn(async move { w.commit(Some(rec(i)), vec![]).await }));
+            handles.push(tokio::spawn(async move {
+                w.commit(Some(Arc::new(rec(i))), vec![]).await
+            }));
         }
         for h in handles {
             h.await.unwrap().unwrap();
@@ -206,7 +223,10 @@ mod tests {
             got.push(rx.recv().await.unwrap());
         }
         assert_eq!(got, stored, "dispatched what was stored, in key order");
-        w.write_later(vec![WriteOp::Delete { table: T_OUTBOX.into(), key: got[0].0.clone() }]);
+        w.write_later(vec![WriteOp::Delete {
+            table: T_OUTBOX.into(),
+            key: got[0].0.clone(),
+        }]);
         w.commit(None, vec![]).await.unwrap();
         assert_eq!(load(store.as_ref()).unwrap().len(), 49);
         w.stop();

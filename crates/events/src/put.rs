@@ -4,6 +4,8 @@
 //! answer. Also the two other ways events enter a bus: forwarding from a rule whose target is a bus,
 //! and replays (`Events::replay_event`, called by `ext`).
 
+use std::sync::Arc;
+
 use opsloop_core::{ApiError, RequestContext, Value};
 use serde_json::{json, Map};
 
@@ -32,7 +34,11 @@ fn entry_size(e: &Value) -> usize {
         n += s(e, k).map_or(0, str::len);
     }
     if let Some(r) = e.get("Resources").and_then(Value::as_array) {
-        n += r.iter().filter_map(Value::as_str).map(str::len).sum::<usize>();
+        n += r
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::len)
+            .sum::<usize>();
     }
     n
 }
@@ -121,7 +127,13 @@ impl Events {
                 Ok((account, region, bus, event)) => {
                     results.push(json!({ "EventId": event["id"].clone() }));
                     let rules = self.registry.matching(&account, &region, &bus, &event);
-                    accepted.push(Item { account, region, bus, event, rules });
+                    accepted.push(Item {
+                        account,
+                        region,
+                        bus,
+                        event,
+                        rules,
+                    });
                 }
                 Err((code, message)) => {
                     failed += 1;
@@ -162,7 +174,8 @@ impl Events {
                         && (p == Some(&json!("*"))
                             || p.and_then(|p| p.get("AWS")).is_some_and(|a| {
                                 let who = a.as_str().unwrap_or_default();
-                                who == ctx.account_id || who.contains(&format!(":{}:", ctx.account_id))
+                                who == ctx.account_id
+                                    || who.contains(&format!(":{}:", ctx.account_id))
                             }))
                 })
             });
@@ -185,33 +198,29 @@ impl Events {
         archive: bool,
     ) -> Result<(), ApiError> {
         for it in &items {
-            self.metrics.matched(&it.account, &it.region, &it.bus, &it.rules);
+            self.metrics
+                .matched(&it.account, &it.region, &it.bus, &it.rules);
         }
         let (to_deliver, rest): (Vec<Item>, Vec<Item>) =
             items.into_iter().partition(|i| !i.rules.is_empty());
-        let to_archive: Vec<(String, String, String, Value)> = if archive {
-            to_deliver
-                .iter()
-                .chain(rest.iter())
-                .map(|i| (i.account.clone(), i.region.clone(), i.bus.clone(), i.event.clone()))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        if !to_deliver.is_empty() {
-            let record = Record {
-                accepted_ms: now,
-                items: to_deliver,
-            };
+        let record = Arc::new(Record {
+            accepted_ms: now,
+            items: to_deliver,
+        });
+        if !record.items.is_empty() {
             self.outbox
-                .commit(Some(record), Vec::new())
+                .commit(Some(record.clone()), Vec::new())
                 .await
                 .map_err(internal)?;
         }
-        for (account, region, bus, event) in to_archive {
-            let arn = util::bus_arn(&account, &region, &bus);
-            if let Err(e) = ext::archive_event(self, &account, &region, &arn, &event).await {
-                tracing::error!(bus = %arn, error = %e, "cannot archive an accepted event");
+        if archive {
+            for i in record.items.iter().chain(rest.iter()) {
+                let arn = util::bus_arn(&i.account, &i.region, &i.bus);
+                if let Err(e) =
+                    ext::archive_event(self, &i.account, &i.region, &arn, &i.event).await
+                {
+                    tracing::error!(bus = %arn, error = %e, "cannot archive an accepted event");
+                }
             }
         }
         Ok(())
@@ -241,7 +250,11 @@ impl Events {
     }
 
     /// See [`Events::replay_event`].
-    pub(crate) async fn replay(&self, to: &ReplayDelivery<'_>, mut event: Value) -> Result<(), ApiError> {
+    pub(crate) async fn replay(
+        &self,
+        to: &ReplayDelivery<'_>,
+        mut event: Value,
+    ) -> Result<(), ApiError> {
         if let Some(o) = event.as_object_mut() {
             o.insert("replay-name".into(), to.replay_name.into());
         }
@@ -280,9 +293,25 @@ mod tests {
     fn builds_events_as_eventbridge_does() {
         let e = json!({"Source": "my.app", "DetailType": "t", "Detail": "{\"a\":1}", "Time": 1_795_296_820.5, "Resources": ["r1"]});
         let (account, region, bus, ev) = build_event(&ctx(), &e, 0).unwrap();
-        assert_eq!((account.as_str(), region.as_str(), bus.as_str()), ("111122223333", "us-east-1", "default"));
+        assert_eq!(
+            (account.as_str(), region.as_str(), bus.as_str()),
+            ("111122223333", "us-east-1", "default")
+        );
         let keys: Vec<&str> = ev.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"]);
+        assert_eq!(
+            keys,
+            [
+                "version",
+                "id",
+                "detail-type",
+                "source",
+                "account",
+                "time",
+                "region",
+                "resources",
+                "detail"
+            ]
+        );
         assert_eq!(ev["time"], "2026-11-21T21:33:40Z");
         assert_eq!(ev["detail"], json!({"a": 1}));
         assert_eq!(ev["id"].as_str().unwrap().len(), 36);
@@ -291,13 +320,36 @@ mod tests {
     #[test]
     fn entry_errors() {
         let code = |e: Value| build_event(&ctx(), &e, 0).unwrap_err().0;
-        assert_eq!(code(json!({"DetailType": "t", "Detail": "{}"})), "InvalidArgument");
-        assert_eq!(code(json!({"Source": "s", "Detail": "{}"})), "InvalidArgument");
-        assert_eq!(code(json!({"Source": "s", "DetailType": "t"})), "InvalidArgument");
-        assert_eq!(code(json!({"Source": "s", "DetailType": "t", "Detail": "[1]"})), "MalformedDetail");
-        assert_eq!(code(json!({"Source": "s", "DetailType": "t", "Detail": "{"})), "MalformedDetail");
-        assert_eq!(code(json!({"Source": "aws.ec2", "DetailType": "t", "Detail": "{}"})), "NotAuthorizedForSourceException");
+        assert_eq!(
+            code(json!({"DetailType": "t", "Detail": "{}"})),
+            "InvalidArgument"
+        );
+        assert_eq!(
+            code(json!({"Source": "s", "Detail": "{}"})),
+            "InvalidArgument"
+        );
+        assert_eq!(
+            code(json!({"Source": "s", "DetailType": "t"})),
+            "InvalidArgument"
+        );
+        assert_eq!(
+            code(json!({"Source": "s", "DetailType": "t", "Detail": "[1]"})),
+            "MalformedDetail"
+        );
+        assert_eq!(
+            code(json!({"Source": "s", "DetailType": "t", "Detail": "{"})),
+            "MalformedDetail"
+        );
+        assert_eq!(
+            code(json!({"Source": "aws.ec2", "DetailType": "t", "Detail": "{}"})),
+            "NotAuthorizedForSourceException"
+        );
         let internal = RequestContext::internal("111122223333", "us-east-1", "PutEvents");
-        assert!(build_event(&internal, &json!({"Source": "aws.cloudwatch", "DetailType": "t", "Detail": "{}"}), 0).is_ok());
+        assert!(build_event(
+            &internal,
+            &json!({"Source": "aws.cloudwatch", "DetailType": "t", "Detail": "{}"}),
+            0
+        )
+        .is_ok());
     }
 }

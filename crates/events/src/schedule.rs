@@ -62,10 +62,14 @@ pub async fn run(events: Arc<Events>, mut stop: watch::Receiver<bool>) {
         let now = now_ms();
         let mut earliest: Option<i64> = None;
         for rule in events.registry.schedule_rules() {
-            let Some(expr) = rule.schedule.as_deref() else { continue };
+            let Some(expr) = rule.schedule.as_deref() else {
+                continue;
+            };
             let key = rule.key();
             let last = events.sched.last.lock().get(&key).copied();
-            let Some(at) = next_fire(expr, rule.schedule_anchor_ms, last, now) else { continue };
+            let Some(at) = next_fire(expr, rule.schedule_anchor_ms, last, now) else {
+                continue;
+            };
             if at > now {
                 earliest = Some(earliest.map_or(at, |e| e.min(at)));
                 continue;
@@ -91,13 +95,18 @@ pub async fn run(events: Arc<Events>, mut stop: watch::Receiver<bool>) {
                     rules: vec![rule.name.clone()],
                 }],
             };
-            events.metrics.matched(&rule.account, &rule.region, &rule.bus, std::slice::from_ref(&rule.name));
+            events.metrics.matched(
+                &rule.account,
+                &rule.region,
+                &rule.bus,
+                std::slice::from_ref(&rule.name),
+            );
             let op = WriteOp::Put {
                 table: T_SCHED.into(),
                 key: key.clone(),
                 value: at.to_string().into_bytes(),
             };
-            match events.outbox.commit(Some(record), vec![op]).await {
+            match events.outbox.commit(Some(Arc::new(record)), vec![op]).await {
                 Ok(()) => {
                     tracing::debug!(rule = %rule.name, at, "schedule rule fired");
                     events.sched.last.lock().insert(key, at);
@@ -129,7 +138,10 @@ fn load(events: &Events) {
         Ok(rows) => {
             let mut last = events.sched.last.lock();
             for (k, v) in rows {
-                if let Some(ms) = std::str::from_utf8(&v).ok().and_then(|s| s.parse::<i64>().ok()) {
+                if let Some(ms) = std::str::from_utf8(&v)
+                    .ok()
+                    .and_then(|s| s.parse::<i64>().ok())
+                {
                     last.insert(k, ms);
                 }
             }
@@ -146,12 +158,19 @@ mod tests {
     #[test]
     fn rate_fires_from_the_anchor_without_drift() {
         let anchor = 1_000_000;
-        let first = next_fire("rate(1 minute)", anchor, None, anchor).expect("rate(1 minute) fires");
+        let first =
+            next_fire("rate(1 minute)", anchor, None, anchor).expect("rate(1 minute) fires");
         assert_eq!(first, anchor + 60_000);
         // Fired late (the clock is 5 s past the fire time): the next is still on the grid.
-        assert_eq!(next_fire("rate(1 minute)", anchor, Some(first), first + 5_000), Some(anchor + 120_000));
+        assert_eq!(
+            next_fire("rate(1 minute)", anchor, Some(first), first + 5_000),
+            Some(anchor + 120_000)
+        );
         // After a long outage, missed firings are skipped, the grid kept.
         let now = anchor + 3_600_000 + 30_000;
-        assert_eq!(next_fire("rate(1 minute)", anchor, Some(first), now), Some(anchor + 3_660_000));
+        assert_eq!(
+            next_fire("rate(1 minute)", anchor, Some(first), now),
+            Some(anchor + 3_660_000)
+        );
     }
 }

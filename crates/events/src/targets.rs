@@ -21,21 +21,54 @@ pub const MAX_TARGETS_PER_RULE: usize = 5;
 #[derive(Debug, Clone, PartialEq)]
 pub enum TargetKind {
     /// `arn:aws:sns:region:account:topic`
-    Sns { account: String, region: String, topic_arn: String },
+    Sns {
+        account: String,
+        region: String,
+        topic_arn: String,
+    },
     /// `arn:aws:events:region:account:event-bus/name`
-    Bus { account: String, region: String, name: String },
+    Bus {
+        account: String,
+        region: String,
+        name: String,
+    },
     /// `arn:aws:logs:region:account:log-group:name[:*]`
-    LogGroup { account: String, region: String, group: String },
+    LogGroup {
+        account: String,
+        region: String,
+        group: String,
+    },
     /// `arn:aws:ssm:region:account:automation-definition/name[:version]`
-    SsmAutomation { account: String, region: String, document: String, version: Option<String> },
+    SsmAutomation {
+        account: String,
+        region: String,
+        document: String,
+        version: Option<String>,
+    },
     /// `arn:aws:ssm:region:account:document/name` (Run Command; needs RunCommandParameters)
-    SsmRunCommand { account: String, region: String, document: String },
+    SsmRunCommand {
+        account: String,
+        region: String,
+        document: String,
+    },
     /// `arn:aws:ssm-incidents::account:response-plan/name`
-    ResponsePlan { account: String, region: String, arn: String },
+    ResponsePlan {
+        account: String,
+        region: String,
+        arn: String,
+    },
     /// `arn:aws:states:region:account:stateMachine:name`
-    StateMachine { account: String, region: String, arn: String },
+    StateMachine {
+        account: String,
+        region: String,
+        arn: String,
+    },
     /// `arn:aws:events:region:account:api-destination/name/uuid`
-    ApiDestination { account: String, region: String, arn: String },
+    ApiDestination {
+        account: String,
+        region: String,
+        arn: String,
+    },
 }
 
 impl TargetKind {
@@ -54,9 +87,17 @@ impl TargetKind {
             }),
             "events" => {
                 if let Some(name) = res.strip_prefix("event-bus/") {
-                    Some(TargetKind::Bus { account, region, name: name.to_string() })
+                    Some(TargetKind::Bus {
+                        account,
+                        region,
+                        name: name.to_string(),
+                    })
                 } else if res.starts_with("api-destination/") {
-                    Some(TargetKind::ApiDestination { account, region, arn: arn.to_string() })
+                    Some(TargetKind::ApiDestination {
+                        account,
+                        region,
+                        arn: arn.to_string(),
+                    })
                 } else {
                     None
                 }
@@ -64,7 +105,11 @@ impl TargetKind {
             "logs" => {
                 let g = res.strip_prefix("log-group:")?;
                 let g = g.strip_suffix(":*").unwrap_or(g);
-                (!g.is_empty()).then(|| TargetKind::LogGroup { account, region, group: g.to_string() })
+                (!g.is_empty()).then(|| TargetKind::LogGroup {
+                    account,
+                    region,
+                    group: g.to_string(),
+                })
             }
             "ssm" => {
                 if let Some(d) = res.strip_prefix("automation-definition/") {
@@ -72,20 +117,32 @@ impl TargetKind {
                         Some((n, v)) => (n.to_string(), Some(v.to_string())),
                         None => (d.to_string(), None),
                     };
-                    Some(TargetKind::SsmAutomation { account, region, document, version })
-                } else {
-                    res.strip_prefix("document/").map(|d| TargetKind::SsmRunCommand {
+                    Some(TargetKind::SsmAutomation {
                         account,
                         region,
-                        document: d.to_string(),
+                        document,
+                        version,
                     })
+                } else {
+                    res.strip_prefix("document/")
+                        .map(|d| TargetKind::SsmRunCommand {
+                            account,
+                            region,
+                            document: d.to_string(),
+                        })
                 }
             }
-            "ssm-incidents" if res.starts_with("response-plan/") => Some(TargetKind::ResponsePlan {
-                account,
-                region: if region.is_empty() { ctx_region.to_string() } else { region },
-                arn: arn.to_string(),
-            }),
+            "ssm-incidents" if res.starts_with("response-plan/") => {
+                Some(TargetKind::ResponsePlan {
+                    account,
+                    region: if region.is_empty() {
+                        ctx_region.to_string()
+                    } else {
+                        region
+                    },
+                    arn: arn.to_string(),
+                })
+            }
             "states" if res.starts_with("stateMachine:") => Some(TargetKind::StateMachine {
                 account,
                 region,
@@ -129,7 +186,9 @@ fn check_target(t: &Value, region: &str) -> Result<Option<(String, String)>, Api
     }
     if let Some(input) = s(t, "Input") {
         if serde_json::from_str::<Value>(input).is_err() {
-            return Err(validation(format!("Target {id}: Input is not valid JSON text.")));
+            return Err(validation(format!(
+                "Target {id}: Input is not valid JSON text."
+            )));
         }
     }
     if let Some(p) = s(t, "InputPath") {
@@ -145,7 +204,9 @@ fn check_target(t: &Value, region: &str) -> Result<Option<(String, String)>, Api
     let Some(kind) = TargetKind::of(arn, region) else {
         return Ok(Some((
             "ValidationException".into(),
-            format!("Target {id}: opsloop cannot deliver to {arn} (supported: SNS topics, event buses, CloudWatch Logs log groups, SSM Automation and Run Command, Incident Manager response plans, Step Functions state machines, API destinations)."),
+            format!(
+                "Target {id}: opsloop cannot deliver to {arn} (supported: SNS topics, event buses, CloudWatch Logs log groups, SSM Automation and Run Command, Incident Manager response plans, Step Functions state machines, API destinations)."
+            ),
         )));
     };
     match kind {
@@ -161,7 +222,8 @@ fn check_target(t: &Value, region: &str) -> Result<Option<(String, String)>, Api
         }
         _ => {}
     }
-    if t.get("RunCommandParameters").is_some() && !matches!(kind, TargetKind::SsmRunCommand { .. }) {
+    if t.get("RunCommandParameters").is_some() && !matches!(kind, TargetKind::SsmRunCommand { .. })
+    {
         return Err(validation(format!(
             "Target {id}: RunCommandParameters is only valid for SSM document targets."
         )));
@@ -170,7 +232,11 @@ fn check_target(t: &Value, region: &str) -> Result<Option<(String, String)>, Api
 }
 
 impl Events {
-    pub(crate) fn put_targets(&self, ctx: &RequestContext, input: &Value) -> Result<Value, ApiError> {
+    pub(crate) fn put_targets(
+        &self,
+        ctx: &RequestContext,
+        input: &Value,
+    ) -> Result<Value, ApiError> {
         let targets: Vec<Value> = input
             .get("Targets")
             .and_then(Value::as_array)
@@ -194,7 +260,11 @@ impl Events {
         let mut r = (*rule).clone();
         for t in accepted {
             let id = s(&t, "Id").unwrap_or_default().to_string();
-            match r.targets.iter_mut().find(|x| s(x, "Id") == Some(id.as_str())) {
+            match r
+                .targets
+                .iter_mut()
+                .find(|x| s(x, "Id") == Some(id.as_str()))
+            {
                 Some(slot) => *slot = t,
                 None => r.targets.push(t),
             }
@@ -278,7 +348,10 @@ mod tests {
             Some(TargetKind::Sns { .. })
         ));
         assert_eq!(
-            TargetKind::of("arn:aws:logs:us-east-1:1:log-group:/aws/events/x:*", "us-east-1"),
+            TargetKind::of(
+                "arn:aws:logs:us-east-1:1:log-group:/aws/events/x:*",
+                "us-east-1"
+            ),
             Some(TargetKind::LogGroup {
                 account: "1".into(),
                 region: "us-east-1".into(),
@@ -286,7 +359,10 @@ mod tests {
             })
         );
         assert_eq!(
-            TargetKind::of("arn:aws:ssm:us-east-1:1:automation-definition/Doc:$DEFAULT", "us-east-1"),
+            TargetKind::of(
+                "arn:aws:ssm:us-east-1:1:automation-definition/Doc:$DEFAULT",
+                "us-east-1"
+            ),
             Some(TargetKind::SsmAutomation {
                 account: "1".into(),
                 region: "us-east-1".into(),
@@ -305,7 +381,9 @@ mod tests {
     #[test]
     fn dead_letter_destinations() {
         assert!(validate_dead_letter(&json!({"Arn": "arn:aws:sns:us-east-1:1:dlq"})).is_ok());
-        assert!(validate_dead_letter(&json!({"Arn": "arn:aws:logs:us-east-1:1:log-group:dlq"})).is_ok());
+        assert!(
+            validate_dead_letter(&json!({"Arn": "arn:aws:logs:us-east-1:1:log-group:dlq"})).is_ok()
+        );
         let e = validate_dead_letter(&json!({"Arn": "arn:aws:sqs:us-east-1:1:q"})).unwrap_err();
         assert!(e.message.contains("SQS"), "{}", e.message);
     }

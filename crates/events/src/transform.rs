@@ -74,7 +74,10 @@ pub fn select<'a>(v: &'a Value, path: &[Seg]) -> Option<&'a Value> {
 
 /// Check an `InputTransformer` document.
 pub fn validate_transformer(tr: &Value) -> Result<(), String> {
-    let template = tr.get("InputTemplate").and_then(Value::as_str).unwrap_or("");
+    let template = tr
+        .get("InputTemplate")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if template.len() > 8192 {
         return Err("InputTemplate is longer than 8192 characters.".into());
     }
@@ -88,13 +91,16 @@ pub fn validate_transformer(tr: &Value) -> Result<(), String> {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
             {
-                return Err(format!("InputPathsMap key {k} is not valid (letters, digits, _ and - only)."));
+                return Err(format!(
+                    "InputPathsMap key {k} is not valid (letters, digits, _ and - only)."
+                ));
             }
             if k.starts_with("aws.") {
                 return Err(format!("InputPathsMap key {k} is reserved."));
             }
             let p = v.as_str().unwrap_or("");
-            parse_path(p).map_err(|e| format!("InputPathsMap path {p} for {k} is not valid: {e}"))?;
+            parse_path(p)
+                .map_err(|e| format!("InputPathsMap path {p} for {k} is not valid: {e}"))?;
         }
     }
     Ok(())
@@ -138,7 +144,10 @@ fn variable(name: &str, tr: &Value, event: &Value, cx: &Context<'_>) -> Option<O
 
 /// Render `InputTemplate` of transformer `tr` for `event`.
 pub fn apply_transformer(tr: &Value, event: &Value, cx: &Context<'_>) -> String {
-    let template = tr.get("InputTemplate").and_then(Value::as_str).unwrap_or("");
+    let template = tr
+        .get("InputTemplate")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let mut out = String::with_capacity(template.len() + 64);
     let mut in_string = false;
     let mut escaped = false;
@@ -209,14 +218,21 @@ mod tests {
     }
 
     fn cx() -> Context<'static> {
-        Context { rule_arn: "arn:aws:events:us-east-1:111122223333:rule/r", rule_name: "r", ingestion_ms: 1000 }
+        Context {
+            rule_arn: "arn:aws:events:us-east-1:111122223333:rule/r",
+            rule_name: "r",
+            ingestion_ms: 1000,
+        }
     }
 
     #[test]
     fn paths() {
         let p = parse_path("$.detail['instance-id']").unwrap();
         assert_eq!(select(&event(), &p), Some(&json!("i-1")));
-        assert_eq!(select(&event(), &parse_path("$.resources[0]").unwrap()), Some(&json!("arn:aws:ec2:us-east-1:111122223333:instance/i-1")));
+        assert_eq!(
+            select(&event(), &parse_path("$.resources[0]").unwrap()),
+            Some(&json!("arn:aws:ec2:us-east-1:111122223333:instance/i-1"))
+        );
         assert_eq!(select(&event(), &parse_path("$").unwrap()), Some(&event()));
         assert!(parse_path("detail").is_err());
         assert!(parse_path("$.").is_err());
@@ -226,9 +242,18 @@ mod tests {
     #[test]
     fn inputs() {
         let e = event();
-        assert_eq!(render(&json!({"Input": "{\"k\":1}"}), &e, &cx()), "{\"k\":1}");
-        assert_eq!(render(&json!({"InputPath": "$.detail.state"}), &e, &cx()), "\"stopped\"");
-        assert_eq!(render(&json!({"InputPath": "$.detail.nope"}), &e, &cx()), "null");
+        assert_eq!(
+            render(&json!({"Input": "{\"k\":1}"}), &e, &cx()),
+            "{\"k\":1}"
+        );
+        assert_eq!(
+            render(&json!({"InputPath": "$.detail.state"}), &e, &cx()),
+            "\"stopped\""
+        );
+        assert_eq!(
+            render(&json!({"InputPath": "$.detail.nope"}), &e, &cx()),
+            "null"
+        );
         assert_eq!(render(&json!({}), &e, &cx()), e.to_string());
     }
 
@@ -258,20 +283,38 @@ mod tests {
         assert_eq!(v["arn"], "arn:aws:events:us-east-1:111122223333:rule/r");
         assert_eq!(v["at"], "1970-01-01T00:00:01.000Z");
         assert_eq!(v["e"], event());
-        assert_eq!(serde_json::from_str::<Value>(v["j"].as_str().unwrap()).unwrap(), event());
+        assert_eq!(
+            serde_json::from_str::<Value>(v["j"].as_str().unwrap()).unwrap(),
+            event()
+        );
     }
 
     #[test]
     fn plain_string_template() {
         let tr = json!({"InputPathsMap": {"i": "$.detail.instance-id"}, "InputTemplate": "\"instance <i> changed\""});
-        assert_eq!(apply_transformer(&tr, &event(), &cx()), "\"instance i-1 changed\"");
+        assert_eq!(
+            apply_transformer(&tr, &event(), &cx()),
+            "\"instance i-1 changed\""
+        );
     }
 
     #[test]
     fn transformer_validation() {
-        assert!(validate_transformer(&json!({"InputTemplate": "x", "InputPathsMap": {"aws.x": "$"}})).is_err());
-        assert!(validate_transformer(&json!({"InputTemplate": "x", "InputPathsMap": {"a b": "$"}})).is_err());
-        assert!(validate_transformer(&json!({"InputTemplate": "x", "InputPathsMap": {"a": "detail"}})).is_err());
-        assert!(validate_transformer(&json!({"InputTemplate": "x", "InputPathsMap": {"a": "$.detail"}})).is_ok());
+        assert!(validate_transformer(
+            &json!({"InputTemplate": "x", "InputPathsMap": {"aws.x": "$"}})
+        )
+        .is_err());
+        assert!(validate_transformer(
+            &json!({"InputTemplate": "x", "InputPathsMap": {"a b": "$"}})
+        )
+        .is_err());
+        assert!(validate_transformer(
+            &json!({"InputTemplate": "x", "InputPathsMap": {"a": "detail"}})
+        )
+        .is_err());
+        assert!(validate_transformer(
+            &json!({"InputTemplate": "x", "InputPathsMap": {"a": "$.detail"}})
+        )
+        .is_ok());
     }
 }

@@ -229,7 +229,10 @@ mod tests {
         assert_eq!(rule_arn("1", "r", "b", "x"), "arn:aws:events:r:1:rule/b/x");
         let ctx = RequestContext::internal("111122223333", "us-east-1", "PutEvents");
         assert_eq!(
-            resolve_bus(&ctx, Some("arn:aws:events:eu-west-1:444455556666:event-bus/o/x")),
+            resolve_bus(
+                &ctx,
+                Some("arn:aws:events:eu-west-1:444455556666:event-bus/o/x")
+            ),
             ("444455556666".into(), "eu-west-1".into(), "o/x".into())
         );
         assert_eq!(resolve_bus(&ctx, None).2, "default");

@@ -1,0 +1,302 @@
+//! In-process tests of the EventBridge core over a real SQLite control store: PutEvents → rule →
+//! target through the `Directory` (a recording fake SNS), retries with backoff, dead-lettering,
+//! and resumption of undelivered events after the service is reopened over the same store.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use opsloop_core::{ApiError, BoxFuture, Directory, RequestContext, Service, Value};
+use opsloop_events::Events;
+use opsloop_store::{ControlStore, SqliteStore};
+use parking_lot::Mutex;
+use serde_json::json;
+
+const ACCOUNT: &str = "111122223333";
+const REGION: &str = "us-east-1";
+
+/// A fake SNS: records every Publish; fails the first `fail` calls with a retryable 503.
+#[derive(Default)]
+struct FakeSns {
+    calls: Mutex<Vec<Value>>,
+    fail: Mutex<usize>,
+}
+
+impl Service for FakeSns {
+    fn model_json(&self) -> &'static str {
+        "{}"
+    }
+    fn call<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        input: Value,
+    ) -> BoxFuture<'a, Result<Value, ApiError>> {
+        Box::pin(async move {
+            assert_eq!(ctx.operation, "Publish");
+            let mut fail = self.fail.lock();
+            if *fail > 0 {
+                *fail -= 1;
+                return Err(ApiError::with_status("ServiceUnavailable", 503, "down"));
+            }
+            self.calls.lock().push(input);
+            Ok(json!({"MessageId": "m"}))
+        })
+    }
+}
+
+fn ctx(op: &str) -> RequestContext {
+    let mut c = RequestContext::internal(ACCOUNT, REGION, op);
+    c.request_id = "test".into();
+    c.access_key_id = Some("AKID".into());
+    c
+}
+
+async fn call(events: &Events, op: &str, input: Value) -> Value {
+    events
+        .handle(&ctx(op), input)
+        .await
+        .unwrap_or_else(|e| panic!("{op}: {e}"))
+}
+
+struct Env {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    sns: Arc<FakeSns>,
+    directory: Arc<Directory>,
+}
+
+impl Env {
+    fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let sns = Arc::new(FakeSns::default());
+        let directory = Directory::new();
+        directory.insert("SNS", sns.clone());
+        Env {
+            _dir: dir,
+            path,
+            sns,
+            directory,
+        }
+    }
+
+    fn open(&self) -> Arc<Events> {
+        let store: Arc<dyn ControlStore> = Arc::new(SqliteStore::open(&self.path).unwrap());
+        let events =
+            Arc::new(Events::open(self._dir.path(), store, self.directory.clone()).unwrap());
+        events.start().unwrap();
+        events
+    }
+
+    async fn wait_published(&self, n: usize) -> Vec<Value> {
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = self.sns.calls.lock().clone();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                Instant::now() < end,
+                "{n} publishes expected, got {}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+fn topic() -> String {
+    format!("arn:aws:sns:{REGION}:{ACCOUNT}:t")
+}
+
+async fn rule(events: &Events, name: &str, source: &str, target: Value) {
+    call(
+        events,
+        "PutRule",
+        json!({"Name": name, "EventPattern": json!({"source": [source]}).to_string()}),
+    )
+    .await;
+    let out = call(
+        events,
+        "PutTargets",
+        json!({"Rule": name, "Targets": [target]}),
+    )
+    .await;
+    assert_eq!(out["FailedEntryCount"], 0, "{out}");
+}
+
+fn entries(source: &str, n: usize) -> Value {
+    let e: Vec<Value> = (0..n)
+        .map(
+            |i| json!({"Source": source, "DetailType": "t", "Detail": json!({"i": i}).to_string()}),
+        )
+        .collect();
+    json!({"Entries": e})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matched_events_reach_the_target_with_the_rendered_input() {
+    let env = Env::new();
+    let events = env.open();
+    rule(
+        &events,
+        "r",
+        "app",
+        json!({"Id": "t", "Arn": topic(), "InputPath": "$.detail"}),
+    )
+    .await;
+    let out = call(&events, "PutEvents", entries("app", 3)).await;
+    assert_eq!(out["FailedEntryCount"], 0);
+    call(&events, "PutEvents", entries("other", 2)).await;
+    let got = env.wait_published(3).await;
+    let mut messages: Vec<String> = got
+        .iter()
+        .map(|p| p["Message"].as_str().unwrap().to_string())
+        .collect();
+    messages.sort();
+    assert_eq!(messages, [r#"{"i":0}"#, r#"{"i":1}"#, r#"{"i":2}"#]);
+    assert!(got.iter().all(|p| p["TopicArn"] == topic()));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        env.sns.calls.lock().len(),
+        3,
+        "the unmatched events went nowhere"
+    );
+    events.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retryable_failures_are_retried_with_backoff() {
+    let env = Env::new();
+    *env.sns.fail.lock() = 2;
+    let events = env.open();
+    rule(&events, "r", "app", json!({"Id": "t", "Arn": topic()})).await;
+    let start = Instant::now();
+    call(&events, "PutEvents", entries("app", 1)).await;
+    env.wait_published(1).await;
+    // Two failures: retried after ~1 s and ~2 s.
+    assert!(
+        start.elapsed() >= Duration::from_millis(2500),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(events.backlog().0, 0);
+    events.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhausted_retries_go_to_the_dead_letter_topic() {
+    let env = Env::new();
+    *env.sns.fail.lock() = 1;
+    let events = env.open();
+    let dlq = format!("arn:aws:sns:{REGION}:{ACCOUNT}:dlq");
+    rule(
+        &events,
+        "r",
+        "app",
+        json!({"Id": "t", "Arn": topic(), "RetryPolicy": {"MaximumRetryAttempts": 0},
+        "DeadLetterConfig": {"Arn": dlq}}),
+    )
+    .await;
+    call(&events, "PutEvents", entries("app", 1)).await;
+    let got = env.wait_published(1).await;
+    assert_eq!(got[0]["TopicArn"], dlq);
+    let attrs = &got[0]["MessageAttributes"];
+    assert_eq!(attrs["ERROR_CODE"]["StringValue"], "ServiceUnavailable");
+    assert_eq!(
+        attrs["EXHAUSTED_RETRY_CONDITION"]["StringValue"],
+        "MaximumRetryAttempts"
+    );
+    assert_eq!(
+        attrs["RULE_ARN"]["StringValue"],
+        format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/r")
+    );
+    let event: Value = serde_json::from_str(got[0]["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(event["source"], "app");
+    events.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undelivered_events_are_delivered_after_reopening() {
+    let env = Env::new();
+    // The target is down for a long time: every delivery becomes a stored retry row.
+    *env.sns.fail.lock() = usize::MAX;
+    let events = env.open();
+    rule(&events, "r", "app", json!({"Id": "t", "Arn": topic()})).await;
+    for _ in 0..5 {
+        call(&events, "PutEvents", entries("app", 10)).await;
+    }
+    let end = Instant::now() + Duration::from_secs(10);
+    while events.backlog() != (50, 0) {
+        assert!(Instant::now() < end, "backlog {:?}", events.backlog());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    events.shutdown();
+    drop(events);
+    // "Restart": the target is back; a new service over the same store finishes the work.
+    *env.sns.fail.lock() = 0;
+    let events = env.open();
+    let got = env.wait_published(50).await;
+    let ids: std::collections::HashSet<String> = got
+        .iter()
+        .map(|p| {
+            serde_json::from_str::<Value>(p["Message"].as_str().unwrap()).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        ids.len(),
+        50,
+        "every accepted event delivered (at least once)"
+    );
+    let end = Instant::now() + Duration::from_secs(10);
+    while events.backlog() != (0, 0) {
+        assert!(Instant::now() < end, "backlog {:?}", events.backlog());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    events.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_survives_reopening_and_managed_rules_are_protected() {
+    let env = Env::new();
+    let events = env.open();
+    call(&events, "CreateEventBus", json!({"Name": "orders"})).await;
+    call(&events, "PutRule", json!({"Name": "r", "EventBusName": "orders", "EventPattern": "{\"source\":[\"a\"]}", "State": "DISABLED"})).await;
+    // Only opsloop's own services (internal calls) can create managed rules.
+    let internal = RequestContext::internal(ACCOUNT, REGION, "PutRule");
+    events
+        .handle(&internal, json!({"Name": "managed", "EventPattern": "{\"source\":[\"aws.ssm\"]}", "ManagedBy": "ssm.amazonaws.com"}))
+        .await
+        .unwrap();
+    events.shutdown();
+    drop(events);
+    let events = env.open();
+    let d = call(
+        &events,
+        "DescribeRule",
+        json!({"Name": "r", "EventBusName": "orders"}),
+    )
+    .await;
+    assert_eq!(d["State"], "DISABLED");
+    let d = call(&events, "DescribeRule", json!({"Name": "managed"})).await;
+    assert_eq!(d["ManagedBy"], "ssm.amazonaws.com");
+    let e = events
+        .handle(&ctx("DeleteRule"), json!({"Name": "managed"}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, "ManagedRuleException");
+    let e = events
+        .handle(&ctx("DisableRule"), json!({"Name": "managed"}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, "ManagedRuleException");
+    call(
+        &events,
+        "DeleteRule",
+        json!({"Name": "managed", "Force": true}),
+    )
+    .await;
+    events.shutdown();
+}
