@@ -198,7 +198,7 @@ fn encode_token(name: &str) -> String {
 
 fn decode_token(tok: &str) -> Result<String, ApiError> {
     let bad = || validation("The NextToken is not valid.");
-    if tok.len() % 2 != 0 {
+    if !tok.len().is_multiple_of(2) {
         return Err(bad());
     }
     let bytes: Result<Vec<u8>, _> = (0..tok.len())
