@@ -75,6 +75,8 @@ pub(crate) struct Inner {
     /// Wakes the loops when new work was written.
     pub wake: Notify,
     pub stopping: AtomicBool,
+    /// A delivery is being sent and its outcome not yet recorded.
+    pub in_flight: AtomicBool,
 }
 
 /// The SSM Contacts service.
@@ -126,6 +128,7 @@ impl Contacts {
                 lock: Mutex::new(()),
                 wake: Notify::new(),
                 stopping: AtomicBool::new(false),
+                in_flight: AtomicBool::new(false),
             }),
             tasks: Mutex::new(Vec::new()),
         })
@@ -144,10 +147,15 @@ impl Contacts {
     /// The control store was wiped: nothing is cached in memory.
     pub fn reset(&self) {}
 
-    /// Stop background work (blocking; called once at shutdown).
+    /// Stop background work (blocking; called once at shutdown). A delivery being sent is given
+    /// a few seconds to finish and be recorded, so a restart does not send it again.
     pub fn shutdown(&self) {
         self.inner.stopping.store(true, Ordering::SeqCst);
         self.inner.wake.notify_waiters();
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        while self.inner.in_flight.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         for t in self.tasks.lock().drain(..) {
             t.abort();
         }
@@ -248,10 +256,16 @@ async fn delivery_loop(inner: Arc<Inner>) {
             .unwrap_or_default();
         let now = util::now();
         for (key, d) in rows.into_iter().filter(|(_, d)| d.next_attempt <= now) {
+            inner.in_flight.store(true, Ordering::SeqCst);
+            if inner.stopping.load(Ordering::SeqCst) {
+                inner.in_flight.store(false, Ordering::SeqCst);
+                return;
+            }
             let result = send(&inner, &d).await;
             if let Err(e) = engage::delivery_done(&inner, &key, d, result) {
                 tracing::warn!(error = %e, "contacts: cannot record a delivery");
             }
+            inner.in_flight.store(false, Ordering::SeqCst);
         }
         tokio::select! {
             _ = tokio::time::sleep(POLL) => {}

@@ -294,3 +294,101 @@ async fn oncall_schedule_pages_whoever_is_on_call() {
     let del = call(&c, "DeleteRotation", json!({"RotationId": rot})).await;
     assert_eq!(del.unwrap_err().kind, "ConflictException");
 }
+
+#[tokio::test]
+async fn personal_plan_stages_advance_until_the_engagement_stops() {
+    let store: Arc<dyn ControlStore> = Arc::new(SqliteStore::memory().unwrap());
+    let c = service(store);
+    let (alice, mail) = person(&c, "alice").await;
+    let sms = call(
+        &c,
+        "CreateContactChannel",
+        json!({"ContactId": alice, "Name": "phone", "Type": "SMS", "DeferActivation": true,
+               "DeliveryAddress": {"SimpleAddress": "+12065550100"}}),
+    )
+    .await
+    .unwrap()["ContactChannelArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(drain(&c).is_empty(), "deferred activation sends nothing");
+    call(&c, "SendActivationCode", json!({"ContactChannelId": sms}))
+        .await
+        .unwrap();
+    let code = drain(&c)[0].extra["activationCode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    call(
+        &c,
+        "ActivateContactChannel",
+        json!({"ContactChannelId": sms, "ActivationCode": code}),
+    )
+    .await
+    .unwrap();
+    let stage = |ch: &str| json!({"DurationInMinutes": 2, "Targets": [{"ChannelTargetInfo": {"ContactChannelId": ch}}]});
+    call(
+        &c,
+        "UpdateContact",
+        json!({"ContactId": alice, "Plan": {"Stages": [stage(&mail), stage(&sms), stage(&mail)]}}),
+    )
+    .await
+    .unwrap();
+    let eng = call(&c, "StartEngagement", json!({"ContactId": alice, "Sender": "s", "Subject": "x", "Content": "y", "PublicContent": "public y"}))
+        .await
+        .unwrap()["EngagementArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(drain(&c)[0].kind, "EMAIL");
+    let t1 = crate::util::now() + 121.0;
+    fire_due(&c.inner, t1).unwrap();
+    let second = drain(&c);
+    assert_eq!(second[0].kind, "SMS");
+    assert!(
+        second[0].body.starts_with("public y"),
+        "SMS carries the public content"
+    );
+    call(&c, "StopEngagement", json!({"EngagementId": eng}))
+        .await
+        .unwrap();
+    fire_due(&c.inner, t1 + 1000.0).unwrap();
+    assert!(
+        drain(&c).is_empty(),
+        "a stopped engagement sends nothing more"
+    );
+    let pages = call(&c, "ListPagesByContact", json!({"ContactId": alice}))
+        .await
+        .unwrap();
+    let page = pages["Pages"][0]["PageArn"].as_str().unwrap();
+    let receipts = call(&c, "ListPageReceipts", json!({"PageId": page}))
+        .await
+        .unwrap();
+    assert_eq!(receipts["Receipts"][0]["ReceiptType"], "STOP");
+}
+
+#[tokio::test]
+async fn preview_shifts_and_unknown_rotation() {
+    let store: Arc<dyn ControlStore> = Arc::new(SqliteStore::memory().unwrap());
+    let c = service(store);
+    let out = call(
+        &c,
+        "ListPreviewRotationShifts",
+        json!({"Members": ["a", "b"], "TimeZoneId": "UTC", "RotationStartTime": 0, "StartTime": 0, "EndTime": 86400 * 4,
+               "Recurrence": {"NumberOfOnCalls": 1, "RecurrenceMultiplier": 1, "DailySettings": [{"HourOfDay": 0, "MinuteOfHour": 0}]},
+               "MaxResults": 3}),
+    )
+    .await
+    .unwrap();
+    let shifts = out["RotationShifts"].as_array().unwrap();
+    assert_eq!(shifts.len(), 3);
+    assert_eq!(shifts[1]["ContactIds"], json!(["b"]));
+    assert!(out["NextToken"].is_string());
+    let missing = call(
+        &c,
+        "ListRotationShifts",
+        json!({"RotationId": "arn:aws:ssm-contacts:us-east-1:111122223333:rotation/nope", "EndTime": 1e10}),
+    )
+    .await;
+    assert_eq!(missing.unwrap_err().kind, "ResourceNotFoundException");
+}
