@@ -284,6 +284,7 @@ pub fn delete_group(
     }
     ops.push(crate::dataprotection::delete_op(ctx, name));
     ops.push(crate::accountpolicies::delete_op(ctx, name));
+    ops.push(crate::transformers::delete_op(ctx, name));
     store.batch(ops).map_err(store_err)?;
     Ok(g)
 }

@@ -22,11 +22,13 @@ pub mod events;
 pub mod filters;
 pub mod groups;
 pub mod insights;
+pub mod lookups;
 pub mod pattern;
 pub mod policies;
 pub mod records;
 pub mod storage;
 pub mod subscriptions;
+pub mod transformers;
 pub mod unhosted;
 
 use std::collections::HashMap;
@@ -269,7 +271,24 @@ impl Logs {
         let stream_name = req_str(&input, "logStreamName")?;
         let stream = groups::load_stream(&*self.control, ctx, group.gid, stream_name)?
             .ok_or_else(error::stream_not_found)?;
-        let accepted = events::validate_put(&input, stream.sid, now, group.retention_days)?;
+        let mut accepted = events::validate_put(&input, stream.sid, now, group.retention_days)?;
+        if let Some(pipeline) = transformers::pipeline_of(&*self.control, ctx, &group.name)? {
+            let meta = transformers::Meta {
+                group: group.name.clone(),
+                stream: stream_name.to_string(),
+                account: ctx.account_id.clone(),
+                region: ctx.region.clone(),
+            };
+            let old = std::mem::take(&mut accepted.cols);
+            for i in 0..old.len() {
+                let msg = String::from_utf8_lossy(old.message(i));
+                let out = pipeline.apply(&msg, &meta);
+                let bytes = out.as_deref().map_or(old.message(i), str::as_bytes);
+                accepted
+                    .cols
+                    .push(old.ts[i], old.ingest[i], old.seq[i], old.stream[i], bytes);
+            }
+        }
         let filters = filters::group_metric_filters(&*self.control, ctx, &group.name)?;
         let subs = subscriptions::group_filters(&*self.control, ctx, &group.name)?;
         let wants_emf = accepted
@@ -616,6 +635,10 @@ impl Logs {
                 deliveries::handle(control, ctx, &input)
             }
             op if op.contains("Anomal") => anomalies::handle(control, ctx, &input, now),
+            "PutTransformer" | "GetTransformer" | "DeleteTransformer" | "TestTransformer" => {
+                transformers::handle(control, ctx, &input, now)
+            }
+            op if op.contains("LookupTable") => lookups::handle(control, ctx, &input, now),
             "AssociateKmsKey" | "DisassociateKmsKey" => {
                 let _g = self.lock.lock();
                 unhosted::handle(control, ctx, &input)

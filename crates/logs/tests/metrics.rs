@@ -189,9 +189,9 @@ async fn embedded_metric_format_becomes_metrics() {
 
 #[tokio::test]
 async fn subscription_filters_are_stored() {
-    let env = Env::new();
+    let (env, _rec) = common::Recorder::env();
     env.stream("g", "s").await;
-    let dest = "arn:aws:lambda:us-east-1:123456789012:function:f";
+    let dest = "arn:aws:events:us-east-1:123456789012:event-bus/default";
     env.ok("PutSubscriptionFilter", json!({"logGroupName": "g", "filterName": "a", "filterPattern": "ERROR", "destinationArn": dest})).await;
     env.ok("PutSubscriptionFilter", json!({"logGroupName": "g", "filterName": "b", "filterPattern": "", "destinationArn": dest})).await;
     let e = env.err("PutSubscriptionFilter", json!({"logGroupName": "g", "filterName": "c", "filterPattern": "", "destinationArn": dest})).await;
@@ -261,7 +261,7 @@ async fn resource_policies_and_destinations_are_stored() {
         "ResourceNotFoundException"
     );
 
-    let dest = env.ok("PutDestination", json!({"destinationName": "d", "targetArn": "arn:aws:kinesis:us-east-1:123456789012:stream/s", "roleArn": "arn:aws:iam::123456789012:role/r"})).await;
+    let dest = env.ok("PutDestination", json!({"destinationName": "d", "targetArn": "arn:aws:events:us-east-1:123456789012:event-bus/default", "roleArn": "arn:aws:iam::123456789012:role/r"})).await;
     assert_eq!(
         dest["destination"]["arn"],
         "arn:aws:logs:us-east-1:123456789012:destination:d"

@@ -136,13 +136,13 @@ async fn json_protocol_round_trip_and_errors() {
     );
     let (status, err) = send(
         &g,
-        "CreateExportTask",
-        json!({"logGroupName": "/wire/g", "from": 0, "to": 1, "destination": "b"}),
+        "StartLiveTail",
+        json!({"logGroupIdentifiers": ["/wire/g"]}),
     )
     .await;
     assert_eq!(status, 501, "{err}");
     assert!(
-        err.to_string().contains("CreateExportTask"),
+        err.to_string().contains("StartLiveTail"),
         "a 501 carries the service's own message naming the operation: {err}"
     );
 }

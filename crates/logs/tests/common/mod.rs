@@ -7,9 +7,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use opsloop_core::{ApiError, RequestContext, Value};
+use opsloop_core::{ApiError, BoxFuture, RequestContext, Service, Value};
 use opsloop_logs::Logs;
 use opsloop_store::{ControlStore, SqliteStore};
+use serde_json::json;
 
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
@@ -139,4 +140,63 @@ pub fn messages(v: &Value) -> Vec<String> {
         .iter()
         .map(|e| e["message"].as_str().unwrap().to_string())
         .collect()
+}
+
+/// An EventBridge stand-in recording PutEvents entries; fails while `failing` is set.
+#[derive(Default)]
+pub struct Recorder {
+    pub entries: parking_lot::Mutex<Vec<Value>>,
+    pub failing: std::sync::atomic::AtomicBool,
+}
+
+impl Service for Recorder {
+    fn model_json(&self) -> &'static str {
+        r#"{"metadata":{"serviceId":"EventBridge"},"operations":{},"shapes":{}}"#
+    }
+
+    fn call<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        input: Value,
+    ) -> BoxFuture<'a, Result<Value, ApiError>> {
+        Box::pin(async move {
+            assert_eq!(ctx.operation, "PutEvents");
+            if self.failing.load(Ordering::SeqCst) {
+                return Err(ApiError::with_status("InternalException", 500, "down"));
+            }
+            let entries = input["Entries"].as_array().unwrap().clone();
+            let n = entries.len();
+            self.entries.lock().extend(entries);
+            Ok(
+                json!({"FailedEntryCount": 0, "Entries": (0..n).map(|i| json!({"EventId": i.to_string()})).collect::<Vec<_>>()}),
+            )
+        })
+    }
+}
+
+impl Recorder {
+    pub fn payloads(&self) -> Vec<Value> {
+        self.entries
+            .lock()
+            .iter()
+            .map(|e| serde_json::from_str(e["Detail"].as_str().unwrap()).unwrap())
+            .collect()
+    }
+
+    pub fn data_messages(&self) -> Vec<Value> {
+        self.payloads()
+            .into_iter()
+            .filter(|p| p["messageType"] == "DATA_MESSAGE")
+            .collect()
+    }
+}
+
+impl Recorder {
+    /// An environment whose EventBridge peer is a fresh recorder.
+    pub fn env() -> (Env, Arc<Recorder>) {
+        let rec = Arc::new(Recorder::default());
+        let dir = opsloop_core::Directory::new();
+        dir.insert("EventBridge", rec.clone());
+        (Env::with_directory(dir), rec)
+    }
 }
