@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use opsloop_cloudwatch::CloudWatch;
-use opsloop_contacts::Contacts;
+use opsloop_contacts::{Contacts, ContactsConfig};
 use opsloop_core::{
     ApiError, BoxFuture, Directory, Health, RequestContext, Service, ValidationFailure, Value,
 };
@@ -178,7 +178,7 @@ impl Services {
             .map_err(|e| anyhow!("cannot open Systems Manager: {e}"))?;
         let incidents = Incidents::open(data_dir, control.clone(), directory.clone())
             .map_err(|e| anyhow!("cannot open Incident Manager: {e}"))?;
-        let contacts = Contacts::open(data_dir, control.clone(), directory.clone())
+        let contacts = Contacts::open(data_dir, control.clone(), directory.clone(), ContactsConfig { smtp_url: config.contacts_smtp_url.clone(), email_from: config.contacts_email_from.clone(), sms_gateway_url: config.contacts_sms_gateway_url.clone(), voice_gateway_url: config.contacts_voice_gateway_url.clone(), minute_seconds: config.contacts_minute_seconds })
             .map_err(|e| anyhow!("cannot open Incident Manager contacts: {e}"))?;
         Ok(Services {
             cloudwatch: Arc::new(cloudwatch),

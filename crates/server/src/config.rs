@@ -96,6 +96,24 @@ pub struct Config {
     /// `sns_ca_file` / `OPSLOOP_SNS_CA_FILE`: PEM file of extra CA certificates trusted for SNS
     /// HTTPS endpoints (and SMTP STARTTLS), besides the system roots.
     pub sns_ca_file: Option<PathBuf>,
+    /// `contacts_smtp_url` / `OPSLOOP_CONTACTS_SMTP_URL`: SMTP server for Incident Manager EMAIL
+    /// contact channels (activation codes and pages), `smtp://[user:pass@]host[:port]` (plain SMTP,
+    /// optional AUTH PLAIN). Default: `sns_smtp_url`.
+    pub contacts_smtp_url: Option<String>,
+    /// `contacts_email_from` / `OPSLOOP_CONTACTS_EMAIL_FROM`: sender address of contact email.
+    /// Default: `sns_email_from`.
+    pub contacts_email_from: String,
+    /// `contacts_sms_gateway_url` / `OPSLOOP_CONTACTS_SMS_GATEWAY_URL`: `http://` URL that SMS
+    /// channel messages are POSTed to as JSON `{channel, address, message, kind, ...}`. Unset: SMS
+    /// deliveries are retried and end with an ERROR receipt.
+    pub contacts_sms_gateway_url: Option<String>,
+    /// `contacts_voice_gateway_url` / `OPSLOOP_CONTACTS_VOICE_GATEWAY_URL`: `http://` URL that
+    /// VOICE channel messages are POSTed to as JSON, like SMS.
+    pub contacts_voice_gateway_url: Option<String>,
+    /// `contacts_minute_seconds` / `OPSLOOP_CONTACTS_MINUTE_SECONDS`: TEST-ONLY scaling — the length
+    /// in seconds of one engagement-plan minute (`DurationInMinutes`). Default `60`; end-to-end tests
+    /// set e.g. `0.5` so escalation stages pass quickly. Never change it in production.
+    pub contacts_minute_seconds: f64,
 }
 
 /// Every configuration key: `(file key, environment variable)`.
@@ -116,6 +134,11 @@ pub const KEYS: &[(&str, &str)] = &[
     ("sns_smtp_url", "OPSLOOP_SNS_SMTP_URL"),
     ("sns_email_from", "OPSLOOP_SNS_EMAIL_FROM"),
     ("sns_ca_file", "OPSLOOP_SNS_CA_FILE"),
+    ("contacts_smtp_url", "OPSLOOP_CONTACTS_SMTP_URL"),
+    ("contacts_email_from", "OPSLOOP_CONTACTS_EMAIL_FROM"),
+    ("contacts_sms_gateway_url", "OPSLOOP_CONTACTS_SMS_GATEWAY_URL"),
+    ("contacts_voice_gateway_url", "OPSLOOP_CONTACTS_VOICE_GATEWAY_URL"),
+    ("contacts_minute_seconds", "OPSLOOP_CONTACTS_MINUTE_SECONDS"),
 ];
 
 /// Default sender address of SNS email.
@@ -145,6 +168,11 @@ pub struct Layer {
     pub sns_smtp_url: Option<String>,
     pub sns_email_from: Option<String>,
     pub sns_ca_file: Option<PathBuf>,
+    pub contacts_smtp_url: Option<String>,
+    pub contacts_email_from: Option<String>,
+    pub contacts_sms_gateway_url: Option<String>,
+    pub contacts_voice_gateway_url: Option<String>,
+    pub contacts_minute_seconds: Option<f64>,
 }
 
 impl Layer {
@@ -188,6 +216,17 @@ impl Layer {
             sns_smtp_url: var("OPSLOOP_SNS_SMTP_URL"),
             sns_email_from: var("OPSLOOP_SNS_EMAIL_FROM"),
             sns_ca_file: var("OPSLOOP_SNS_CA_FILE").map(PathBuf::from),
+            contacts_smtp_url: var("OPSLOOP_CONTACTS_SMTP_URL"),
+            contacts_email_from: var("OPSLOOP_CONTACTS_EMAIL_FROM"),
+            contacts_sms_gateway_url: var("OPSLOOP_CONTACTS_SMS_GATEWAY_URL"),
+            contacts_voice_gateway_url: var("OPSLOOP_CONTACTS_VOICE_GATEWAY_URL"),
+            contacts_minute_seconds: var("OPSLOOP_CONTACTS_MINUTE_SECONDS")
+                .map(|v| {
+                    v.trim().parse::<f64>().with_context(|| {
+                        format!("OPSLOOP_CONTACTS_MINUTE_SECONDS={v:?} is not a number")
+                    })
+                })
+                .transpose()?,
         })
     }
 
@@ -210,6 +249,17 @@ impl Layer {
             sns_smtp_url: self.sns_smtp_url.or(lower.sns_smtp_url),
             sns_email_from: self.sns_email_from.or(lower.sns_email_from),
             sns_ca_file: self.sns_ca_file.or(lower.sns_ca_file),
+            contacts_smtp_url: self.contacts_smtp_url.or(lower.contacts_smtp_url),
+            contacts_email_from: self.contacts_email_from.or(lower.contacts_email_from),
+            contacts_sms_gateway_url: self
+                .contacts_sms_gateway_url
+                .or(lower.contacts_sms_gateway_url),
+            contacts_voice_gateway_url: self
+                .contacts_voice_gateway_url
+                .or(lower.contacts_voice_gateway_url),
+            contacts_minute_seconds: self
+                .contacts_minute_seconds
+                .or(lower.contacts_minute_seconds),
         }
     }
 }
@@ -243,6 +293,11 @@ impl Config {
     pub fn resolve(flags: Layer, env: Layer, file: Option<Layer>) -> Result<Config> {
         let merged = flags.over(env).over(file.unwrap_or_default());
         let ephemeral = merged.ephemeral.unwrap_or(false);
+        let sns_smtp_url = merged.sns_smtp_url.clone();
+        let sns_email_from = merged
+            .sns_email_from
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SNS_EMAIL_FROM.to_string());
         let config = Config {
             listen: merged.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
             data_dir: merged
@@ -266,6 +321,11 @@ impl Config {
                 .sns_email_from
                 .unwrap_or_else(|| DEFAULT_SNS_EMAIL_FROM.to_string()),
             sns_ca_file: merged.sns_ca_file,
+            contacts_smtp_url: merged.contacts_smtp_url.or(sns_smtp_url),
+            contacts_email_from: merged.contacts_email_from.unwrap_or(sns_email_from),
+            contacts_sms_gateway_url: merged.contacts_sms_gateway_url,
+            contacts_voice_gateway_url: merged.contacts_voice_gateway_url,
+            contacts_minute_seconds: merged.contacts_minute_seconds.unwrap_or(60.0),
         };
         config.validate()?;
         Ok(config)
@@ -314,6 +374,12 @@ impl Config {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 bail!("public_url {url:?} must start with http:// or https://");
             }
+        }
+        if !(self.contacts_minute_seconds > 0.0 && self.contacts_minute_seconds <= 3600.0) {
+            bail!(
+                "contacts_minute_seconds must be greater than 0 and at most 3600, got {}",
+                self.contacts_minute_seconds
+            );
         }
         Ok(())
     }
@@ -485,6 +551,39 @@ mod tests {
             ..Layer::default()
         };
         assert!(Config::resolve(bad, Layer::default(), None).is_err());
+    }
+
+    #[test]
+    fn contacts_settings_default_to_sns_and_are_checked() {
+        let c = Config::defaults();
+        assert_eq!(c.contacts_smtp_url, None);
+        assert_eq!(c.contacts_minute_seconds, 60.0);
+        let e = env(&[
+            ("OPSLOOP_SNS_SMTP_URL", "smtp://127.0.0.1:2525"),
+            ("OPSLOOP_SNS_EMAIL_FROM", "sns@example.com"),
+            ("OPSLOOP_CONTACTS_SMS_GATEWAY_URL", "http://127.0.0.1:9000/sms"),
+            ("OPSLOOP_CONTACTS_MINUTE_SECONDS", "0.5"),
+        ]);
+        let c = Config::resolve(Layer::default(), e, None).unwrap();
+        assert_eq!(c.contacts_smtp_url.as_deref(), Some("smtp://127.0.0.1:2525"));
+        assert_eq!(c.contacts_email_from, "sns@example.com");
+        assert_eq!(c.contacts_sms_gateway_url.as_deref(), Some("http://127.0.0.1:9000/sms"));
+        assert_eq!(c.contacts_minute_seconds, 0.5);
+        let own = env(&[
+            ("OPSLOOP_SNS_SMTP_URL", "smtp://127.0.0.1:2525"),
+            ("OPSLOOP_CONTACTS_SMTP_URL", "smtp://127.0.0.1:2626"),
+        ]);
+        let c = Config::resolve(Layer::default(), own, None).unwrap();
+        assert_eq!(c.contacts_smtp_url.as_deref(), Some("smtp://127.0.0.1:2626"));
+        let zero = Layer {
+            contacts_minute_seconds: Some(0.0),
+            ..Layer::default()
+        };
+        assert!(Config::resolve(zero, Layer::default(), None).is_err());
+        assert!(Layer::from_env(&|k| {
+            (k == "OPSLOOP_CONTACTS_MINUTE_SECONDS").then(|| "fast".to_string())
+        })
+        .is_err());
     }
 
     #[test]
