@@ -21,8 +21,8 @@ use opsloop_events::Events;
 use opsloop_incidents::Incidents;
 use opsloop_logs::Logs;
 use opsloop_scheduler::Scheduler;
-use opsloop_ssm::Ssm;
 use opsloop_sns::{SmtpConfig, Sns, SnsConfig};
+use opsloop_ssm::Ssm;
 use opsloop_store::{ControlStore, SqliteStore};
 use opsloop_tsdb::MetricStore;
 use opsloop_wire::{AuthMode, Credentials, Gateway, GatewayConfig};
@@ -178,8 +178,20 @@ impl Services {
             .map_err(|e| anyhow!("cannot open Systems Manager: {e}"))?;
         let incidents = Incidents::open(data_dir, control.clone(), directory.clone())
             .map_err(|e| anyhow!("cannot open Incident Manager: {e}"))?;
-        let contacts = Contacts::open(data_dir, control.clone(), directory.clone(), ContactsConfig { smtp_url: config.contacts_smtp_url.clone(), email_from: config.contacts_email_from.clone(), sms_gateway_url: config.contacts_sms_gateway_url.clone(), voice_gateway_url: config.contacts_voice_gateway_url.clone(), minute_seconds: config.contacts_minute_seconds })
-            .map_err(|e| anyhow!("cannot open Incident Manager contacts: {e}"))?;
+        let contacts_config = ContactsConfig {
+            smtp_url: config.contacts_smtp_url.clone(),
+            email_from: config.contacts_email_from.clone(),
+            sms_gateway_url: config.contacts_sms_gateway_url.clone(),
+            voice_gateway_url: config.contacts_voice_gateway_url.clone(),
+            minute_seconds: config.contacts_minute_seconds,
+        };
+        let contacts = Contacts::open(
+            data_dir,
+            control.clone(),
+            directory.clone(),
+            contacts_config,
+        )
+        .map_err(|e| anyhow!("cannot open Incident Manager contacts: {e}"))?;
         Ok(Services {
             cloudwatch: Arc::new(cloudwatch),
             logs: Arc::new(logs),

@@ -136,8 +136,14 @@ pub const KEYS: &[(&str, &str)] = &[
     ("sns_ca_file", "OPSLOOP_SNS_CA_FILE"),
     ("contacts_smtp_url", "OPSLOOP_CONTACTS_SMTP_URL"),
     ("contacts_email_from", "OPSLOOP_CONTACTS_EMAIL_FROM"),
-    ("contacts_sms_gateway_url", "OPSLOOP_CONTACTS_SMS_GATEWAY_URL"),
-    ("contacts_voice_gateway_url", "OPSLOOP_CONTACTS_VOICE_GATEWAY_URL"),
+    (
+        "contacts_sms_gateway_url",
+        "OPSLOOP_CONTACTS_SMS_GATEWAY_URL",
+    ),
+    (
+        "contacts_voice_gateway_url",
+        "OPSLOOP_CONTACTS_VOICE_GATEWAY_URL",
+    ),
     ("contacts_minute_seconds", "OPSLOOP_CONTACTS_MINUTE_SECONDS"),
 ];
 
@@ -561,20 +567,32 @@ mod tests {
         let e = env(&[
             ("OPSLOOP_SNS_SMTP_URL", "smtp://127.0.0.1:2525"),
             ("OPSLOOP_SNS_EMAIL_FROM", "sns@example.com"),
-            ("OPSLOOP_CONTACTS_SMS_GATEWAY_URL", "http://127.0.0.1:9000/sms"),
+            (
+                "OPSLOOP_CONTACTS_SMS_GATEWAY_URL",
+                "http://127.0.0.1:9000/sms",
+            ),
             ("OPSLOOP_CONTACTS_MINUTE_SECONDS", "0.5"),
         ]);
         let c = Config::resolve(Layer::default(), e, None).unwrap();
-        assert_eq!(c.contacts_smtp_url.as_deref(), Some("smtp://127.0.0.1:2525"));
+        assert_eq!(
+            c.contacts_smtp_url.as_deref(),
+            Some("smtp://127.0.0.1:2525")
+        );
         assert_eq!(c.contacts_email_from, "sns@example.com");
-        assert_eq!(c.contacts_sms_gateway_url.as_deref(), Some("http://127.0.0.1:9000/sms"));
+        assert_eq!(
+            c.contacts_sms_gateway_url.as_deref(),
+            Some("http://127.0.0.1:9000/sms")
+        );
         assert_eq!(c.contacts_minute_seconds, 0.5);
         let own = env(&[
             ("OPSLOOP_SNS_SMTP_URL", "smtp://127.0.0.1:2525"),
             ("OPSLOOP_CONTACTS_SMTP_URL", "smtp://127.0.0.1:2626"),
         ]);
         let c = Config::resolve(Layer::default(), own, None).unwrap();
-        assert_eq!(c.contacts_smtp_url.as_deref(), Some("smtp://127.0.0.1:2626"));
+        assert_eq!(
+            c.contacts_smtp_url.as_deref(),
+            Some("smtp://127.0.0.1:2626")
+        );
         let zero = Layer {
             contacts_minute_seconds: Some(0.0),
             ..Layer::default()
