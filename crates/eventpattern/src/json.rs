@@ -1,7 +1,7 @@
 //! A small JSON reader of our own, for two jobs serde_json cannot do for us: parsing pattern text
 //! while keeping each number's literal text (AWS's numeric rules are about decimal digits, not
-//! doubles) and byte offsets for error messages, and scanning raw event bytes while skipping —
-//! without decoding — every member no rule mentions (see `matcher`).
+//! doubles) and byte offsets for error messages, and reading the members of raw event bytes that
+//! rules mention (see `scan`).
 
 use std::borrow::Cow;
 
@@ -162,6 +162,46 @@ impl<'a> Reader<'a> {
             })
     }
 
+    /// A string's raw bytes, quotes included, unvalidated; and whether it has escapes.
+    #[inline]
+    pub fn raw_string(&mut self) -> Result<(&'a [u8], bool), SyntaxError> {
+        let b = self.b;
+        let start = self.i;
+        let mut j = start + 1;
+        let mut escaped = false;
+        while let Some(&c) = b.get(j) {
+            if c == b'"' {
+                self.i = j + 1;
+                return Ok((&b[start..j + 1], escaped));
+            }
+            if c == b'\\' {
+                escaped = true;
+                j += 1;
+            }
+            j += 1;
+        }
+        self.i = b.len();
+        self.err("Unexpected end of input in a string")
+    }
+
+    /// A string value read leniently (control characters let through), borrowed when it has no
+    /// escapes: for event values, which AWS has validated before any rule sees them.
+    #[inline]
+    pub fn lenient_string(&mut self) -> Result<Cow<'a, str>, SyntaxError> {
+        let at = self.i;
+        let (raw, escaped) = self.raw_string()?;
+        if escaped {
+            self.i = at;
+            return self.string();
+        }
+        std::str::from_utf8(&raw[1..raw.len() - 1])
+            .map(Cow::Borrowed)
+            .map_err(|_| SyntaxError {
+                msg: "Invalid UTF-8 in string".into(),
+                at,
+            })
+    }
+
     fn hex4(&mut self) -> Result<u32, SyntaxError> {
         let Some(h) = self.b.get(self.i..self.i + 4) else {
             return self.err("Unexpected end of input in a \\u escape");
@@ -314,79 +354,6 @@ impl<'a> Reader<'a> {
             Some(_) => self.word(),
         }
     }
-
-    /// Skip one value without building anything.
-    pub fn skip(&mut self, depth: usize) -> Result<(), SyntaxError> {
-        if depth > MAX_DEPTH {
-            return self.err("JSON nesting too deep");
-        }
-        match self.peek() {
-            None => self.err("Unexpected end of input"),
-            Some(b'{') => {
-                self.i += 1;
-                if self.peek() == Some(b'}') {
-                    self.i += 1;
-                    return Ok(());
-                }
-                loop {
-                    if self.peek() != Some(b'"') {
-                        return self.err("expected a field name");
-                    }
-                    self.skip_string()?;
-                    self.expect(b':')?;
-                    self.skip(depth + 1)?;
-                    match self.peek() {
-                        Some(b',') => self.i += 1,
-                        Some(b'}') => {
-                            self.i += 1;
-                            return Ok(());
-                        }
-                        _ => return self.err("expected ',' or '}'"),
-                    }
-                }
-            }
-            Some(b'[') => {
-                self.i += 1;
-                if self.peek() == Some(b']') {
-                    self.i += 1;
-                    return Ok(());
-                }
-                loop {
-                    self.skip(depth + 1)?;
-                    match self.peek() {
-                        Some(b',') => self.i += 1,
-                        Some(b']') => {
-                            self.i += 1;
-                            return Ok(());
-                        }
-                        _ => return self.err("expected ',' or ']'"),
-                    }
-                }
-            }
-            Some(b'"') => self.skip_string(),
-            Some(b'-') | Some(b'0'..=b'9') => self.number().map(|_| ()),
-            Some(_) => self.word().map(|_| ()),
-        }
-    }
-
-    /// Skip a string (at its opening quote). Escapes are stepped over, not decoded.
-    pub fn skip_string(&mut self) -> Result<(), SyntaxError> {
-        self.i += 1;
-        let b = self.b;
-        let mut j = self.i;
-        while j < b.len() {
-            match b[j] {
-                b'"' => {
-                    self.i = j + 1;
-                    return Ok(());
-                }
-                b'\\' => j += 2,
-                _ => j += 1,
-            }
-        }
-        self.i = b.len();
-        self.err("Unexpected end of input in a string")
-    }
 }
 
 /// Parse a whole document into a `J` tree.
@@ -425,12 +392,5 @@ mod tests {
         ] {
             assert!(parse_doc(bad).is_err(), "{:?}", std::str::from_utf8(bad));
         }
-    }
-
-    #[test]
-    fn skip_steps_over_values() {
-        let mut r = Reader::new(br#"{"a":[1,{"b":"\"}"}],"c":2} 7"#);
-        r.skip(0).unwrap();
-        assert_eq!(r.peek(), Some(b'7'));
     }
 }

@@ -6,12 +6,14 @@
 //! Modules: `json` (our JSON reader: pattern text with number literals, and event bytes scanned
 //! with unused members skipped), `pattern` (the language and its validation), `value` (single-value
 //! tests: numbers, ranges, wildcards, CIDR, case folding), `eval` (the reference semantics of one
-//! pattern), `matcher` (the compiled many-rule matcher).
+//! pattern), `matcher` (the compiled many-rule matcher), `scan` (its
+//! byte scanner and pruned event copy).
 
 mod eval;
 mod json;
 mod matcher;
 mod pattern;
+mod scan;
 mod value;
 
 pub use matcher::Matcher;

@@ -8,14 +8,13 @@
 //! rest, and the few rules with no usable anchor, are confirmed by the reference evaluator (`eval`)
 //! over a pruned copy of the event that holds only the fields some rule mentions.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
-use crate::eval::{self, View};
-use crate::json::{Reader, SyntaxError, MAX_DEPTH};
+use crate::eval;
 use crate::pattern::{Child, Cond, Node};
-use crate::value::{fold, Lit, Range, Scalar};
+use crate::scan::{PView, Scan};
+use crate::value::{fold, Lit, Range, Scalar, Wildcard};
 use crate::Pattern;
 
 /// A small fast hasher (FxHash's multiply-rotate) for the index maps; keys are not adversarial
@@ -49,23 +48,30 @@ impl Hasher for Fx {
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
 
-/// Rules indexed by string prefixes (or suffixes): the map plus the distinct key lengths.
+/// A rule under an affix, with the wildcard to test on a hit (when the affix came from one).
+type AffixRule = (u32, Option<Box<Wildcard>>);
+
+/// Rules indexed by string prefixes (or suffixes): the map plus the distinct key lengths. An entry
+/// may carry the whole wildcard the affix came from, tested on a hit.
 #[derive(Default)]
 struct Affix {
-    map: FxMap<Box<str>, Vec<u32>>,
+    map: FxMap<Box<str>, Vec<AffixRule>>,
     lens: Vec<usize>,
 }
 
 impl Affix {
-    fn add(&mut self, s: &str, rule: u32) {
-        self.map.entry(s.into()).or_default().push(rule);
+    fn add(&mut self, s: &str, rule: u32, check: Option<&Wildcard>) {
+        self.map
+            .entry(s.into())
+            .or_default()
+            .push((rule, check.map(|w| Box::new(w.clone()))));
         if !self.lens.contains(&s.len()) {
             self.lens.push(s.len());
         }
     }
     fn remove(&mut self, s: &str, rule: u32) {
         if let Some(v) = self.map.get_mut(s) {
-            v.retain(|&r| r != rule);
+            v.retain(|(r, _)| *r != rule);
             if v.is_empty() {
                 self.map.remove(s);
                 if !self.map.keys().any(|k| k.len() == s.len()) {
@@ -83,7 +89,11 @@ impl Affix {
                 s.get(..l)
             };
             if let Some(rules) = part.and_then(|p| self.map.get(p)) {
-                out.extend_from_slice(rules);
+                for (r, check) in rules {
+                    if check.as_ref().is_none_or(|w| w.matches(s)) {
+                        out.push(*r);
+                    }
+                }
             }
         }
     }
@@ -92,7 +102,11 @@ impl Affix {
 /// One field path of the trie, with the anchors of the rules indexed there.
 #[derive(Default)]
 struct TNode {
-    children: FxMap<Box<str>, u32>,
+    /// Field name → child node: a list while short, also a map once long.
+    children: Vec<(Box<[u8]>, u32)>,
+    /// (length, first eight bytes) of each name in `children`, compared before the bytes.
+    child_sigs: Vec<(usize, u64)>,
+    child_map: FxMap<Box<[u8]>, u32>,
     exact_str: FxMap<Box<str>, Vec<u32>>,
     exact_num: FxMap<u64, Vec<u32>>,
     /// true, false, null
@@ -103,6 +117,10 @@ struct TNode {
     suffix_ic: Affix,
     eq_ic: FxMap<Box<str>, Vec<u32>>,
     numeric: Vec<(Range, u32)>,
+    /// Rules whose conditions here are tested one by one (anything-but, cidr, IP literals, ...).
+    direct: Vec<(u32, Vec<Cond>)>,
+    /// This node's position among its parent's children (for the early-exit bitmask).
+    slot: u32,
     anchors: usize,
     folded: usize,
 }
@@ -113,12 +131,13 @@ enum Entry {
     Str(String),
     Num(f64),
     Word(usize),
-    Prefix(String),
-    Suffix(String),
+    Prefix(String, Option<Wildcard>),
+    Suffix(String, Option<Wildcard>),
     PrefixIc(String),
     SuffixIc(String),
     EqIc(String),
     Numeric(Range),
+    Direct(Vec<Cond>),
 }
 
 struct Rule<K> {
@@ -153,6 +172,18 @@ impl<K: Clone + Eq + Hash> Default for Matcher<K> {
     }
 }
 
+/// A field name's length and first eight bytes, for quick comparison.
+#[inline]
+fn sig(name: &[u8]) -> (usize, u64) {
+    let mut w = [0u8; 8];
+    let n = name.len().min(8);
+    w[..n].copy_from_slice(&name[..n]);
+    (name.len(), u64::from_le_bytes(w))
+}
+
+/// Up to this many children a node's names are searched in a list, not hashed.
+const SHORT_CHILDREN: usize = 12;
+
 #[inline]
 fn num_key(x: f64) -> u64 {
     if x == 0.0 {
@@ -162,12 +193,13 @@ fn num_key(x: f64) -> u64 {
     }
 }
 
-/// How good an anchor a leaf's conditions make (lower is better), and its entries; None when
-/// some condition cannot be indexed. The flag says whether the index decides the leaf exactly.
-fn anchor_entries(conds: &[Cond]) -> Option<(u8, Vec<Entry>, bool)> {
+/// How good an anchor a leaf's conditions make (lower is better) and its entries; None when the
+/// leaf cannot be indexed (`exists: false` matches absent fields, which no lookup can find). Every
+/// entry decides its condition exactly.
+fn anchor_entries(conds: &[Cond]) -> Option<(u8, Vec<Entry>)> {
     let mut score = 0u8;
-    let mut exact = true;
     let mut out = Vec::with_capacity(conds.len());
+    let mut direct = Vec::new();
     for c in conds {
         let (s, e) = match c {
             Cond::Exact(Lit::Str(s)) => (0, Entry::Str(s.clone())),
@@ -176,30 +208,38 @@ fn anchor_entries(conds: &[Cond]) -> Option<(u8, Vec<Entry>, bool)> {
             Cond::Exact(Lit::Bool(false)) => (0, Entry::Word(1)),
             Cond::Exact(Lit::Null) => (0, Entry::Word(2)),
             Cond::EqIc(s) => (1, Entry::EqIc(s.clone())),
-            Cond::Prefix(s) => (1, Entry::Prefix(s.clone())),
-            Cond::Suffix(s) => (1, Entry::Suffix(s.clone())),
+            Cond::Prefix(s) => (1, Entry::Prefix(s.clone(), None)),
+            Cond::Suffix(s) => (1, Entry::Suffix(s.clone(), None)),
             Cond::PrefixIc(s) => (1, Entry::PrefixIc(s.clone())),
             Cond::SuffixIc(s) => (1, Entry::SuffixIc(s.clone())),
             Cond::Wildcard(w) => {
-                exact &= w.parts.len() == 1;
                 let (first, last) = (&w.parts[0], &w.parts[w.parts.len() - 1]);
                 if w.parts.len() == 1 {
                     (0, Entry::Str(first.clone()))
                 } else if !first.is_empty() {
-                    (2, Entry::Prefix(first.clone()))
+                    (2, Entry::Prefix(first.clone(), Some(w.clone())))
                 } else if !last.is_empty() {
-                    (2, Entry::Suffix(last.clone()))
+                    (2, Entry::Suffix(last.clone(), Some(w.clone())))
                 } else {
-                    return None;
+                    direct.push(c.clone());
+                    continue;
                 }
             }
             Cond::Numeric(r) => (3, Entry::Numeric(*r)),
-            _ => return None,
+            Cond::Exists(false) => return None,
+            _ => {
+                direct.push(c.clone());
+                continue;
+            }
         };
         score = score.max(s);
         out.push(e);
     }
-    Some((score, out, exact))
+    if !direct.is_empty() {
+        score = 4;
+        out.push(Entry::Direct(direct));
+    }
+    Some((score, out))
 }
 
 impl<K: Clone + Eq + Hash> Matcher<K> {
@@ -208,13 +248,51 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
     }
 
     fn child(&mut self, at: u32, name: &str) -> u32 {
-        if let Some(&c) = self.trie[at as usize].children.get(name) {
+        if let Some(c) = self.child_of(at, name.as_bytes()) {
             return c;
         }
         let id = self.trie.len() as u32;
-        self.trie.push(TNode::default());
-        self.trie[at as usize].children.insert(name.into(), id);
+        let slot = self.trie[at as usize].children.len() as u32;
+        self.trie.push(TNode {
+            slot,
+            ..TNode::default()
+        });
+        let t = &mut self.trie[at as usize];
+        t.children.push((name.as_bytes().into(), id));
+        t.child_sigs.push(sig(name.as_bytes()));
+        if t.children.len() > SHORT_CHILDREN {
+            if t.child_map.is_empty() {
+                t.child_map = t.children.iter().cloned().collect();
+            } else {
+                t.child_map.insert(name.as_bytes().into(), id);
+            }
+        }
         id
+    }
+
+    /// The expected work an anchor entry adds at node `t`: the rules already sharing its bucket
+    /// (all of which a hit there wakes), plus a little for kinds that hit more often.
+    fn entry_cost(t: &TNode, e: &Entry) -> usize {
+        match e {
+            Entry::Str(s) => t.exact_str.get(s.as_str()).map_or(0, Vec::len) + 1,
+            Entry::Num(x) => t.exact_num.get(&num_key(*x)).map_or(0, Vec::len) + 1,
+            Entry::Word(w) => t.exact_word[*w].len() + 4,
+            Entry::EqIc(s) => t.eq_ic.get(s.as_str()).map_or(0, Vec::len) + 2,
+            Entry::Prefix(s, _) => {
+                t.prefix.map.get(s.as_str()).map_or(0, Vec::len) + 2 + t.prefix.lens.len()
+            }
+            Entry::Suffix(s, _) => {
+                t.suffix.map.get(s.as_str()).map_or(0, Vec::len) + 2 + t.suffix.lens.len()
+            }
+            Entry::PrefixIc(s) => {
+                t.prefix_ic.map.get(s.as_str()).map_or(0, Vec::len) + 3 + t.prefix_ic.lens.len()
+            }
+            Entry::SuffixIc(s) => {
+                t.suffix_ic.map.get(s.as_str()).map_or(0, Vec::len) + 3 + t.suffix_ic.lens.len()
+            }
+            Entry::Numeric(_) => t.numeric.len() + 16,
+            Entry::Direct(_) => t.direct.len() + 32,
+        }
     }
 
     /// Put every field path of `node` into the trie (under `at`).
@@ -237,16 +315,18 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
         &mut self,
         node: &Node,
         at: u32,
-        best: &mut Option<(u8, u32, Vec<Entry>, bool)>,
+        best: &mut Option<((usize, u8), u32, Vec<Entry>)>,
     ) {
         for (name, child) in &node.fields {
             let c = self.child(at, name);
             match child {
                 Child::Obj(n) => self.choose_anchor(n, c, best),
                 Child::Leaf(conds) => {
-                    if let Some((score, entries, exact)) = anchor_entries(conds) {
-                        if best.as_ref().is_none_or(|b| score < b.0) {
-                            *best = Some((score, c, entries, exact));
+                    if let Some((score, entries)) = anchor_entries(conds) {
+                        let t = &self.trie[c as usize];
+                        let cost: usize = entries.iter().map(|e| Self::entry_cost(t, e)).sum();
+                        if best.as_ref().is_none_or(|b| (cost, score) < b.0) {
+                            *best = Some(((cost, score), c, entries));
                         }
                     }
                 }
@@ -281,7 +361,7 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
             }
         };
         let (anchor, sufficient) = match best {
-            Some((_, at, entries, exact)) => {
+            Some((_, at, entries)) => {
                 let t = &mut self.trie[at as usize];
                 for e in &entries {
                     match e {
@@ -290,19 +370,20 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
                         }
                         Entry::Num(x) => t.exact_num.entry(num_key(*x)).or_default().push(idx),
                         Entry::Word(w) => t.exact_word[*w].push(idx),
-                        Entry::Prefix(s) => t.prefix.add(s, idx),
-                        Entry::Suffix(s) => t.suffix.add(s, idx),
-                        Entry::PrefixIc(s) => t.prefix_ic.add(s, idx),
-                        Entry::SuffixIc(s) => t.suffix_ic.add(s, idx),
+                        Entry::Prefix(s, w) => t.prefix.add(s, idx, w.as_ref()),
+                        Entry::Suffix(s, w) => t.suffix.add(s, idx, w.as_ref()),
+                        Entry::PrefixIc(s) => t.prefix_ic.add(s, idx, None),
+                        Entry::SuffixIc(s) => t.suffix_ic.add(s, idx, None),
                         Entry::EqIc(s) => t.eq_ic.entry(s.as_str().into()).or_default().push(idx),
                         Entry::Numeric(r) => t.numeric.push((*r, idx)),
+                        Entry::Direct(conds) => t.direct.push((idx, conds.clone())),
                     }
                     if matches!(e, Entry::PrefixIc(_) | Entry::SuffixIc(_) | Entry::EqIc(_)) {
                         t.folded += 1;
                     }
                     t.anchors += 1;
                 }
-                (Some((at, entries)), exact && single_chain)
+                (Some((at, entries)), single_chain)
             }
             None => {
                 self.unanchored.push(idx);
@@ -352,12 +433,13 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
                         Entry::Str(s) => drop_from(&mut t.exact_str, s.as_str(), idx),
                         Entry::Num(x) => drop_from(&mut t.exact_num, &num_key(*x), idx),
                         Entry::Word(w) => t.exact_word[*w].retain(|&r| r != idx),
-                        Entry::Prefix(s) => t.prefix.remove(s, idx),
-                        Entry::Suffix(s) => t.suffix.remove(s, idx),
+                        Entry::Prefix(s, _) => t.prefix.remove(s, idx),
+                        Entry::Suffix(s, _) => t.suffix.remove(s, idx),
                         Entry::PrefixIc(s) => t.prefix_ic.remove(s, idx),
                         Entry::SuffixIc(s) => t.suffix_ic.remove(s, idx),
                         Entry::EqIc(s) => drop_from(&mut t.eq_ic, s.as_str(), idx),
                         Entry::Numeric(_) => t.numeric.retain(|&(_, r)| r != idx),
+                        Entry::Direct(_) => t.direct.retain(|(r, _)| *r != idx),
                     }
                     if matches!(e, Entry::PrefixIc(_) | Entry::SuffixIc(_) | Entry::EqIc(_)) {
                         t.folded -= 1;
@@ -381,7 +463,7 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
 
     /// Rules whose anchor a leaf value at trie node `t` hits.
     #[inline]
-    fn hits(&self, t: u32, v: Scalar<'_>, out: &mut Vec<u32>) {
+    pub(crate) fn hits(&self, t: u32, v: Scalar<'_>, out: &mut Vec<u32>) {
         let n = &self.trie[t as usize];
         if n.anchors == 0 {
             return;
@@ -415,6 +497,14 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
             Scalar::Bool(b) => out.extend_from_slice(&n.exact_word[if b { 0 } else { 1 }]),
             Scalar::Null => out.extend_from_slice(&n.exact_word[2]),
         }
+        for (r, conds) in &n.direct {
+            if conds
+                .iter()
+                .any(|c| matches!(c, Cond::Exists(true)) || c.test(v))
+            {
+                out.push(*r);
+            }
+        }
     }
 
     /// Collect anchor hits walking a `serde_json::Value` along the trie.
@@ -427,14 +517,15 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
                     return;
                 }
                 if node.children.len() < m.len() {
-                    for (name, &c) in &node.children {
-                        if let Some(child) = m.get(&**name) {
-                            self.walk(child, c, out);
+                    for (name, c) in &node.children {
+                        let name = std::str::from_utf8(name).unwrap_or_default();
+                        if let Some(child) = m.get(name) {
+                            self.walk(child, *c, out);
                         }
                     }
                 } else {
                     for (name, child) in m {
-                        if let Some(&c) = node.children.get(name.as_str()) {
+                        if let Some(c) = self.child_of(t, name.as_bytes()) {
                             self.walk(child, c, out);
                         }
                     }
@@ -448,7 +539,7 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
         }
     }
 
-    fn finish<V: View>(&self, mut cands: Vec<u32>, event: V) -> Vec<K> {
+    fn finish_with(&self, mut cands: Vec<u32>, confirm: &mut dyn FnMut(&Node) -> bool) -> Vec<K> {
         cands.extend_from_slice(&self.unanchored);
         cands.sort_unstable();
         cands.dedup();
@@ -457,7 +548,7 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
             let Some(rule) = &self.rules[idx as usize] else {
                 continue;
             };
-            if rule.sufficient || eval::node_matches(&rule.root, Some(event)) {
+            if rule.sufficient || confirm(&rule.root) {
                 out.push(rule.key.clone());
             }
         }
@@ -471,239 +562,53 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
         }
         let mut cands = Vec::new();
         self.walk(event, 0, &mut cands);
-        self.finish(cands, event)
+        self.finish_with(cands, &mut |node| eval::node_matches(node, Some(event)))
     }
 
-    /// The rules matching the event given as JSON text (none if it is not valid JSON). Faster than
+    /// The rules matching the event given as JSON text (none if it is not valid JSON up to the
+    /// last member any rule mentions; what follows that member is skipped unread). Faster than
     /// parsing the event first: only members some rule mentions are decoded.
     pub fn matches_json(&self, event: &[u8]) -> Vec<K> {
         if self.is_empty() {
             return Vec::new();
         }
-        let mut scan = Scan {
-            m: self,
-            build: self.confirm > 0,
-            nodes: Vec::new(),
-            members: Vec::new(),
-            items: Vec::new(),
-            scratch_m: Vec::new(),
-            scratch_i: Vec::new(),
-            cands: Vec::new(),
+        // Unanchored rules always need the pruned event; otherwise build it only on demand.
+        let mut first = Scan::new(self, !self.unanchored.is_empty(), true);
+        let Some(root) = first.run(event) else {
+            return Vec::new();
         };
-        let mut r = Reader::new(event);
-        let root = match scan
-            .value(&mut r, Some(0), 0)
-            .and_then(|root| r.end().map(|_| root))
-        {
-            Ok(root) => root,
-            Err(_) => return Vec::new(),
-        };
-        let cands = std::mem::take(&mut scan.cands);
-        if scan.build {
-            let view = PView { s: &scan, i: root };
-            self.finish(cands, view)
-        } else {
-            // Every rule is decided by its anchor: the event itself is never consulted.
-            let dummy = PView {
-                s: &scan,
-                i: u32::MAX,
-            };
-            self.finish(cands, dummy)
-        }
-    }
-}
-
-/// A node of the pruned event copy built while scanning bytes.
-enum PNode<'a> {
-    Obj(u32, u32),
-    Arr(u32, u32),
-    Str(Cow<'a, str>),
-    Num(f64),
-    Bool(bool),
-    Null,
-}
-
-struct Scan<'m, 'a, K> {
-    m: &'m Matcher<K>,
-    build: bool,
-    nodes: Vec<PNode<'a>>,
-    members: Vec<(Cow<'a, str>, u32)>,
-    items: Vec<u32>,
-    scratch_m: Vec<(Cow<'a, str>, u32)>,
-    scratch_i: Vec<u32>,
-    cands: Vec<u32>,
-}
-
-impl<'m, 'a, K: Clone + Eq + Hash> Scan<'m, 'a, K> {
-    fn push(&mut self, n: PNode<'a>) -> u32 {
-        if !self.build {
-            return u32::MAX;
-        }
-        self.nodes.push(n);
-        (self.nodes.len() - 1) as u32
+        let cands = std::mem::take(&mut first.cands);
+        let mut pruned = first.build.then(|| (first.into_pruned(), root));
+        self.finish_with(cands, &mut |node| {
+            let (p, root) = pruned.get_or_insert_with(|| {
+                let mut again = Scan::new(self, true, false);
+                let root = again.run(event).unwrap_or(u32::MAX);
+                (again.into_pruned(), root)
+            });
+            eval::node_matches(node, Some(PView { p, i: *root }))
+        })
     }
 
-    /// Scan one value at trie node `t` (None: no rule looks here, so skip it).
-    fn value(
-        &mut self,
-        r: &mut Reader<'a>,
-        t: Option<u32>,
-        depth: usize,
-    ) -> Result<u32, SyntaxError> {
-        let Some(t) = t else {
-            r.skip(depth)?;
-            return Ok(u32::MAX);
-        };
-        if depth > MAX_DEPTH {
-            return r.err("JSON nesting too deep");
+    #[inline]
+    pub(crate) fn child_of(&self, t: u32, name: &[u8]) -> Option<u32> {
+        let n = &self.trie[t as usize];
+        if n.children.len() > SHORT_CHILDREN {
+            return n.child_map.get(name).copied();
         }
-        match r.peek() {
-            Some(b'{') => {
-                r.i += 1;
-                let m = self.m;
-                let children = &m.trie[t as usize].children;
-                let mark = self.scratch_m.len();
-                if r.peek() == Some(b'}') {
-                    r.i += 1;
-                } else {
-                    loop {
-                        if r.peek() != Some(b'"') {
-                            return r.err("expected a field name");
-                        }
-                        let key = r.string()?;
-                        r.expect(b':')?;
-                        let c = if children.is_empty() {
-                            None
-                        } else {
-                            children.get(&*key).copied()
-                        };
-                        let idx = self.value(r, c, depth + 1)?;
-                        if c.is_some() && self.build {
-                            self.scratch_m.push((key, idx));
-                        }
-                        match r.peek() {
-                            Some(b',') => r.i += 1,
-                            Some(b'}') => {
-                                r.i += 1;
-                                break;
-                            }
-                            _ => return r.err("expected ',' or '}'"),
-                        }
-                    }
-                }
-                if !self.build {
-                    return Ok(u32::MAX);
-                }
-                let start = self.members.len() as u32;
-                self.members.extend(self.scratch_m.drain(mark..));
-                let len = self.members.len() as u32 - start;
-                Ok(self.push(PNode::Obj(start, len)))
+        let want = sig(name);
+        for (i, s) in n.child_sigs.iter().enumerate() {
+            if *s == want && (name.len() <= 8 || n.children[i].0[8..] == name[8..]) {
+                return Some(n.children[i].1);
             }
-            Some(b'[') => {
-                r.i += 1;
-                let mark = self.scratch_i.len();
-                if r.peek() == Some(b']') {
-                    r.i += 1;
-                } else {
-                    loop {
-                        let idx = self.value(r, Some(t), depth + 1)?;
-                        if self.build {
-                            self.scratch_i.push(idx);
-                        }
-                        match r.peek() {
-                            Some(b',') => r.i += 1,
-                            Some(b']') => {
-                                r.i += 1;
-                                break;
-                            }
-                            _ => return r.err("expected ',' or ']'"),
-                        }
-                    }
-                }
-                if !self.build {
-                    return Ok(u32::MAX);
-                }
-                let start = self.items.len() as u32;
-                self.items.extend(self.scratch_i.drain(mark..));
-                let len = self.items.len() as u32 - start;
-                Ok(self.push(PNode::Arr(start, len)))
-            }
-            Some(b'"') => {
-                let s = r.string()?;
-                self.m.hits(t, Scalar::Str(&s), &mut self.cands);
-                Ok(self.push(PNode::Str(s)))
-            }
-            Some(b'-' | b'0'..=b'9') => {
-                let x = r.number()?.parse::<f64>().unwrap_or(f64::NAN);
-                self.m.hits(t, Scalar::Num(x), &mut self.cands);
-                Ok(self.push(PNode::Num(x)))
-            }
-            Some(_) => {
-                let s = match r.word()? {
-                    crate::json::J::Bool(b) => Scalar::Bool(b),
-                    _ => Scalar::Null,
-                };
-                self.m.hits(t, s, &mut self.cands);
-                Ok(self.push(match s {
-                    Scalar::Bool(b) => PNode::Bool(b),
-                    _ => PNode::Null,
-                }))
-            }
-            None => r.err("Unexpected end of input"),
         }
+        None
     }
-}
 
-/// A view of the pruned event for the reference evaluator.
-struct PView<'s, 'm, 'a, K> {
-    s: &'s Scan<'m, 'a, K>,
-    i: u32,
-}
+    pub(crate) fn child_count(&self, t: u32) -> usize {
+        self.trie[t as usize].children.len()
+    }
 
-impl<K> Clone for PView<'_, '_, '_, K> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<K> Copy for PView<'_, '_, '_, K> {}
-
-impl<K> PView<'_, '_, '_, K> {
-    fn node(&self) -> Option<&PNode<'_>> {
-        self.s.nodes.get(self.i as usize)
-    }
-}
-
-impl<K> View for PView<'_, '_, '_, K> {
-    fn get(self, key: &str) -> Option<Self> {
-        match self.node()? {
-            PNode::Obj(start, len) => self.s.members[*start as usize..(*start + *len) as usize]
-                .iter()
-                .rev()
-                .find(|(k, _)| k == key)
-                .map(|&(_, i)| PView { s: self.s, i }),
-            _ => None,
-        }
-    }
-    fn is_object(self) -> bool {
-        matches!(self.node(), Some(PNode::Obj(..)))
-    }
-    fn for_each_element(self, f: &mut dyn FnMut(Self) -> bool) -> Option<bool> {
-        match self.node()? {
-            PNode::Arr(start, len) => Some(
-                self.s.items[*start as usize..(*start + *len) as usize]
-                    .iter()
-                    .any(|&i| f(PView { s: self.s, i })),
-            ),
-            _ => None,
-        }
-    }
-    fn with_scalar(self, f: &mut dyn FnMut(Scalar<'_>) -> bool) -> bool {
-        match self.node() {
-            Some(PNode::Str(s)) => f(Scalar::Str(s)),
-            Some(PNode::Num(x)) => f(Scalar::Num(*x)),
-            Some(PNode::Bool(b)) => f(Scalar::Bool(*b)),
-            Some(PNode::Null) => f(Scalar::Null),
-            _ => false,
-        }
+    pub(crate) fn slot_of(&self, t: u32) -> u32 {
+        self.trie[t as usize].slot
     }
 }

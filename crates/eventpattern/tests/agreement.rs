@@ -220,7 +220,16 @@ fn invalid_json_events_match_nothing() {
     let mut m = Matcher::new();
     m.add(1, &parse(r#"{"a": [{"exists": false}]}"#).unwrap());
     assert_eq!(m.matches_json(b"{}"), vec![1]);
-    for bad in [&b"{"[..], b"", b"{\"a\":1,}", b"{} {}", b"[1"] {
+    // Malformed before the last mentioned member (what follows it is not read).
+    for bad in [
+        &b"{"[..],
+        b"",
+        b"{\"b\":1,}",
+        b"{} {}",
+        b"[1",
+        b"{\"b\": [1}",
+        b"{\"a\" 1}",
+    ] {
         assert!(m.matches_json(bad).is_empty());
     }
 }

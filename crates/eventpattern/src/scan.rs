@@ -1,0 +1,330 @@
+//! The matcher's event scanner: walks raw event bytes along the rule trie, reporting each leaf
+//! value at a mentioned field to the anchor index, skipping every other member without decoding
+//! it, and stopping as soon as the last mentioned member of the event has been read. On request it
+//! also builds a pruned copy of the event (only mentioned fields) for confirming rules with the
+//! reference evaluator.
+
+use std::borrow::Cow;
+use std::hash::Hash;
+
+use crate::eval::View;
+use crate::json::{Reader, SyntaxError, J, MAX_DEPTH};
+use crate::matcher::Matcher;
+use crate::value::Scalar;
+
+/// A node of the pruned event copy.
+pub(crate) enum PNode<'a> {
+    /// (start, len) into `members`.
+    Obj(u32, u32),
+    /// (start, len) into `items`.
+    Arr(u32, u32),
+    Str(Cow<'a, str>),
+    Num(f64),
+    Bool(bool),
+    Null,
+}
+
+/// The pruned copy of an event: nodes in arenas.
+#[derive(Default)]
+pub(crate) struct Pruned<'a> {
+    nodes: Vec<PNode<'a>>,
+    members: Vec<(Cow<'a, str>, u32)>,
+    items: Vec<u32>,
+}
+
+/// The index after the string whose opening quote is at `i`.
+#[inline]
+fn skip_str(b: &[u8], i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    loop {
+        match *b.get(j)? {
+            b'"' => return Some(j + 1),
+            b'\\' => j += 2,
+            _ => j += 1,
+        }
+    }
+}
+
+/// The index after the value starting at `i` (no whitespace before it). Lenient: brackets are
+/// counted, not checked; a value nobody reads need not be validated.
+fn skip_value(b: &[u8], mut i: usize) -> Option<usize> {
+    match *b.get(i)? {
+        b'"' => skip_str(b, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            loop {
+                match *b.get(i)? {
+                    b'"' => {
+                        i = skip_str(b, i)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+        _ => {
+            let start = i;
+            while let Some(&c) = b.get(i) {
+                if matches!(c, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t') {
+                    break;
+                }
+                i += 1;
+            }
+            (i > start).then_some(i)
+        }
+    }
+}
+
+/// One scan of one event.
+pub(crate) struct Scan<'m, 'a, K> {
+    m: &'m Matcher<K>,
+    pub build: bool,
+    report: bool,
+    p: Pruned<'a>,
+    scratch_m: Vec<(Cow<'a, str>, u32)>,
+    scratch_i: Vec<u32>,
+    pub cands: Vec<u32>,
+}
+
+impl<'m, 'a, K: Clone + Eq + Hash> Scan<'m, 'a, K> {
+    /// `build`: keep a pruned copy; `report`: feed leaf values to the anchor index.
+    pub fn new(m: &'m Matcher<K>, build: bool, report: bool) -> Self {
+        Scan {
+            m,
+            build,
+            report,
+            p: Pruned::default(),
+            scratch_m: Vec::new(),
+            scratch_i: Vec::new(),
+            cands: Vec::new(),
+        }
+    }
+
+    /// Scan a whole event; the pruned root (u32::MAX when not building), or None if malformed.
+    pub fn run(&mut self, event: &'a [u8]) -> Option<u32> {
+        let mut r = Reader::new(event);
+        let (root, done) = self.value(&mut r, 0, 0, true).ok()?;
+        if !done {
+            r.end().ok()?;
+        }
+        Some(root)
+    }
+
+    pub fn into_pruned(self) -> Pruned<'a> {
+        self.p
+    }
+
+    fn push(&mut self, n: PNode<'a>) -> u32 {
+        if !self.build {
+            return u32::MAX;
+        }
+        self.p.nodes.push(n);
+        (self.p.nodes.len() - 1) as u32
+    }
+
+    #[inline]
+    fn report(&mut self, t: u32, v: Scalar<'_>) {
+        if self.report {
+            self.m.hits(t, v, &mut self.cands);
+        }
+    }
+
+    /// Scan one value at trie node `t`. `may_stop`: once this value's mentioned members have all
+    /// been read, nothing after it in the event matters. Returns (pruned node, stopped early).
+    fn value(
+        &mut self,
+        r: &mut Reader<'a>,
+        t: u32,
+        depth: usize,
+        may_stop: bool,
+    ) -> Result<(u32, bool), SyntaxError> {
+        if depth > MAX_DEPTH {
+            return r.err("JSON nesting too deep");
+        }
+        match r.peek() {
+            Some(b'{') => {
+                r.i += 1;
+                let wanted = self.m.child_count(t);
+                let mark = self.scratch_m.len();
+                let mut seen = 0u64;
+                let mut count = 0usize;
+                let mut stopped = false;
+                if r.peek() == Some(b'}') {
+                    r.i += 1;
+                } else {
+                    loop {
+                        if r.peek() != Some(b'"') {
+                            return r.err("expected a field name");
+                        }
+                        let (raw, escaped) = r.raw_string()?;
+                        r.expect(b':')?;
+                        r.ws();
+                        let child = if escaped {
+                            let key = Reader::new(raw).string()?;
+                            self.m.child_of(t, key.as_bytes())
+                        } else {
+                            self.m.child_of(t, &raw[1..raw.len() - 1])
+                        };
+                        match child {
+                            Some(c) => {
+                                let slot = self.m.slot_of(c);
+                                if slot < 64 && seen & (1 << slot) == 0 {
+                                    seen |= 1 << slot;
+                                    count += 1;
+                                }
+                                let last = may_stop && wanted <= 64 && count == wanted;
+                                let (idx, done) = self.value(r, c, depth + 1, last)?;
+                                if self.build {
+                                    let key = Reader::new(raw).lenient_string()?;
+                                    self.scratch_m.push((key, idx));
+                                }
+                                if done || last {
+                                    stopped = true;
+                                    break;
+                                }
+                            }
+                            None => match skip_value(r.b, r.i) {
+                                Some(end) => r.i = end,
+                                None => return r.err("malformed value"),
+                            },
+                        }
+                        match r.peek() {
+                            Some(b',') => r.i += 1,
+                            Some(b'}') => {
+                                r.i += 1;
+                                break;
+                            }
+                            _ => return r.err("expected ',' or '}'"),
+                        }
+                    }
+                }
+                if !self.build {
+                    return Ok((u32::MAX, stopped));
+                }
+                let start = self.p.members.len() as u32;
+                self.p.members.extend(self.scratch_m.drain(mark..));
+                let len = self.p.members.len() as u32 - start;
+                Ok((self.push(PNode::Obj(start, len)), stopped))
+            }
+            Some(b'[') => {
+                r.i += 1;
+                let mark = self.scratch_i.len();
+                if r.peek() == Some(b']') {
+                    r.i += 1;
+                } else {
+                    loop {
+                        let (idx, _) = self.value(r, t, depth + 1, false)?;
+                        if self.build {
+                            self.scratch_i.push(idx);
+                        }
+                        match r.peek() {
+                            Some(b',') => r.i += 1,
+                            Some(b']') => {
+                                r.i += 1;
+                                break;
+                            }
+                            _ => return r.err("expected ',' or ']'"),
+                        }
+                    }
+                }
+                if !self.build {
+                    return Ok((u32::MAX, false));
+                }
+                let start = self.p.items.len() as u32;
+                self.p.items.extend(self.scratch_i.drain(mark..));
+                let len = self.p.items.len() as u32 - start;
+                Ok((self.push(PNode::Arr(start, len)), false))
+            }
+            Some(b'"') => {
+                let s = r.lenient_string()?;
+                self.report(t, Scalar::Str(&s));
+                Ok((self.push(PNode::Str(s)), false))
+            }
+            Some(b'-' | b'0'..=b'9') => {
+                let x = r.number()?.parse::<f64>().unwrap_or(f64::NAN);
+                self.report(t, Scalar::Num(x));
+                Ok((self.push(PNode::Num(x)), false))
+            }
+            Some(_) => {
+                let (s, n) = match r.word()? {
+                    J::Bool(b) => (Scalar::Bool(b), PNode::Bool(b)),
+                    _ => (Scalar::Null, PNode::Null),
+                };
+                self.report(t, s);
+                Ok((self.push(n), false))
+            }
+            None => r.err("Unexpected end of input"),
+        }
+    }
+}
+
+/// A view of the pruned event for the reference evaluator.
+#[derive(Clone, Copy)]
+pub(crate) struct PView<'p, 'a> {
+    pub p: &'p Pruned<'a>,
+    pub i: u32,
+}
+
+impl<'p, 'a> PView<'p, 'a> {
+    fn node(self) -> Option<&'p PNode<'a>> {
+        self.p.nodes.get(self.i as usize)
+    }
+}
+
+impl View for PView<'_, '_> {
+    fn get(self, key: &str) -> Option<Self> {
+        match self.node()? {
+            PNode::Obj(start, len) => self.p.members[*start as usize..(*start + *len) as usize]
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|&(_, i)| PView { p: self.p, i }),
+            _ => None,
+        }
+    }
+    fn is_object(self) -> bool {
+        matches!(self.node(), Some(PNode::Obj(..)))
+    }
+    fn for_each_element(self, f: &mut dyn FnMut(Self) -> bool) -> Option<bool> {
+        match self.node()? {
+            PNode::Arr(start, len) => Some(
+                self.p.items[*start as usize..(*start + *len) as usize]
+                    .iter()
+                    .any(|&i| f(PView { p: self.p, i })),
+            ),
+            _ => None,
+        }
+    }
+    fn with_scalar(self, f: &mut dyn FnMut(Scalar<'_>) -> bool) -> bool {
+        match self.node() {
+            Some(PNode::Str(s)) => f(Scalar::Str(s)),
+            Some(PNode::Num(x)) => f(Scalar::Num(*x)),
+            Some(PNode::Bool(b)) => f(Scalar::Bool(*b)),
+            Some(PNode::Null) => f(Scalar::Null),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skips_values() {
+        let b = br#"{"a":[1,{"b":"\"}]"}],"c":2} x"#;
+        assert_eq!(skip_value(b, 0), Some(b.len() - 2));
+        assert_eq!(skip_value(b"123,", 0), Some(3));
+        assert_eq!(skip_value(br#""ab\\"x"#, 0), Some(6));
+        assert_eq!(skip_value(b"[1,2", 0), None);
+        assert_eq!(skip_value(b",", 0), None);
+    }
+}
