@@ -330,9 +330,16 @@ pub fn delete_contact(
             dependents.push(arn);
         }
     }
+    // So do rotations it is a member of.
+    for (arn, rotation) in db.scan::<Value>(T_ROTATION, &arn_prefix(ctx, "rotation"))? {
+        let members = rotation.get("contact_ids").and_then(Value::as_array);
+        if members.is_some_and(|m| m.iter().any(|id| id.as_str() == Some(&c.arn))) {
+            dependents.push(arn);
+        }
+    }
     if !dependents.is_empty() {
         return Err(conflict(format!(
-            "contact {} is used by escalation plans: {}",
+            "contact {} is used by escalation plans or rotations: {}",
             c.arn,
             dependents.join(", ")
         )));

@@ -293,6 +293,12 @@ async fn oncall_schedule_pages_whoever_is_on_call() {
     assert_eq!(sent[0].address, who);
     let del = call(&c, "DeleteRotation", json!({"RotationId": rot})).await;
     assert_eq!(del.unwrap_err().kind, "ConflictException");
+    let del = call(&c, "DeleteContact", json!({"ContactId": alice})).await;
+    assert_eq!(
+        del.unwrap_err().kind,
+        "ConflictException",
+        "alice is in a rotation"
+    );
 }
 
 #[tokio::test]
