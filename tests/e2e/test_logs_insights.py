@@ -81,6 +81,13 @@ def test_reference_query_errors_newest_first(server):
     assert all("@ptr" in g for g in got)
     assert r["statistics"]["recordsMatched"] == 120.0
     assert r["statistics"]["recordsScanned"] == 150.0
+    # The scan benchmark's query: the block-wide literal search counts without evaluating.
+    _, c = run_query(logs, "/e2e/insights/errors", "filter @message like /ERROR/ | stats count()", start, end)
+    assert rows(c) == [{"count()": "120"}]
+    _, c = run_query(logs, "/e2e/insights/errors", "filter @message like /ERROR/ | stats count()",
+                     start + 70_000, start + 140_000 - 1000)
+    assert rows(c) == [{"count()": str(sum(1 for t, m in events
+                                              if start + 70_000 <= t < start + 140_000 and "ERROR" in m))}]
     # The same query through the aws CLI.
     _, started, _ = harness.aws(server, "logs", "start-query", "--log-group-name", "/e2e/insights/errors",
                                 "--start-time", str(start // 1000), "--end-time", str(end // 1000),

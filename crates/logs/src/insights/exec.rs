@@ -413,6 +413,20 @@ impl<'q> Stats<'q> {
         cols
     }
 
+    /// Count `n` more events in the single group of a `by`-less stats of `count`s only.
+    fn bump(&mut self, n: u64) {
+        let calls = &self.calls;
+        let entry = self.groups.entry(Vec::new()).or_insert_with(|| {
+            let accs = calls.iter().flatten().map(|_| Acc::Count(0)).collect();
+            (Vec::new(), accs)
+        });
+        for acc in &mut entry.1 {
+            if let Acc::Count(c) = acc {
+                *c += n;
+            }
+        }
+    }
+
     fn feed(&mut self, r: &dyn Fields, ts: i64) {
         let keys: Vec<V> = self.by.iter().map(|n| eval(&n.expr, r)).collect();
         let rendered: Vec<String> = keys.iter().map(V::render).collect();
@@ -524,6 +538,10 @@ pub struct Pipeline<'q> {
     limit: usize,
     top_k: bool,
     early_stop: bool,
+    /// The first `stats` is only `count(*)`/`count()` with no `by`.
+    count_only: bool,
+    /// Index of a streaming command a block-wide literal search already decided (skipped).
+    implied: Option<usize>,
     rows: Vec<Row>,
     /// Events that passed every streaming command.
     pub matched: u64,
@@ -572,6 +590,13 @@ impl<'q> Pipeline<'q> {
                 )
             });
         let early_stop = stats.is_none() && post.iter().all(|c| matches!(c, Command::Limit(_)));
+        let count_only = stats.as_ref().is_some_and(|s| {
+            s.by.is_empty()
+                && s.aggs.iter().all(|a| {
+                    matches!(&a.expr, Expr::Call(n, args) if n == "count"
+                        && matches!(args.as_slice(), [] | [Expr::Star]))
+                })
+        });
         Pipeline {
             pre,
             post,
@@ -582,6 +607,8 @@ impl<'q> Pipeline<'q> {
             limit,
             top_k,
             early_stop,
+            count_only,
+            implied: None,
             rows: Vec::new(),
             matched: 0,
         }
@@ -592,10 +619,48 @@ impl<'q> Pipeline<'q> {
         self.pre
     }
 
+    /// Note that the events pushed from now on all contain `literal` in `@message`. When the
+    /// streaming part is just `@message like <that literal>` (plus plain `fields`), the filter
+    /// is skipped; returns whether [`Pipeline::add_matches`] may then count events without
+    /// looking at them.
+    pub fn prefiltered(&mut self, literal: &str) -> bool {
+        let mut filter = None;
+        for (i, c) in self.pre.iter().enumerate() {
+            match c {
+                Command::Filter(e) if filter.is_none() && literal_filter(e) == Some(literal) => {
+                    filter = Some(i)
+                }
+                Command::Fields(l) | Command::Display(l)
+                    if l.iter()
+                        .all(|n| matches!(&n.expr, Expr::Field(f) if *f == n.name)) => {}
+                _ => return false,
+            }
+        }
+        self.implied = filter;
+        filter.is_some() && self.count_only
+    }
+
+    /// Count `n` events that pass every streaming command, when [`Pipeline::prefiltered`] allowed.
+    pub fn add_matches(&mut self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        self.matched += n;
+        if let Some(s) = self.stats.as_mut() {
+            s.bump(n);
+        }
+    }
+
     /// Feed one event; false when the query needs no further events.
     #[inline]
     pub fn push(&mut self, rec: &mut Rec) -> bool {
-        if !self.pre.iter().all(|c| apply_stream(c, rec)) {
+        let implied = self.implied;
+        if !self
+            .pre
+            .iter()
+            .enumerate()
+            .all(|(i, c)| Some(i) == implied || apply_stream(c, rec))
+        {
             return true;
         }
         self.matched += 1;
@@ -735,6 +800,8 @@ pub fn run(
     let mut pipeline = Pipeline::new(cmds, limit);
     let literal = required_literal(pipeline.streaming());
     let finder = literal.as_deref().map(memchr::memmem::Finder::new);
+    // `filter @message like /ERROR/ | stats count()`: the block search decides every event.
+    let count_hits = literal.as_deref().is_some_and(|l| pipeline.prefiltered(l));
     let mut hits: Vec<usize> = Vec::new();
     let mut out = Outcome::default();
     let (mut buf, mut raw) = (Columns::default(), Vec::new());
@@ -762,6 +829,18 @@ pub fn run(
                         }
                     }
                     b.containing(f, &mut hits);
+                    if count_hits {
+                        let n = hits
+                            .iter()
+                            .filter(|&&i| {
+                                b.ts[i] >= start
+                                    && b.ts[i] < end
+                                    && src.streams.contains_key(&b.stream[i])
+                            })
+                            .count();
+                        pipeline.add_matches(n as u64);
+                        return true;
+                    }
                 }
                 let all = 0..b.len();
                 let indexes: &mut dyn Iterator<Item = usize> = match &finder {
@@ -851,21 +930,29 @@ pub fn required_literal(pre: &[Command]) -> Option<String> {
 
 fn expr_literal(e: &Expr) -> Option<String> {
     match e {
+        Expr::Bin(super::parser::BinOp::And, a, b) => expr_literal(a).or_else(|| expr_literal(b)),
+        other => literal_filter(other).map(str::to_string),
+    }
+}
+
+/// The literal of a filter that is exactly "`@message` contains this text": `like 'text'` or
+/// `like /text/` with no regex syntax in it.
+fn literal_filter(e: &Expr) -> Option<&str> {
+    match e {
         Expr::Like(a, pat, false) if matches!(&**a, Expr::Field(f) if f == "@message") => {
             match &**pat {
-                Expr::Str(s) if !s.is_empty() => Some(s.clone()),
+                Expr::Str(s) if !s.is_empty() => Some(s.as_str()),
                 Expr::Regex(re) => {
                     let src = re.as_str();
                     let plain = !src.is_empty()
                         && !src
                             .chars()
                             .any(|c| "\\.+*?()|[]{}^$#".contains(c) || c.is_whitespace());
-                    plain.then(|| src.to_string())
+                    plain.then_some(src)
                 }
                 _ => None,
             }
         }
-        Expr::Bin(super::parser::BinOp::And, a, b) => expr_literal(a).or_else(|| expr_literal(b)),
         _ => None,
     }
 }
@@ -1155,6 +1242,77 @@ mod tests {
         );
         let ns: Vec<&str> = out.rows.iter().map(|r| r[0].1.as_str()).collect();
         assert_eq!(ns, ["1", "3", "4"]);
+    }
+
+    #[tokio::test]
+    async fn literal_count_fast_path_agrees_with_evaluation() {
+        let events: Vec<(i64, String)> = (0..500)
+            .map(|i| {
+                let m = match i % 7 {
+                    0 => format!("ERROR disk {i}"),
+                    1 => format!("warn ERRO{i}R split"),
+                    2 => format!("{i} trailing ERROR"),
+                    _ => format!("ok {i}"),
+                };
+                (1000 + i, m)
+            })
+            .collect();
+        let refs: Vec<(i64, &str)> = events.iter().map(|(t, m)| (*t, m.as_str())).collect();
+        let (_dir, store, sources) = store_with(&refs).await;
+        let want = events.iter().filter(|(_, m)| m.contains("ERROR")).count();
+        for q in [
+            "filter @message like /ERROR/ | stats count()",
+            "fields @message | filter @message like 'ERROR' | stats count(*) as n",
+            "filter @message like /ERR(O)R/ | stats count()",
+            "filter @message like /ERROR/ and strlen(@message) > 0 | stats count()",
+        ] {
+            let out = run_q(&store, &sources, q).unwrap();
+            assert_eq!(out.rows[0][0].1, want.to_string(), "{q}");
+            assert_eq!(out.matched, want as u64, "{q}");
+            assert_eq!(out.scanned, 500, "{q}");
+        }
+        // A window that cuts the events, and a stream the query does not read.
+        let cmds = parse("filter @message like /ERROR/ | stats count()").unwrap();
+        let deadline = Instant::now() + std::time::Duration::from_secs(60);
+        let out = run(
+            &store,
+            &sources,
+            &cmds,
+            1100,
+            1200,
+            10,
+            &AtomicBool::new(false),
+            deadline,
+        )
+        .unwrap();
+        let want = events
+            .iter()
+            .filter(|(t, m)| (1100..1200).contains(t) && m.contains("ERROR"))
+            .count();
+        assert_eq!(out.rows[0][0].1, want.to_string());
+        let elsewhere = vec![Source {
+            gid: 1,
+            name: "g".into(),
+            account: "123456789012".into(),
+            streams: HashMap::from([(2, "other".to_string())]),
+        }];
+        let out = run(
+            &store,
+            &elsewhere,
+            &cmds,
+            0,
+            i64::MAX,
+            10,
+            &AtomicBool::new(false),
+            deadline,
+        )
+        .unwrap();
+        assert!(
+            out.rows.is_empty(),
+            "no events, no count row: {:?}",
+            out.rows
+        );
+        assert_eq!(out.matched, 0);
     }
 
     #[tokio::test]
