@@ -183,10 +183,9 @@ impl Gateway {
         } else {
             None
         };
+        // REST routes may be shared between services (Scheduler and Incident Manager both have
+        // `GET /tags/{resourceArn}`): the request's SigV4 credential scope chooses among them.
         let keys: Vec<String> = routes.iter().flat_map(|r| r.keys()).collect();
-        if let Some(k) = keys.iter().find(|k| self.route_keys.contains_key(*k)) {
-            return Err(conflict("REST route", k));
-        }
 
         if let Some(t) = target {
             self.by_target.insert(t.clone(), idx);
@@ -202,7 +201,7 @@ impl Gateway {
             }
         }
         for k in keys {
-            self.route_keys.insert(k, idx);
+            self.route_keys.entry(k).or_insert(idx);
         }
         tracing::info!(service = %md.service_id, operations = model.operations().len(), "service registered");
         self.services.push(Registered {
@@ -325,12 +324,21 @@ impl Gateway {
             return Detected::Query;
         }
         let method = parts.method.as_str();
-        for (i, r) in self.services.iter().enumerate() {
-            if let Some(op) = r
+        let route = |i: usize| {
+            self.services[i]
                 .routes
                 .as_ref()
                 .and_then(|routes| routes.find(method, parts.uri.path(), uri_params))
-            {
+        };
+        // A route several services share goes to the one the request was signed for.
+        if let Some(&i) = scope_service_hint(parts, uri_params).and_then(|s| self.by_signing.get(s))
+        {
+            if let Some(op) = route(i) {
+                return Detected::Rest { svc: i, op };
+            }
+        }
+        for i in 0..self.services.len() {
+            if let Some(op) = route(i) {
                 return Detected::Rest { svc: i, op };
             }
         }
@@ -733,4 +741,26 @@ mod tests {
         assert!(matches!(groups[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'));
         assert!(a.bytes().all(|c| c == b'-' || c.is_ascii_hexdigit()));
     }
+}
+
+/// The service named in the request's SigV4 credential scope (`Credential=AK/date/region/SERVICE/
+/// aws4_request`, from the `Authorization` header or a presigned URL's `X-Amz-Credential`), without
+/// verifying anything: only a routing hint for REST paths that several services share.
+fn scope_service_hint<'p>(
+    parts: &'p http::request::Parts,
+    uri_params: &'p query::Params<'_>,
+) -> Option<&'p str> {
+    let credential = match parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(auth) => {
+            let start = auth.find("Credential=")? + "Credential=".len();
+            let rest = &auth[start..];
+            &rest[..rest.find([',', ' ']).unwrap_or(rest.len())]
+        }
+        None => query::param(uri_params, "X-Amz-Credential")?,
+    };
+    credential.split('/').nth(3)
 }

@@ -346,16 +346,14 @@ fn registration_conflicts() {
             .replace("\"things\"", "\"things2\"")
             .into_boxed_str(),
     );
-    assert!(
-        matches!(g.register(Fake::empty(clash)), Err(ModelError::Conflict(_))),
-        "same REST routes"
-    );
+    g.register(Fake::empty(clash))
+        .expect("REST routes may be shared: the credential scope picks the service");
     assert!(matches!(
         g.register(Fake::empty("{}")),
         Err(ModelError::Malformed(_))
     ));
     let ids: Vec<String> = g.services().into_iter().map(|(id, _)| id).collect();
-    assert_eq!(ids, vec!["CloudWatch", "Sink", "Things"]);
+    assert_eq!(ids, vec!["CloudWatch", "Sink", "Things", "Things2"]);
 }
 
 #[tokio::test]
@@ -548,4 +546,48 @@ async fn a_service_may_accept_bodies_above_the_default_limit() {
         (413, "RequestEntityTooLarge")
     );
     assert_eq!(fake.count(), 1, "an oversized request reaches no service");
+}
+
+/// Scheduler and Incident Manager both have `GET /tags/{resourceArn}`: both register, and the
+/// request's SigV4 credential scope picks the service (signed in SigV4 mode and any-key mode alike).
+#[tokio::test]
+async fn shared_rest_route_goes_to_the_service_in_the_credential_scope() {
+    const SCHEDULER: &str = include_str!("../../../models/scheduler-2021-06-30.json");
+    const INCIDENTS: &str = include_str!("../../../models/ssm-incidents-2018-05-10.json");
+    for auth in [AuthMode::SigV4, AuthMode::AnyKey] {
+        let scheduler = Fake::new(SCHEDULER, |_, _| Ok(serde_json::json!({"Tags": []})));
+        let incidents = Fake::new(INCIDENTS, |_, _| Ok(serde_json::json!({"tags": {}})));
+        let g = gateway_with(config(auth), [scheduler.clone(), incidents.clone()]);
+        for (signing, expect_scheduler) in [("scheduler", true), ("ssm-incidents", false)] {
+            let arn = "arn%3Aaws%3Ascheduler%3Aus-east-1%3A123456789012%3Aschedule-group%2Fdefault";
+            let mut req = http::Request::builder()
+                .method("GET")
+                .uri(format!("http://localhost/tags/{arn}"))
+                .header("host", "localhost")
+                .body(bytes::Bytes::new())
+                .unwrap();
+            opsloop_wire::sigv4::sign(
+                &mut req,
+                "AKIDTEST",
+                "s3cr3t",
+                "us-east-1",
+                signing,
+                std::time::SystemTime::now(),
+            );
+            let (s0, i0) = (scheduler.count(), incidents.count());
+            let resp = g.handle(req).await;
+            assert_eq!(resp.status().as_u16(), 200, "{}", body_str(&resp));
+            assert_eq!(
+                (scheduler.count() - s0, incidents.count() - i0),
+                if expect_scheduler { (1, 0) } else { (0, 1) },
+                "signed for {signing} ({auth:?})"
+            );
+            let op = if expect_scheduler {
+                scheduler.last()
+            } else {
+                incidents.last()
+            };
+            assert_eq!(op.unwrap().0.operation, "ListTagsForResource");
+        }
+    }
 }
