@@ -723,26 +723,6 @@ pub fn new_request_id() -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_ids_are_uuid_v4() {
-        let a = new_request_id();
-        let b = new_request_id();
-        assert_ne!(a, b);
-        let groups: Vec<&str> = a.split('-').collect();
-        assert_eq!(
-            groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
-            vec![8, 4, 4, 4, 12]
-        );
-        assert!(groups[2].starts_with('4'));
-        assert!(matches!(groups[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'));
-        assert!(a.bytes().all(|c| c == b'-' || c.is_ascii_hexdigit()));
-    }
-}
-
 /// The service named in the request's SigV4 credential scope (`Credential=AK/date/region/SERVICE/
 /// aws4_request`, from the `Authorization` header or a presigned URL's `X-Amz-Credential`), without
 /// verifying anything: only a routing hint for REST paths that several services share.
@@ -763,4 +743,24 @@ fn scope_service_hint<'p>(
         None => query::param(uri_params, "X-Amz-Credential")?,
     };
     credential.split('/').nth(3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_uuid_v4() {
+        let a = new_request_id();
+        let b = new_request_id();
+        assert_ne!(a, b);
+        let groups: Vec<&str> = a.split('-').collect();
+        assert_eq!(
+            groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+            vec![8, 4, 4, 4, 12]
+        );
+        assert!(groups[2].starts_with('4'));
+        assert!(matches!(groups[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'));
+        assert!(a.bytes().all(|c| c == b'-' || c.is_ascii_hexdigit()));
+    }
 }
