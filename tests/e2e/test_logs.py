@@ -259,3 +259,65 @@ def test_anomaly_detectors_and_unhosted_features(server, namespace):
         retries={"mode": "standard", "total_max_attempts": 1}, inject_host_prefix=False))
     code, msg = error_code(tail.start_live_tail, logGroupIdentifiers=[arn])
     assert code == "NotImplemented" and "event stream" in msg
+
+
+def test_subscription_filter_delivers_through_eventbridge(server, namespace):
+    """A subscription filter on an event bus: matching events arrive as the AWS subscription payload
+    in an aws.logs event, which a rule routes to another log group."""
+    logs = logs_client(server)
+    events = harness.session(None).client("events", endpoint_url=server.url, config=Config(
+        retries={"mode": "standard", "total_max_attempts": 1}))
+    src, sink = f"/e2e/{namespace}/src", f"/e2e/{namespace}/sink"
+    for g in (src, sink):
+        logs.create_log_group(logGroupName=g)
+    logs.create_log_stream(logGroupName=src, logStreamName="app")
+    bus = events.create_event_bus(Name="bus-" + namespace.replace("/", "-"))["EventBusArn"]
+    sink_arn = logs.describe_log_groups(logGroupNamePrefix=sink)["logGroups"][0]["logGroupArn"]
+    src_arn = logs.describe_log_groups(logGroupNamePrefix=src)["logGroups"][0]["logGroupArn"]
+    events.put_rule(Name="from-logs", EventBusName=bus,
+                    EventPattern=json.dumps({"source": ["aws.logs"], "resources": [src_arn]}))
+    events.put_targets(Rule="from-logs", EventBusName=bus, Targets=[{"Id": "sink", "Arn": sink_arn}])
+    logs.put_subscription_filter(logGroupName=src, filterName="errors", filterPattern="ERROR",
+                                 destinationArn=bus)
+    described = logs.describe_subscription_filters(logGroupName=src)["subscriptionFilters"]
+    assert described[0]["destinationArn"] == bus
+    put(logs, src, "app", ["ERROR disk full", "all good", "ERROR again"])
+
+    def delivered():
+        found = logs.filter_log_events(logGroupName=sink)["events"]
+        payloads = [json.loads(e["message"]).get("detail", {}) for e in found]
+        return [p for p in payloads if p.get("messageType") == "DATA_MESSAGE"]
+
+    deadline = time.monotonic() + 20
+    while not delivered() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    data = delivered()
+    assert len(data) == 1, data
+    p = data[0]
+    assert p["logGroup"] == src and p["logStream"] == "app" and p["subscriptionFilters"] == ["errors"]
+    assert [e["message"] for e in p["logEvents"]] == ["ERROR disk full", "ERROR again"]
+
+
+def test_transformer_and_lookup_tables(server, namespace):
+    logs = logs_client(server)
+    group = f"/e2e/{namespace}/tx"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    config = [{"parseJSON": {}}, {"renameKeys": {"entries": [{"key": "lvl", "renameTo": "level"}]}},
+              {"upperCaseString": {"withKeys": ["level"]}}]
+    tested = logs.test_transformer(transformerConfig=config, logEventMessages=['{"lvl": "warn"}'])
+    assert json.loads(tested["transformedLogs"][0]["transformedEventMessage"]) == {"level": "WARN"}
+    logs.put_transformer(logGroupIdentifier=group, transformerConfig=config)
+    assert logs.get_transformer(logGroupIdentifier=group)["transformerConfig"] == config
+    put(logs, group, "s", ['{"lvl": "error", "msg": "x"}'])
+    assert [json.loads(m) for m in messages(logs, group, "s")] == [{"level": "ERROR", "msg": "x"}]
+    code, _ = error_code(logs.put_transformer, logGroupIdentifier=group,
+                         transformerConfig=[{"grok": {"match": "%{WORD:w}"}}])
+    assert code == "InvalidParameterException"
+
+    name = "users-" + namespace.replace("/", "-")
+    arn = logs.create_lookup_table(lookupTableName=name, tableBody="id,name\n1,ann\n")["lookupTableArn"]
+    assert logs.get_lookup_table(lookupTableArn=arn)["tableBody"] == "id,name\n1,ann\n"
+    tables = logs.describe_lookup_tables(lookupTableNamePrefix=name)["lookupTables"]
+    assert tables[0]["tableFields"] == ["id", "name"] and tables[0]["recordsCount"] == 1
+    logs.delete_lookup_table(lookupTableArn=arn)

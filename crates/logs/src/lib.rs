@@ -2,7 +2,12 @@
 //! retention (enforced by a background task), tags, PutLogEvents / GetLogEvents / FilterLogEvents,
 //! filter patterns, metric filters and the embedded metric format (metrics go to CloudWatch through
 //! the [`Directory`]), subscription filters delivered durably to EventBridge event buses
-//! (`subscriptions`) and Logs Insights queries.
+//! (`subscriptions`) and Logs Insights queries. Every operation of the model is dispatched here to
+//! one module per family: `groups`, `events`, `filters`, `subscriptions`, `policies` (resource
+//! policies, destinations), `dataprotection`, `accountpolicies` (account/index policies, field
+//! indexes), `transformers`, `lookups`, `deliveries`, `anomalies`, `insights`, and `unhosted`
+//! (features needing something a single host lacks — S3 exports, OpenSearch, event streams —
+//! answered with errors that say so).
 //!
 //! Architecture: control-plane records live in the [`ControlStore`]; events live in a [`LogStore`]
 //! of their own under `<data dir>/logs` (WAL with group commit, hour partitions of lz4-compressed
@@ -10,7 +15,8 @@
 //!
 //! Embedding: `Logs::open(data_dir, control)?` then optionally `.with_directory(dir)` and
 //! `.with_clock(clock)` (tests); call [`Logs::start`] inside the tokio runtime for the retention
-//! task and [`Logs::close`] at shutdown (checkpoints the WAL into segments).
+//! task and the subscription dispatcher, and [`Logs::close`] at shutdown (checkpoints the WAL into
+//! segments).
 
 pub mod accountpolicies;
 pub mod anomalies;
