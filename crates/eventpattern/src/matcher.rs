@@ -14,7 +14,7 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 use crate::eval;
 use crate::pattern::{Child, Cond, Node};
 use crate::scan::{PView, Scan};
-use crate::value::{fold, Lit, Range, Scalar, Wildcard};
+use crate::value::{fold_cow, Lit, Range, Scalar, Wildcard};
 use crate::Pattern;
 
 /// A small fast hasher (FxHash's multiply-rotate) for the index maps; keys are not adversarial
@@ -476,8 +476,8 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
                 n.prefix.hits(s, false, out);
                 n.suffix.hits(s, true, out);
                 if n.folded > 0 {
-                    let f = fold(s);
-                    if let Some(r) = n.eq_ic.get(f.as_str()) {
+                    let f = fold_cow(s);
+                    if let Some(r) = n.eq_ic.get(&*f) {
                         out.extend_from_slice(r);
                     }
                     n.prefix_ic.hits(&f, false, out);
@@ -540,6 +540,9 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
     }
 
     fn finish_with(&self, mut cands: Vec<u32>, confirm: &mut dyn FnMut(&Node) -> bool) -> Vec<K> {
+        if cands.is_empty() && self.unanchored.is_empty() {
+            return Vec::new();
+        }
         cands.extend_from_slice(&self.unanchored);
         cands.sort_unstable();
         cands.dedup();
@@ -572,8 +575,9 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
         if self.is_empty() {
             return Vec::new();
         }
-        // Unanchored rules always need the pruned event; otherwise build it only on demand.
-        let mut first = Scan::new(self, !self.unanchored.is_empty(), true);
+        // Keep the pruned copy in the same pass when some rule may need confirming (a second
+        // scan costs more than the copy of the few mentioned fields).
+        let mut first = Scan::new(self, self.confirm > 0, true);
         let Some(root) = first.run(event) else {
             return Vec::new();
         };

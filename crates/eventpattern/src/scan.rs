@@ -101,7 +101,15 @@ impl<'m, 'a, K: Clone + Eq + Hash> Scan<'m, 'a, K> {
             m,
             build,
             report,
-            p: Pruned::default(),
+            p: if build {
+                Pruned {
+                    nodes: Vec::with_capacity(64),
+                    members: Vec::with_capacity(16),
+                    items: Vec::with_capacity(64),
+                }
+            } else {
+                Pruned::default()
+            },
             scratch_m: Vec::new(),
             scratch_i: Vec::new(),
             cands: Vec::new(),

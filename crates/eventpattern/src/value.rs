@@ -35,6 +35,15 @@ pub(crate) fn fold(s: &str) -> String {
     }
 }
 
+/// `fold`, borrowing when the text is already folded (plain lower-case ASCII).
+pub(crate) fn fold_cow(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.bytes().all(|c| c.is_ascii() && !c.is_ascii_uppercase()) {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(fold(s))
+    }
+}
+
 /// The double nearest a JSON number's text.
 pub(crate) fn num_f64(text: &str) -> f64 {
     text.parse::<f64>().unwrap_or(f64::NAN)
