@@ -10,7 +10,9 @@
 //! the agent and Automation are later modules on top of these (see the crate's README.md).
 
 pub mod activations;
+pub mod automation;
 pub mod bus;
+pub mod commands;
 mod common;
 pub mod documents;
 pub mod error;
@@ -62,6 +64,10 @@ impl Inner {
 /// The SSM service.
 pub struct Ssm {
     inner: Inner,
+    /// In-memory state of Run Command and the agent protocol (`commands`).
+    commands: commands::State,
+    /// In-memory state of the Automation engine (`automation`).
+    automation: automation::State,
     /// Background tasks (expired-parameter sweeper, event dispatcher) started by `start`.
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -88,7 +94,24 @@ impl Ssm {
                 wake: Arc::new(tokio::sync::Notify::new()),
             },
             tasks: Mutex::new(Vec::new()),
+            commands: commands::State::default(),
+            automation: automation::State::default(),
         })
+    }
+
+    /// Shared state of the modules.
+    pub fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    /// Run Command / agent state.
+    pub fn commands(&self) -> &commands::State {
+        &self.commands
+    }
+
+    /// Automation engine state.
+    pub fn automation(&self) -> &automation::State {
+        &self.automation
     }
 
     /// Start background work on the current tokio runtime. Called once.
@@ -114,6 +137,8 @@ impl Ssm {
             self.inner.wake.clone(),
         ));
         self.tasks.lock().extend([task, dispatcher]);
+        commands::start(self)?;
+        automation::start(self)?;
         Ok(())
     }
 
@@ -122,6 +147,8 @@ impl Ssm {
 
     /// Stop background work (blocking; called once at shutdown).
     pub fn shutdown(&self) {
+        commands::shutdown(self);
+        automation::shutdown(self);
         for task in self.tasks.lock().drain(..) {
             task.abort();
         }
@@ -132,6 +159,12 @@ impl Ssm {
         let scope = Scope::of(ctx);
         let inner = &self.inner;
         let op = ctx.operation.as_str();
+        if commands::OPERATIONS.contains(&op) {
+            return commands::handle(self, ctx, &scope, input).await;
+        }
+        if automation::OPERATIONS.contains(&op) {
+            return automation::handle(self, ctx, &scope, input).await;
+        }
         let result = match op {
             "PutParameter" => params::put_parameter(inner, &scope, &input),
             "GetParameter" => params::get_parameter(inner, &scope, &input),
