@@ -339,3 +339,20 @@ def test_connections_archives_and_replays_survive_a_restart(make_server, endpoin
     replayed = wait_for(lambda: (lambda got: got if len(got) >= 3 else None)(
         [h.json() for h in hook.all() if h.json().get("replay-name") == "after-restart"]), what="3 replayed")
     assert sorted(r["detail"]["i"] for r in replayed) == [0, 1, 9]
+
+
+def test_oauth_refusal_deauthorizes_and_update_reauthorizes(server, endpoint):
+    eb = events_client(server)
+    refusing = endpoint()
+    refusing.statuses.append(400)
+    accepting = endpoint({"access_token": "second", "expires_in": 600})
+    name = unique("oauth-refused")
+    eb.create_connection(Name=name, AuthorizationType="OAUTH_CLIENT_CREDENTIALS", AuthParameters={
+        "OAuthParameters": {"AuthorizationEndpoint": refusing.base + "/token", "HttpMethod": "POST",
+                            "ClientParameters": {"ClientID": "c", "ClientSecret": "s"}}})
+    d = wait_for(lambda: (lambda d: d if d["ConnectionState"] == "DEAUTHORIZED" else None)(
+        eb.describe_connection(Name=name)), what="DEAUTHORIZED")
+    assert "400" in d["StateReason"]
+    eb.update_connection(Name=name, AuthParameters={"OAuthParameters": {"AuthorizationEndpoint": accepting.base + "/t"}})
+    wait_for(lambda: eb.describe_connection(Name=name)["ConnectionState"] == "AUTHORIZED", what="AUTHORIZED")
+    assert len(accepting.all()) == 1

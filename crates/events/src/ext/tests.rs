@@ -681,3 +681,26 @@ async fn concurrent_archiving_is_group_committed_without_losing_counts() {
         .unwrap();
     assert_eq!(rows.len(), 400);
 }
+
+#[tokio::test]
+async fn active_replays_are_limited() {
+    let (events, _dir) = service();
+    let archive = ok(
+        &events,
+        "CreateArchive",
+        json!({"ArchiveName": "a", "EventSourceArn": bus_arn("default")}),
+    )
+    .await;
+    let now = super::common::now_secs();
+    let start = |name: String| {
+        json!({"ReplayName": name, "EventSourceArn": archive["ArchiveArn"], "EventStartTime": now - 10.0,
+            "EventEndTime": now, "Destination": {"Arn": bus_arn("default")}})
+    };
+    for i in 0..10 {
+        ok(&events, "StartReplay", start(format!("r{i}"))).await;
+    }
+    let e = err(&events, "StartReplay", start("r10".into())).await;
+    assert_eq!(e.kind, "LimitExceededException");
+    worker::tick(&events).await.unwrap();
+    ok(&events, "StartReplay", start("r10".into())).await;
+}
