@@ -175,10 +175,11 @@ impl<K: Clone + Eq + Hash> Default for Matcher<K> {
 /// A field name's length and first eight bytes, for quick comparison.
 #[inline]
 fn sig(name: &[u8]) -> (usize, u64) {
-    let mut w = [0u8; 8];
-    let n = name.len().min(8);
-    w[..n].copy_from_slice(&name[..n]);
-    (name.len(), u64::from_le_bytes(w))
+    let mut w = 0u64;
+    for (i, &c) in name.iter().take(8).enumerate() {
+        w |= (c as u64) << (8 * i);
+    }
+    (name.len(), w)
 }
 
 /// Up to this many children a node's names are searched in a list, not hashed.
@@ -470,11 +471,17 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
         }
         match v {
             Scalar::Str(s) => {
-                if let Some(r) = n.exact_str.get(s) {
-                    out.extend_from_slice(r);
+                if !n.exact_str.is_empty() {
+                    if let Some(r) = n.exact_str.get(s) {
+                        out.extend_from_slice(r);
+                    }
                 }
-                n.prefix.hits(s, false, out);
-                n.suffix.hits(s, true, out);
+                if !n.prefix.lens.is_empty() {
+                    n.prefix.hits(s, false, out);
+                }
+                if !n.suffix.lens.is_empty() {
+                    n.suffix.hits(s, true, out);
+                }
                 if n.folded > 0 {
                     let f = fold_cow(s);
                     if let Some(r) = n.eq_ic.get(&*f) {
@@ -485,8 +492,10 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
                 }
             }
             Scalar::Num(x) => {
-                if let Some(r) = n.exact_num.get(&num_key(x)) {
-                    out.extend_from_slice(r);
+                if !n.exact_num.is_empty() {
+                    if let Some(r) = n.exact_num.get(&num_key(x)) {
+                        out.extend_from_slice(r);
+                    }
                 }
                 for (range, r) in &n.numeric {
                     if range.contains(x) {
@@ -601,7 +610,7 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
         }
         let want = sig(name);
         for (i, s) in n.child_sigs.iter().enumerate() {
-            if *s == want && (name.len() <= 8 || n.children[i].0[8..] == name[8..]) {
+            if *s == want && (name.len() <= 8 || n.children[i].0[8..].iter().eq(name[8..].iter())) {
                 return Some(n.children[i].1);
             }
         }
