@@ -19,6 +19,7 @@ pub mod columns;
 pub mod compact;
 #[cfg(test)]
 mod crash_tests;
+pub mod scan;
 pub mod segment;
 pub mod wal;
 mod writer;
@@ -222,9 +223,15 @@ impl PartSnap {
         raw: &mut Vec<u8>,
         f: &mut dyn FnMut(&Columns) -> bool,
     ) -> Result<bool, StorageError> {
-        for seg in &self.segments {
-            if !seg.scan(start, end, cols, raw, f)? {
+        if scan::wanted_bytes(&self.segments, start, end) >= scan::PIPELINE_MIN_BYTES {
+            if !scan::pipelined(&self.segments, start, end, f)? {
                 return Ok(false);
+            }
+        } else {
+            for seg in &self.segments {
+                if !seg.scan(start, end, cols, raw, f)? {
+                    return Ok(false);
+                }
             }
         }
         for frozen in &self.frozen {
