@@ -1,12 +1,48 @@
-//! Run Command and the managed-node side of the agent protocol (owned by the Run Command / agent engineer).
-//! (SKELETON: `OPERATIONS`, `State`, `handle`, `start` and `shutdown` are what lib.rs calls; keep
-//! their signatures, extend the rest freely.)
+//! Run Command and the managed-node side of the agent protocol.
+//!
+//! - `send`: the user API (SendCommand, ListCommands, ListCommandInvocations,
+//!   GetCommandInvocation, CancelCommand); [`send_command`] and [`get_command_invocation`] are the
+//!   plain functions Automation's `aws:runCommand` calls.
+//! - `agent`: the `Opsloop Agent` service (models/opsloop-agent.json) the `opsloop agent` process
+//!   speaks: RegisterManagedInstance, UpdateInstanceInformation (heartbeat), GetMessages (long
+//!   poll), SendReply (output chunks and the final result), and the node-key lookup the gateway's
+//!   credential store uses.
+//! - `model`: rows, status roll-up and response shapes.
+//!
+//! Every status change goes through [`apply`]: one batch writes the command, the changed
+//! invocations, index rows and the EventBridge events ("EC2 Command Status-change Notification",
+//! "EC2 Command Invocation Status-change Notification") through the crate's outbox; SNS
+//! notifications are published after the commit. A background sweeper ends invocations whose
+//! delivery timeout (TimeoutSeconds) or execution deadline passed.
 
+pub mod agent;
+pub mod model;
+pub mod send;
+
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use opsloop_core::{ApiError, RequestContext, Value};
+use opsloop_store::WriteOp;
+use parking_lot::Mutex;
+use serde_json::json;
 
-use crate::{Scope, Ssm};
+pub use agent::{lookup_key, AgentService};
+use model::{roll_up, Command, Invocation, COMMANDS, INVOCATIONS};
+pub use send::{get_command_invocation, send_command};
+
+use crate::common::{get_row, now, scan_rows, to_bytes};
+use crate::{bus, Scope, Ssm};
+
+/// `ssm.cmd_pending`: key `<account>/<region>/<instance>/<command>`, value the delivery deadline.
+pub const PENDING: &str = "ssm.cmd_pending";
+/// `ssm.cmd_running`: key `<account>/<region>/<command>/<instance>`, value the execution deadline.
+pub const RUNNING: &str = "ssm.cmd_running";
+/// Extra seconds past a delivered command's own timeouts before the server declares it timed out
+/// (the agent normally reports ExecutionTimedOut itself first).
+const EXECUTION_GRACE_S: f64 = 30.0;
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// The operations this module answers (lib.rs dispatches them here).
 pub const OPERATIONS: &[&str] = &[
@@ -15,12 +51,30 @@ pub const OPERATIONS: &[&str] = &[
     "ListCommandInvocations",
     "GetCommandInvocation",
     "CancelCommand",
-    "UpdateInstanceInformation",
 ];
 
-/// In-memory state of this module.
+/// In-memory state: one wake-up per node for GetMessages long polls, and the sweeper task.
 #[derive(Default)]
-pub struct State {}
+pub struct State {
+    waiters: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
+    sweeper: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl State {
+    /// The wake-up of node `instance_id`.
+    pub fn waiter(&self, instance_id: &str) -> Arc<tokio::sync::Notify> {
+        self.waiters
+            .lock()
+            .entry(instance_id.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Wake node `instance_id`'s long poll (a permit is kept when nobody waits).
+    pub fn wake(&self, instance_id: &str) {
+        self.waiter(instance_id).notify_one();
+    }
+}
 
 /// Answer one of [`OPERATIONS`].
 pub async fn handle(
@@ -29,24 +83,252 @@ pub async fn handle(
     scope: &Scope,
     input: Value,
 ) -> Result<Value, ApiError> {
-    let _ = (ssm, scope, input);
-    Err(ApiError::with_status(
-        "NotImplemented",
-        501,
-        format!(
-            "Operation {} is not implemented by this opsloop release.",
-            ctx.operation
-        ),
-    ))
+    match ctx.operation.as_str() {
+        "SendCommand" => send::send_command(ssm, scope, &input),
+        "ListCommands" => send::list_commands(ssm, scope, &input),
+        "ListCommandInvocations" => send::list_command_invocations(ssm, scope, &input),
+        "GetCommandInvocation" => send::get_command_invocation(ssm, scope, &input),
+        "CancelCommand" => send::cancel_command(ssm, scope, &input),
+        op => Err(ApiError::with_status(
+            "NotImplemented",
+            501,
+            format!("Operation {op} is not implemented by this opsloop release."),
+        )),
+    }
 }
 
-/// Start this module's background work (called from `Ssm::start`).
+/// Start the timeout sweeper (called from `Ssm::start`).
 pub fn start(ssm: &Arc<Ssm>) -> Result<(), String> {
-    let _ = ssm;
+    let weak = Arc::downgrade(ssm);
+    let task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        loop {
+            tick.tick().await;
+            let Some(ssm) = weak.upgrade() else { return };
+            let swept = tokio::task::spawn_blocking(move || sweep(&ssm, now())).await;
+            if let Ok(Err(e)) = swept {
+                tracing::warn!(error = %e.message, "run command timeout sweep failed");
+            }
+        }
+    });
+    *ssm.commands().sweeper.lock() = Some(task);
     Ok(())
 }
 
-/// Stop this module's background work (called from `Ssm::shutdown`).
+/// Stop the sweeper (called from `Ssm::shutdown`).
 pub fn shutdown(ssm: &Ssm) {
-    let _ = ssm;
+    if let Some(t) = ssm.commands().sweeper.lock().take() {
+        t.abort();
+    }
 }
+
+/// A command row.
+pub fn load_command(ssm: &Ssm, scope: &Scope, id: &str) -> Result<Option<Command>, ApiError> {
+    Ok(get_row(&*ssm.inner().store, COMMANDS, &scope.key(id))?)
+}
+
+/// A command's invocations, in instance-id order.
+pub fn load_invocations(ssm: &Ssm, scope: &Scope, id: &str) -> Result<Vec<Invocation>, ApiError> {
+    Ok(
+        scan_rows::<Invocation>(&*ssm.inner().store, INVOCATIONS, &format!("{}/", scope.key(id)))?
+            .into_iter()
+            .map(|(_, i)| i)
+            .collect(),
+    )
+}
+
+fn instance_arn(scope: &Scope, id: &str) -> String {
+    if id.starts_with("mi-") {
+        format!("arn:aws:ssm:{}:{}:managed-instance/{id}", scope.region, scope.account)
+    } else {
+        format!("arn:aws:ec2:{}:{}:instance/{id}", scope.region, scope.account)
+    }
+}
+
+fn iso(t: f64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos((t * 1e9) as i128)
+        .ok()
+        .and_then(|d| d.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// Persist a change: `invs` is the command's full invocation list after the change, `changed` the
+/// instance ids whose invocation changed. Recomputes the command status and writes command,
+/// changed invocations, `extra` index rows and the status-change events in one batch. The caller
+/// holds `Inner::lock`.
+pub fn apply(
+    ssm: &Ssm,
+    scope: &Scope,
+    cmd: &mut Command,
+    invs: &[Invocation],
+    changed: &[String],
+    extra: Vec<WriteOp>,
+) -> Result<(), ApiError> {
+    let (status, details) = roll_up(invs);
+    let command_changed = status != cmd.status || details != cmd.status_details;
+    cmd.status = status;
+    cmd.status_details = details;
+    let mut ops = extra;
+    ops.push(WriteOp::Put {
+        table: COMMANDS.into(),
+        key: scope.key(&cmd.id),
+        value: to_bytes(&*cmd),
+    });
+    let mut notices = Vec::new();
+    for inv in invs.iter().filter(|i| changed.contains(&i.instance_id)) {
+        ops.push(WriteOp::Put {
+            table: INVOCATIONS.into(),
+            key: scope.key(&format!("{}/{}", cmd.id, inv.instance_id)),
+            value: to_bytes(inv),
+        });
+        ops.push(bus::op(
+            scope,
+            "EC2 Command Invocation Status-change Notification",
+            vec![instance_arn(scope, &inv.instance_id)],
+            json!({
+                "command-id": cmd.id,
+                "document-name": cmd.document_name,
+                "instance-id": inv.instance_id,
+                "requested-date-time": iso(cmd.requested),
+                "status": inv.status,
+            }),
+        ));
+        notices.push(("Invocation", inv.status.clone(), Some(inv.instance_id.clone())));
+    }
+    if command_changed {
+        ops.push(bus::op(
+            scope,
+            "EC2 Command Status-change Notification",
+            cmd.instance_ids.iter().map(|i| instance_arn(scope, i)).collect(),
+            json!({
+                "command-id": cmd.id,
+                "document-name": cmd.document_name,
+                "expire-after": iso(cmd.expires_after),
+                "parameters": Value::Object(cmd.parameters.clone()),
+                "requested-date-time": iso(cmd.requested),
+                "status": cmd.status,
+            }),
+        ));
+        notices.push(("Command", cmd.status.clone(), None));
+    }
+    ssm.inner().commit(ops)?;
+    notify_sns(ssm, scope, cmd, &notices);
+    Ok(())
+}
+
+/// Publish the NotificationConfig messages of a change (after it is committed; best effort).
+fn notify_sns(ssm: &Ssm, scope: &Scope, cmd: &Command, notices: &[(&str, String, Option<String>)]) {
+    let Some(cfg) = &cmd.notification else { return };
+    let Some(arn) = cfg.get("NotificationArn").and_then(Value::as_str) else {
+        return;
+    };
+    let kind = cfg
+        .get("NotificationType")
+        .and_then(Value::as_str)
+        .unwrap_or("Command");
+    let events: Vec<&str> = cfg
+        .get("NotificationEvents")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_else(|| vec!["All"]);
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    for (what, status, instance) in notices {
+        if *what != kind || !(events.contains(&"All") || events.contains(&status.as_str())) {
+            continue;
+        }
+        let mut msg = json!({
+            "commandId": cmd.id,
+            "documentName": cmd.document_name,
+            "requestedDateTime": iso(cmd.requested),
+            "expiresAfter": iso(cmd.expires_after),
+            "eventTime": iso(now()),
+            "status": status,
+        });
+        if let Some(i) = instance {
+            msg["instanceId"] = json!(i);
+        } else {
+            msg["instanceIds"] = json!(cmd.instance_ids);
+        }
+        let input = json!({"TopicArn": arn, "Message": msg.to_string(),
+            "Subject": format!("Run Command {what} {status}")});
+        let dir = ssm.inner().directory.clone();
+        let (account, region) = (scope.account.clone(), scope.region.clone());
+        rt.spawn(async move {
+            if let Err(e) = dir.invoke("SNS", &account, &region, "Publish", input).await {
+                tracing::warn!(error = %e.message, "run command notification not published");
+            }
+        });
+    }
+}
+
+/// End invocation `instance` of command `id` with a final status (no-op when already final).
+/// Returns whether it changed.
+pub fn finish(
+    ssm: &Ssm,
+    scope: &Scope,
+    id: &str,
+    instance: &str,
+    status: &str,
+    details: &str,
+    code: i64,
+) -> Result<bool, ApiError> {
+    let _guard = ssm.inner().lock.lock();
+    let Some(mut cmd) = load_command(ssm, scope, id)? else {
+        return Ok(false);
+    };
+    let mut invs = load_invocations(ssm, scope, id)?;
+    let Some(inv) = invs.iter_mut().find(|i| i.instance_id == instance) else {
+        return Ok(false);
+    };
+    if model::terminal(&inv.status) {
+        return Ok(false);
+    }
+    inv.status = status.into();
+    inv.status_details = details.into();
+    inv.response_code = code;
+    inv.ended = Some(now());
+    let extra = vec![
+        WriteOp::Delete {
+            table: PENDING.into(),
+            key: scope.key(&format!("{instance}/{id}")),
+        },
+        WriteOp::Delete {
+            table: RUNNING.into(),
+            key: scope.key(&format!("{id}/{instance}")),
+        },
+    ];
+    apply(ssm, scope, &mut cmd, &invs, &[instance.to_string()], extra)?;
+    Ok(true)
+}
+
+/// Split `<account>/<region>/<a>/<b>`.
+fn split_key(key: &str) -> Option<(Scope, &str, &str)> {
+    let mut it = key.splitn(4, '/');
+    let (acct, region, a, b) = (it.next()?, it.next()?, it.next()?, it.next()?);
+    Some((Scope::new(acct, region), a, b))
+}
+
+/// End what passed its delivery timeout or execution deadline at `t`.
+pub fn sweep(ssm: &Ssm, t: f64) -> Result<(), ApiError> {
+    let store = &*ssm.inner().store;
+    for (key, deadline) in scan_rows::<f64>(store, PENDING, "")? {
+        if deadline <= t {
+            if let Some((scope, inst, cmd)) = split_key(&key) {
+                finish(ssm, &scope, cmd, inst, "TimedOut", "DeliveryTimedOut", -1)?;
+            }
+        }
+    }
+    for (key, deadline) in scan_rows::<f64>(store, RUNNING, "")? {
+        if deadline + EXECUTION_GRACE_S <= t {
+            if let Some((scope, cmd, inst)) = split_key(&key) {
+                finish(ssm, &scope, cmd, inst, "TimedOut", "ExecutionTimedOut", -1)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1 @@
+//! The opsloop managed-node agent (`opsloop agent`).
