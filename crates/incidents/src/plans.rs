@@ -262,9 +262,18 @@ pub fn delete_replication_set(
 
 // ---- response plans ------------------------------------------------------------------------
 
+/// CloudWatch alarm actions name a plan `…:responseplan/<name>` (the form PutMetricAlarm
+/// documents); Incident Manager's own ARNs say `…:response-plan/<name>`. Both find the plan.
+pub fn canonical_plan_arn(a: &str) -> String {
+    match a.split_once(":responseplan/") {
+        Some((head, name)) => format!("{head}:response-plan/{name}"),
+        None => a.to_string(),
+    }
+}
+
 pub fn get_plan(i: &Inner, account: &str, a: &str) -> Result<Plan, ApiError> {
     db(i)
-        .get::<Plan>(T_PLAN, a)?
+        .get::<Plan>(T_PLAN, &canonical_plan_arn(a))?
         .filter(|p| p.account == account)
         .ok_or_else(|| not_found("Response plan", a))
 }
@@ -575,4 +584,19 @@ pub fn delete_policy(i: &Inner, ctx: &RequestContext, v: &Value) -> Result<Value
         return Err(not_found("Resource policy", req(v, "policyId")?));
     }
     Ok(json!({}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical_plan_arn;
+
+    #[test]
+    fn alarm_action_form_of_a_plan_arn_is_accepted() {
+        assert_eq!(
+            canonical_plan_arn("arn:aws:ssm-incidents::123456789012:responseplan/web"),
+            "arn:aws:ssm-incidents::123456789012:response-plan/web"
+        );
+        let own = "arn:aws:ssm-incidents::123456789012:response-plan/web";
+        assert_eq!(canonical_plan_arn(own), own);
+    }
 }
