@@ -11,7 +11,8 @@
 //! subscription payload (`messageType` DATA_MESSAGE, `owner`, `logGroup`, `logStream`,
 //! `subscriptionFilters`, `logEvents`) in the `Detail` of one EventBridge `PutEvents` entry
 //! (`Source` aws.logs, `DetailType` "CloudWatch Logs Subscription") through the [`Directory`], and
-//! deletes the row only after the entry was accepted. Failures retry with exponential backoff (1 s
+//! deletes the row only after the entry was accepted. Consecutive due rows of the same filter,
+//! stream and destination are merged into one entry (as AWS batches) while it stays under the limit. Failures retry with exponential backoff (1 s
 //! doubling to 5 min) for 24 hours, after which the row is dropped with a warning. Rows of a
 //! `ByLogStream` filter are delivered in order per stream (a failing row holds back later rows of
 //! the same filter and stream); `Random` rows are delivered independently. Rows are kept at most
@@ -354,8 +355,19 @@ impl Row {
     }
 }
 
-/// A due row: (outbox key, row, bus ARN, PutEvents entry).
-type Due = (String, Row, String, Value);
+/// Due outbox rows merged into one PutEvents entry: consecutive rows of the same filter, stream
+/// and destination are carried together while the payload stays under [`MAX_DETAIL_BYTES`].
+struct Due {
+    keys: Vec<String>,
+    row: Row,
+    bus: String,
+    size: usize,
+}
+
+/// Payload bytes of a row's events (without the envelope).
+fn events_size(row: &Row) -> usize {
+    row.events.iter().map(|e| e.to_string().len() + 1).sum()
+}
 
 /// The outbox's in-memory side: row key sequence, wake-ups, retry schedule.
 pub struct Outbox {
@@ -526,8 +538,9 @@ impl Outbox {
                 .map_err(store_err)?;
             let Some((last, _)) = rows.last() else { break };
             after = Some(last.clone());
-            // due rows, grouped by the bus they go to
+            // due rows, grouped by the bus they go to, merged per filter and stream
             let mut batches: HashMap<(String, String), Vec<Due>> = HashMap::new();
+            let mut open: HashMap<String, usize> = HashMap::new();
             let now = Instant::now();
             for (key, bytes) in rows {
                 let Ok(row) = serde_json::from_slice::<Row>(&bytes) else {
@@ -552,11 +565,35 @@ impl Outbox {
                 }
                 match resolve_bus(control, &row.destination) {
                     Ok((bus, region, account)) => {
-                        let entry = put_events_input(&bus, &row.group_arn(), &row.payload());
-                        batches
-                            .entry((account, region))
-                            .or_default()
-                            .push((key, row, bus, entry));
+                        let merge_key = format!(
+                            "{}/{}/{}:{}/{}>{}",
+                            row.account, row.region, row.group, row.filter, row.stream, bus
+                        );
+                        let size = events_size(&row);
+                        let envelope = Row {
+                            events: Vec::new(),
+                            ..row.clone()
+                        }
+                        .payload()
+                        .to_string()
+                        .len();
+                        let list = batches.entry((account, region)).or_default();
+                        match open.get(&merge_key).and_then(|&i| list.get_mut(i)) {
+                            Some(d) if envelope + d.size + size <= MAX_DETAIL_BYTES => {
+                                d.keys.push(key);
+                                d.size += size;
+                                d.row.events.extend(row.events);
+                            }
+                            _ => {
+                                open.insert(merge_key, list.len());
+                                list.push(Due {
+                                    keys: vec![key],
+                                    row,
+                                    bus,
+                                    size,
+                                });
+                            }
+                        }
                     }
                     Err(e) => {
                         failed += 1;
@@ -567,15 +604,16 @@ impl Outbox {
             for ((account, region), mut items) in batches {
                 while !items.is_empty() {
                     // rows of an order key that failed earlier in this pass wait for the next one
-                    items.retain(|(_, row, _, _)| {
-                        row.order_key().is_none_or(|o| !blocked.contains(&o))
-                    });
+                    items.retain(|d| d.row.order_key().is_none_or(|o| !blocked.contains(&o)));
                     let take = items.len().min(ENTRIES_PER_CALL);
-                    let chunk: Vec<_> = items.drain(..take).collect();
+                    let chunk: Vec<Due> = items.drain(..take).collect();
                     if chunk.is_empty() {
                         break;
                     }
-                    let entries: Vec<Value> = chunk.iter().map(|c| c.3.clone()).collect();
+                    let entries: Vec<Value> = chunk
+                        .iter()
+                        .map(|d| put_events_input(&d.bus, &d.row.group_arn(), &d.row.payload()))
+                        .collect();
                     let results = match &dir {
                         Some(d) => match send(d, &account, &region, entries).await {
                             Ok(r) => r,
@@ -583,26 +621,40 @@ impl Outbox {
                         },
                         None => vec![Err("no service directory".to_string()); chunk.len()],
                     };
-                    for ((key, row, bus, _), result) in chunk.iter().zip(results) {
+                    for (due, result) in chunk.iter().zip(results) {
                         match result {
                             Ok(()) => {
-                                control.delete(OUTBOX, key).map_err(store_err)?;
-                                self.retry.lock().remove(key);
-                                delivered += 1;
-                                tracing::debug!(group = %row.group, filter = %row.filter, bus = %bus,
-                                    events = row.events.len(), "subscription batch delivered");
+                                let ops = due
+                                    .keys
+                                    .iter()
+                                    .map(|k| WriteOp::Delete {
+                                        table: OUTBOX.into(),
+                                        key: k.clone(),
+                                    })
+                                    .collect();
+                                control.batch(ops).map_err(store_err)?;
+                                let mut retry = self.retry.lock();
+                                for k in &due.keys {
+                                    retry.remove(k);
+                                }
+                                delivered += due.keys.len();
+                                tracing::debug!(group = %due.row.group, filter = %due.row.filter,
+                                    bus = %due.bus, events = due.row.events.len(),
+                                    "subscription batch delivered");
                             }
                             Err(why) => {
-                                failed += 1;
-                                self.failed(
-                                    control,
-                                    key,
-                                    row,
-                                    &why,
-                                    now_ms,
-                                    row.order_key(),
-                                    &mut blocked,
-                                )?;
+                                failed += due.keys.len();
+                                for k in &due.keys {
+                                    self.failed(
+                                        control,
+                                        k,
+                                        &due.row,
+                                        &why,
+                                        now_ms,
+                                        due.row.order_key(),
+                                        &mut blocked,
+                                    )?;
+                                }
                             }
                         }
                     }
