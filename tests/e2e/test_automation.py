@@ -208,8 +208,9 @@ def test_approval_approved_and_rejected(ssm, server):
 def test_stop_cancels_a_sleeping_execution(ssm):
     name = runbook(ssm, [{"name": "nap", "action": "aws:sleep", "inputs": {"Duration": "PT1H"}},
                          {"name": "never", "action": "aws:sleep", "inputs": {"Duration": "PT0S"}}])
-    exec_id = ssm.start_automation_execution(DocumentName=name, ClientToken="tok-" + name)["AutomationExecutionId"]
-    again = ssm.start_automation_execution(DocumentName=name, ClientToken="tok-" + name)["AutomationExecutionId"]
+    token = str(uuid.uuid4())
+    exec_id = ssm.start_automation_execution(DocumentName=name, ClientToken=token)["AutomationExecutionId"]
+    again = ssm.start_automation_execution(DocumentName=name, ClientToken=token)["AutomationExecutionId"]
     assert again == exec_id
     wait_for(lambda: execution(ssm, exec_id).get("CurrentStepName") == "nap", what="sleeping")
     ssm.stop_automation_execution(AutomationExecutionId=exec_id, Type="Cancel")
