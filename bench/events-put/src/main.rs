@@ -41,6 +41,10 @@ struct Args {
     /// Data directory of the started server (default: a fresh one under /tmp).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Send events that match no rule (the same patterns are evaluated, nothing is written to
+    /// the outbox or delivered): isolates the cost of accepting and matching.
+    #[arg(long)]
+    unmatched: bool,
 }
 
 const REGION: &str = "us-east-1";
@@ -141,10 +145,11 @@ async fn setup(addr: SocketAddr, rules: usize) -> Result<()> {
     Ok(())
 }
 
-fn batch_body(rng: &mut Rng, rules: usize, seq: u64) -> Vec<u8> {
+fn batch_body(rng: &mut Rng, rules: usize, seq: u64, unmatched: bool) -> Vec<u8> {
     let entries: Vec<serde_json::Value> = (0..10)
         .map(|j| {
-            let shard = (rng.next_u64() % rules as u64) as usize;
+            let offset = if unmatched { rules } else { 0 };
+            let shard = offset + (rng.next_u64() % rules as u64) as usize;
             let detail = json!({"shard": shard, "order": seq * 10 + j, "amount": 42.5, "currency": "EUR", "customer": {"id": "c-123", "tier": "gold"}});
             json!({"Source": "bench.orders", "DetailType": "Order Placed", "Detail": detail.to_string(), "Resources": ["arn:aws:bench:::order"]})
         })
@@ -159,7 +164,13 @@ struct Shared {
     failed: AtomicU64,
 }
 
-async fn worker(addr: SocketAddr, rules: usize, id: u64, shared: Arc<Shared>) -> Result<Vec<f64>> {
+async fn worker(
+    addr: SocketAddr,
+    rules: usize,
+    unmatched: bool,
+    id: u64,
+    shared: Arc<Shared>,
+) -> Result<Vec<f64>> {
     let mut conn = HttpConn::connect(addr).await?;
     let host = conn.host.clone();
     let mut rng = Rng::new(0x5eed ^ id);
@@ -167,7 +178,11 @@ async fn worker(addr: SocketAddr, rules: usize, id: u64, shared: Arc<Shared>) ->
     let mut seq = id << 32;
     while !shared.stop.load(Ordering::Relaxed) {
         seq += 1;
-        let req = events_request(&host, "PutEvents", batch_body(&mut rng, rules, seq))?;
+        let req = events_request(
+            &host,
+            "PutEvents",
+            batch_body(&mut rng, rules, seq, unmatched),
+        )?;
         let t = Instant::now();
         let (status, body) = conn.send(req).await?;
         let ms = t.elapsed().as_secs_f64() * 1000.0;
@@ -227,6 +242,7 @@ async fn main() -> Result<()> {
         tasks.push(tokio::spawn(worker(
             addr,
             args.rules,
+            args.unmatched,
             i as u64,
             shared.clone(),
         )));
@@ -249,8 +265,15 @@ async fn main() -> Result<()> {
     lat.sort_by(|a, b| a.total_cmp(b));
     let n = shared.events.load(Ordering::Relaxed);
     println!(
-        "rules: {}, connections: {}, batch: 10 entries, measured: {:.1} s",
-        args.rules, args.connections, elapsed
+        "rules: {}, connections: {}, batch: 10 entries, events {}, measured: {:.1} s",
+        args.rules,
+        args.connections,
+        if args.unmatched {
+            "matching no rule"
+        } else {
+            "matching one rule each"
+        },
+        elapsed
     );
     println!(
         "accepted events/s: {:.0} (failed entries: {})",

@@ -43,7 +43,8 @@ pub struct Delivery {
     pub bus: String,
     pub rule: String,
     pub target: Value,
-    pub event: Value,
+    #[serde(with = "crate::util::shared_value")]
+    pub event: Arc<Value>,
     pub accepted_ms: i64,
     /// Failed attempts so far.
     pub attempts: u32,
@@ -250,6 +251,7 @@ fn expand_skipping(events: &Arc<Events>, key: String, rec: Arc<Record>, skip: &H
     }
     let mut out = Vec::new();
     for (i, item) in rec.items.iter().enumerate() {
+        let event = &item.event;
         for rule_name in &item.rules {
             let Some(rule) =
                 events
@@ -278,7 +280,7 @@ fn expand_skipping(events: &Arc<Events>, key: String, rec: Arc<Record>, skip: &H
                     bus: item.bus.clone(),
                     rule: rule_name.clone(),
                     target: t.clone(),
-                    event: item.event.clone(),
+                    event: event.clone(),
                     accepted_ms: rec.accepted_ms,
                     attempts: 0,
                     due_ms: rec.accepted_ms,
@@ -471,7 +473,7 @@ async fn dead_letter(events: &Events, d: &Delivery, f: &Failure, condition: &str
             group,
         }) => {
             let mut doc = Map::new();
-            doc.insert("event".into(), d.event.clone());
+            doc.insert("event".into(), (*d.event).clone());
             for (k, v) in &attrs {
                 doc.insert((*k).into(), v.clone().into());
             }
@@ -614,7 +616,7 @@ impl Events {
                 name,
             } => {
                 return self
-                    .forward_boxed(account, region, name, d.event.clone())
+                    .forward_boxed(account, region, name, (*d.event).clone())
                     .await
                     .map_err(Failure::from);
             }

@@ -29,7 +29,8 @@ pub struct Item {
     pub account: String,
     pub region: String,
     pub bus: String,
-    pub event: Value,
+    #[serde(with = "crate::util::shared_value")]
+    pub event: Arc<Value>,
     pub rules: Vec<String>,
 }
 

@@ -131,7 +131,7 @@ impl Events {
                         account,
                         region,
                         bus,
-                        event,
+                        event: Arc::new(event),
                         rules,
                     });
                 }
@@ -243,7 +243,7 @@ impl Events {
             account: account.into(),
             region: region.into(),
             bus: name.into(),
-            event,
+            event: Arc::new(event),
             rules,
         };
         self.accept(vec![item], now_ms(), true).await
@@ -271,7 +271,7 @@ impl Events {
             account: to.account_id.into(),
             region: to.region.into(),
             bus: to.bus_name.into(),
-            event,
+            event: Arc::new(event),
             rules,
         };
         self.accept(vec![item], now_ms(), false).await

@@ -91,7 +91,7 @@ pub async fn run(events: Arc<Events>, mut stop: watch::Receiver<bool>) {
                     account: rule.account.clone(),
                     region: rule.region.clone(),
                     bus: rule.bus.clone(),
-                    event,
+                    event: Arc::new(event),
                     rules: vec![rule.name.clone()],
                 }],
             };

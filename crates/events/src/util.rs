@@ -208,6 +208,22 @@ fn decode_token(tok: &str) -> Result<String, ApiError> {
     String::from_utf8(bytes.map_err(|_| bad())?).map_err(|_| bad())
 }
 
+/// (De)serialize an `Arc<Value>` as the value (an accepted event is shared by its deliveries).
+pub mod shared_value {
+    use std::sync::Arc;
+
+    use opsloop_core::Value;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Arc<Value>, s: S) -> Result<S::Ok, S::Error> {
+        v.as_ref().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<Value>, D::Error> {
+        Value::deserialize(d).map(Arc::new)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
