@@ -293,10 +293,14 @@ async fn run_job(i: &Inner, key: &str, job: Job) -> Result<(), ApiError> {
             })).await;
             let _g = i.lock.lock();
             let mut ops = vec![del(T_JOB, key)];
-            let rec = db(i).get::<Record>(T_RECORD, &job.record)?.unwrap_or(rec);
+            let mut rec = db(i).get::<Record>(T_RECORD, &job.record)?.unwrap_or(rec);
             match r {
                 Ok(o) => {
                     let eng = o["EngagementArn"].as_str().unwrap_or_default().to_string();
+                    if !eng.is_empty() {
+                        rec.engagements.insert(eng.clone(), false);
+                        ops.push(put(T_RECORD, &rec.arn, &rec));
+                    }
                     let msg = format!("Engaged {contact}");
                     ops.push(event_op(
                         &rec.arn,
@@ -375,7 +379,9 @@ pub async fn watch(i: &Inner) -> Result<(), ApiError> {
         .map(|(_, r)| r)
         .filter(|r| {
             r.status == "OPEN"
-                && (!r.alarms.is_empty() || r.automations.values().any(|s| !finished(s)))
+                && (!r.alarms.is_empty()
+                    || r.automations.values().any(|s| !finished(s))
+                    || r.engagements.values().any(|acked| !acked))
         })
         .collect();
     for rec in open {
@@ -428,6 +434,37 @@ pub async fn watch(i: &Inner) -> Result<(), ApiError> {
                 }
             }
         }
+        let mut acks: Vec<(String, String)> = Vec::new();
+        for eng in rec
+            .engagements
+            .iter()
+            .filter(|(_, acked)| !**acked)
+            .map(|(e, _)| e)
+        {
+            if let Ok(out) = i
+                .directory
+                .invoke(
+                    "SSM Contacts",
+                    &rec.account,
+                    &rec.region,
+                    "ListPagesByEngagement",
+                    json!({"EngagementId": eng}),
+                )
+                .await
+            {
+                let read = out["Pages"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|p| !p["ReadTime"].is_null());
+                if let Some(p) = read {
+                    acks.push((
+                        eng.clone(),
+                        p["ContactArn"].as_str().unwrap_or_default().to_string(),
+                    ));
+                }
+            }
+        }
         let _g = i.lock.lock();
         let Some(mut rec) = db(i).get::<Record>(T_RECORD, &rec.arn)? else {
             continue;
@@ -466,6 +503,20 @@ pub async fn watch(i: &Inner) -> Result<(), ApiError> {
                     json!({"message": msg, "status": st}).to_string(),
                     vec![json!({"resource": format!("arn:aws:ssm:{}:{}:automation-execution/{id}", rec.region, rec.account)})]));
                 ops.extend(announce(&rec, t, "runbook", &msg));
+            }
+        }
+        for (eng, contact) in acks {
+            if rec.engagements.get(&eng) == Some(&false) {
+                rec.engagements.insert(eng.clone(), true);
+                let msg = format!("Page acknowledged by {contact}");
+                ops.push(event_op(
+                    &rec.arn,
+                    "SSM Contacts Page",
+                    t,
+                    json!({"message": msg, "engagementArn": eng}).to_string(),
+                    vec![json!({"resource": contact})],
+                ));
+                ops.extend(announce(&rec, t, "acknowledged", &msg));
             }
         }
         if ready_to_resolve(&rec) {

@@ -51,6 +51,9 @@ pub struct Record {
     pub automations: BTreeMap<String, String>,
     /// A runbook could not be started or did not succeed: auto-resolve is off for this incident.
     pub runbook_failed: bool,
+    /// SSM Contacts engagements started for the incident → acknowledged yet.
+    #[serde(default)]
+    pub engagements: BTreeMap<String, bool>,
 }
 
 impl Record {
@@ -274,6 +277,7 @@ pub fn start_incident(i: &Inner, ctx: &RequestContext, v: &Value) -> Result<Valu
             .collect(),
         automations: BTreeMap::new(),
         runbook_failed: false,
+        engagements: BTreeMap::new(),
     };
     let data = json!({"message": format!("Incident created by {}", trigger_text(&trigger)),
                       "title": rec.title, "impact": rec.impact, "responsePlanArn": rec.plan_arn,
@@ -469,6 +473,7 @@ fn dummy() -> Record {
         alarms: BTreeMap::new(),
         automations: BTreeMap::new(),
         runbook_failed: false,
+        engagements: BTreeMap::new(),
     }
 }
 

@@ -44,6 +44,10 @@ impl Service for Fake {
                         .collect();
                     json!({"MetricAlarms": alarms})
                 }
+                "ListPagesByEngagement" => {
+                    json!({"Pages": [{"PageArn": "p", "EngagementArn": input["EngagementId"],
+                    "ContactArn": "arn:aws:ssm-contacts:us-east-1:123456789012:contact/oncall", "Sender": "s", "ReadTime": 5.0}]})
+                }
                 "StartEngagement" => {
                     json!({"EngagementArn": "arn:aws:ssm-contacts:us-east-1:123456789012:engagement/x/1"})
                 }
@@ -594,6 +598,21 @@ async fn conditional_engagement_pages_only_if_still_open_and_survives_restart() 
         .await
         .iter()
         .any(|d| d.contains("Engaged")));
+    // The page was read: acknowledged on the timeline and in chat.
+    wait_for(
+        || {
+            e.sns
+                .ops("Publish")
+                .iter()
+                .any(|p| p["Message"].as_str().unwrap().contains("Page acknowledged"))
+        },
+        "acknowledged post",
+    )
+    .await;
+    assert!(events(&e, &open)
+        .await
+        .iter()
+        .any(|d| d.contains("Page acknowledged by")));
     e.svc.shutdown();
 }
 
