@@ -28,7 +28,7 @@ use opsloop_tsdb::MetricStore;
 use opsloop_wire::{AuthMode, Credentials, Gateway, GatewayConfig};
 
 use crate::config::{AuthSetting, Config};
-use crate::credentials::{self, Origin, SingleKey};
+use crate::credentials::{self, Origin, SingleKey, WithNodeKeys};
 
 /// SQLite file of the control-plane store, inside the data directory.
 pub const STATE_DB: &str = "state.db";
@@ -96,6 +96,11 @@ pub fn build(config: Config) -> Result<App> {
         ..GatewayConfig::default()
     };
     let key_store = SingleKey::new(credentials.as_ref().map(|(c, _)| c.clone()));
+    let node_store = control.clone();
+    let key_store = WithNodeKeys::new(
+        key_store,
+        Box::new(move |id: &str| opsloop_ssm::commands::lookup_key(&*node_store, id)),
+    );
     let mut gateway = Gateway::new(gateway_config, Arc::new(key_store));
     // Services find each other here (an alarm action publishing to SNS) once all are registered.
     let directory = Directory::new();
@@ -105,6 +110,10 @@ pub fn build(config: Config) -> Result<App> {
             .register(service)
             .context("cannot register service")?;
     }
+    // The managed-node agent protocol (models/opsloop-agent.json), served by the SSM crate.
+    gateway
+        .register(Arc::new(opsloop_ssm::commands::AgentService::new(&services.ssm)))
+        .context("cannot register the agent service")?;
     for (service_id, service) in gateway.services() {
         directory.insert(&service_id, Arc::new(WeakService::new(&service)));
     }

@@ -30,6 +30,32 @@ pub enum Command {
     Credentials(CredentialsArgs),
     /// Read CloudWatch Logs of a running server: `tail` events, run an Insights `query`.
     Logs(LogsArgs),
+    /// Run the managed-node agent: register once through an SSM hybrid activation, then heartbeat
+    /// and run Run Command work sent to this node (a systemd-friendly foreground process).
+    Agent(AgentArgs),
+}
+
+/// `opsloop agent ...`.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The server's endpoint URL (http://host:port).
+    #[arg(long, env = "OPSLOOP_AGENT_ENDPOINT")]
+    pub endpoint: String,
+    /// Activation id from CreateActivation (first start only).
+    #[arg(long, env = "OPSLOOP_AGENT_ACTIVATION_ID")]
+    pub activation_id: Option<String>,
+    /// Activation code from CreateActivation (first start only).
+    #[arg(long, env = "OPSLOOP_AGENT_ACTIVATION_CODE")]
+    pub activation_code: Option<String>,
+    /// Region the activation belongs to.
+    #[arg(long, env = "OPSLOOP_AGENT_REGION", default_value = "us-east-1")]
+    pub region: String,
+    /// Directory for the registration (node id and key pair, 0600) and undelivered results.
+    #[arg(long, env = "OPSLOOP_AGENT_STATE_DIR")]
+    pub state_dir: PathBuf,
+    /// Seconds between heartbeats.
+    #[arg(long, env = "OPSLOOP_AGENT_HEARTBEAT_SECONDS", default_value_t = 30)]
+    pub heartbeat_seconds: u64,
 }
 
 /// `opsloop logs ...`.
@@ -195,7 +221,30 @@ pub fn main() -> Result<()> {
             credentials(load_config(flags, args.config.clone())?)
         }
         Command::Logs(args) => logs(args),
+        Command::Agent(args) => agent(args),
     }
+}
+
+/// `opsloop agent`.
+fn agent(args: AgentArgs) -> Result<()> {
+    crate::logging::init(&Config::defaults())?;
+    let mut opts = opsloop_agent::Options::new(&args.endpoint, &args.region, args.state_dir);
+    opts.activation_id = args.activation_id;
+    opts.activation_code = args.activation_code;
+    opts.heartbeat = std::time::Duration::from_secs(args.heartbeat_seconds.max(1));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let signal = crate::serve::shutdown_signal()?;
+        opsloop_agent::run(opts, signal)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    })?;
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    Ok(())
 }
 
 /// `opsloop logs tail|query`.

@@ -191,6 +191,36 @@ impl CredentialStore for SingleKey {
     }
 }
 
+/// How [`WithNodeKeys`] finds keys it does not hold: access key id → (secret, account).
+pub type KeyLookup = dyn Fn(&str) -> Option<(String, String)> + Send + Sync;
+
+/// The server's key pair plus keys issued at runtime: the managed nodes' own keys and, for
+/// `RegisterManagedInstance` only, activation ids (looked up in the SSM store; see
+/// `opsloop_ssm::commands::lookup_key`). What a node key may do is checked by the service.
+pub struct WithNodeKeys {
+    main: SingleKey,
+    lookup: Box<KeyLookup>,
+}
+
+impl WithNodeKeys {
+    pub fn new(main: SingleKey, lookup: Box<KeyLookup>) -> Self {
+        WithNodeKeys { main, lookup }
+    }
+}
+
+impl CredentialStore for WithNodeKeys {
+    fn lookup(&self, access_key_id: &str) -> Option<Credentials> {
+        if let Some(c) = self.main.lookup(access_key_id) {
+            return Some(c);
+        }
+        (self.lookup)(access_key_id).map(|(secret, account)| Credentials {
+            access_key_id: access_key_id.to_string(),
+            secret_access_key: secret,
+            account_id: account,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,6 +294,23 @@ mod tests {
         assert_eq!(store.lookup("AKIDEXAMPLE"), Some(creds));
         assert_eq!(store.lookup("AKIDOTHER"), None);
         assert_eq!(SingleKey::new(None).lookup("AKIDEXAMPLE"), None);
+    }
+
+    #[test]
+    fn node_keys_are_found_after_the_server_key() {
+        let main = Credentials {
+            access_key_id: "AKIDMAIN".into(),
+            secret_access_key: "m".into(),
+            account_id: "000000000000".into(),
+        };
+        let store = WithNodeKeys::new(
+            SingleKey::new(Some(main.clone())),
+            Box::new(|id: &str| (id == "AKMINODE").then(|| ("n".to_string(), "111111111111".to_string()))),
+        );
+        assert_eq!(store.lookup("AKIDMAIN"), Some(main));
+        let node = store.lookup("AKMINODE").unwrap();
+        assert_eq!((node.secret_access_key.as_str(), node.account_id.as_str()), ("n", "111111111111"));
+        assert_eq!(store.lookup("AKIDOTHER"), None);
     }
 
     #[test]

@@ -18,7 +18,9 @@ use opsloop_core::{ApiError, BoxFuture, RequestContext, Service, Value};
 use opsloop_store::{ControlStore, WriteOp};
 use serde_json::json;
 
-use super::model::{append_capped, terminal, Invocation, NodeKey, GET_OUTPUT_CAP, INVOCATIONS, NODE_KEYS};
+use super::model::{
+    append_capped, terminal, Invocation, NodeKey, GET_OUTPUT_CAP, INVOCATIONS, NODE_KEYS,
+};
 use super::{apply, finish, load_command, load_invocations, PENDING, RUNNING};
 use crate::activations::{self, ManagedInstance, INSTANCES};
 use crate::common::{get_row, i, now, s, scan_rows, to_bytes};
@@ -43,10 +45,9 @@ impl AgentService {
     }
 
     async fn handle(&self, ctx: &RequestContext, input: Value) -> Result<Value, ApiError> {
-        let ssm = self
-            .ssm
-            .upgrade()
-            .ok_or_else(|| ApiError::with_status("ServiceUnavailable", 503, "The server is stopping."))?;
+        let ssm = self.ssm.upgrade().ok_or_else(|| {
+            ApiError::with_status("ServiceUnavailable", 503, "The server is stopping.")
+        })?;
         let scope = Scope::of(ctx);
         let result = match ctx.operation.as_str() {
             "RegisterManagedInstance" => register(&ssm, ctx, &scope, &input),
@@ -94,15 +95,31 @@ pub fn lookup_key(store: &dyn ControlStore, access_key_id: &str) -> Option<(Stri
     let rows = scan_rows::<activations::Activation>(store, activations::TABLE, "").ok()?;
     rows.into_iter()
         .find(|(k, a)| a.id == access_key_id && k.ends_with(access_key_id))
-        .map(|(k, a)| (a.code_hash, k.split('/').next().unwrap_or_default().to_string()))
+        .map(|(k, a)| {
+            (
+                a.code_hash,
+                k.split('/').next().unwrap_or_default().to_string(),
+            )
+        })
 }
 
 /// The node the caller's key belongs to, which must be `instance_id` in this scope.
-fn authorize(ssm: &Ssm, ctx: &RequestContext, scope: &Scope, instance_id: &str) -> Result<(), ApiError> {
+fn authorize(
+    ssm: &Ssm,
+    ctx: &RequestContext,
+    scope: &Scope,
+    instance_id: &str,
+) -> Result<(), ApiError> {
     let key = ctx.access_key_id.as_deref().unwrap_or("");
     let node: Option<NodeKey> = get_row(&*ssm.inner().store, NODE_KEYS, key)?;
     match node {
-        Some(n) if n.instance_id == instance_id && n.account == scope.account && n.region == scope.region => Ok(()),
+        Some(n)
+            if n.instance_id == instance_id
+                && n.account == scope.account
+                && n.region == scope.region =>
+        {
+            Ok(())
+        }
         _ => Err(denied(format!(
             "The credentials used are not those of managed node {instance_id} in {}.",
             scope.region
@@ -131,14 +148,24 @@ fn node_info(input: &Value) -> activations::NodeInfo {
 }
 
 /// RegisterManagedInstance.
-fn register(ssm: &Ssm, ctx: &RequestContext, scope: &Scope, input: &Value) -> Result<Value, ApiError> {
+fn register(
+    ssm: &Ssm,
+    ctx: &RequestContext,
+    scope: &Scope,
+    input: &Value,
+) -> Result<Value, ApiError> {
     let activation = s(input, "ActivationId").unwrap_or("");
     if ctx.access_key_id.as_deref() != Some(activation) {
-        return Err(denied("Registration must be signed with the activation id as access key id."));
+        return Err(denied(
+            "Registration must be signed with the activation id as access key id.",
+        ));
     }
     let code = s(input, "ActivationCode").unwrap_or("");
     let m = activations::register(ssm.inner(), scope, activation, code, node_info(input))?;
-    let access_key_id = format!("AKMI{}", random_from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16));
+    let access_key_id = format!(
+        "AKMI{}",
+        random_from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
+    );
     let secret = random_from(
         b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
         40,
@@ -163,13 +190,23 @@ fn register(ssm: &Ssm, ctx: &RequestContext, scope: &Scope, input: &Value) -> Re
 }
 
 /// UpdateInstanceInformation: the heartbeat.
-fn heartbeat(ssm: &Ssm, ctx: &RequestContext, scope: &Scope, input: &Value) -> Result<Value, ApiError> {
+fn heartbeat(
+    ssm: &Ssm,
+    ctx: &RequestContext,
+    scope: &Scope,
+    input: &Value,
+) -> Result<Value, ApiError> {
     let id = s(input, "InstanceId").unwrap_or("");
     authorize(ssm, ctx, scope, id)?;
     let inner = ssm.inner();
     let _guard = inner.lock.lock();
-    let mut m: ManagedInstance = get_row(&*inner.store, INSTANCES, &scope.key(id))?
-        .ok_or_else(|| err("InvalidInstanceId", format!("Instance {id} is not registered.")))?;
+    let mut m: ManagedInstance =
+        get_row(&*inner.store, INSTANCES, &scope.key(id))?.ok_or_else(|| {
+            err(
+                "InvalidInstanceId",
+                format!("Instance {id} is not registered."),
+            )
+        })?;
     let info = node_info(input);
     let keep = |new: String, old: &mut String| {
         if !new.is_empty() {
@@ -247,20 +284,34 @@ fn take_pending(ssm: &Ssm, scope: &Scope, instance: &str) -> Result<Vec<Value>, 
 }
 
 /// GetMessages: pending work for the node, waiting up to WaitSeconds (≤ 20) for some.
-async fn get_messages(ssm: &Ssm, ctx: &RequestContext, scope: &Scope, input: &Value) -> Result<Value, ApiError> {
+async fn get_messages(
+    ssm: &Ssm,
+    ctx: &RequestContext,
+    scope: &Scope,
+    input: &Value,
+) -> Result<Value, ApiError> {
     let id = s(input, "InstanceId").unwrap_or("").to_string();
     authorize(ssm, ctx, scope, &id)?;
-    let wait = i(input, "WaitSeconds").unwrap_or(MAX_WAIT_S).clamp(0, MAX_WAIT_S);
+    let wait = i(input, "WaitSeconds")
+        .unwrap_or(MAX_WAIT_S)
+        .clamp(0, MAX_WAIT_S);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait as u64);
     let waiter = ssm.commands().waiter(&id);
+    let stopped = ssm.commands().stopped();
+    tokio::pin!(stopped);
     loop {
         let notified = waiter.notified();
         let msgs = take_pending(ssm, scope, &id)?;
-        if !msgs.is_empty() || tokio::time::Instant::now() >= deadline {
+        if !msgs.is_empty() || tokio::time::Instant::now() >= deadline || ssm.commands().stopping()
+        {
             return Ok(json!({ "Messages": msgs }));
         }
-        if tokio::time::timeout_at(deadline, notified).await.is_err() {
-            return Ok(json!({ "Messages": take_pending(ssm, scope, &id)? }));
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => {
+                return Ok(json!({ "Messages": take_pending(ssm, scope, &id)? }));
+            }
+            _ = &mut stopped => return Ok(json!({ "Messages": [] })),
+            _ = notified => {}
         }
     }
 }
@@ -277,12 +328,18 @@ async fn to_logs(ssm: &Ssm, scope: &Scope, group: &str, stream: &str, text: &str
         "logStreamName": stream,
         "logEvents": [{"timestamp": (now() * 1000.0) as i64, "message": text}],
     });
-    let call = |op: &'static str, input: Value| dir.invoke("CloudWatch Logs", &scope.account, &scope.region, op, input);
+    let call = |op: &'static str, input: Value| {
+        dir.invoke("CloudWatch Logs", &scope.account, &scope.region, op, input)
+    };
     if call("PutLogEvents", put.clone()).await.is_ok() {
         return;
     }
     let _ = call("CreateLogGroup", json!({"logGroupName": group})).await;
-    let _ = call("CreateLogStream", json!({"logGroupName": group, "logStreamName": stream})).await;
+    let _ = call(
+        "CreateLogStream",
+        json!({"logGroupName": group, "logStreamName": stream}),
+    )
+    .await;
     if let Err(e) = call("PutLogEvents", put).await {
         tracing::warn!(group, stream, error = %e.message, "run command output not written to Logs");
     }
@@ -290,7 +347,12 @@ async fn to_logs(ssm: &Ssm, scope: &Scope, group: &str, stream: &str, text: &str
 
 /// SendReply: an output chunk and, when `Final`, the invocation's result. Idempotent for a final
 /// reply already recorded (the agent re-sends until acknowledged).
-async fn send_reply(ssm: &Ssm, ctx: &RequestContext, scope: &Scope, input: &Value) -> Result<Value, ApiError> {
+async fn send_reply(
+    ssm: &Ssm,
+    ctx: &RequestContext,
+    scope: &Scope,
+    input: &Value,
+) -> Result<Value, ApiError> {
     let id = s(input, "InstanceId").unwrap_or("").to_string();
     authorize(ssm, ctx, scope, &id)?;
     let cmd_id = s(input, "CommandId").unwrap_or("").to_string();
@@ -301,10 +363,19 @@ async fn send_reply(ssm: &Ssm, ctx: &RequestContext, scope: &Scope, input: &Valu
     let (cmd, cancel) = {
         let inner = ssm.inner();
         let _guard = inner.lock.lock();
-        let cmd = load_command(ssm, scope, &cmd_id)?
-            .ok_or_else(|| err("InvalidCommandId", format!("Command {cmd_id} does not exist.")))?;
-        let mut inv: Invocation = get_row(&*inner.store, INVOCATIONS, &inv_key)?
-            .ok_or_else(|| err("InvalidCommandId", format!("Command {cmd_id} was not sent to {id}.")))?;
+        let cmd = load_command(ssm, scope, &cmd_id)?.ok_or_else(|| {
+            err(
+                "InvalidCommandId",
+                format!("Command {cmd_id} does not exist."),
+            )
+        })?;
+        let mut inv: Invocation =
+            get_row(&*inner.store, INVOCATIONS, &inv_key)?.ok_or_else(|| {
+                err(
+                    "InvalidCommandId",
+                    format!("Command {cmd_id} was not sent to {id}."),
+                )
+            })?;
         if terminal(&inv.status) {
             return Ok(json!({"Cancel": false}));
         }

@@ -58,6 +58,9 @@ pub const OPERATIONS: &[&str] = &[
 pub struct State {
     waiters: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
     sweeper: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Set when the server is stopping: long polls answer at once so the HTTP drain is quick.
+    stopping: std::sync::atomic::AtomicBool,
+    stop: tokio::sync::Notify,
 }
 
 impl State {
@@ -73,6 +76,23 @@ impl State {
     /// Wake node `instance_id`'s long poll (a permit is kept when nobody waits).
     pub fn wake(&self, instance_id: &str) {
         self.waiter(instance_id).notify_one();
+    }
+
+    /// Is the server stopping?
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// End every long poll now and answer later ones at once.
+    pub fn begin_stop(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.stop.notify_waiters();
+    }
+
+    /// Resolves when [`State::begin_stop`] is called after this was created.
+    pub fn stopped(&self) -> tokio::sync::futures::Notified<'_> {
+        self.stop.notified()
     }
 }
 
@@ -112,11 +132,33 @@ pub fn start(ssm: &Arc<Ssm>) -> Result<(), String> {
         }
     });
     *ssm.commands().sweeper.lock() = Some(task);
+    // The server drains in-flight requests before it shuts services down; GetMessages long polls
+    // (up to 20 s) would hold that drain, so they end as soon as a stop signal arrives.
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let weak = Arc::downgrade(ssm);
+        if let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+                if let Some(ssm) = weak.upgrade() {
+                    ssm.commands().begin_stop();
+                }
+            });
+        }
+    }
     Ok(())
 }
 
 /// Stop the sweeper (called from `Ssm::shutdown`).
 pub fn shutdown(ssm: &Ssm) {
+    ssm.commands().begin_stop();
     if let Some(t) = ssm.commands().sweeper.lock().take() {
         t.abort();
     }
@@ -129,26 +171,37 @@ pub fn load_command(ssm: &Ssm, scope: &Scope, id: &str) -> Result<Option<Command
 
 /// A command's invocations, in instance-id order.
 pub fn load_invocations(ssm: &Ssm, scope: &Scope, id: &str) -> Result<Vec<Invocation>, ApiError> {
-    Ok(
-        scan_rows::<Invocation>(&*ssm.inner().store, INVOCATIONS, &format!("{}/", scope.key(id)))?
-            .into_iter()
-            .map(|(_, i)| i)
-            .collect(),
-    )
+    Ok(scan_rows::<Invocation>(
+        &*ssm.inner().store,
+        INVOCATIONS,
+        &format!("{}/", scope.key(id)),
+    )?
+    .into_iter()
+    .map(|(_, i)| i)
+    .collect())
 }
 
 fn instance_arn(scope: &Scope, id: &str) -> String {
     if id.starts_with("mi-") {
-        format!("arn:aws:ssm:{}:{}:managed-instance/{id}", scope.region, scope.account)
+        format!(
+            "arn:aws:ssm:{}:{}:managed-instance/{id}",
+            scope.region, scope.account
+        )
     } else {
-        format!("arn:aws:ec2:{}:{}:instance/{id}", scope.region, scope.account)
+        format!(
+            "arn:aws:ec2:{}:{}:instance/{id}",
+            scope.region, scope.account
+        )
     }
 }
 
 fn iso(t: f64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos((t * 1e9) as i128)
         .ok()
-        .and_then(|d| d.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|d| {
+            d.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -193,13 +246,20 @@ pub fn apply(
                 "status": inv.status,
             }),
         ));
-        notices.push(("Invocation", inv.status.clone(), Some(inv.instance_id.clone())));
+        notices.push((
+            "Invocation",
+            inv.status.clone(),
+            Some(inv.instance_id.clone()),
+        ));
     }
     if command_changed {
         ops.push(bus::op(
             scope,
             "EC2 Command Status-change Notification",
-            cmd.instance_ids.iter().map(|i| instance_arn(scope, i)).collect(),
+            cmd.instance_ids
+                .iter()
+                .map(|i| instance_arn(scope, i))
+                .collect(),
             json!({
                 "command-id": cmd.id,
                 "document-name": cmd.document_name,

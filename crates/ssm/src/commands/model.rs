@@ -251,8 +251,7 @@ pub fn get_invocation_doc(c: &Command, i: &Invocation) -> Value {
     });
     if let Some(t) = i.started {
         d["ExecutionStartDateTime"] = json!(rfc3339(t));
-        d["ExecutionElapsedTime"] =
-            json!(elapsed(i.ended.unwrap_or_else(crate::common::now) - t));
+        d["ExecutionElapsedTime"] = json!(elapsed(i.ended.unwrap_or_else(crate::common::now) - t));
     }
     if let Some(t) = i.ended {
         d["ExecutionEndDateTime"] = json!(rfc3339(t));
@@ -311,7 +310,10 @@ mod tests {
             ("TimedOut".into(), "ExecutionTimedOut".into())
         );
         assert_eq!(
-            roll_up(&[inv("Success", "Success"), inv("TimedOut", "DeliveryTimedOut")]),
+            roll_up(&[
+                inv("Success", "Success"),
+                inv("TimedOut", "DeliveryTimedOut")
+            ]),
             ("Success".into(), "Incomplete".into())
         );
         assert_eq!(roll_up(&[inv("Cancelled", "Cancelled")]).0, "Cancelled");

@@ -49,14 +49,22 @@ pub fn resolve_parameters(
                 .as_array()
                 .map(|a| {
                     a.iter()
-                        .map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string()))
+                        .map(|x| {
+                            x.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| x.to_string())
+                        })
                         .collect()
                 })
                 .unwrap_or_default(),
             None => match spec.get("default") {
                 Some(Value::Array(a)) => a
                     .iter()
-                    .map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string()))
+                    .map(|x| {
+                        x.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| x.to_string())
+                    })
                     .collect(),
                 Some(Value::String(d)) => vec![d.clone()],
                 Some(other) => vec![other.to_string()],
@@ -77,8 +85,11 @@ pub fn resolve_parameters(
             }
         }
         if let Some(pattern) = spec.get("allowedPattern").and_then(Value::as_str) {
-            let re = regex::Regex::new(&format!("^(?:{pattern})$"))
-                .map_err(|_| invalid_params(format!("Parameter \"{name}\" has an invalid allowedPattern.")))?;
+            let re = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|_| {
+                invalid_params(format!(
+                    "Parameter \"{name}\" has an invalid allowedPattern."
+                ))
+            })?;
             for v in &values {
                 if supplied.contains_key(name) && !re.is_match(v) {
                     return Err(invalid_params(format!(
@@ -154,11 +165,19 @@ pub fn substitute(v: &Value, params: &serde_json::Map<String, Value>) -> Value {
 }
 
 /// The plugins of a schema 2.x command document after substitution.
-pub fn plugins(content: &Value, params: &serde_json::Map<String, Value>) -> Result<Vec<Value>, ApiError> {
+pub fn plugins(
+    content: &Value,
+    params: &serde_json::Map<String, Value>,
+) -> Result<Vec<Value>, ApiError> {
     let steps = content
         .get("mainSteps")
         .and_then(Value::as_array)
-        .ok_or_else(|| err("InvalidDocument", "Run Command needs a schema 2.x command document with mainSteps."))?;
+        .ok_or_else(|| {
+            err(
+                "InvalidDocument",
+                "Run Command needs a schema 2.x command document with mainSteps.",
+            )
+        })?;
     let mut out = Vec::new();
     for step in steps {
         let inputs = substitute(step.get("inputs").unwrap_or(&Value::Null), params);
@@ -168,9 +187,9 @@ pub fn plugins(content: &Value, params: &serde_json::Map<String, Value>) -> Resu
             _ => vec![],
         };
         let timeout = match inputs.get("timeoutSeconds") {
-            Some(Value::String(s)) if !s.is_empty() => s.parse::<i64>().map_err(|_| {
-                invalid_params(format!("timeoutSeconds \"{s}\" is not a number."))
-            })?,
+            Some(Value::String(s)) if !s.is_empty() => s
+                .parse::<i64>()
+                .map_err(|_| invalid_params(format!("timeoutSeconds \"{s}\" is not a number.")))?,
             Some(Value::Number(n)) => n.as_i64().unwrap_or(DEFAULT_EXECUTION_TIMEOUT_S),
             _ => DEFAULT_EXECUTION_TIMEOUT_S,
         };
@@ -186,10 +205,12 @@ pub fn plugins(content: &Value, params: &serde_json::Map<String, Value>) -> Resu
 }
 
 fn nodes(ssm: &Ssm, scope: &Scope) -> Result<Vec<ManagedInstance>, ApiError> {
-    Ok(scan_rows::<ManagedInstance>(&*ssm.inner().store, INSTANCES, &scope.prefix())?
-        .into_iter()
-        .map(|(_, m)| m)
-        .collect())
+    Ok(
+        scan_rows::<ManagedInstance>(&*ssm.inner().store, INSTANCES, &scope.prefix())?
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect(),
+    )
 }
 
 /// The nodes a request targets: (instance id, name) pairs, plus ids that do not exist
@@ -224,7 +245,10 @@ fn resolve_targets(
         let mut seen = std::collections::HashSet::new();
         for id in &ids {
             if !seen.insert(id) {
-                return Err(err("DuplicateInstanceId", format!("Instance {id} is listed twice.")));
+                return Err(err(
+                    "DuplicateInstanceId",
+                    format!("Instance {id} is listed twice."),
+                ));
             }
             match name_of(id) {
                 Some(n) => push(id, n, &mut hits),
@@ -245,7 +269,9 @@ fn resolve_targets(
         let key = s(t, "Key").unwrap_or("");
         let values = strings(t, "Values");
         if values.is_empty() {
-            return Err(validation(format!("Target {key} needs at least one value.")));
+            return Err(validation(format!(
+                "Target {key} needs at least one value."
+            )));
         }
         if key == "InstanceIds" {
             for id in &values {
@@ -271,7 +297,11 @@ fn resolve_targets(
                 None => tags.iter().any(|(tk, _)| values.contains(tk)),
             };
             if ok {
-                push(&m.instance_id, m.name.clone().unwrap_or_default(), &mut hits);
+                push(
+                    &m.instance_id,
+                    m.name.clone().unwrap_or_default(),
+                    &mut hits,
+                );
             }
         }
     }
@@ -285,7 +315,9 @@ fn concurrency_value(v: Option<&str>, default: &str, what: &str) -> Result<Strin
         None => v.parse::<u32>().is_ok(),
     };
     if !ok {
-        return Err(validation(format!("{what} {v} is not a number or a percentage.")));
+        return Err(validation(format!(
+            "{what} {v} is not a number or a percentage."
+        )));
     }
     Ok(v.to_string())
 }
@@ -294,12 +326,19 @@ fn concurrency_value(v: Option<&str>, default: &str, what: &str) -> Result<Strin
 pub fn send_command(ssm: &Ssm, scope: &Scope, input: &Value) -> Result<Value, ApiError> {
     let inner = ssm.inner();
     let name = s(input, "DocumentName").unwrap_or("");
-    let doc = documents::find(inner, scope, name)?
-        .ok_or_else(|| err("InvalidDocument", format!("Document {name} does not exist.")))?;
+    let doc = documents::find(inner, scope, name)?.ok_or_else(|| {
+        err(
+            "InvalidDocument",
+            format!("Document {name} does not exist."),
+        )
+    })?;
     if doc.doc_type != "Command" {
         return Err(err(
             "InvalidDocument",
-            format!("Document {name} is of type {} and can't be sent as a command.", doc.doc_type),
+            format!(
+                "Document {name} is of type {} and can't be sent as a command.",
+                doc.doc_type
+            ),
         ));
     }
     let version = documents::pick(&doc, s(input, "DocumentVersion"), None)?;
@@ -352,7 +391,11 @@ pub fn send_command(ssm: &Ssm, scope: &Scope, input: &Value) -> Result<Value, Ap
         document_version: version.version.to_string(),
         comment: s(input, "Comment").unwrap_or("").to_string(),
         parameters: supplied,
-        instance_ids: hits.iter().map(|(id, _)| id.clone()).chain(missing.iter().cloned()).collect(),
+        instance_ids: hits
+            .iter()
+            .map(|(id, _)| id.clone())
+            .chain(missing.iter().cloned())
+            .collect(),
         targets: arr(input, "Targets").to_vec(),
         requested: t,
         timeout_seconds: timeout,
@@ -392,7 +435,14 @@ pub fn send_command(ssm: &Ssm, scope: &Scope, input: &Value) -> Result<Value, Ap
     Ok(json!({ "Command": command_doc(&cmd, &invs) }))
 }
 
-fn new_invocation(cmd: &Command, id: &str, name: &str, plugin: &str, status: &str, t: f64) -> Invocation {
+fn new_invocation(
+    cmd: &Command,
+    id: &str,
+    name: &str,
+    plugin: &str,
+    status: &str,
+    t: f64,
+) -> Invocation {
     Invocation {
         command_id: cmd.id.clone(),
         instance_id: id.to_string(),
@@ -411,7 +461,10 @@ fn new_invocation(cmd: &Command, id: &str, name: &str, plugin: &str, status: &st
 
 fn command_required(ssm: &Ssm, scope: &Scope, id: &str) -> Result<Command, ApiError> {
     if uuid::Uuid::parse_str(id).is_err() {
-        return Err(err("InvalidCommandId", format!("Command ID {id} is not valid.")));
+        return Err(err(
+            "InvalidCommandId",
+            format!("Command ID {id} is not valid."),
+        ));
     }
     load_command(ssm, scope, id)?
         .ok_or_else(|| err("InvalidCommandId", format!("Command {id} does not exist.")))
@@ -421,7 +474,10 @@ fn check_instance_id(id: &str) -> Result<(), ApiError> {
     if id.starts_with("mi-") || id.starts_with("i-") {
         Ok(())
     } else {
-        Err(err("InvalidInstanceId", format!("Instance ID {id} is not valid.")))
+        Err(err(
+            "InvalidInstanceId",
+            format!("Instance ID {id} is not valid."),
+        ))
     }
 }
 
@@ -432,7 +488,8 @@ fn filters(input: &Value) -> Result<Vec<(String, String)>, ApiError> {
         let k = s(f, "key").unwrap_or("").to_string();
         let v = s(f, "value").unwrap_or("").to_string();
         if matches!(k.as_str(), "InvokedAfter" | "InvokedBefore")
-            && time::OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc3339).is_err()
+            && time::OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc3339)
+                .is_err()
         {
             return Err(err(
                 "InvalidFilter",
@@ -482,7 +539,9 @@ pub fn list_commands(ssm: &Ssm, scope: &Scope, input: &Value) -> Result<Value, A
     }
     cmds.retain(|c| filter_ok(&fs, &c.status, &c.document_name, c.requested));
     cmds.sort_by(|a, b| b.requested.total_cmp(&a.requested));
-    let (cmds, next) = page(cmds, s(input, "NextToken"), max_results(input, 50), |c| c.id.clone())?;
+    let (cmds, next) = page(cmds, s(input, "NextToken"), max_results(input, 50), |c| {
+        c.id.clone()
+    })?;
     let mut docs = Vec::new();
     for c in &cmds {
         docs.push(command_doc(c, &load_invocations(ssm, scope, &c.id)?));
@@ -495,9 +554,16 @@ pub fn list_commands(ssm: &Ssm, scope: &Scope, input: &Value) -> Result<Value, A
 }
 
 /// ListCommandInvocations.
-pub fn list_command_invocations(ssm: &Ssm, scope: &Scope, input: &Value) -> Result<Value, ApiError> {
+pub fn list_command_invocations(
+    ssm: &Ssm,
+    scope: &Scope,
+    input: &Value,
+) -> Result<Value, ApiError> {
     let fs = filters(input)?;
-    let details = input.get("Details").and_then(Value::as_bool).unwrap_or(false);
+    let details = input
+        .get("Details")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let cmds: Vec<Command> = match s(input, "CommandId") {
         Some(id) => vec![command_required(ssm, scope, id)?],
         None => scan_rows::<Command>(&*ssm.inner().store, COMMANDS, &scope.prefix())?
@@ -521,10 +587,16 @@ pub fn list_command_invocations(ssm: &Ssm, scope: &Scope, input: &Value) -> Resu
         }
     }
     rows.sort_by(|a, b| b.1.requested.total_cmp(&a.1.requested));
-    let (rows, next) = page(rows, s(input, "NextToken"), max_results(input, 50), |(c, i)| {
-        format!("{}/{}", c.id, i.instance_id)
-    })?;
-    let docs: Vec<Value> = rows.iter().map(|(c, i)| invocation_doc(c, i, details)).collect();
+    let (rows, next) = page(
+        rows,
+        s(input, "NextToken"),
+        max_results(input, 50),
+        |(c, i)| format!("{}/{}", c.id, i.instance_id),
+    )?;
+    let docs: Vec<Value> = rows
+        .iter()
+        .map(|(c, i)| invocation_doc(c, i, details))
+        .collect();
     let mut out = json!({ "CommandInvocations": docs });
     if let Some(t) = next {
         out["NextToken"] = json!(t);
@@ -547,7 +619,10 @@ pub fn get_command_invocation(ssm: &Ssm, scope: &Scope, input: &Value) -> Result
         })?;
     if let Some(p) = s(input, "PluginName") {
         if p != inv.plugin_name {
-            return Err(err("InvalidPluginName", format!("Plugin {p} is not part of this command.")));
+            return Err(err(
+                "InvalidPluginName",
+                format!("Plugin {p} is not part of this command."),
+            ));
         }
     }
     Ok(get_invocation_doc(&c, &inv))
@@ -614,14 +689,23 @@ mod tests {
         let e = resolve_parameters(&declared, &sup(json!({}))).unwrap_err();
         assert_eq!(e.kind, "InvalidParameters");
         assert!(e.message.contains("commands"));
-        let e = resolve_parameters(&declared, &sup(json!({"commands": ["x"], "nope": ["1"]}))).unwrap_err();
-        assert!(e.message.contains("nope"));
-        let e = resolve_parameters(&declared, &sup(json!({"commands": ["x"], "mode": ["c"]}))).unwrap_err();
-        assert!(e.message.contains("allowedValues"));
-        let e = resolve_parameters(&declared, &sup(json!({"commands": ["x"], "executionTimeout": ["x1"]})))
+        let e = resolve_parameters(&declared, &sup(json!({"commands": ["x"], "nope": ["1"]})))
             .unwrap_err();
+        assert!(e.message.contains("nope"));
+        let e = resolve_parameters(&declared, &sup(json!({"commands": ["x"], "mode": ["c"]})))
+            .unwrap_err();
+        assert!(e.message.contains("allowedValues"));
+        let e = resolve_parameters(
+            &declared,
+            &sup(json!({"commands": ["x"], "executionTimeout": ["x1"]})),
+        )
+        .unwrap_err();
         assert!(e.message.contains("allowedPattern"));
-        let e = resolve_parameters(&declared, &sup(json!({"commands": ["x"], "mode": ["a", "b"]}))).unwrap_err();
+        let e = resolve_parameters(
+            &declared,
+            &sup(json!({"commands": ["x"], "mode": ["a", "b"]})),
+        )
+        .unwrap_err();
         assert!(e.message.contains("single value"));
     }
 
@@ -630,7 +714,10 @@ mod tests {
         let p = json!({"commands": ["a", "b"], "dir": "/tmp"});
         let p = p.as_object().unwrap();
         assert_eq!(substitute(&json!("{{ commands }}"), p), json!(["a", "b"]));
-        assert_eq!(substitute(&json!("cd {{dir}} && x"), p), json!("cd /tmp && x"));
+        assert_eq!(
+            substitute(&json!("cd {{dir}} && x"), p),
+            json!("cd /tmp && x")
+        );
         let content = json!({"mainSteps": [{"action": "aws:runShellScript", "name": "run",
             "inputs": {"runCommand": "{{ commands }}", "workingDirectory": "{{ dir }}", "timeoutSeconds": "5"}}]});
         let pl = plugins(&content, p).unwrap();

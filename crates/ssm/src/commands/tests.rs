@@ -52,7 +52,10 @@ async fn node(f: &Fixture, env: &str) -> (String, String) {
     assert_eq!(account, "123456789012");
     let bad = f
         .agent
-        .call(&ctx("RegisterManagedInstance", "AKIAOTHER"), json!({"ActivationId": id, "ActivationCode": code}))
+        .call(
+            &ctx("RegisterManagedInstance", "AKIAOTHER"),
+            json!({"ActivationId": id, "ActivationCode": code}),
+        )
         .await
         .unwrap_err();
     assert_eq!(bad.kind, "AccessDeniedException");
@@ -75,7 +78,10 @@ async fn node(f: &Fixture, env: &str) -> (String, String) {
 
 async fn messages(f: &Fixture, id: &str, key: &str) -> Vec<Value> {
     f.agent
-        .call(&ctx("GetMessages", key), json!({"InstanceId": id, "WaitSeconds": 0}))
+        .call(
+            &ctx("GetMessages", key),
+            json!({"InstanceId": id, "WaitSeconds": 0}),
+        )
         .await
         .unwrap()["Messages"]
         .as_array()
@@ -90,7 +96,12 @@ async fn reply(f: &Fixture, id: &str, key: &str, body: Value) -> Value {
 }
 
 fn get_inv(f: &Fixture, cmd: &str, id: &str) -> Value {
-    get_command_invocation(&f.ssm, &scope(), &json!({"CommandId": cmd, "InstanceId": id})).unwrap()
+    get_command_invocation(
+        &f.ssm,
+        &scope(),
+        &json!({"CommandId": cmd, "InstanceId": id}),
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -113,24 +124,51 @@ async fn a_command_runs_on_the_tagged_node_and_reports_its_output() {
     // A node cannot fetch another node's work.
     let denied = f
         .agent
-        .call(&ctx("GetMessages", &db_key), json!({"InstanceId": web, "WaitSeconds": 0}))
+        .call(
+            &ctx("GetMessages", &db_key),
+            json!({"InstanceId": web, "WaitSeconds": 0}),
+        )
         .await
         .unwrap_err();
     assert_eq!(denied.kind, "AccessDeniedException");
     let msgs = messages(&f, &web, &web_key).await;
     assert_eq!(msgs.len(), 1);
     let payload: Value = serde_json::from_str(msgs[0]["Payload"].as_str().unwrap()).unwrap();
-    assert_eq!(payload["Plugins"][0]["runCommand"], json!(["echo Hello World"]));
+    assert_eq!(
+        payload["Plugins"][0]["runCommand"],
+        json!(["echo Hello World"])
+    );
     assert_eq!(get_inv(&f, &cmd, &web)["Status"], "InProgress");
-    assert!(messages(&f, &web, &web_key).await.is_empty(), "delivered once");
-    let r = reply(&f, &web, &web_key, json!({"CommandId": cmd, "PluginName": "runShellScript",
-        "StandardOutput": "Hello World\n"})).await;
+    assert!(
+        messages(&f, &web, &web_key).await.is_empty(),
+        "delivered once"
+    );
+    let r = reply(
+        &f,
+        &web,
+        &web_key,
+        json!({"CommandId": cmd, "PluginName": "runShellScript",
+        "StandardOutput": "Hello World\n"}),
+    )
+    .await;
     assert_eq!(r["Cancel"], false);
-    reply(&f, &web, &web_key, json!({"CommandId": cmd, "Final": true, "Status": "Success",
-        "ResponseCode": 0})).await;
+    reply(
+        &f,
+        &web,
+        &web_key,
+        json!({"CommandId": cmd, "Final": true, "Status": "Success",
+        "ResponseCode": 0}),
+    )
+    .await;
     // A repeated final reply (agent re-delivery after a lost answer) changes nothing.
-    reply(&f, &web, &web_key, json!({"CommandId": cmd, "Final": true, "Status": "Failed",
-        "ResponseCode": 3, "StandardOutput": "again"})).await;
+    reply(
+        &f,
+        &web,
+        &web_key,
+        json!({"CommandId": cmd, "Final": true, "Status": "Failed",
+        "ResponseCode": 3, "StandardOutput": "again"}),
+    )
+    .await;
     let inv = get_inv(&f, &cmd, &web);
     assert_eq!(inv["Status"], "Success");
     assert_eq!(inv["ResponseCode"], 0);
@@ -138,17 +176,36 @@ async fn a_command_runs_on_the_tagged_node_and_reports_its_output() {
     let list = send::list_commands(&f.ssm, &scope(), &json!({"CommandId": cmd})).unwrap();
     assert_eq!(list["Commands"][0]["Status"], "Success");
     assert_eq!(list["Commands"][0]["CompletedCount"], 1);
-    let invs = send::list_command_invocations(&f.ssm, &scope(), &json!({"CommandId": cmd, "Details": true}))
-        .unwrap();
-    assert_eq!(invs["CommandInvocations"][0]["CommandPlugins"][0]["Output"], "Hello World\n");
+    let invs = send::list_command_invocations(
+        &f.ssm,
+        &scope(),
+        &json!({"CommandId": cmd, "Details": true}),
+    )
+    .unwrap();
+    assert_eq!(
+        invs["CommandInvocations"][0]["CommandPlugins"][0]["Output"],
+        "Hello World\n"
+    );
     // Events were queued for EventBridge: Pending, InProgress, Success for invocation and command.
-    let queued = scan_rows::<crate::bus::OutEvent>(&*f.ssm.inner().store, crate::bus::TABLE, "").unwrap();
+    let queued =
+        scan_rows::<crate::bus::OutEvent>(&*f.ssm.inner().store, crate::bus::TABLE, "").unwrap();
     let kinds: Vec<(String, String)> = queued
         .iter()
-        .map(|(_, e)| (e.detail_type.clone(), e.detail["status"].as_str().unwrap_or("").to_string()))
+        .map(|(_, e)| {
+            (
+                e.detail_type.clone(),
+                e.detail["status"].as_str().unwrap_or("").to_string(),
+            )
+        })
         .collect();
-    assert!(kinds.contains(&("EC2 Command Status-change Notification".into(), "Success".into())));
-    assert!(kinds.contains(&("EC2 Command Invocation Status-change Notification".into(), "InProgress".into())));
+    assert!(kinds.contains(&(
+        "EC2 Command Status-change Notification".into(),
+        "Success".into()
+    )));
+    assert!(kinds.contains(&(
+        "EC2 Command Invocation Status-change Notification".into(),
+        "InProgress".into()
+    )));
 }
 
 #[tokio::test]
@@ -156,10 +213,19 @@ async fn bad_requests_change_nothing() {
     let f = fixture();
     let (web, _) = node(&f, "prod").await;
     let sc = scope();
-    let e = send_command(&f.ssm, &sc, &json!({"DocumentName": "AWS-RunShellScript", "InstanceIds": [web]}))
-        .unwrap_err();
+    let e = send_command(
+        &f.ssm,
+        &sc,
+        &json!({"DocumentName": "AWS-RunShellScript", "InstanceIds": [web]}),
+    )
+    .unwrap_err();
     assert_eq!(e.kind, "InvalidParameters");
-    let e = send_command(&f.ssm, &sc, &json!({"DocumentName": "Nope", "InstanceIds": [web]})).unwrap_err();
+    let e = send_command(
+        &f.ssm,
+        &sc,
+        &json!({"DocumentName": "Nope", "InstanceIds": [web]}),
+    )
+    .unwrap_err();
     assert_eq!(e.kind, "InvalidDocument");
     let e = send_command(
         &f.ssm,
@@ -169,7 +235,12 @@ async fn bad_requests_change_nothing() {
     )
     .unwrap_err();
     assert_eq!(e.kind, "InvalidInstanceId");
-    let e = get_command_invocation(&f.ssm, &sc, &json!({"CommandId": "nope", "InstanceId": web})).unwrap_err();
+    let e = get_command_invocation(
+        &f.ssm,
+        &sc,
+        &json!({"CommandId": "nope", "InstanceId": web}),
+    )
+    .unwrap_err();
     assert_eq!(e.kind, "InvalidCommandId");
     let cmds = send::list_commands(&f.ssm, &sc, &json!({})).unwrap();
     assert_eq!(cmds["Commands"], json!([]));
@@ -204,13 +275,22 @@ async fn cancel_and_timeouts() {
     assert_eq!(get_inv(&f, &b, &web)["Status"], "Cancelling");
     let r = reply(&f, &web, &key, json!({"CommandId": b})).await;
     assert_eq!(r["Cancel"], true);
-    reply(&f, &web, &key, json!({"CommandId": b, "Final": true, "Status": "Cancelled", "ResponseCode": -1})).await;
+    reply(
+        &f,
+        &web,
+        &key,
+        json!({"CommandId": b, "Final": true, "Status": "Cancelled", "ResponseCode": -1}),
+    )
+    .await;
     assert_eq!(get_inv(&f, &b, &web)["Status"], "Cancelled");
     // Never picked up → Delivery Timed Out after TimeoutSeconds.
     let c = send("true");
     sweep(&f.ssm, now() + 31.0).unwrap();
     let inv = get_inv(&f, &c, &web);
-    assert_eq!((inv["Status"].as_str(), inv["StatusDetails"].as_str()), (Some("TimedOut"), Some("DeliveryTimedOut")));
+    assert_eq!(
+        (inv["Status"].as_str(), inv["StatusDetails"].as_str()),
+        (Some("TimedOut"), Some("DeliveryTimedOut"))
+    );
     // Picked up but silent past its execution timeout (3600 s by default) → Execution Timed Out.
     let d = send("true");
     assert_eq!(messages(&f, &web, &key).await.len(), 1);
@@ -226,7 +306,10 @@ async fn long_poll_wakes_on_send() {
     let (web2, key2) = (web.clone(), key.clone());
     let poll = tokio::spawn(async move {
         f2.agent
-            .call(&ctx("GetMessages", &key2), json!({"InstanceId": web2, "WaitSeconds": 20}))
+            .call(
+                &ctx("GetMessages", &key2),
+                json!({"InstanceId": web2, "WaitSeconds": 20}),
+            )
             .await
             .unwrap()
     });
@@ -240,5 +323,30 @@ async fn long_poll_wakes_on_send() {
     .unwrap();
     let got = poll.await.unwrap();
     assert_eq!(got["Messages"].as_array().unwrap().len(), 1);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_stopping_server_ends_long_polls_at_once() {
+    let f = Arc::new(fixture());
+    let (web, key) = node(&f, "prod").await;
+    let f2 = f.clone();
+    let poll = tokio::spawn(async move {
+        f2.agent
+            .call(
+                &ctx("GetMessages", &key),
+                json!({"InstanceId": web, "WaitSeconds": 20}),
+            )
+            .await
+            .unwrap()
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let started = std::time::Instant::now();
+    f.ssm.commands().begin_stop();
+    let got = tokio::time::timeout(std::time::Duration::from_secs(5), poll)
+        .await
+        .expect("the poll ended")
+        .unwrap();
+    assert_eq!(got["Messages"], json!([]));
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
