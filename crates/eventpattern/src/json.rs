@@ -23,6 +23,9 @@ pub(crate) struct SyntaxError {
     pub at: usize,
 }
 
+/// A string's raw bytes (quotes included), whether it has escapes, and its content's signature.
+pub(crate) type RawKey<'a> = (&'a [u8], bool, (usize, u64));
+
 /// Nesting deeper than this is refused (patterns and events alike), so recursion stays bounded.
 pub(crate) const MAX_DEPTH: usize = 256;
 
@@ -177,6 +180,32 @@ impl<'a> Reader<'a> {
             if c == b'\\' {
                 escaped = true;
                 j += 1;
+            }
+            j += 1;
+        }
+        self.i = b.len();
+        self.err("Unexpected end of input in a string")
+    }
+
+    /// Like `raw_string`, also giving the (length, first eight bytes) signature of the unescaped
+    /// content (meaningful only when there are no escapes), computed in the same pass.
+    #[inline]
+    pub fn raw_string_sig(&mut self) -> Result<RawKey<'a>, SyntaxError> {
+        let b = self.b;
+        let start = self.i;
+        let mut j = start + 1;
+        let mut escaped = false;
+        let mut w = 0u64;
+        while let Some(&c) = b.get(j) {
+            if c == b'"' {
+                self.i = j + 1;
+                return Ok((&b[start..j + 1], escaped, (j - start - 1, w)));
+            }
+            if c == b'\\' {
+                escaped = true;
+                j += 1;
+            } else if j - start - 1 < 8 {
+                w |= (c as u64) << (8 * (j - start - 1));
             }
             j += 1;
         }

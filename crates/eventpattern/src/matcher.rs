@@ -604,11 +604,16 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
 
     #[inline]
     pub(crate) fn child_of(&self, t: u32, name: &[u8]) -> Option<u32> {
+        self.child_by_sig(t, sig(name), name)
+    }
+
+    /// `child_of` with the name's `sig` already computed.
+    #[inline]
+    pub(crate) fn child_by_sig(&self, t: u32, want: (usize, u64), name: &[u8]) -> Option<u32> {
         let n = &self.trie[t as usize];
         if n.children.len() > SHORT_CHILDREN {
             return n.child_map.get(name).copied();
         }
-        let want = sig(name);
         for (i, s) in n.child_sigs.iter().enumerate() {
             if *s == want && (name.len() <= 8 || n.children[i].0[8..].iter().eq(name[8..].iter())) {
                 return Some(n.children[i].1);

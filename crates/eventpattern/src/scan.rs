@@ -172,14 +172,14 @@ impl<'m, 'a, K: Clone + Eq + Hash> Scan<'m, 'a, K> {
                         if r.peek() != Some(b'"') {
                             return r.err("expected a field name");
                         }
-                        let (raw, escaped) = r.raw_string()?;
+                        let (raw, escaped, sig) = r.raw_string_sig()?;
                         r.expect(b':')?;
                         r.ws();
                         let child = if escaped {
                             let key = Reader::new(raw).string()?;
                             self.m.child_of(t, key.as_bytes())
                         } else {
-                            self.m.child_of(t, &raw[1..raw.len() - 1])
+                            self.m.child_by_sig(t, sig, &raw[1..raw.len() - 1])
                         };
                         match child {
                             Some(c) => {
