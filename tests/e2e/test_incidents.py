@@ -262,3 +262,23 @@ def test_conditional_engagement_pages_only_open_incidents(srv):
     wait_for(lambda: [d for d in event_data(im, fixed) if "skipped" in d], what="skipped engagement on the timeline")
     assert contacts.list_engagements(IncidentId=fixed)["Engagements"] == []
     assert any("Engaged" in d for d in event_data(im, broken))
+
+
+def test_a_restart_before_the_delay_neither_loses_nor_repeats_the_engagement(srv):
+    im, contacts = client(srv, "ssm-incidents"), client(srv, "ssm-contacts")
+    contact = contacts.create_contact(Alias="night", Type="PERSONAL", Plan={"Stages": []})["ContactArn"]
+    # 0.5 s minutes: the delay of 4 minutes lasts two seconds, longer than the restart.
+    plan = im.create_response_plan(name="durable", incidentTemplate={"title": "Queue stuck", "impact": 2},
+                                   engagements=[contact], tags={"opsloop:engage-delay-minutes": "4"})["arn"]
+    arn = im.start_incident(responsePlanArn=plan)["incidentRecordArn"]
+    assert srv.stop() == 0
+    srv.start()
+    im, contacts = client(srv, "ssm-incidents"), client(srv, "ssm-contacts")
+    wait_for(lambda: contacts.list_engagements(IncidentId=arn)["Engagements"], what="engagement after the restart")
+    wait_for(lambda: [d for d in event_data(im, arn) if "Engaged" in d], what="engaged on the timeline")
+    # Give a repeated job every chance to show up: its due time has long passed.
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        assert len(contacts.list_engagements(IncidentId=arn)["Engagements"]) == 1
+        time.sleep(0.1)
+    assert sum("Engaged" in d for d in event_data(im, arn)) == 1
