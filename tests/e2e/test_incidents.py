@@ -223,26 +223,35 @@ def test_alarm_opens_incident_posts_to_chat_and_auto_resolves(srv, receiver):
     wait_for(lambda: [r for r in receiver.all() if b"Incident resolved" in r.body], what="chat post: resolved")
 
 
-def test_runbook_failure_is_recorded_and_blocks_auto_resolve(srv, receiver):
-    im, sns = client(srv, "ssm-incidents"), client(srv, "sns")
+def test_runbook_runs_with_the_incident_arn_and_its_result_reaches_timeline_and_chat(srv, receiver):
+    im, sns, ssm = client(srv, "ssm-incidents"), client(srv, "sns"), client(srv, "ssm")
     topic = sns.create_topic(Name="runbook-chat")["TopicArn"]
     sns.subscribe(TopicArn=topic, Protocol="slack", Endpoint=receiver.url)
+    doc = {"schemaVersion": "0.3", "parameters": {"IncidentArn": {"type": "String"}, "Target": {"type": "String"}},
+           "mainSteps": [{"name": "diagnose", "action": "aws:sleep", "inputs": {"Duration": "PT0S"}, "isEnd": True}]}
+    ssm.create_document(Name="Diagnose", DocumentType="Automation", DocumentFormat="JSON", Content=json.dumps(doc))
     plan = im.create_response_plan(
         name="rb", incidentTemplate={"title": "Disk full", "impact": 3}, chatChannel={"chatbotSns": [topic]},
-        actions=[{"ssmAutomation": {"documentName": "AWS-RestartService", "roleArn": "arn:aws:iam::123456789012:role/r",
+        actions=[{"ssmAutomation": {"documentName": "Diagnose", "roleArn": "arn:aws:iam::123456789012:role/r",
+                                    "parameters": {"Target": ["web-1"]},
                                     "dynamicParameters": {"IncidentArn": {"variable": "INCIDENT_RECORD_ARN"}}}}])["arn"]
     arn = im.start_incident(responsePlanArn=plan)["incidentRecordArn"]
+    execs = wait_for(lambda: im.get_incident_record(arn=arn)["incidentRecord"]["automationExecutions"],
+                     what="automation execution on the incident")
+    exec_id = execs[0]["ssmExecutionArn"].rsplit("/", 1)[1]
+    got = ssm.get_automation_execution(AutomationExecutionId=exec_id)["AutomationExecution"]
+    assert got["Parameters"]["IncidentArn"] == [arn] and got["Parameters"]["Target"] == ["web-1"]
+    wait_for(lambda: [d for d in event_data(im, arn) if "finished: Success" in d], what="runbook result on the timeline")
+    wait_for(lambda: [r for r in receiver.all() if b"finished: Success" in r.body], what="chat post: runbook result")
 
-    def runbook_event():
-        return [d for d in event_data(im, arn) if "Runbook AWS-RestartService" in d]
-    got = wait_for(runbook_event, what="runbook outcome on the timeline")[0]
-    # Either SSM started it (an execution is listed) or the failure is recorded honestly.
-    rec = im.get_incident_record(arn=arn)["incidentRecord"]
-    if "could not be started" in got:
-        assert rec["automationExecutions"] == []
-    else:
-        assert rec["automationExecutions"][0]["ssmExecutionArn"].startswith("arn:aws:ssm:")
-    wait_for(lambda: [r for r in receiver.all() if b"Runbook AWS-RestartService" in r.body], what="chat post: runbook")
+    # A runbook that cannot start is recorded as such.
+    broken = im.create_response_plan(
+        name="rb-missing", incidentTemplate={"title": "Disk full", "impact": 3},
+        actions=[{"ssmAutomation": {"documentName": "NoSuchRunbook", "roleArn": "arn:aws:iam::123456789012:role/r"}}])["arn"]
+    arn2 = im.start_incident(responsePlanArn=broken)["incidentRecordArn"]
+    wait_for(lambda: [d for d in event_data(im, arn2) if "Runbook NoSuchRunbook could not be started" in d],
+             what="runbook failure on the timeline")
+    assert im.get_incident_record(arn=arn2)["incidentRecord"]["automationExecutions"] == []
 
 
 def test_conditional_engagement_pages_only_open_incidents(srv):

@@ -634,3 +634,30 @@ fn ready_to_resolve_needs_every_alarm_ok() {
     r.auto_resolve = false;
     assert!(!crate::engine::ready_to_resolve(&r));
 }
+
+#[tokio::test]
+async fn an_eventbridge_alarm_event_trigger_tracks_the_alarm() {
+    let e = env();
+    let a = plan(&e, plan_input("eb"), Value::Null).await;
+    let event = json!({"source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change",
+                       "resources": [alarm_arn("disk")], "detail": {"alarmName": "disk"}});
+    let r = e.ok("StartIncident", json!({"responsePlanArn": a, "triggerDetails": {
+        "source": "aws.events", "timestamp": 1.0,
+        "triggerArn": "arn:aws:events:us-east-1:123456789012:rule/alarms", "rawData": event.to_string()}})).await;
+    let r = r["incidentRecordArn"].as_str().unwrap();
+    let rec = record(&e, r).await;
+    assert_eq!(rec["incidentRecordSource"]["source"], "aws.events");
+    assert_eq!(
+        rec["incidentRecordSource"]["invokedBy"],
+        "events.amazonaws.com"
+    );
+    // Without a template dedupe string, the alarm is the dedupe key: a second event joins it.
+    assert_eq!(rec["dedupeString"], alarm_arn("disk"));
+    let items = e
+        .ok("ListRelatedItems", json!({"incidentRecordArn": r}))
+        .await;
+    assert_eq!(
+        items["relatedItems"][0]["identifier"]["value"]["arn"],
+        alarm_arn("disk")
+    );
+}
