@@ -277,3 +277,27 @@ def test_status_changes_reach_an_eventbridge_rule(ssm, server):
     assert done["detail-type"] == "EC2 Automation Execution Status-change Notification"
     assert done["detail"]["ExecutionId"] == exec_id
     assert done["detail"]["Definition"] == name
+
+
+@pytest.mark.parametrize("kind", ["sleep", "branch"])
+def test_step_overhead_of_a_100_step_runbook(ssm, kind):
+    """Benchmark: per-step overhead of the executor (prints ms/step; bound is loose for slow CI)."""
+    steps = []
+    for i in range(100):
+        nxt = f"s{i + 1}" if i < 99 else None
+        if kind == "sleep" or nxt is None:
+            steps.append({"name": f"s{i}", "action": "aws:sleep", "inputs": {"Duration": "PT0S"}})
+        else:
+            steps.append({"name": f"s{i}", "action": "aws:branch", "inputs": {
+                "Choices": [{"NextStep": nxt, "Variable": "{{ automation:EXECUTION_ID }}", "StringEquals": "x"}],
+                "Default": nxt}})
+    name = runbook(ssm, steps)
+    exec_id = ssm.start_automation_execution(DocumentName=name)["AutomationExecutionId"]
+    ex = wait_status(ssm, exec_id, TERMINAL, deadline_s=120)
+    assert ex["AutomationExecutionStatus"] == "Success"
+    assert len(ex["StepExecutions"]) == 100
+    first = ex["StepExecutions"][0]["ExecutionStartTime"].timestamp()
+    last = ex["StepExecutions"][-1]["ExecutionEndTime"].timestamp()
+    per_step_ms = (last - first) * 1000 / 100
+    print(f"\nautomation step overhead ({kind}): {per_step_ms:.2f} ms/step over 100 steps")
+    assert per_step_ms < 200

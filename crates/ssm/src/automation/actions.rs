@@ -43,10 +43,18 @@ impl Outcome {
         Outcome::fail_kind("Verification", message)
     }
     pub fn fail_kind(kind: &str, message: impl Into<String>) -> Outcome {
-        Outcome::Fail { message: message.into(), kind: kind.into() }
+        Outcome::Fail {
+            message: message.into(),
+            kind: kind.into(),
+        }
     }
     fn done(payload: Value) -> Outcome {
-        Outcome::Done { payload, response: None, extra: BTreeMap::new(), goto: None }
+        Outcome::Done {
+            payload,
+            response: None,
+            extra: BTreeMap::new(),
+            goto: None,
+        }
     }
 }
 
@@ -125,16 +133,23 @@ pub async fn run(ctx: &Ctx<'_>, inputs: Value) -> Outcome {
                     let got = vars::select(&v, &sel);
                     let ok = match &got {
                         Some(Value::Array(items)) => {
-                            !items.is_empty() && items.iter().all(|i| desired.contains(&vars::as_text(i)))
+                            !items.is_empty()
+                                && items.iter().all(|i| desired.contains(&vars::as_text(i)))
                         }
                         Some(x) => desired.contains(&vars::as_text(x)),
                         None => false,
                     };
-                    let shown = got.map(|g| vars::as_text(&g)).unwrap_or_else(|| "null".into());
+                    let shown = got
+                        .map(|g| vars::as_text(&g))
+                        .unwrap_or_else(|| "null".into());
                     if ok {
                         Outcome::done(v)
                     } else if wait {
-                        Outcome::Wait { wake_at: Some(now() + POLL_S * 2.0), status: "InProgress", state: ctx.state.clone() }
+                        Outcome::Wait {
+                            wake_at: Some(now() + POLL_S * 2.0),
+                            status: "InProgress",
+                            state: ctx.state.clone(),
+                        }
                     } else {
                         Outcome::fail(format!(
                             "The property {sel} has value {shown}, which is not one of the desired values {desired:?}."
@@ -146,7 +161,9 @@ pub async fn run(ctx: &Ctx<'_>, inputs: Value) -> Outcome {
         }
         "aws:executeAutomation" => execute_automation(ctx, &inputs),
         "aws:runCommand" => run_command(ctx, &inputs).await,
-        other => Outcome::fail(format!("Action {other} is not supported by this opsloop release.")),
+        other => Outcome::fail(format!(
+            "Action {other} is not supported by this opsloop release."
+        )),
     }
 }
 
@@ -158,12 +175,20 @@ fn sleep(ctx: &Ctx<'_>, inputs: &Value) -> Outcome {
             if let Some(d) = inputs.get("Duration").and_then(Value::as_str) {
                 match vars::parse_duration(d) {
                     Some(s) => start + s,
-                    None => return Outcome::fail(format!("Duration {d} is not a valid ISO-8601 duration.")),
+                    None => {
+                        return Outcome::fail(format!(
+                            "Duration {d} is not a valid ISO-8601 duration."
+                        ))
+                    }
                 }
             } else if let Some(ts) = inputs.get("Timestamp").and_then(Value::as_str) {
                 match vars::parse_timestamp(ts) {
                     Some(t) => t,
-                    None => return Outcome::fail(format!("Timestamp {ts} is not a valid ISO-8601 timestamp.")),
+                    None => {
+                        return Outcome::fail(format!(
+                            "Timestamp {ts} is not a valid ISO-8601 timestamp."
+                        ))
+                    }
                 }
             } else {
                 return Outcome::fail("aws:sleep needs Duration or Timestamp.");
@@ -173,14 +198,22 @@ fn sleep(ctx: &Ctx<'_>, inputs: &Value) -> Outcome {
     if now() >= until {
         return Outcome::done(json!({}));
     }
-    Outcome::Wait { wake_at: Some(until), status: "InProgress", state: json!({"until": until}) }
+    Outcome::Wait {
+        wake_at: Some(until),
+        status: "InProgress",
+        state: json!({"until": until}),
+    }
 }
 
 fn pause(ctx: &Ctx<'_>) -> Outcome {
     if ctx.state.get("resumed").and_then(Value::as_bool) == Some(true) {
         return Outcome::done(json!({}));
     }
-    Outcome::Wait { wake_at: None, status: "Waiting", state: ctx.state.clone() }
+    Outcome::Wait {
+        wake_at: None,
+        status: "Waiting",
+        state: ctx.state.clone(),
+    }
 }
 
 async fn approve(ctx: &Ctx<'_>, inputs: &Value) -> Outcome {
@@ -188,12 +221,24 @@ async fn approve(ctx: &Ctx<'_>, inputs: &Value) -> Outcome {
     if !state.is_object() {
         state = json!({});
     }
-    if let Some(r) = state.get("rejected").and_then(Value::as_array).filter(|r| !r.is_empty()) {
+    if let Some(r) = state
+        .get("rejected")
+        .and_then(Value::as_array)
+        .filter(|r| !r.is_empty())
+    {
         let who = r.first().map(vars::as_text).unwrap_or_default();
         return Outcome::fail(format!("Step was rejected by {who}."));
     }
-    let min = inputs.get("MinRequiredApprovals").and_then(Value::as_u64).unwrap_or(1).max(1) as usize;
-    let approved: Vec<Value> = state.get("approved").and_then(Value::as_array).cloned().unwrap_or_default();
+    let min = inputs
+        .get("MinRequiredApprovals")
+        .and_then(Value::as_u64)
+        .unwrap_or(1)
+        .max(1) as usize;
+    let approved: Vec<Value> = state
+        .get("approved")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if approved.len() >= min {
         let decisions: Vec<Value> = approved
             .iter()
@@ -242,11 +287,19 @@ async fn approve(ctx: &Ctx<'_>, inputs: &Value) -> Outcome {
             }
         }
     }
-    Outcome::Wait { wake_at: None, status: "Waiting", state }
+    Outcome::Wait {
+        wake_at: None,
+        status: "Waiting",
+        state,
+    }
 }
 
 fn branch(ctx: &Ctx<'_>, inputs: &Value) -> Outcome {
-    let choices = inputs.get("Choices").and_then(Value::as_array).cloned().unwrap_or_default();
+    let choices = inputs
+        .get("Choices")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let inner = ctx.ssm.inner();
     for c in &choices {
         let resolved = match super::engine::resolve(inner, ctx.ex, c) {
@@ -292,10 +345,25 @@ async fn call_api(ctx: &Ctx<'_>, inputs: &Value) -> Result<Value, String> {
             .ssm
             .inner()
             .directory
-            .invoke(id, &ex.account, &ex.region, &pascal(api), Value::Object(params))
+            .invoke(
+                id,
+                &ex.account,
+                &ex.region,
+                &pascal(api),
+                Value::Object(params),
+            )
             .await
             .map_err(|e| format!("{} ({}): {}", e.kind, api, e.message)),
-        None => script::boto3_call(service, api, &Value::Object(params), &ex.region, &ctx.cancel).await,
+        None => {
+            script::boto3_call(
+                service,
+                api,
+                &Value::Object(params),
+                &ex.region,
+                &ctx.cancel,
+            )
+            .await
+        }
     }
 }
 
@@ -319,7 +387,13 @@ fn execute_automation(ctx: &Ctx<'_>, inputs: &Value) -> Outcome {
                 }
                 req["Parameters"] = Value::Object(params);
             }
-            match super::start_execution(&ctx.ssm, &ex.scope(), &req, Some(ex.id.clone()), &ex.executed_by) {
+            match super::start_execution(
+                &ctx.ssm,
+                &ex.scope(),
+                &req,
+                Some(ex.id.clone()),
+                &ex.executed_by,
+            ) {
                 Ok(id) => {
                     return Outcome::Wait {
                         wake_at: Some(now() + POLL_S),
@@ -335,7 +409,11 @@ fn execute_automation(ctx: &Ctx<'_>, inputs: &Value) -> Outcome {
         return Outcome::fail(format!("Child execution {child} disappeared."));
     };
     if !c.is_terminal() {
-        return Outcome::Wait { wake_at: Some(now() + POLL_S), status: "InProgress", state: ctx.state.clone() };
+        return Outcome::Wait {
+            wake_at: Some(now() + POLL_S),
+            status: "InProgress",
+            state: ctx.state.clone(),
+        };
     }
     let mut extra = BTreeMap::from([
         ("ExecutionId".to_string(), vec![child.clone()]),
@@ -351,7 +429,10 @@ fn execute_automation(ctx: &Ctx<'_>, inputs: &Value) -> Outcome {
             goto: None,
         }
     } else {
-        Outcome::fail(format!("Child automation {child} ended with status {}.", c.status))
+        Outcome::fail(format!(
+            "Child automation {child} ended with status {}.",
+            c.status
+        ))
     }
 }
 
@@ -369,21 +450,36 @@ async fn run_command(ctx: &Ctx<'_>, inputs: &Value) -> Outcome {
                 }
                 req["Parameters"] = Value::Object(params);
             }
-            match dir.invoke("SSM", &ex.account, &ex.region, "SendCommand", req).await {
+            match dir
+                .invoke("SSM", &ex.account, &ex.region, "SendCommand", req)
+                .await
+            {
                 Ok(out) => match out.pointer("/Command/CommandId").and_then(Value::as_str) {
                     Some(id) => id.to_string(),
                     None => return Outcome::fail("SendCommand returned no CommandId."),
                 },
-                Err(e) => return Outcome::fail(format!("SendCommand failed: {}: {}", e.kind, e.message)),
+                Err(e) => {
+                    return Outcome::fail(format!("SendCommand failed: {}: {}", e.kind, e.message))
+                }
             }
         }
     };
     let state = json!({"command": command});
     let listed = dir
-        .invoke("SSM", &ex.account, &ex.region, "ListCommands", json!({"CommandId": command}))
+        .invoke(
+            "SSM",
+            &ex.account,
+            &ex.region,
+            "ListCommands",
+            json!({"CommandId": command}),
+        )
         .await;
     let status = match listed {
-        Ok(v) => v.pointer("/Commands/0/Status").and_then(Value::as_str).unwrap_or("Pending").to_string(),
+        Ok(v) => v
+            .pointer("/Commands/0/Status")
+            .and_then(Value::as_str)
+            .unwrap_or("Pending")
+            .to_string(),
         Err(e) => return Outcome::fail(format!("ListCommands failed: {}: {}", e.kind, e.message)),
     };
     match status.as_str() {
@@ -394,19 +490,37 @@ async fn run_command(ctx: &Ctx<'_>, inputs: &Value) -> Outcome {
             ]);
             let mut payload = json!({"CommandId": command, "Status": status});
             if let Ok(inv) = dir
-                .invoke("SSM", &ex.account, &ex.region, "ListCommandInvocations", json!({"CommandId": command, "Details": true}))
+                .invoke(
+                    "SSM",
+                    &ex.account,
+                    &ex.region,
+                    "ListCommandInvocations",
+                    json!({"CommandId": command, "Details": true}),
+                )
                 .await
             {
-                if let Some(out) = inv.pointer("/CommandInvocations/0/CommandPlugins/0/Output").and_then(Value::as_str) {
+                if let Some(out) = inv
+                    .pointer("/CommandInvocations/0/CommandPlugins/0/Output")
+                    .and_then(Value::as_str)
+                {
                     extra.insert("Output".to_string(), vec![out.to_string()]);
                     payload["Output"] = json!(out);
                 }
             }
-            Outcome::Done { payload, response: None, extra, goto: None }
+            Outcome::Done {
+                payload,
+                response: None,
+                extra,
+                goto: None,
+            }
         }
         "Failed" | "Cancelled" | "TimedOut" | "Cancelling" => {
             Outcome::fail(format!("Command {command} ended with status {status}."))
         }
-        _ => Outcome::Wait { wake_at: Some(now() + POLL_S * 2.0), status: "InProgress", state },
+        _ => Outcome::Wait {
+            wake_at: Some(now() + POLL_S * 2.0),
+            status: "InProgress",
+            state,
+        },
     }
 }

@@ -104,7 +104,11 @@ pub fn update<T>(
 
 /// Where a step is defined: the step, the list holding it and the `aws:loop` owning that list.
 pub fn find_step(content: &Value, name: &str) -> Option<(Value, Vec<Value>, Option<String>)> {
-    fn walk(list: &[Value], owner: Option<&str>, name: &str) -> Option<(Value, Vec<Value>, Option<String>)> {
+    fn walk(
+        list: &[Value],
+        owner: Option<&str>,
+        name: &str,
+    ) -> Option<(Value, Vec<Value>, Option<String>)> {
         for s in list {
             if s.get("name").and_then(Value::as_str) == Some(name) {
                 return Some((s.clone(), list.to_vec(), owner.map(str::to_string)));
@@ -135,7 +139,10 @@ pub fn natural_next(content: &Value, name: &str) -> Option<String> {
 
 fn new_run(step: &Value, parent: Option<(String, u64, Option<Value>)>) -> StepRun {
     let g = |k: &str| step.get(k);
-    let action = g("action").and_then(Value::as_str).unwrap_or("").to_string();
+    let action = g("action")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let default_timeout = None;
     StepRun {
         id: uuid::Uuid::new_v4().to_string(),
@@ -144,9 +151,14 @@ fn new_run(step: &Value, parent: Option<(String, u64, Option<Value>)>) -> StepRu
         start: Some(now()),
         attempt: 1,
         max_attempts: g("maxAttempts").and_then(Value::as_u64).unwrap_or(1).max(1) as u32,
-        on_failure: g("onFailure").and_then(Value::as_str).unwrap_or("Abort").to_string(),
+        on_failure: g("onFailure")
+            .and_then(Value::as_str)
+            .unwrap_or("Abort")
+            .to_string(),
         on_cancel: g("onCancel").and_then(Value::as_str).map(str::to_string),
-        timeout: g("timeoutSeconds").and_then(Value::as_u64).or(default_timeout),
+        timeout: g("timeoutSeconds")
+            .and_then(Value::as_u64)
+            .or(default_timeout),
         is_critical: g("isCritical").and_then(Value::as_bool).unwrap_or(true),
         is_end: g("isEnd").and_then(Value::as_bool).unwrap_or(false),
         next_step: g("nextStep").and_then(Value::as_str).map(str::to_string),
@@ -158,13 +170,22 @@ fn new_run(step: &Value, parent: Option<(String, u64, Option<Value>)>) -> StepRu
 }
 
 /// End the execution with `status`; loops still open take the same end.
-fn finish(ex: &mut Execution, status: &str, message: Option<String>) -> Vec<opsloop_store::WriteOp> {
+fn finish(
+    ex: &mut Execution,
+    status: &str,
+    message: Option<String>,
+) -> Vec<opsloop_store::WriteOp> {
     let t = now();
     let mut events = Vec::new();
     for frame in std::mem::take(&mut ex.loops) {
         if let Some(s) = ex.steps.get_mut(frame.run) {
             if s.end.is_none() {
-                s.status = if status == "Success" { "Success" } else { status }.to_string();
+                s.status = if status == "Success" {
+                    "Success"
+                } else {
+                    status
+                }
+                .to_string();
                 s.end = Some(t);
                 events.push(frame.run);
             }
@@ -177,7 +198,12 @@ fn finish(ex: &mut Execution, status: &str, message: Option<String>) -> Vec<opsl
     ex.next = None;
     let content = ex.content.clone();
     let mut outputs = BTreeMap::new();
-    for o in content.get("outputs").and_then(Value::as_array).into_iter().flatten() {
+    for o in content
+        .get("outputs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some(name) = o.as_str() {
             if let Some(v) = ex.vars.get(name) {
                 outputs.insert(name.to_string(), vars::wire_output(v));
@@ -185,7 +211,10 @@ fn finish(ex: &mut Execution, status: &str, message: Option<String>) -> Vec<opsl
         }
     }
     ex.outputs = outputs;
-    let mut ops: Vec<_> = events.into_iter().map(|r| model::step_event(ex, r)).collect();
+    let mut ops: Vec<_> = events
+        .into_iter()
+        .map(|r| model::step_event(ex, r))
+        .collect();
     ops.push(model::execution_event(ex));
     ops
 }
@@ -197,34 +226,65 @@ fn set_status(ex: &mut Execution, status: &str, ops: &mut Vec<opsloop_store::Wri
     }
 }
 
-/// What the runner does next, decided under the lock.
+/// What the runner does next, decided under the lock (short-lived; never stored).
+#[allow(clippy::large_enum_variant)]
 enum Plan {
     Stop,
-    Act { run: usize, step: Value, inputs: Value, state: Value },
+    Act {
+        run: usize,
+        step: Value,
+        inputs: Value,
+        state: Value,
+    },
 }
 
 /// Advance execution `key` until it ends or waits.
-pub async fn run(ssm: &Arc<Ssm>, key: &str, cancel: &Arc<Cancel>) -> Result<(), opsloop_core::ApiError> {
+pub async fn run(
+    ssm: &Arc<Ssm>,
+    key: &str,
+    cancel: &Arc<Cancel>,
+) -> Result<(), opsloop_core::ApiError> {
     let inner = ssm.inner();
+    // Each update both records the previous outcome and starts the next step: one batch per step.
+    let mut plan = update(inner, key, |ex| {
+        let mut ops = Vec::new();
+        let plan = decide(inner, ex, &mut ops);
+        ((plan, ex.clone()), ops)
+    })?;
     loop {
         if ssm.automation().stopping.load(Ordering::SeqCst) {
             return Ok(());
         }
-        let plan = update(inner, key, |ex| {
-            let mut ops = Vec::new();
-            let plan = decide(inner, ex, &mut ops);
-            (plan, ops)
-        })?;
-        let Some(Plan::Act { run, step, inputs, state }) = plan else {
+        let Some((
+            Plan::Act {
+                run,
+                step,
+                inputs,
+                state,
+            },
+            ex,
+        )) = plan
+        else {
             return Ok(());
         };
         if run == usize::MAX {
+            plan = update(inner, key, |ex| {
+                let mut ops = Vec::new();
+                let plan = decide(inner, ex, &mut ops);
+                ((plan, ex.clone()), ops)
+            })?;
             continue;
         }
-        let ex = load_key(inner, key)?.ok_or_else(|| model::not_found(key))?;
         let timeout = ex.steps[run].timeout;
         let started = ex.steps[run].start.unwrap_or_else(now);
-        let ctx = actions::Ctx { ssm: ssm.clone(), ex: &ex, run, step: &step, state, cancel: cancel.clone() };
+        let ctx = actions::Ctx {
+            ssm: ssm.clone(),
+            ex: &ex,
+            run,
+            step: &step,
+            state,
+            cancel: cancel.clone(),
+        };
         let fut = actions::run(&ctx, inputs);
         let outcome = tokio::select! {
             o = async {
@@ -244,14 +304,15 @@ pub async fn run(ssm: &Arc<Ssm>, key: &str, cancel: &Arc<Cancel>) -> Result<(), 
         if ssm.automation().stopping.load(Ordering::SeqCst) {
             return Ok(());
         }
-        let keep_going = update(inner, key, |ex| {
+        plan = update(inner, key, |ex| {
             let mut ops = Vec::new();
-            let go = apply(ex, run, outcome, &mut ops);
-            (go, ops)
+            let plan = if apply(ex, run, outcome, &mut ops) {
+                decide(inner, ex, &mut ops)
+            } else {
+                Plan::Stop
+            };
+            ((plan, ex.clone()), ops)
         })?;
-        if keep_going != Some(true) {
-            return Ok(());
-        }
     }
 }
 
@@ -261,7 +322,12 @@ fn decide(inner: &Inner, ex: &mut Execution, ops: &mut Vec<opsloop_store::WriteO
         return Plan::Stop;
     }
     if let Some(kind) = ex.cancel.clone() {
-        if ex.status != "Cancelling" || ex.active.is_some() && ex.current().is_some_and(|s| s.state.get("cancel_target").is_none()) {
+        if ex.status != "Cancelling"
+            || ex.active.is_some()
+                && ex
+                    .current()
+                    .is_some_and(|s| s.state.get("cancel_target").is_none())
+        {
             // Cancel the current step; follow its onCancel step:NAME once.
             let mut goto = None;
             if let Some(a) = ex.active.take() {
@@ -270,7 +336,11 @@ fn decide(inner: &Inner, ex: &mut Execution, ops: &mut Vec<opsloop_store::WriteO
                     s.status = "Cancelled".into();
                     s.end = Some(now());
                     if kind == "Cancel" {
-                        goto = s.on_cancel.as_deref().and_then(|c| c.strip_prefix("step:")).map(str::to_string);
+                        goto = s
+                            .on_cancel
+                            .as_deref()
+                            .and_then(|c| c.strip_prefix("step:"))
+                            .map(str::to_string);
                     }
                     ops.push(model::step_event(ex, a.run));
                 }
@@ -280,7 +350,11 @@ fn decide(inner: &Inner, ex: &mut Execution, ops: &mut Vec<opsloop_store::WriteO
                 ex.loops.clear();
                 set_status(ex, "Cancelling", ops);
             } else {
-                let st = if kind == "Complete" && !ex.critical_failed { "Success" } else { "Cancelled" };
+                let st = if kind == "Complete" && !ex.critical_failed {
+                    "Success"
+                } else {
+                    "Cancelled"
+                };
                 ops.extend(finish(ex, st, None));
                 return Plan::Stop;
             }
@@ -302,7 +376,11 @@ fn decide(inner: &Inner, ex: &mut Execution, ops: &mut Vec<opsloop_store::WriteO
             return Plan::Stop;
         };
         let Some((step, _, _)) = find_step(&ex.content, &name) else {
-            ops.extend(finish(ex, "Failed", Some(format!("Step {name} does not exist."))));
+            ops.extend(finish(
+                ex,
+                "Failed",
+                Some(format!("Step {name} does not exist.")),
+            ));
             return Plan::Stop;
         };
         let action = step.get("action").and_then(Value::as_str).unwrap_or("");
@@ -311,7 +389,10 @@ fn decide(inner: &Inner, ex: &mut Execution, ops: &mut Vec<opsloop_store::WriteO
             return loop_continue(inner, ex, &step, ops);
         }
         let parent = ex.loops.last().map(|f| {
-            let v = f.items.as_ref().and_then(|i| i.get(f.iteration as usize).cloned());
+            let v = f
+                .items
+                .as_ref()
+                .and_then(|i| i.get(f.iteration as usize).cloned());
             (ex.steps[f.run].id.clone(), f.iteration + 1, v)
         });
         ex.steps.push(new_run(&step, parent));
@@ -328,7 +409,12 @@ fn decide(inner: &Inner, ex: &mut Execution, ops: &mut Vec<opsloop_store::WriteO
                 },
                 None => None,
             };
-            ex.loops.push(LoopFrame { step: name.clone(), run, iteration: 0, items });
+            ex.loops.push(LoopFrame {
+                step: name.clone(),
+                run,
+                iteration: 0,
+                items,
+            });
             ex.active = None;
             return start_iteration(ex, &step, ops);
         }
@@ -343,7 +429,12 @@ fn decide(inner: &Inner, ex: &mut Execution, ops: &mut Vec<opsloop_store::WriteO
     };
     if let Some(t) = s.timeout {
         if now() > s.start.unwrap_or(0.0) + t as f64 && s.state.get("waiting").is_some() {
-            apply(ex, a.run, Outcome::fail_kind("TimedOut", format!("Step timed out after {t} seconds.")), ops);
+            apply(
+                ex,
+                a.run,
+                Outcome::fail_kind("TimedOut", format!("Step timed out after {t} seconds.")),
+                ops,
+            );
             return Plan::Stop;
         }
     }
@@ -366,10 +457,20 @@ fn decide(inner: &Inner, ex: &mut Execution, ops: &mut Vec<opsloop_store::WriteO
                 .collect();
         }
     }
-    Plan::Act { run: a.run, step, inputs, state: s.state.clone() }
+    Plan::Act {
+        run: a.run,
+        step,
+        inputs,
+        state: s.state.clone(),
+    }
 }
 
-fn fail_now(ex: &mut Execution, run: usize, msg: String, ops: &mut Vec<opsloop_store::WriteOp>) -> Plan {
+fn fail_now(
+    ex: &mut Execution,
+    run: usize,
+    msg: String,
+    ops: &mut Vec<opsloop_store::WriteOp>,
+) -> Plan {
     ex.steps[run].max_attempts = 1;
     if apply(ex, run, Outcome::fail(msg), ops) {
         // The runner loops again and picks the next step.
@@ -395,10 +496,18 @@ pub fn resolve(inner: &Inner, ex: &Execution, v: &Value) -> Result<Value, String
     vars::resolve(v, &ex.vars, &ssm)
 }
 
-fn start_iteration(ex: &mut Execution, step: &Value, ops: &mut Vec<opsloop_store::WriteOp>) -> Plan {
+fn start_iteration(
+    ex: &mut Execution,
+    step: &Value,
+    ops: &mut Vec<opsloop_store::WriteOp>,
+) -> Plan {
     let frame = ex.loops.last().expect("loop frame").clone();
     let name = frame.step.clone();
-    let max = step.pointer("/inputs/MaxIterations").and_then(Value::as_u64).unwrap_or(100).min(100);
+    let max = step
+        .pointer("/inputs/MaxIterations")
+        .and_then(Value::as_u64)
+        .unwrap_or(100)
+        .min(100);
     let more = match &frame.items {
         Some(items) => (frame.iteration as usize) < items.len() && frame.iteration < max,
         None => frame.iteration < max,
@@ -406,9 +515,17 @@ fn start_iteration(ex: &mut Execution, step: &Value, ops: &mut Vec<opsloop_store
     if !more {
         return end_loop(ex, step, ops);
     }
-    ex.vars.insert(format!("{name}.CurrentIteration"), json!(frame.iteration + 1));
-    if let Some(v) = frame.items.as_ref().and_then(|i| i.get(frame.iteration as usize)) {
-        ex.vars.insert(format!("{name}.CurrentIteratorValue"), v.clone());
+    ex.vars.insert(
+        format!("{name}.CurrentIteration"),
+        json!(frame.iteration + 1),
+    );
+    if let Some(v) = frame
+        .items
+        .as_ref()
+        .and_then(|i| i.get(frame.iteration as usize))
+    {
+        ex.vars
+            .insert(format!("{name}.CurrentIteratorValue"), v.clone());
     }
     let first = step
         .pointer("/inputs/Steps/0/name")
@@ -422,11 +539,21 @@ fn start_iteration(ex: &mut Execution, step: &Value, ops: &mut Vec<opsloop_store
 impl Plan {
     /// A plan that makes the runner loop again at once (the transition is saved first).
     fn or_continue(self) -> Plan {
-        Plan::Act { run: usize::MAX, step: Value::Null, inputs: Value::Null, state: Value::Null }
+        Plan::Act {
+            run: usize::MAX,
+            step: Value::Null,
+            inputs: Value::Null,
+            state: Value::Null,
+        }
     }
 }
 
-fn loop_continue(inner: &Inner, ex: &mut Execution, step: &Value, ops: &mut Vec<opsloop_store::WriteOp>) -> Plan {
+fn loop_continue(
+    inner: &Inner,
+    ex: &mut Execution,
+    step: &Value,
+    ops: &mut Vec<opsloop_store::WriteOp>,
+) -> Plan {
     if let Some(cond) = step.pointer("/inputs/LoopCondition") {
         let keep = match resolve(inner, ex, cond).and_then(|c| vars::choice_matches(&c)) {
             Ok(b) => b,
@@ -451,8 +578,12 @@ fn end_loop(ex: &mut Execution, step: &Value, ops: &mut Vec<opsloop_store::Write
     let name = frame.step.clone();
     let run = frame.run;
     let mut outputs = BTreeMap::new();
-    outputs.insert("CurrentIteration".to_string(), vec![frame.iteration.to_string()]);
-    ex.vars.insert(format!("{name}.CurrentIteration"), json!(frame.iteration));
+    outputs.insert(
+        "CurrentIteration".to_string(),
+        vec![frame.iteration.to_string()],
+    );
+    ex.vars
+        .insert(format!("{name}.CurrentIteration"), json!(frame.iteration));
     if let Some(v) = ex.vars.get(&format!("{name}.CurrentIteratorValue")) {
         outputs.insert("CurrentIteratorValue".to_string(), vars::wire_output(v));
     }
@@ -465,14 +596,21 @@ fn end_loop(ex: &mut Execution, step: &Value, ops: &mut Vec<opsloop_store::Write
     ex.next = if s.is_end {
         None
     } else {
-        s.next_step.clone().or_else(|| natural_next(&ex.content, &name))
+        s.next_step
+            .clone()
+            .or_else(|| natural_next(&ex.content, &name))
     };
     let _ = step;
     Plan::Stop.or_continue()
 }
 
 /// Apply an action's outcome to step `run`; true when the runner should go on at once.
-pub fn apply(ex: &mut Execution, run: usize, outcome: Outcome, ops: &mut Vec<opsloop_store::WriteOp>) -> bool {
+pub fn apply(
+    ex: &mut Execution,
+    run: usize,
+    outcome: Outcome,
+    ops: &mut Vec<opsloop_store::WriteOp>,
+) -> bool {
     if run == usize::MAX {
         return true;
     }
@@ -481,7 +619,11 @@ pub fn apply(ex: &mut Execution, run: usize, outcome: Outcome, ops: &mut Vec<ops
     }
     let t = now();
     match outcome {
-        Outcome::Wait { wake_at, status, state } => {
+        Outcome::Wait {
+            wake_at,
+            status,
+            state,
+        } => {
             let s = &mut ex.steps[run];
             s.state = state;
             s.state["waiting"] = json!(true);
@@ -490,9 +632,16 @@ pub fn apply(ex: &mut Execution, run: usize, outcome: Outcome, ops: &mut Vec<ops
             if changed {
                 ops.push(model::step_event(ex, run));
             }
-            let exec_status = if status == "Waiting" { "Waiting" } else { "InProgress" };
+            let exec_status = if status == "Waiting" {
+                "Waiting"
+            } else {
+                "InProgress"
+            };
             set_status(ex, exec_status, ops);
-            ex.active = Some(Active { run, wake_at: Some(wake_at.unwrap_or(f64::MAX)) });
+            ex.active = Some(Active {
+                run,
+                wake_at: Some(wake_at.unwrap_or(f64::MAX)),
+            });
             if wake_at.is_none() {
                 ex.active.as_mut().expect("active").wake_at = None;
             }
@@ -500,17 +649,32 @@ pub fn apply(ex: &mut Execution, run: usize, outcome: Outcome, ops: &mut Vec<ops
         }
         // Cancelled by StopAutomationExecution (decide() records it), or a stale wake-up: go on.
         Outcome::Cancelled => true,
-        Outcome::Done { payload, response, extra, goto } => {
+        Outcome::Done {
+            payload,
+            response,
+            extra,
+            goto,
+        } => {
             let content = ex.content.clone();
             let name = ex.steps[run].name.clone();
             let (step, _, _) = find_step(&content, &name).unwrap_or_default();
             let mut outputs = extra;
-            for o in step.get("outputs").and_then(Value::as_array).into_iter().flatten() {
-                let (Some(oname), Some(sel)) = (o.get("Name").and_then(Value::as_str), o.get("Selector").and_then(Value::as_str)) else {
+            for o in step
+                .get("outputs")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let (Some(oname), Some(sel)) = (
+                    o.get("Name").and_then(Value::as_str),
+                    o.get("Selector").and_then(Value::as_str),
+                ) else {
                     continue;
                 };
                 let ty = o.get("Type").and_then(Value::as_str).unwrap_or("String");
-                let Some(v) = vars::select(&payload, sel) else { continue };
+                let Some(v) = vars::select(&payload, sel) else {
+                    continue;
+                };
                 match vars::convert(v, ty) {
                     Ok(v) => {
                         outputs.insert(oname.to_string(), vars::wire_output(&v));
@@ -522,10 +686,12 @@ pub fn apply(ex: &mut Execution, run: usize, outcome: Outcome, ops: &mut Vec<ops
                 }
             }
             for (k, v) in &outputs {
-                ex.vars.entry(format!("{name}.{k}")).or_insert_with(|| match v.as_slice() {
-                    [one] => json!(one),
-                    many => json!(many),
-                });
+                ex.vars
+                    .entry(format!("{name}.{k}"))
+                    .or_insert_with(|| match v.as_slice() {
+                        [one] => json!(one),
+                        many => json!(many),
+                    });
             }
             let s = &mut ex.steps[run];
             s.status = "Success".into();
@@ -542,7 +708,8 @@ pub fn apply(ex: &mut Execution, run: usize, outcome: Outcome, ops: &mut Vec<ops
                 ex.loops.clear();
                 None
             } else {
-                goto.or_else(|| s.next_step.clone()).or_else(|| natural_next(&content, &name))
+                goto.or_else(|| s.next_step.clone())
+                    .or_else(|| natural_next(&content, &name))
             };
             if ex.cancel.is_none() {
                 set_status(ex, "InProgress", ops);
@@ -557,17 +724,29 @@ pub fn apply(ex: &mut Execution, run: usize, outcome: Outcome, ops: &mut Vec<ops
                 ex.active = Some(Active { run, wake_at: None });
                 return true;
             }
-            let status = if kind == "TimedOut" { "TimedOut" } else { "Failed" };
+            let status = if kind == "TimedOut" {
+                "TimedOut"
+            } else {
+                "Failed"
+            };
             s.status = status.into();
             s.end = Some(t);
-            s.failure_type = Some(if kind == "TimedOut" { "Timeout".into() } else { "Verification".into() });
+            s.failure_type = Some(if kind == "TimedOut" {
+                "Timeout".into()
+            } else {
+                "Verification".into()
+            });
             s.failure_message = Some(message.clone());
-            let (name, on_failure, critical, is_end) = (s.name.clone(), s.on_failure.clone(), s.is_critical, s.is_end);
+            let (name, on_failure, critical, is_end) = (
+                s.name.clone(),
+                s.on_failure.clone(),
+                s.is_critical,
+                s.is_end,
+            );
             ops.push(model::step_event(ex, run));
             ex.active = None;
             let msg = format!(
-                "Step fails when it is {}. {message}. Please refer to Automation Service Troubleshooting Guide for more diagnosis details.",
-                if kind == "TimedOut" { "Executing" } else { "Executing" }
+                "Step fails when it is Executing. {message}. Please refer to Automation Service Troubleshooting Guide for more diagnosis details."
             );
             if critical {
                 ex.critical_failed = true;
@@ -587,7 +766,11 @@ pub fn apply(ex: &mut Execution, run: usize, outcome: Outcome, ops: &mut Vec<ops
                     true
                 }
                 _ => {
-                    let st = if status == "TimedOut" { "TimedOut" } else { "Failed" };
+                    let st = if status == "TimedOut" {
+                        "TimedOut"
+                    } else {
+                        "Failed"
+                    };
                     ops.extend(finish(ex, st, Some(msg)));
                     false
                 }

@@ -7,9 +7,9 @@ pub mod actions;
 pub mod engine;
 pub mod model;
 pub mod script;
-pub mod vars;
 #[cfg(test)]
 mod tests;
+pub mod vars;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,18 +53,22 @@ pub async fn handle(
     input: Value,
 ) -> Result<Value, ApiError> {
     let result = match ctx.operation.as_str() {
-        "StartAutomationExecution" => {
-            start_execution(ssm, scope, &input, None, &scope.principal).map(|id| json!({"AutomationExecutionId": id}))
-        }
+        "StartAutomationExecution" => start_execution(ssm, scope, &input, None, &scope.principal)
+            .map(|id| json!({"AutomationExecutionId": id})),
         "StopAutomationExecution" => stop(ssm, scope, &input),
         "GetAutomationExecution" => {
             let id = s(&input, "AutomationExecutionId").unwrap_or("");
-            model::load(ssm.inner(), scope, id).map(|ex| json!({"AutomationExecution": model::execution_doc(&ex)}))
+            model::load(ssm.inner(), scope, id)
+                .map(|ex| json!({"AutomationExecution": model::execution_doc(&ex)}))
         }
         "DescribeAutomationExecutions" => describe(ssm, scope, &input),
         "DescribeAutomationStepExecutions" => describe_steps(ssm, scope, &input),
         "SendAutomationSignal" => signal(ssm, ctx, scope, &input),
-        op => Err(ApiError::with_status("NotImplemented", 501, format!("Operation {op} is not implemented."))),
+        op => Err(ApiError::with_status(
+            "NotImplemented",
+            501,
+            format!("Operation {op} is not implemented."),
+        )),
     };
     if let Err(e) = &result {
         tracing::debug!(operation = %ctx.operation, kind = %e.kind, message = %e.message, "automation request failed");
@@ -118,11 +122,24 @@ pub fn start_execution(
     let name = s(input, "DocumentName").unwrap_or("");
     let mode = s(input, "Mode").unwrap_or("Auto");
     if mode != "Auto" {
-        return Err(validation(format!("Mode {mode} is not supported by opsloop; use Auto.")));
+        return Err(validation(format!(
+            "Mode {mode} is not supported by opsloop; use Auto."
+        )));
     }
-    for k in ["Targets", "TargetMaps", "TargetLocations", "TargetParameterName", "TargetLocationsURL"] {
-        if input.get(k).is_some_and(|v| !v.is_null() && v != &json!([])) {
-            return Err(validation(format!("{k} (rate-controlled automation) is not supported by opsloop.")));
+    for k in [
+        "Targets",
+        "TargetMaps",
+        "TargetLocations",
+        "TargetParameterName",
+        "TargetLocationsURL",
+    ] {
+        if input
+            .get(k)
+            .is_some_and(|v| !v.is_null() && v != &json!([]))
+        {
+            return Err(validation(format!(
+                "{k} (rate-controlled automation) is not supported by opsloop."
+            )));
         }
     }
     let not_found = || {
@@ -152,7 +169,11 @@ pub fn start_execution(
     if let Some(t) = &token {
         if let Some(existing) = get_row::<Value>(&*inner.store, TOKENS, t)? {
             if existing.get("document").and_then(Value::as_str) == Some(doc.name.as_str()) {
-                return Ok(existing.get("id").and_then(Value::as_str).unwrap_or("").to_string());
+                return Ok(existing
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string());
             }
             return Err(err(
                 "IdempotentParameterMismatch",
@@ -216,10 +237,16 @@ fn stop(ssm: &Ssm, scope: &Scope, input: &Value) -> Result<Value, ApiError> {
     let key = scope.key(id);
     let r = engine::update(inner, &key, |ex| {
         if ex.is_terminal() || ex.cancel.is_some() {
-            return (Err(err(
-                "InvalidAutomationStatusUpdateException",
-                format!("Automation execution {id} is {} and cannot be stopped.", ex.status),
-            )), Vec::new());
+            return (
+                Err(err(
+                    "InvalidAutomationStatusUpdateException",
+                    format!(
+                        "Automation execution {id} is {} and cannot be stopped.",
+                        ex.status
+                    ),
+                )),
+                Vec::new(),
+            );
         }
         ex.cancel = Some(kind.clone());
         let mut ops = Vec::new();
@@ -244,7 +271,12 @@ fn stop(ssm: &Ssm, scope: &Scope, input: &Value) -> Result<Value, ApiError> {
     Ok(json!({}))
 }
 
-fn signal(ssm: &Ssm, ctx: &RequestContext, scope: &Scope, input: &Value) -> Result<Value, ApiError> {
+fn signal(
+    ssm: &Ssm,
+    ctx: &RequestContext,
+    scope: &Scope,
+    input: &Value,
+) -> Result<Value, ApiError> {
     let inner = ssm.inner();
     let id = s(input, "AutomationExecutionId").unwrap_or("");
     let kind = s(input, "SignalType").unwrap_or("");
@@ -252,10 +284,15 @@ fn signal(ssm: &Ssm, ctx: &RequestContext, scope: &Scope, input: &Value) -> Resu
     let ex = model::load(inner, scope, id)?;
     let bad = |m: String| err("InvalidAutomationSignalException", m);
     if ex.is_terminal() {
-        return Err(bad(format!("Automation execution {id} is {} and takes no signals.", ex.status)));
+        return Err(bad(format!(
+            "Automation execution {id} is {} and takes no signals.",
+            ex.status
+        )));
     }
     let Some(cur) = ex.current().cloned() else {
-        return Err(bad(format!("Automation execution {id} has no step waiting for a signal.")));
+        return Err(bad(format!(
+            "Automation execution {id} has no step waiting for a signal."
+        )));
     };
     let waiting = cur.state.get("waiting").is_some();
     let who = scope.principal.clone();
@@ -263,7 +300,9 @@ fn signal(ssm: &Ssm, ctx: &RequestContext, scope: &Scope, input: &Value) -> Resu
         "Approve" | "Reject" => cur.action == "aws:approve",
         "Resume" => cur.action == "aws:pause",
         _ => {
-            return Err(bad(format!("Signal {kind} is only valid in Interactive mode, which opsloop does not run.")))
+            return Err(bad(format!(
+                "Signal {kind} is only valid in Interactive mode, which opsloop does not run."
+            )))
         }
     };
     if !ok_action || !waiting {
@@ -274,8 +313,12 @@ fn signal(ssm: &Ssm, ctx: &RequestContext, scope: &Scope, input: &Value) -> Resu
     }
     if cur.action == "aws:approve" {
         let (step, _, _) = engine::find_step(&ex.content, &cur.name).unwrap_or_default();
-        let approvers = engine::resolve(inner, &ex, step.pointer("/inputs/Approvers").unwrap_or(&json!([])))
-            .unwrap_or(json!([]));
+        let approvers = engine::resolve(
+            inner,
+            &ex,
+            step.pointer("/inputs/Approvers").unwrap_or(&json!([])),
+        )
+        .unwrap_or(json!([]));
         let list: Vec<String> = match approvers {
             Value::Array(a) => a.iter().map(vars::as_text).collect(),
             other => vec![vars::as_text(&other)],
@@ -286,10 +329,15 @@ fn signal(ssm: &Ssm, ctx: &RequestContext, scope: &Scope, input: &Value) -> Resu
                 a == &who
                     || a == &scope.account
                     || (!key_id.is_empty() && a == &key_id)
-                    || (who.ends_with(":root") && a.starts_with("arn:") && a.contains(&format!(":{}:", scope.account)))
+                    || (who.ends_with(":root")
+                        && a.starts_with("arn:")
+                        && a.contains(&format!(":{}:", scope.account)))
             });
         if !allowed {
-            return Err(bad(format!("{who} is not an approver of step {}.", cur.name)));
+            return Err(bad(format!(
+                "{who} is not an approver of step {}.",
+                cur.name
+            )));
         }
     }
     let run = ex.active.as_ref().map(|a| a.run).unwrap_or(0);
@@ -302,8 +350,16 @@ fn signal(ssm: &Ssm, ctx: &RequestContext, scope: &Scope, input: &Value) -> Resu
         match kind_s.as_str() {
             "Resume" => st["resumed"] = json!(true),
             "Approve" | "Reject" => {
-                let field = if kind_s == "Approve" { "approved" } else { "rejected" };
-                let mut list = st.get(field).and_then(Value::as_array).cloned().unwrap_or_default();
+                let field = if kind_s == "Approve" {
+                    "approved"
+                } else {
+                    "rejected"
+                };
+                let mut list = st
+                    .get(field)
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
                 if !list.iter().any(|x| x.as_str() == Some(who.as_str())) || field == "rejected" {
                     list.push(json!(who));
                 }
@@ -331,7 +387,12 @@ fn filter_values(f: &Value) -> Vec<String> {
 fn time_value(v: &str) -> Result<f64, ApiError> {
     vars::parse_timestamp(v)
         .or_else(|| v.parse::<f64>().ok())
-        .ok_or_else(|| err("InvalidFilterValue", format!("The filter value {v} is not a valid time.")))
+        .ok_or_else(|| {
+            err(
+                "InvalidFilterValue",
+                format!("The filter value {v} is not a valid time."),
+            )
+        })
 }
 
 fn describe(ssm: &Ssm, scope: &Scope, input: &Value) -> Result<Value, ApiError> {
@@ -341,15 +402,30 @@ fn describe(ssm: &Ssm, scope: &Scope, input: &Value) -> Result<Value, ApiError> 
         let key = s(f, "Key").unwrap_or("");
         let values = filter_values(f);
         if values.is_empty() {
-            return Err(err("InvalidFilterValue", format!("The filter {key} needs at least one value.")));
+            return Err(err(
+                "InvalidFilterValue",
+                format!("The filter {key} needs at least one value."),
+            ));
         }
         match key {
             "ExecutionStatus" => {
                 for v in &values {
-                    if !["Pending", "InProgress", "Waiting", "Success", "TimedOut", "Cancelling", "Cancelled", "Failed"]
-                        .contains(&v.as_str())
+                    if ![
+                        "Pending",
+                        "InProgress",
+                        "Waiting",
+                        "Success",
+                        "TimedOut",
+                        "Cancelling",
+                        "Cancelled",
+                        "Failed",
+                    ]
+                    .contains(&v.as_str())
                     {
-                        return Err(err("InvalidFilterValue", format!("{v} is not a valid ExecutionStatus.")));
+                        return Err(err(
+                            "InvalidFilterValue",
+                            format!("{v} is not a valid ExecutionStatus."),
+                        ));
                     }
                 }
             }
@@ -376,7 +452,9 @@ fn describe(ssm: &Ssm, scope: &Scope, input: &Value) -> Result<Value, ApiError> 
         });
     }
     items.sort_by(|a, b| b.start.total_cmp(&a.start).then(a.id.cmp(&b.id)));
-    let (page_items, next) = page(items, s(input, "NextToken"), max_results(input, 50), |e| e.id.clone())?;
+    let (page_items, next) = page(items, s(input, "NextToken"), max_results(input, 50), |e| {
+        e.id.clone()
+    })?;
     let mut out = json!({"AutomationExecutionMetadataList": page_items.iter().map(model::metadata_doc).collect::<Vec<_>>()});
     if let Some(n) = next {
         out["NextToken"] = json!(n);
@@ -392,7 +470,10 @@ fn describe_steps(ssm: &Ssm, scope: &Scope, input: &Value) -> Result<Value, ApiE
         let key = s(f, "Key").unwrap_or("");
         let values = filter_values(f);
         if values.is_empty() {
-            return Err(err("InvalidFilterValue", format!("The filter {key} needs at least one value.")));
+            return Err(err(
+                "InvalidFilterValue",
+                format!("The filter {key} needs at least one value."),
+            ));
         }
         if key.starts_with("StartTime") {
             for v in &values {
@@ -421,8 +502,11 @@ fn describe_steps(ssm: &Ssm, scope: &Scope, input: &Value) -> Result<Value, ApiE
     if crate::common::b(input, "ReverseOrder") {
         steps.reverse();
     }
-    let (page_items, next) = page(steps, s(input, "NextToken"), max_results(input, 50), |s| s.id.clone())?;
-    let mut out = json!({"StepExecutions": page_items.iter().map(model::step_doc).collect::<Vec<_>>()});
+    let (page_items, next) = page(steps, s(input, "NextToken"), max_results(input, 50), |s| {
+        s.id.clone()
+    })?;
+    let mut out =
+        json!({"StepExecutions": page_items.iter().map(model::step_doc).collect::<Vec<_>>()});
     if let Some(n) = next {
         out["NextToken"] = json!(n);
     }
@@ -431,5 +515,9 @@ fn describe_steps(ssm: &Ssm, scope: &Scope, input: &Value) -> Result<Value, ApiE
 
 /// Rows in `ACTIVE` (for tests and diagnostics).
 pub fn active_count(ssm: &Ssm) -> usize {
-    ssm.inner().store.scan(ACTIVE, "", None, 10_000).map(|r| r.len()).unwrap_or(0)
+    ssm.inner()
+        .store
+        .scan(ACTIVE, "", None, 10_000)
+        .map(|r| r.len())
+        .unwrap_or(0)
 }

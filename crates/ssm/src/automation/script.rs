@@ -103,9 +103,16 @@ fn run_child(mut cmd: Command, cancel: &Cancel) -> Result<(i32, String, String),
 }
 
 /// Run the Python runner in `mode` with `request`; the runner's result document.
-async fn python(mode: &str, files: Vec<(&'static str, String)>, cancel: &Arc<Cancel>) -> Result<Value, String> {
+async fn python(
+    mode: &str,
+    files: Vec<(&'static str, String)>,
+    cancel: &Arc<Cancel>,
+) -> Result<Value, String> {
     if !on_path("python3") {
-        return Err("python3 is not on the server's PATH; aws:executeScript and boto3 calls need it.".into());
+        return Err(
+            "python3 is not on the server's PATH; aws:executeScript and boto3 calls need it."
+                .into(),
+        );
     }
     let mode = mode.to_string();
     let _ = cancel;
@@ -115,12 +122,18 @@ async fn python(mode: &str, files: Vec<(&'static str, String)>, cancel: &Arc<Can
         let dir = std::env::temp_dir().join(format!("opsloop-automation-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let result = (|| {
-            for (name, body) in files.iter().chain([("runner.py", PY_RUNNER.to_string())].iter()) {
+            for (name, body) in files
+                .iter()
+                .chain([("runner.py", PY_RUNNER.to_string())].iter())
+            {
                 let mut f = std::fs::File::create(dir.join(name)).map_err(|e| e.to_string())?;
                 f.write_all(body.as_bytes()).map_err(|e| e.to_string())?;
             }
             let mut cmd = Command::new("python3");
-            cmd.arg(dir.join("runner.py")).arg(&mode).arg(&dir).current_dir(&dir);
+            cmd.arg(dir.join("runner.py"))
+                .arg(&mode)
+                .arg(&dir)
+                .current_dir(&dir);
             let (code, _out, err) = run_child(cmd, &cancel)?;
             let text = std::fs::read_to_string(dir.join("result.json"))
                 .map_err(|_| format!("the Python runtime exited with {code}: {}", err.trim()))?;
@@ -145,16 +158,28 @@ impl Drop for KillOnDrop {
 
 /// `aws:executeScript`.
 pub async fn execute_script(ctx: &Ctx<'_>, inputs: &Value) -> Outcome {
-    let runtime = inputs.get("Runtime").and_then(Value::as_str).unwrap_or("python3.8");
-    let script = inputs.get("Script").and_then(Value::as_str).unwrap_or("").to_string();
+    let runtime = inputs
+        .get("Runtime")
+        .and_then(Value::as_str)
+        .unwrap_or("python3.8");
+    let script = inputs
+        .get("Script")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let payload = inputs.get("InputPayload").cloned().unwrap_or(json!({}));
     if runtime.to_ascii_lowercase().starts_with("powershell") {
         return powershell(&script, &payload).await;
     }
     if !runtime.starts_with("python3") {
-        return Outcome::fail(format!("Runtime {runtime} is not supported; use python3.x or PowerShell 7.x."));
+        return Outcome::fail(format!(
+            "Runtime {runtime} is not supported; use python3.x or PowerShell 7.x."
+        ));
     }
-    let handler = inputs.get("Handler").and_then(Value::as_str).unwrap_or("script_handler");
+    let handler = inputs
+        .get("Handler")
+        .and_then(Value::as_str)
+        .unwrap_or("script_handler");
     let handler = handler.rsplit('.').next().unwrap_or(handler).to_string();
     let req = json!({"handler": handler, "events": payload, "region": ctx.ex.region});
     let files = vec![("script.py", script), ("request.json", req.to_string())];
@@ -165,7 +190,11 @@ pub async fn execute_script(ctx: &Ctx<'_>, inputs: &Value) -> Outcome {
 }
 
 fn script_outcome(r: Value) -> Outcome {
-    let log = r.get("log").and_then(Value::as_str).unwrap_or("").to_string();
+    let log = r
+        .get("log")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if let Some(e) = r.get("error").and_then(Value::as_str) {
         let trace = r.get("trace").and_then(Value::as_str).unwrap_or("");
         return Outcome::fail(format!("{e}\n{trace}").trim().to_string());
@@ -176,12 +205,19 @@ fn script_outcome(r: Value) -> Outcome {
     if !log.is_empty() {
         extra.insert("ExecutionLog".to_string(), vec![log]);
     }
-    Outcome::Done { payload, response: None, extra, goto: None }
+    Outcome::Done {
+        payload,
+        response: None,
+        extra,
+        goto: None,
+    }
 }
 
 async fn powershell(script: &str, payload: &Value) -> Outcome {
     if !on_path("pwsh") {
-        return Outcome::fail("The PowerShell runtime needs pwsh on the server's PATH; it was not found.");
+        return Outcome::fail(
+            "The PowerShell runtime needs pwsh on the server's PATH; it was not found.",
+        );
     }
     let body = format!(
         "$InputPayload = ConvertFrom-Json @'\n{}\n'@\n$result = & {{\n{}\n}}\n'---OPSLOOP-RESULT---'\n$result | ConvertTo-Json -Depth 20 -Compress\n",
@@ -202,14 +238,24 @@ async fn powershell(script: &str, payload: &Value) -> Outcome {
             let value: Value = serde_json::from_str(result.trim()).unwrap_or(json!(result.trim()));
             script_outcome(json!({"payload": value, "log": log}))
         }
-        Ok(Ok((code, out, err))) => Outcome::fail(format!("pwsh exited with {code}: {}{}", out.trim(), err.trim())),
+        Ok(Ok((code, out, err))) => Outcome::fail(format!(
+            "pwsh exited with {code}: {}{}",
+            out.trim(),
+            err.trim()
+        )),
         Ok(Err(m)) => Outcome::fail(m),
         Err(e) => Outcome::fail(e.to_string()),
     }
 }
 
 /// An AWS API opsloop does not host, through boto3.
-pub async fn boto3_call(service: &str, api: &str, params: &Value, region: &str, cancel: &Arc<Cancel>) -> Result<Value, String> {
+pub async fn boto3_call(
+    service: &str,
+    api: &str,
+    params: &Value,
+    region: &str,
+    cancel: &Arc<Cancel>,
+) -> Result<Value, String> {
     let req = json!({"service": service, "method": snake(api), "params": params, "region": region});
     let r = python("boto3", vec![("request.json", req.to_string())], cancel).await?;
     if let Some(e) = r.get("error").and_then(Value::as_str) {

@@ -36,9 +36,15 @@ fn branch_operators() {
     assert!(!t(json!({"Variable": 4, "NumericLesserOrEquals": 3})));
     assert!(t(json!({"Variable": true, "BooleanEquals": true})));
     assert!(t(json!({"Variable": "false", "BooleanEquals": false})));
-    assert!(t(json!({"And": [{"Variable": 1, "NumericEquals": 1}, {"Variable": "x", "StringEquals": "x"}]})));
-    assert!(!t(json!({"And": [{"Variable": 1, "NumericEquals": 1}, {"Variable": "x", "StringEquals": "y"}]})));
-    assert!(t(json!({"Or": [{"Variable": 1, "NumericEquals": 2}, {"Variable": "x", "StringEquals": "x"}]})));
+    assert!(t(
+        json!({"And": [{"Variable": 1, "NumericEquals": 1}, {"Variable": "x", "StringEquals": "x"}]})
+    ));
+    assert!(!t(
+        json!({"And": [{"Variable": 1, "NumericEquals": 1}, {"Variable": "x", "StringEquals": "y"}]})
+    ));
+    assert!(t(
+        json!({"Or": [{"Variable": 1, "NumericEquals": 2}, {"Variable": "x", "StringEquals": "x"}]})
+    ));
     assert!(t(json!({"Not": {"Variable": "x", "StringEquals": "y"}})));
     assert!(choice_matches(&json!({"Variable": "abc", "NumericEquals": 1})).is_err());
 }
@@ -55,10 +61,22 @@ fn references_resolve_with_their_types() {
     let r = |x: Value| vars::resolve(&x, &v, &no_ssm).unwrap();
     assert_eq!(r(json!("{{ Count }}")), json!(3));
     assert_eq!(r(json!("{{Names}}")), json!(["a", "b"]));
-    assert_eq!(r(json!("say {{ step1.Out }} x{{Count}}")), json!("say hello x3"));
-    assert_eq!(r(json!({"k": ["{{ automation:EXECUTION_ID }}"]})), json!({"k": ["id-1"]}));
-    assert_eq!(r(json!("{{global:REGION}}/{{global:ACCOUNT_ID}}")), json!("eu-west-1/123456789012"));
-    assert_eq!(r(json!("{{global:DATE_TIME}}")), json!("1970-01-01_00.00.00"));
+    assert_eq!(
+        r(json!("say {{ step1.Out }} x{{Count}}")),
+        json!("say hello x3")
+    );
+    assert_eq!(
+        r(json!({"k": ["{{ automation:EXECUTION_ID }}"]})),
+        json!({"k": ["id-1"]})
+    );
+    assert_eq!(
+        r(json!("{{global:REGION}}/{{global:ACCOUNT_ID}}")),
+        json!("eu-west-1/123456789012")
+    );
+    assert_eq!(
+        r(json!("{{global:DATE_TIME}}")),
+        json!("1970-01-01_00.00.00")
+    );
     assert_eq!(r(json!("{{global:DATE}}")), json!("1970-01-01"));
     assert_eq!(r(json!("{{ ssm:/app/color }}")), json!("blue"));
     assert!(vars::resolve(&json!("{{ nope.Out }}"), &v, &no_ssm).is_err());
@@ -82,7 +100,8 @@ fn parameters_are_typed_and_checked() {
             .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
             .collect()
     };
-    let (wire, typed) = vars::check_parameters(&content, &given(&[("Name", &["abc"]), ("Size", &["5"])])).unwrap();
+    let (wire, typed) =
+        vars::check_parameters(&content, &given(&[("Name", &["abc"]), ("Size", &["5"])])).unwrap();
     assert_eq!(typed["Size"], json!(5));
     assert_eq!(typed["Flag"], json!(false));
     assert_eq!(typed["Color"], json!("red"));
@@ -90,12 +109,30 @@ fn parameters_are_typed_and_checked() {
     assert_eq!(typed["Map"], json!({"a": "b"}));
     assert_eq!(wire["Name"], vec!["abc".to_string()]);
     let e = |g| vars::check_parameters(&content, &g).unwrap_err().kind;
-    assert_eq!(e(given(&[])), "InvalidAutomationExecutionParametersException");
-    assert_eq!(e(given(&[("Name", &["ABC"])])), "InvalidAutomationExecutionParametersException");
-    assert_eq!(e(given(&[("Name", &["a"]), ("Size", &["x"])])), "InvalidAutomationExecutionParametersException");
-    assert_eq!(e(given(&[("Name", &["a"]), ("Color", &["green"])])), "InvalidAutomationExecutionParametersException");
-    assert_eq!(e(given(&[("Name", &["a"]), ("Other", &["1"])])), "InvalidAutomationExecutionParametersException");
-    assert_eq!(e(given(&[("Name", &["a"]), ("Flag", &["maybe"])])), "InvalidAutomationExecutionParametersException");
+    assert_eq!(
+        e(given(&[])),
+        "InvalidAutomationExecutionParametersException"
+    );
+    assert_eq!(
+        e(given(&[("Name", &["ABC"])])),
+        "InvalidAutomationExecutionParametersException"
+    );
+    assert_eq!(
+        e(given(&[("Name", &["a"]), ("Size", &["x"])])),
+        "InvalidAutomationExecutionParametersException"
+    );
+    assert_eq!(
+        e(given(&[("Name", &["a"]), ("Color", &["green"])])),
+        "InvalidAutomationExecutionParametersException"
+    );
+    assert_eq!(
+        e(given(&[("Name", &["a"]), ("Other", &["1"])])),
+        "InvalidAutomationExecutionParametersException"
+    );
+    assert_eq!(
+        e(given(&[("Name", &["a"]), ("Flag", &["maybe"])])),
+        "InvalidAutomationExecutionParametersException"
+    );
 }
 
 #[test]
@@ -111,13 +148,17 @@ fn durations_selectors_and_types() {
     assert_eq!(vars::select(&doc, "$.Payload.a[*].b"), Some(json!([1, 2])));
     assert_eq!(vars::convert(json!("7"), "Integer").unwrap(), json!(7));
     assert_eq!(vars::convert(json!(7), "String").unwrap(), json!("7"));
-    assert_eq!(vars::convert(json!([1, "a"]), "StringList").unwrap(), json!(["1", "a"]));
+    assert_eq!(
+        vars::convert(json!([1, "a"]), "StringList").unwrap(),
+        json!(["1", "a"])
+    );
     assert!(vars::convert(json!("x"), "Boolean").is_err());
 }
 
 async fn service() -> (Arc<Ssm>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn opsloop_store::ControlStore> = Arc::new(opsloop_store::SqliteStore::memory().unwrap());
+    let store: Arc<dyn opsloop_store::ControlStore> =
+        Arc::new(opsloop_store::SqliteStore::memory().unwrap());
     let ssm = Arc::new(Ssm::open(dir.path(), store, opsloop_core::Directory::new()).unwrap());
     ssm.start().unwrap();
     (ssm, dir)
@@ -173,7 +214,11 @@ async fn control_flow_branch_on_failure_and_outputs() {
     );
     let id = start_execution(&ssm, &scope(), &json!({"DocumentName": "Flow"}), None, "me").unwrap();
     let ex = wait_end(&ssm, &id).await;
-    let names: Vec<(&str, &str)> = ex.steps.iter().map(|s| (s.name.as_str(), s.status.as_str())).collect();
+    let names: Vec<(&str, &str)> = ex
+        .steps
+        .iter()
+        .map(|s| (s.name.as_str(), s.status.as_str()))
+        .collect();
     assert_eq!(
         names,
         vec![
@@ -186,11 +231,22 @@ async fn control_flow_branch_on_failure_and_outputs() {
         ]
     );
     assert_eq!(ex.steps[1].attempt, 2, "maxAttempts retried the step");
-    assert_eq!(ex.status, "Success", "a non-critical failure leaves the execution successful");
-    assert_eq!(ex.outputs["recover.CurrentIteration"], vec!["3".to_string()]);
+    assert_eq!(
+        ex.status, "Success",
+        "a non-critical failure leaves the execution successful"
+    );
+    assert_eq!(
+        ex.outputs["recover.CurrentIteration"],
+        vec!["3".to_string()]
+    );
     assert_eq!(ex.steps[5].parent.as_ref().unwrap().2, Some(json!("c")));
     // Events for every transition went to the outbox.
-    let queued = ssm.inner().store.scan(crate::bus::TABLE, "", None, 1000).unwrap().len();
+    let queued = ssm
+        .inner()
+        .store
+        .scan(crate::bus::TABLE, "", None, 1000)
+        .unwrap()
+        .len();
     assert!(queued >= 10, "status-change events queued: {queued}");
     assert_eq!(active_count(&ssm), 0);
 }
@@ -206,7 +262,14 @@ async fn critical_abort_fails_and_cancel_runs_on_cancel() {
             {"name": "after", "action": "aws:sleep", "inputs": {"Duration": "PT0S"}}
         ]}),
     );
-    let id = start_execution(&ssm, &scope(), &json!({"DocumentName": "Abort"}), None, "me").unwrap();
+    let id = start_execution(
+        &ssm,
+        &scope(),
+        &json!({"DocumentName": "Abort"}),
+        None,
+        "me",
+    )
+    .unwrap();
     let ex = wait_end(&ssm, &id).await;
     assert_eq!(ex.status, "Failed");
     assert_eq!(ex.steps.len(), 1);
@@ -220,9 +283,21 @@ async fn critical_abort_fails_and_cancel_runs_on_cancel() {
             {"name": "cleanup", "action": "aws:sleep", "inputs": {"Duration": "PT0S"}, "isEnd": true}
         ]}),
     );
-    let id = start_execution(&ssm, &scope(), &json!({"DocumentName": "Cancel"}), None, "me").unwrap();
+    let id = start_execution(
+        &ssm,
+        &scope(),
+        &json!({"DocumentName": "Cancel"}),
+        None,
+        "me",
+    )
+    .unwrap();
     for _ in 0..200 {
-        if model::load(ssm.inner(), &scope(), &id).unwrap().steps.first().is_some_and(|s| s.state.get("until").is_some()) {
+        if model::load(ssm.inner(), &scope(), &id)
+            .unwrap()
+            .steps
+            .first()
+            .is_some_and(|s| s.state.get("until").is_some())
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -230,7 +305,11 @@ async fn critical_abort_fails_and_cancel_runs_on_cancel() {
     stop(&ssm, &scope(), &json!({"AutomationExecutionId": id})).unwrap();
     let ex = wait_end(&ssm, &id).await;
     assert_eq!(ex.status, "Cancelled");
-    let names: Vec<(&str, &str)> = ex.steps.iter().map(|s| (s.name.as_str(), s.status.as_str())).collect();
+    let names: Vec<(&str, &str)> = ex
+        .steps
+        .iter()
+        .map(|s| (s.name.as_str(), s.status.as_str()))
+        .collect();
     assert_eq!(names, vec![("wait", "Cancelled"), ("cleanup", "Success")]);
     let e = stop(&ssm, &scope(), &json!({"AutomationExecutionId": id})).unwrap_err();
     assert_eq!(e.kind, "InvalidAutomationStatusUpdateException");

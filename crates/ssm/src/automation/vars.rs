@@ -170,7 +170,13 @@ pub fn check_parameters(
 }
 
 /// `global:DATE_TIME` style formatting of epoch seconds.
-pub fn builtins(id: &str, document: &str, account: &str, region: &str, t: f64) -> Vec<(String, Value)> {
+pub fn builtins(
+    id: &str,
+    document: &str,
+    account: &str,
+    region: &str,
+    t: f64,
+) -> Vec<(String, Value)> {
     let dt = time::OffsetDateTime::from_unix_timestamp(t as i64)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let (y, mo, d) = (dt.year(), dt.month() as u8, dt.day());
@@ -186,7 +192,10 @@ pub fn builtins(id: &str, document: &str, account: &str, region: &str, t: f64) -
             "global:DATE_TIME".into(),
             json!(format!("{y:04}-{mo:02}-{d:02}_{h:02}.{mi:02}.{s:02}")),
         ),
-        ("global:DATE".into(), json!(format!("{y:04}-{mo:02}-{d:02}"))),
+        (
+            "global:DATE".into(),
+            json!(format!("{y:04}-{mo:02}-{d:02}")),
+        ),
         (
             "global:DATE_TIME_ISO8601".into(),
             json!(format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")),
@@ -205,7 +214,8 @@ fn lookup(name: &str, vars: &BTreeMap<String, Value>, ssm: SsmLookup) -> Result<
     if let Some(v) = vars.get(name) {
         return Ok(v.clone());
     }
-    if name == "global:DATE_TIME" || name.starts_with("automation:") || name.starts_with("global:") {
+    if name == "global:DATE_TIME" || name.starts_with("automation:") || name.starts_with("global:")
+    {
         return Err(format!("Unknown built-in variable {name}."));
     }
     Err(format!("Variable {{{{ {name} }}}} has no value yet."))
@@ -380,7 +390,8 @@ pub fn choice_matches(choice: &Value) -> Result<bool, String> {
         let wtext = as_text(want);
         let num = || -> Result<(f64, f64), String> {
             Ok((
-                number(&var).ok_or_else(|| format!("{op}: variable value {text} is not a number."))?,
+                number(&var)
+                    .ok_or_else(|| format!("{op}: variable value {text} is not a number."))?,
                 number(want).ok_or_else(|| format!("{op}: {wtext} is not a number."))?,
             ))
         };
@@ -419,7 +430,10 @@ pub fn choice_matches(choice: &Value) -> Result<bool, String> {
                     Value::String(s) => s.eq_ignore_ascii_case("true"),
                     _ => return Err(format!("BooleanEquals: {text} is not a boolean.")),
                 };
-                Some(b) == want.as_bool().or_else(|| Some(wtext.eq_ignore_ascii_case("true")))
+                Some(b)
+                    == want
+                        .as_bool()
+                        .or_else(|| Some(wtext.eq_ignore_ascii_case("true")))
             }
             other => return Err(format!("Unsupported branch operator {other}.")),
         });
@@ -449,7 +463,15 @@ pub fn parse_duration(s: &str) -> Option<f64> {
         }
         num.is_empty().then_some(())
     };
-    parse(date, &[('Y', 365.0 * 86400.0), ('M', 30.0 * 86400.0), ('W', 7.0 * 86400.0), ('D', 86400.0)])?;
+    parse(
+        date,
+        &[
+            ('Y', 365.0 * 86400.0),
+            ('M', 30.0 * 86400.0),
+            ('W', 7.0 * 86400.0),
+            ('D', 86400.0),
+        ],
+    )?;
     parse(time, &[('H', 3600.0), ('M', 60.0), ('S', 1.0)])?;
     if date.is_empty() && time.is_empty() {
         return None;
