@@ -201,3 +201,25 @@ def test_run_command_on_two_agents(fleet):
         return nodes if nodes.get(db) == "ConnectionLost" and nodes.get(web) == "Online" else None
 
     poll(lost, "db ConnectionLost", deadline_s=15)
+
+
+def test_send_command_to_output_latency(fleet):
+    """SendCommand → the node's output visible in GetCommandInvocation, sequentially, 50 times.
+    Prints p50/p99 (BENCHMARKS.md); fails if p99 exceeds 3 s."""
+    srv, ssm, agents = fleet
+    web = agents["web"].instance_id()
+    poll(lambda: any(n["InstanceId"] == web and n["PingStatus"] == "Online"
+                     for n in ssm.describe_instance_information()["InstanceInformationList"]), "web Online")
+    samples = []
+    for n in range(50):
+        t0 = time.perf_counter()
+        cmd = send(ssm, web, [f"echo run-{n}"])
+        inv = poll(lambda: (lambda i: i if i and i["Status"] == "Success" else None)(invocation(ssm, cmd, web)),
+                   "success", deadline_s=10, every=0.005)
+        samples.append(time.perf_counter() - t0)
+        assert inv["StandardOutputContent"] == f"run-{n}\n"
+    samples.sort()
+    p50, p99 = samples[len(samples) // 2], samples[int(len(samples) * 0.99) - 1]
+    print(f"\nSendCommand -> output: n={len(samples)} p50={p50 * 1e3:.1f} ms p99={p99 * 1e3:.1f} ms "
+          f"max={samples[-1] * 1e3:.1f} ms")
+    assert p99 < 3.0

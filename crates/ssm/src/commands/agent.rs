@@ -252,6 +252,17 @@ fn take_pending(ssm: &Ssm, scope: &Scope, instance: &str) -> Result<Vec<Value>, 
         if inv.status != "Pending" || deadline <= t {
             continue;
         }
+        // MaxConcurrency: at most that many (or that share of the targets) running at once.
+        let running = invs
+            .iter()
+            .filter(|i| matches!(i.status.as_str(), "InProgress" | "Cancelling"))
+            .count();
+        if running >= super::model::concurrency_limit(&cmd.max_concurrency, invs.len()) {
+            continue;
+        }
+        let Some(inv) = invs.iter_mut().find(|i| i.instance_id == instance) else {
+            continue;
+        };
         inv.status = "InProgress".into();
         inv.status_details = "InProgress".into();
         inv.started = Some(t);

@@ -360,6 +360,10 @@ pub fn finish(
         },
     ];
     apply(ssm, scope, &mut cmd, &invs, &[instance.to_string()], extra)?;
+    // A slot is free under MaxConcurrency: let waiting targets fetch their copy.
+    for other in invs.iter().filter(|i| i.status == "Pending") {
+        ssm.commands().wake(&other.instance_id);
+    }
     Ok(true)
 }
 

@@ -103,6 +103,18 @@ pub fn cap(s: &str, cap: usize) -> String {
     s.chars().take(cap).collect()
 }
 
+/// How many invocations may run at once: `MaxConcurrency` as a number, or a percentage of
+/// `targets` (rounded up, at least 1).
+pub fn concurrency_limit(max_concurrency: &str, targets: usize) -> usize {
+    match max_concurrency.strip_suffix('%') {
+        Some(p) => {
+            let p: usize = p.parse().unwrap_or(100);
+            (targets * p).div_ceil(100).max(1)
+        }
+        None => max_concurrency.parse::<usize>().unwrap_or(50).max(1),
+    }
+}
+
 /// Counts of a command's invocations: (completed, errors, delivery timed out).
 pub fn counts(invs: &[Invocation]) -> (usize, usize, usize) {
     let completed = invs.iter().filter(|i| terminal(&i.status)).count();
@@ -317,6 +329,9 @@ mod tests {
             ("Success".into(), "Incomplete".into())
         );
         assert_eq!(roll_up(&[inv("Cancelled", "Cancelled")]).0, "Cancelled");
+        assert_eq!(concurrency_limit("1", 10), 1);
+        assert_eq!(concurrency_limit("25%", 10), 3);
+        assert_eq!(concurrency_limit("10%", 1), 1);
         let (done, errs, dto) = counts(&[
             inv("Success", "Success"),
             inv("Failed", "Failed"),

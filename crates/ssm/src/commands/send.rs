@@ -219,7 +219,7 @@ fn resolve_targets(
     ssm: &Ssm,
     scope: &Scope,
     input: &Value,
-) -> Result<(Vec<(String, String)>, Vec<String>), ApiError> {
+) -> Result<Resolved, ApiError> {
     let ids = strings(input, "InstanceIds");
     let targets = arr(input, "Targets");
     if ids.is_empty() == targets.is_empty() {
@@ -307,6 +307,9 @@ fn resolve_targets(
     }
     Ok((hits, missing))
 }
+
+/// Targeted nodes as (instance id, name), and named ids that are not registered.
+type Resolved = (Vec<(String, String)>, Vec<String>);
 
 fn concurrency_value(v: Option<&str>, default: &str, what: &str) -> Result<String, ApiError> {
     let v = v.unwrap_or(default);

@@ -350,3 +350,30 @@ async fn a_stopping_server_ends_long_polls_at_once() {
     assert_eq!(got["Messages"], json!([]));
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+#[tokio::test]
+async fn max_concurrency_limits_running_copies() {
+    let f = fixture();
+    let (a, ka) = node(&f, "prod").await;
+    let (b, kb) = node(&f, "prod").await;
+    let sent = send_command(
+        &f.ssm,
+        &scope(),
+        &json!({"DocumentName": "AWS-RunShellScript", "MaxConcurrency": "1",
+                "Targets": [{"Key": "tag-key", "Values": ["env"]}],
+                "Parameters": {"commands": ["true"]}}),
+    )
+    .unwrap();
+    let cmd = sent["Command"]["CommandId"].as_str().unwrap().to_string();
+    assert_eq!(sent["Command"]["TargetCount"], 2);
+    assert_eq!(messages(&f, &a, &ka).await.len(), 1);
+    assert!(messages(&f, &b, &kb).await.is_empty(), "second copy waits");
+    reply(
+        &f,
+        &a,
+        &ka,
+        json!({"CommandId": cmd, "Final": true, "Status": "Success", "ResponseCode": 0}),
+    )
+    .await;
+    assert_eq!(messages(&f, &b, &kb).await.len(), 1);
+}
