@@ -301,3 +301,41 @@ def test_step_overhead_of_a_100_step_runbook(ssm, kind):
     per_step_ms = (last - first) * 1000 / 100
     print(f"\nautomation step overhead ({kind}): {per_step_ms:.2f} ms/step over 100 steps")
     assert per_step_ms < 200
+
+
+def test_child_automation_loop_wait_and_timeout(ssm):
+    child = runbook(ssm, [
+        {"name": "echo", "action": "aws:executeScript", "inputs": {
+            "Runtime": "python3.11", "Handler": "h", "Script": "def h(e, c):\n    return {'v': e['v'] * 2}\n",
+            "InputPayload": {"v": "{{ V }}"}},
+         "outputs": [{"Name": "Double", "Selector": "$.Payload.v", "Type": "Integer"}]},
+    ], parameters={"V": {"type": "Integer"}}, outputs=["echo.Double"])
+    param = f"/e2e/{uuid.uuid4().hex[:8]}/flag"
+    ssm.put_parameter(Name=param, Value="ready", Type="String")
+    parent = runbook(ssm, [
+        {"name": "each", "action": "aws:loop", "inputs": {"Iterators": ["1", "2"], "Steps": [
+            {"name": "call", "action": "aws:executeAutomation", "inputs": {
+                "DocumentName": child, "RuntimeParameters": {"V": "{{ each.CurrentIteratorValue }}"}}}]}},
+        {"name": "ready", "action": "aws:waitForAwsResourceProperty", "timeoutSeconds": 20, "inputs": {
+            "Service": "ssm", "Api": "GetParameter", "Name": param,
+            "PropertySelector": "$.Parameter.Value", "DesiredValues": ["ready"]}},
+        {"name": "slow", "action": "aws:executeScript", "timeoutSeconds": 1, "onFailure": "Continue", "isCritical": False,
+         "inputs": {"Runtime": "python3.11", "Handler": "h", "Script": "import time\ndef h(e, c):\n    time.sleep(30)\n"}},
+        {"name": "external", "action": "aws:executeAwsApi", "isCritical": False, "onFailure": "Continue",
+         "inputs": {"Service": "s3", "Api": "ListBuckets"}},
+    ])
+    exec_id = ssm.start_automation_execution(DocumentName=parent)["AutomationExecutionId"]
+    ex = wait_status(ssm, exec_id, TERMINAL, deadline_s=60)
+    assert ex["AutomationExecutionStatus"] == "Success", ex
+    assert steps_of(ex) == [("each", "Success"), ("call", "Success"), ("call", "Success"),
+                            ("ready", "Success"), ("slow", "TimedOut"), ("external", "Failed")]
+    calls = [s for s in ex["StepExecutions"] if s["StepName"] == "call"]
+    assert [c["ParentStepDetails"]["IteratorValue"] for c in calls] == ["1", "2"]
+    children = [c["Outputs"]["ExecutionId"][0] for c in calls]
+    assert [execution(ssm, c)["Outputs"] for c in children] == [{"echo.Double": ["2"]}, {"echo.Double": ["4"]}]
+    assert all(execution(ssm, c)["ParentAutomationExecutionId"] == exec_id for c in children)
+    listed = ssm.describe_automation_executions(Filters=[{"Key": "ParentExecutionId", "Values": [exec_id]}])
+    assert sorted(m["AutomationExecutionId"] for m in listed["AutomationExecutionMetadataList"]) == sorted(children)
+    external = ex["StepExecutions"][-1]["FailureMessage"]
+    # Without boto3 or credentials the step fails with a clear reason (never silently succeeds).
+    assert "boto3" in external or "Credentials" in external or "Error" in external, external
