@@ -85,11 +85,14 @@ fn denied(msg: impl Into<String>) -> ApiError {
     ApiError::with_status("AccessDeniedException", 400, msg)
 }
 
-/// The credentials of an agent access key: a node key (secret, account), or an activation id
-/// (secret = hex SHA-256 of its code, account of the activation) for registration.
+/// The credentials of an agent access key: a node key (secret, and the node id as its sandbox
+/// account), or an activation id (secret = hex SHA-256 of its code, account of the activation)
+/// for registration.
 pub fn lookup_key(store: &dyn ControlStore, access_key_id: &str) -> Option<(String, String)> {
     if let Ok(Some(k)) = get_row::<NodeKey>(store, NODE_KEYS, access_key_id) {
-        return Some((k.secret, k.account));
+        // A node key is valid only for the agent protocol: to every other service it is an
+        // account of its own (named after the node), which holds nothing of the real account.
+        return Some((k.secret, k.instance_id));
     }
     uuid::Uuid::parse_str(access_key_id).ok()?;
     let rows = scan_rows::<activations::Activation>(store, activations::TABLE, "").ok()?;
@@ -103,22 +106,20 @@ pub fn lookup_key(store: &dyn ControlStore, access_key_id: &str) -> Option<(Stri
         })
 }
 
-/// The node the caller's key belongs to, which must be `instance_id` in this scope.
+/// The node the caller's key belongs to, which must be `instance_id`: the node's real scope
+/// (its key's account and region as registered; the gateway's account for a node key is the
+/// node's own sandbox, see [`lookup_key`]).
 fn authorize(
     ssm: &Ssm,
     ctx: &RequestContext,
     scope: &Scope,
     instance_id: &str,
-) -> Result<(), ApiError> {
+) -> Result<Scope, ApiError> {
     let key = ctx.access_key_id.as_deref().unwrap_or("");
     let node: Option<NodeKey> = get_row(&*ssm.inner().store, NODE_KEYS, key)?;
     match node {
-        Some(n)
-            if n.instance_id == instance_id
-                && n.account == scope.account
-                && n.region == scope.region =>
-        {
-            Ok(())
+        Some(n) if n.instance_id == instance_id && n.region == scope.region => {
+            Ok(Scope::new(&n.account, &n.region))
         }
         _ => Err(denied(format!(
             "The credentials used are not those of managed node {instance_id} in {}.",
@@ -197,7 +198,7 @@ fn heartbeat(
     input: &Value,
 ) -> Result<Value, ApiError> {
     let id = s(input, "InstanceId").unwrap_or("");
-    authorize(ssm, ctx, scope, id)?;
+    let scope = &authorize(ssm, ctx, scope, id)?;
     let inner = ssm.inner();
     let _guard = inner.lock.lock();
     let mut m: ManagedInstance =
@@ -302,7 +303,7 @@ async fn get_messages(
     input: &Value,
 ) -> Result<Value, ApiError> {
     let id = s(input, "InstanceId").unwrap_or("").to_string();
-    authorize(ssm, ctx, scope, &id)?;
+    let scope = &authorize(ssm, ctx, scope, &id)?;
     let wait = i(input, "WaitSeconds")
         .unwrap_or(MAX_WAIT_S)
         .clamp(0, MAX_WAIT_S);
@@ -365,7 +366,7 @@ async fn send_reply(
     input: &Value,
 ) -> Result<Value, ApiError> {
     let id = s(input, "InstanceId").unwrap_or("").to_string();
-    authorize(ssm, ctx, scope, &id)?;
+    let scope = &authorize(ssm, ctx, scope, &id)?;
     let cmd_id = s(input, "CommandId").unwrap_or("").to_string();
     let out = s(input, "StandardOutput").unwrap_or("").to_string();
     let errs = s(input, "StandardError").unwrap_or("").to_string();

@@ -215,11 +215,7 @@ fn nodes(ssm: &Ssm, scope: &Scope) -> Result<Vec<ManagedInstance>, ApiError> {
 
 /// The nodes a request targets: (instance id, name) pairs, plus ids that do not exist
 /// (Undeliverable when named through Targets).
-fn resolve_targets(
-    ssm: &Ssm,
-    scope: &Scope,
-    input: &Value,
-) -> Result<Resolved, ApiError> {
+fn resolve_targets(ssm: &Ssm, scope: &Scope, input: &Value) -> Result<Resolved, ApiError> {
     let ids = strings(input, "InstanceIds");
     let targets = arr(input, "Targets");
     if ids.is_empty() == targets.is_empty() {
