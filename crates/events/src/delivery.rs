@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use crate::outbox::{Committed, Record};
 use crate::targets::TargetKind;
 use crate::transform::{self, Context};
-use crate::util::{self, now_ms, s, T_OUTBOX, T_RETRY};
+use crate::util::{self, event_time_ms, now_ms, s, T_OUTBOX, T_RETRY};
 use crate::{ext, Events};
 
 /// Most target invocations in flight.
@@ -754,26 +754,6 @@ impl Events {
     {
         Box::pin(async move { self.forward(&account, &region, &name, event).await })
     }
-}
-
-/// The event's `time` as epoch ms.
-fn event_time_ms(event: &Value) -> Option<i64> {
-    let t = s(event, "time")?;
-    let b = t.as_bytes();
-    if b.len() < 19 {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let y2 = if mo <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 86_400) + h * 3600 + mi * 60 + sec) * 1000)
 }
 
 #[cfg(test)]

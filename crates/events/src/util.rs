@@ -208,6 +208,26 @@ fn decode_token(tok: &str) -> Result<String, ApiError> {
     String::from_utf8(bytes.map_err(|_| bad())?).map_err(|_| bad())
 }
 
+/// The event's `time` as epoch ms.
+pub fn event_time_ms(event: &Value) -> Option<i64> {
+    let t = s(event, "time")?;
+    let b = t.as_bytes();
+    if b.len() < 19 {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400) + h * 3600 + mi * 60 + sec) * 1000)
+}
+
 /// (De)serialize an `Arc<Value>` as the value (an accepted event is shared by its deliveries).
 pub mod shared_value {
     use std::sync::Arc;
@@ -234,6 +254,15 @@ mod tests {
         assert_eq!(iso_seconds(1_795_296_820_999), "2026-11-21T21:33:40Z");
         assert_eq!(iso_millis(1_795_296_820_123), "2026-11-21T21:33:40.123Z");
         assert_eq!(iso_seconds(951_782_400_000), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn event_times_round_trip() {
+        for ms in [0i64, 951_782_400_000, 1_795_296_820_000] {
+            let ev = serde_json::json!({"time": iso_seconds(ms)});
+            assert_eq!(event_time_ms(&ev), Some(ms));
+        }
+        assert_eq!(event_time_ms(&serde_json::json!({"time": "x"})), None);
     }
 
     #[test]
