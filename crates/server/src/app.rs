@@ -112,7 +112,9 @@ pub fn build(config: Config) -> Result<App> {
     }
     // The managed-node agent protocol (models/opsloop-agent.json), served by the SSM crate.
     gateway
-        .register(Arc::new(opsloop_ssm::commands::AgentService::new(&services.ssm)))
+        .register(Arc::new(opsloop_ssm::commands::AgentService::new(
+            &services.ssm,
+        )))
         .context("cannot register the agent service")?;
     for (service_id, service) in gateway.services() {
         directory.insert(&service_id, Arc::new(WeakService::new(&service)));

@@ -305,11 +305,16 @@ mod tests {
         };
         let store = WithNodeKeys::new(
             SingleKey::new(Some(main.clone())),
-            Box::new(|id: &str| (id == "AKMINODE").then(|| ("n".to_string(), "111111111111".to_string()))),
+            Box::new(|id: &str| {
+                (id == "AKMINODE").then(|| ("n".to_string(), "111111111111".to_string()))
+            }),
         );
         assert_eq!(store.lookup("AKIDMAIN"), Some(main));
         let node = store.lookup("AKMINODE").unwrap();
-        assert_eq!((node.secret_access_key.as_str(), node.account_id.as_str()), ("n", "111111111111"));
+        assert_eq!(
+            (node.secret_access_key.as_str(), node.account_id.as_str()),
+            ("n", "111111111111")
+        );
         assert_eq!(store.lookup("AKIDOTHER"), None);
     }
 
