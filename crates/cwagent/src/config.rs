@@ -37,6 +37,8 @@ pub struct AgentConfig {
     pub logs: Vec<LogFileConfig>,
     /// `logs.force_flush_interval` (default 5 s): the longest a read line waits before sending.
     pub logs_flush_interval: Duration,
+    /// `agent.omit_hostname`: no `host` dimension even without append_dimensions.
+    pub omit_hostname: bool,
     /// Warnings found while parsing (unknown sections, ignored keys).
     pub warnings: Vec<String>,
 }
@@ -282,10 +284,16 @@ impl AgentConfig {
         };
         cx.unknown("$", root, &["agent", "metrics", "logs", "traces", "csm"]);
         let mut interval_s = Duration::from_secs(60);
+        let mut omit_hostname = false;
         if let Some(agent) = root.get("agent") {
             let agent = obj(agent, "agent")?;
             if let Some(v) = agent.get("metrics_collection_interval") {
                 interval_s = interval(v, "agent.metrics_collection_interval")?;
+            }
+            match agent.get("omit_hostname") {
+                None => {}
+                Some(Value::Bool(b)) => omit_hostname = *b,
+                Some(_) => return Err(invalid("agent.omit_hostname", "must be true or false")),
             }
             cx.unknown(
                 "agent",
@@ -313,6 +321,7 @@ impl AgentConfig {
             metrics,
             logs,
             logs_flush_interval: flush,
+            omit_hostname,
             warnings: cx.warnings,
         })
     }

@@ -91,7 +91,11 @@ fn hostname() -> String {
 }
 
 /// Resolve `${aws:InstanceId}` in append_dimensions; other EC2 metadata is unavailable.
-fn global_dims(cfg: &config::MetricsConfig, instance_id: &str) -> Vec<(String, String)> {
+fn global_dims(
+    cfg: &config::MetricsConfig,
+    instance_id: &str,
+    omit_hostname: bool,
+) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (k, v) in &cfg.append_dimensions {
         if v == "${aws:InstanceId}" {
@@ -102,7 +106,7 @@ fn global_dims(cfg: &config::MetricsConfig, instance_id: &str) -> Vec<(String, S
             out.push((k.clone(), v.clone()));
         }
     }
-    if cfg.append_dimensions.is_empty() {
+    if cfg.append_dimensions.is_empty() && !omit_hostname {
         out.push(("host".to_string(), hostname()));
     }
     out
@@ -179,7 +183,7 @@ async fn metrics_loop(
         .chain([base])
         .min()
         .unwrap_or(base);
-    let global = global_dims(mc, instance_id);
+    let global = global_dims(mc, instance_id, config.omit_hostname);
     let mut sys = SystemCollector::new();
     let mut procs = ProcstatCollector::default();
     for p in &mc.procstat {

@@ -248,6 +248,11 @@ fn defaults_and_errors_name_the_field() {
         let e = AgentConfig::parse(bad).unwrap_err().to_string();
         assert!(e.contains(field), "{bad}: {e}");
     }
+    assert!(
+        AgentConfig::parse(r#"{"agent": {"omit_hostname": true}}"#)
+            .unwrap()
+            .omit_hostname
+    );
     assert!(AgentConfig::parse("[1]").is_err());
     assert!(AgentConfig::parse("{").is_err());
 }
