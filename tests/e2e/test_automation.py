@@ -339,3 +339,23 @@ def test_child_automation_loop_wait_and_timeout(ssm):
     external = ex["StepExecutions"][-1]["FailureMessage"]
     # Without boto3 or credentials the step fails with a clear reason (never silently succeeds).
     assert "boto3" in external or "Credentials" in external or "Error" in external, external
+
+
+def test_a_step_running_at_shutdown_runs_again_after_restart(make_server, tmp_path):
+    srv = make_server()
+    ssm = make(srv, "ssm")
+    marker = tmp_path / "runs.txt"
+    script = ("import time\ndef h(e, c):\n    open(e['path'], 'a').write('run\\n')\n    time.sleep(2)\n"
+              "    return {'ok': True}\n")
+    name = runbook(ssm, [{"name": "work", "action": "aws:executeScript", "inputs": {
+        "Runtime": "python3.11", "Handler": "h", "Script": script, "InputPayload": {"path": str(marker)}}}])
+    exec_id = ssm.start_automation_execution(DocumentName=name)["AutomationExecutionId"]
+    wait_for(lambda: marker.exists(), what="script started")
+    assert srv.stop() == 0
+    srv.start()
+    ssm = make(srv, "ssm")
+    ex = wait_status(ssm, exec_id, TERMINAL)
+    assert ex["AutomationExecutionStatus"] == "Success"
+    assert steps_of(ex) == [("work", "Success")]
+    # The interrupted action ran again as the same step execution (documented restart semantics).
+    assert marker.read_text().count("run") == 2

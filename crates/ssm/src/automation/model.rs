@@ -38,7 +38,8 @@ pub struct LoopFrame {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Active {
     pub run: usize,
-    /// Due time of the next check (sleep end, poll interval) or None (waiting on a signal).
+    /// Due time of the next check: 0 for a step that runs now (a restart runs it again), the
+    /// sleep end or poll time, or None while it waits for a signal (approve, pause).
     #[serde(default)]
     pub wake_at: Option<f64>,
 }
