@@ -69,7 +69,8 @@ class Agent:
 
 @pytest.fixture
 def fleet(make_server, tmp_path):
-    srv = make_server()
+    # Test-only knob: a node silent for 3 s shows ConnectionLost (default 300 s).
+    srv = make_server(env={"OPSLOOP_TEST_SSM_CONNECTION_LOST_AFTER_S": "3"})
     ssm = client(srv, "ssm")
     agents = {}
     for role in ("web", "db"):
@@ -200,7 +201,8 @@ def test_run_command_on_two_agents(fleet):
     assert inv["Status"] == "Success"
     assert inv["StandardOutputContent"].count("after-restart") == 1
 
-    # A stopped agent shows ConnectionLost; the other stays Online.
+    # A stopped agent (SIGTERM: it says so) shows ConnectionLost; so does a killed one (silent past
+    # the lost-after time); the other stays Online.
     agents["db"].stop()
 
     def lost():
@@ -208,6 +210,12 @@ def test_run_command_on_two_agents(fleet):
         return nodes if nodes.get(db) == "ConnectionLost" and nodes.get(web) == "Online" else None
 
     poll(lost, "db ConnectionLost", deadline_s=15)
+    agents["db"].start()
+    poll(lambda: (lambda n: n.get(db) == "Online")({i["InstanceId"]: i["PingStatus"] for i in
+         ssm.describe_instance_information()["InstanceInformationList"]}), "db Online again after restart")
+    agents["db"].proc.kill()
+    agents["db"].proc.wait()
+    poll(lost, "killed db ConnectionLost", deadline_s=15)
 
 
 def test_send_command_to_output_latency(fleet):

@@ -61,7 +61,14 @@ pub struct State {
     /// Set when the server is stopping: long polls answer at once so the HTTP drain is quick.
     stopping: std::sync::atomic::AtomicBool,
     stop: tokio::sync::Notify,
+    /// Seconds of silence after which the sweeper marks a node ConnectionLost (0: the default,
+    /// `activations::CONNECTION_LOST_AFTER_S`; set by the test-only environment variable
+    /// [`LOST_AFTER_ENV`]).
+    lost_after_s: Mutex<f64>,
 }
+
+/// Test-only knob: seconds without a heartbeat before a node shows ConnectionLost.
+pub const LOST_AFTER_ENV: &str = "OPSLOOP_TEST_SSM_CONNECTION_LOST_AFTER_S";
 
 impl State {
     /// The wake-up of node `instance_id`.
@@ -119,6 +126,13 @@ pub async fn handle(
 
 /// Start the timeout sweeper (called from `Ssm::start`).
 pub fn start(ssm: &Arc<Ssm>) -> Result<(), String> {
+    if let Some(v) = std::env::var(LOST_AFTER_ENV)
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+    {
+        tracing::warn!(seconds = v, "test knob {LOST_AFTER_ENV} in effect");
+        *ssm.commands().lost_after_s.lock() = v;
+    }
     let weak = Arc::downgrade(ssm);
     let task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(SWEEP_EVERY);
@@ -374,8 +388,44 @@ fn split_key(key: &str) -> Option<(Scope, &str, &str)> {
     Some((Scope::new(acct, region), a, b))
 }
 
-/// End what passed its delivery timeout or execution deadline at `t`.
+/// Mark nodes silent for longer than the lost-after time ConnectionLost (their next heartbeat
+/// makes them Online again).
+fn mark_lost(ssm: &Ssm, t: f64) -> Result<(), ApiError> {
+    let configured = *ssm.commands().lost_after_s.lock();
+    let after = if configured > 0.0 {
+        configured
+    } else {
+        crate::activations::CONNECTION_LOST_AFTER_S
+    };
+    let inner = ssm.inner();
+    let nodes = scan_rows::<crate::activations::ManagedInstance>(
+        &*inner.store,
+        crate::activations::INSTANCES,
+        "",
+    )?;
+    for (key, _) in nodes
+        .into_iter()
+        .filter(|(_, m)| m.ping_status == "Online" && t - m.last_ping > after)
+    {
+        let _guard = inner.lock.lock();
+        let row: Option<crate::activations::ManagedInstance> =
+            get_row(&*inner.store, crate::activations::INSTANCES, &key)?;
+        if let Some(mut m) = row.filter(|m| m.ping_status == "Online" && t - m.last_ping > after) {
+            m.ping_status = "ConnectionLost".into();
+            inner.commit(vec![WriteOp::Put {
+                table: crate::activations::INSTANCES.into(),
+                key,
+                value: to_bytes(&m),
+            }])?;
+        }
+    }
+    Ok(())
+}
+
+/// End what passed its delivery timeout or execution deadline at `t`; mark silent nodes
+/// ConnectionLost.
 pub fn sweep(ssm: &Ssm, t: f64) -> Result<(), ApiError> {
+    mark_lost(ssm, t)?;
     let store = &*ssm.inner().store;
     for (key, deadline) in scan_rows::<f64>(store, PENDING, "")? {
         if deadline <= t {

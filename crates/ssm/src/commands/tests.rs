@@ -386,3 +386,29 @@ async fn max_concurrency_limits_running_copies() {
     .await;
     assert_eq!(messages(&f, &b, &kb).await.len(), 1);
 }
+
+#[tokio::test]
+async fn silent_nodes_are_marked_connection_lost_until_they_ping() {
+    let f = fixture();
+    let (web, key) = node(&f, "prod").await;
+    let status = || {
+        activations::describe_instance_information(f.ssm.inner(), &scope(), &json!({})).unwrap()
+            ["InstanceInformationList"][0]["PingStatus"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    sweep(&f.ssm, now() + 10.0).unwrap();
+    assert_eq!(status(), "Online");
+    *f.ssm.commands().lost_after_s.lock() = 5.0;
+    sweep(&f.ssm, now() + 10.0).unwrap();
+    assert_eq!(status(), "ConnectionLost");
+    f.agent
+        .call(
+            &ctx("UpdateInstanceInformation", &key),
+            json!({"InstanceId": web, "AgentStatus": "Active"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status(), "Online");
+}
