@@ -89,10 +89,9 @@ pub fn find(selector: &ProcSelector) -> Vec<(u32, ProcStat)> {
             .filter(|(_, s)| re.is_match(&s.comm))
             .collect(),
         ProcSelector::Pattern(_, re) => {
-            let me = std::process::id();
+            // The agent itself counts too (a pattern may watch `opsloop agent`).
             pids()
                 .into_iter()
-                .filter(|&p| p != me)
                 .filter(|&p| cmdline(p).is_some_and(|c| !c.is_empty() && re.is_match(&c)))
                 .filter_map(|p| Some((p, stat_of(p)?)))
                 .collect()
