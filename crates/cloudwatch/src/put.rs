@@ -76,7 +76,7 @@ pub fn parse(ctx: &RequestContext, input: Value, now_ms: i64) -> Result<PutBatch
     let Some(namespace) = root.get("Namespace").and_then(Value::as_str) else {
         return Err(error::missing("Namespace"));
     };
-    check_namespace(namespace)?;
+    check_namespace(namespace, ctx.is_internal())?;
 
     let mut lists: Vec<(String, &[Value])> = Vec::new();
     if let Some(items) = root.get("MetricData").and_then(Value::as_array) {
@@ -128,9 +128,15 @@ pub fn parse(ctx: &RequestContext, input: Value, now_ms: i64) -> Result<PutBatch
     Ok(b.batch)
 }
 
-fn check_namespace(ns: &str) -> Result<(), ApiError> {
+/// `AWS/` namespaces are reserved for AWS's own services: here, for opsloop's services publishing
+/// through the `Directory` (EventBridge's `AWS/Events`, ...), never for wire callers.
+fn check_namespace(ns: &str, internal: bool) -> Result<(), ApiError> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c);
-    if ns.starts_with("AWS/") || ns.starts_with(':') || !ns.chars().all(allowed) || ns.len() > 255 {
+    if (ns.starts_with("AWS/") && !internal)
+        || ns.starts_with(':')
+        || !ns.chars().all(allowed)
+        || ns.len() > 255
+    {
         return Err(error::invalid_value(error::bad_value_message(
             ns,
             "Namespace",

@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use opsloop_cloudwatch::error::{COMBINATION, INVALID_VALUE, MISSING};
+use opsloop_core::{RequestContext, Service};
 use serde_json::json;
 
 async fn put(metric_data: serde_json::Value) -> Result<serde_json::Value, opsloop_core::ApiError> {
@@ -290,6 +291,14 @@ async fn namespace_unit_and_resolution_rules() {
         e.message,
         "The value AWS/EC2 for parameter Namespace is invalid."
     );
+    // opsloop's own services (EventBridge's AWS/Events, ...) publish in AWS/ namespaces.
+    let internal = RequestContext::internal(ACCOUNT, REGION, "PutMetricData");
+    svc.call(
+        &internal,
+        json!({"Namespace": "AWS/Events", "MetricData": [{"MetricName": "Invocations", "Value": 1}]}),
+    )
+    .await
+    .expect("an internal caller may use an AWS/ namespace");
     let e = expect_err(
         call(&svc, "PutMetricData", json!({"MetricData": []})).await,
         MISSING,

@@ -34,7 +34,7 @@ impl RequestContext {
     /// A context for tests and internal callers.
     pub fn internal(account_id: &str, region: &str, operation: &str) -> Self {
         RequestContext {
-            request_id: "internal".to_string(),
+            request_id: INTERNAL_REQUEST_ID.to_string(),
             account_id: account_id.to_string(),
             region: region.to_string(),
             access_key_id: None,
@@ -42,7 +42,18 @@ impl RequestContext {
             received_at: SystemTime::now(),
         }
     }
+
+    /// Whether this call comes from another opsloop service in this process (made with
+    /// [`RequestContext::internal`], e.g. through the [`Directory`]) rather than from the wire.
+    /// Internal callers may do what AWS reserves for AWS itself, such as publishing metrics in an
+    /// `AWS/` namespace.
+    pub fn is_internal(&self) -> bool {
+        self.request_id == INTERNAL_REQUEST_ID
+    }
 }
+
+/// The request id of [`RequestContext::internal`] contexts; the wire layer never generates it.
+const INTERNAL_REQUEST_ID: &str = "internal";
 
 /// An error a service (or the wire layer) answers with.
 ///

@@ -195,8 +195,12 @@ pub fn service_over(store: Arc<dyn MetricStore>) -> CloudWatch {
     CloudWatch::new(store, Arc::new(SqliteStore::memory().unwrap()))
 }
 
+/// The context of a request as it arrives from the wire (not from another opsloop service).
 pub fn ctx(operation: &str) -> RequestContext {
-    RequestContext::internal(ACCOUNT, REGION, operation)
+    RequestContext {
+        request_id: "test-request".to_string(),
+        ..RequestContext::internal(ACCOUNT, REGION, operation)
+    }
 }
 
 pub async fn call(svc: &CloudWatch, operation: &str, input: Value) -> Result<Value, ApiError> {
