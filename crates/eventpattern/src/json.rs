@@ -64,7 +64,12 @@ impl<'a> Reader<'a> {
         self.b.get(self.i).copied()
     }
 
+    #[inline]
     pub fn expect(&mut self, c: u8) -> Result<(), SyntaxError> {
+        if self.b.get(self.i) == Some(&c) {
+            self.i += 1;
+            return Ok(());
+        }
         if self.peek() == Some(c) {
             self.i += 1;
             Ok(())
@@ -172,16 +177,13 @@ impl<'a> Reader<'a> {
         let start = self.i;
         let mut j = start + 1;
         let mut escaped = false;
-        while let Some(&c) = b.get(j) {
-            if c == b'"' {
-                self.i = j + 1;
-                return Ok((&b[start..j + 1], escaped));
+        while let Some(k) = find_special(b, j) {
+            if b[k] == b'"' {
+                self.i = k + 1;
+                return Ok((&b[start..k + 1], escaped));
             }
-            if c == b'\\' {
-                escaped = true;
-                j += 1;
-            }
-            j += 1;
+            escaped = true;
+            j = k + 2;
         }
         self.i = b.len();
         self.err("Unexpected end of input in a string")
@@ -193,6 +195,28 @@ impl<'a> Reader<'a> {
     pub fn raw_string_sig(&mut self) -> Result<RawKey<'a>, SyntaxError> {
         let b = self.b;
         let start = self.i;
+        if let Some(k) = find_special(b, start + 1) {
+            if b[k] == b'"' {
+                // No escapes: the signature is the first (up to) eight bytes, read at once.
+                let len = k - start - 1;
+                let w = if start + 9 <= b.len() {
+                    let full = u64::from_le_bytes(b[start + 1..start + 9].try_into().unwrap());
+                    if len >= 8 {
+                        full
+                    } else {
+                        full & ((1u64 << (8 * len)) - 1)
+                    }
+                } else {
+                    let mut w = 0u64;
+                    for (i, &c) in b[start + 1..k].iter().take(8).enumerate() {
+                        w |= (c as u64) << (8 * i);
+                    }
+                    w
+                };
+                self.i = k + 1;
+                return Ok((&b[start..k + 1], false, (len, w)));
+            }
+        }
         let mut j = start + 1;
         let mut escaped = false;
         let mut w = 0u64;
@@ -421,5 +445,49 @@ mod tests {
         ] {
             assert!(parse_doc(bad).is_err(), "{:?}", std::str::from_utf8(bad));
         }
+    }
+}
+
+/// The index of the first `"` or `\\` at or after `j`, eight bytes at a time.
+#[inline]
+pub(crate) fn find_special(b: &[u8], mut j: usize) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    while j + 8 <= b.len() {
+        let w = u64::from_le_bytes(b[j..j + 8].try_into().unwrap());
+        let q = w ^ (LO * b'"' as u64);
+        let e = w ^ (LO * b'\\' as u64);
+        // A zero byte of q or e sets its high bit here (bits above the first may be spurious).
+        let m = ((q.wrapping_sub(LO) & !q) | (e.wrapping_sub(LO) & !e)) & HI;
+        if m != 0 {
+            return Some(j + (m.trailing_zeros() / 8) as usize);
+        }
+        j += 8;
+    }
+    b.get(j..)?
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\')
+        .map(|p| j + p)
+}
+
+#[cfg(test)]
+mod find_tests {
+    use super::find_special;
+
+    #[test]
+    fn finds_quotes_and_backslashes() {
+        let b = br#"abcdefghijklmn"op\q"#;
+        assert_eq!(find_special(b, 0), Some(14));
+        assert_eq!(find_special(b, 15), Some(17));
+        assert_eq!(find_special(b, 18), None);
+        for n in 0..20 {
+            let mut v = vec![b'x'; n];
+            v.push(b'"');
+            v.extend_from_slice(b"\\\"");
+            assert_eq!(find_special(&v, 0), Some(n), "{n}");
+            assert_eq!(find_special(&v, n + 1), Some(n + 1));
+        }
+        assert_eq!(find_special(b"", 0), None);
+        assert_eq!(find_special(b"ab", 5), None);
     }
 }

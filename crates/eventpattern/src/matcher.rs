@@ -1,12 +1,16 @@
 //! The compiled many-rule matcher. All rules' field paths are merged into one trie; the event is
 //! walked only along that trie (raw JSON bytes are scanned with every other member skipped
-//! undecoded). Each rule is indexed under one *anchor* — a field every match needs, whose
-//! conditions are exact values, prefixes, suffixes, case-folded values, wildcard affixes or numeric
-//! ranges — in hash maps (and a range list) at that field's trie node, so a leaf value finds its
-//! candidate rules by lookup, whatever the number of rules. Rules that need no more than their
-//! anchor (one field, conditions that the index decides exactly) match on the lookup alone; the
-//! rest, and the few rules with no usable anchor, are confirmed by the reference evaluator (`eval`)
-//! over a pruned copy of the event that holds only the fields some rule mentions.
+//! undecoded). Every field condition (*clause*) of a rule is indexed at its field's trie node — in
+//! hash maps for exact values, prefixes, suffixes, case-folded values and wildcard affixes, a
+//! range list for numbers — so a leaf value finds the clauses it satisfies by lookup, whatever the
+//! number of rules. One clause per rule, the one with the emptiest buckets, is its *trigger*. After
+//! the scan the hit clauses are stamped in per-thread scratch (no allocation per event) and each
+//! woken trigger decides its rule: a one-field rule matches at once; a rule of plain fields
+//! (no `$or`, no `exists: false`) matches when all its clauses were stamped, as long as the event
+//! is *regular* (no object inside an array, no repeated name, at mentioned paths — there AWS's
+//! per-element consistency could tell otherwise); the rest are confirmed by the reference
+//! evaluator (`eval`) over a pruned copy of the event that holds only the fields some rule
+//! mentions.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
@@ -140,12 +144,58 @@ enum Entry {
     Direct(Vec<Cond>),
 }
 
+/// How a rule whose trigger clause was hit is decided.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// One field on a plain object chain: the trigger hit is a match, whatever the event's shape.
+    Sufficient,
+    /// Every field is an indexed clause: a match when all of its clauses were hit, unless the
+    /// event is irregular (objects inside arrays, repeated names), then by the reference evaluator.
+    Counted,
+    /// `$or`, `exists: false`, ...: only the trigger is indexed, the evaluator decides.
+    Eval,
+}
+
 struct Rule<K> {
     key: K,
     root: Node,
-    anchor: Option<(u32, Vec<Entry>)>,
-    /// An anchor hit is a match (no confirmation needed).
-    sufficient: bool,
+    /// (trie node, clause id, index entries) of every indexed clause; the first is the trigger.
+    clauses: Vec<(u32, u32, Vec<Entry>)>,
+    mode: Mode,
+}
+
+/// Per-thread scratch reused across events: clause and rule stamps (an entry is "set" for this
+/// event when it equals `epoch`), the hit list and the rules needing the evaluator.
+#[derive(Default)]
+struct Scratch {
+    epoch: u32,
+    clause: Vec<u32>,
+    rule: Vec<u32>,
+    cands: Vec<u32>,
+    eval: Vec<u32>,
+}
+
+impl Scratch {
+    fn begin(&mut self, clauses: usize, rules: usize) {
+        if self.epoch == u32::MAX {
+            self.clause.iter_mut().for_each(|x| *x = 0);
+            self.rule.iter_mut().for_each(|x| *x = 0);
+            self.epoch = 0;
+        }
+        self.epoch += 1;
+        if self.clause.len() < clauses {
+            self.clause.resize(clauses, 0);
+        }
+        if self.rule.len() < rules {
+            self.rule.resize(rules, 0);
+        }
+        self.cands.clear();
+        self.eval.clear();
+    }
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
 }
 
 /// Many patterns compiled into one matcher; `K` identifies a rule.
@@ -155,7 +205,10 @@ pub struct Matcher<K> {
     by_key: HashMap<K, u32>,
     trie: Vec<TNode>,
     unanchored: Vec<u32>,
-    /// Rules that need confirmation (so matching must keep a pruned copy of the event).
+    /// Clause id → (rule, is the rule's trigger).
+    clause_of: Vec<(u32, bool)>,
+    free_clauses: Vec<u32>,
+    /// Rules always decided by the evaluator (so matching keeps a pruned copy of the event).
     confirm: usize,
 }
 
@@ -167,6 +220,8 @@ impl<K: Clone + Eq + Hash> Default for Matcher<K> {
             by_key: HashMap::new(),
             trie: vec![TNode::default()],
             unanchored: Vec::new(),
+            clause_of: Vec::new(),
+            free_clauses: Vec::new(),
             confirm: 0,
         }
     }
@@ -311,27 +366,94 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
         }
     }
 
-    /// The best anchor among the fields every match needs (those not under an `$or`).
-    fn choose_anchor(
+    /// The leaves every match needs (those not under an `$or`), with their trie nodes and index
+    /// entries (None for a leaf that cannot be indexed); `plain` turns false on any `$or`.
+    fn leaves(
         &mut self,
         node: &Node,
         at: u32,
-        best: &mut Option<((usize, u8), u32, Vec<Entry>)>,
+        out: &mut Vec<(u32, Option<(u8, Vec<Entry>)>)>,
+        plain: &mut bool,
     ) {
+        if !node.ors.is_empty() {
+            *plain = false;
+        }
         for (name, child) in &node.fields {
             let c = self.child(at, name);
             match child {
-                Child::Obj(n) => self.choose_anchor(n, c, best),
-                Child::Leaf(conds) => {
-                    if let Some((score, entries)) = anchor_entries(conds) {
-                        let t = &self.trie[c as usize];
-                        let cost: usize = entries.iter().map(|e| Self::entry_cost(t, e)).sum();
-                        if best.as_ref().is_none_or(|b| (cost, score) < b.0) {
-                            *best = Some(((cost, score), c, entries));
-                        }
-                    }
+                Child::Obj(n) => self.leaves(n, c, out, plain),
+                Child::Leaf(conds) => out.push((c, anchor_entries(conds))),
+            }
+        }
+    }
+
+    fn new_clause(&mut self, rule: u32, trigger: bool) -> u32 {
+        match self.free_clauses.pop() {
+            Some(c) => {
+                self.clause_of[c as usize] = (rule, trigger);
+                c
+            }
+            None => {
+                self.clause_of.push((rule, trigger));
+                (self.clause_of.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Index clause `id` at trie node `at` under `entries`.
+    fn index(&mut self, at: u32, entries: &[Entry], id: u32) {
+        let t = &mut self.trie[at as usize];
+        for e in entries {
+            match e {
+                Entry::Str(s) => t.exact_str.entry(s.as_str().into()).or_default().push(id),
+                Entry::Num(x) => t.exact_num.entry(num_key(*x)).or_default().push(id),
+                Entry::Word(w) => t.exact_word[*w].push(id),
+                Entry::Prefix(s, w) => t.prefix.add(s, id, w.as_ref()),
+                Entry::Suffix(s, w) => t.suffix.add(s, id, w.as_ref()),
+                Entry::PrefixIc(s) => t.prefix_ic.add(s, id, None),
+                Entry::SuffixIc(s) => t.suffix_ic.add(s, id, None),
+                Entry::EqIc(s) => t.eq_ic.entry(s.as_str().into()).or_default().push(id),
+                Entry::Numeric(r) => t.numeric.push((*r, id)),
+                Entry::Direct(conds) => t.direct.push((id, conds.clone())),
+            }
+            if matches!(e, Entry::PrefixIc(_) | Entry::SuffixIc(_) | Entry::EqIc(_)) {
+                t.folded += 1;
+            }
+            t.anchors += 1;
+        }
+    }
+
+    fn unindex(&mut self, at: u32, entries: &[Entry], id: u32) {
+        let t = &mut self.trie[at as usize];
+        fn drop_from<Q: Hash + Eq + ?Sized, B: std::borrow::Borrow<Q> + Hash + Eq>(
+            m: &mut FxMap<B, Vec<u32>>,
+            k: &Q,
+            id: u32,
+        ) {
+            if let Some(v) = m.get_mut(k) {
+                v.retain(|&r| r != id);
+                if v.is_empty() {
+                    m.remove(k);
                 }
             }
+        }
+        for e in entries {
+            match e {
+                Entry::Str(s) => drop_from(&mut t.exact_str, s.as_str(), id),
+                Entry::Num(x) => drop_from(&mut t.exact_num, &num_key(*x), id),
+                Entry::Word(w) => t.exact_word[*w].retain(|&r| r != id),
+                Entry::Prefix(s, _) => t.prefix.remove(s, id),
+                Entry::Suffix(s, _) => t.suffix.remove(s, id),
+                Entry::PrefixIc(s) => t.prefix_ic.remove(s, id),
+                Entry::SuffixIc(s) => t.suffix_ic.remove(s, id),
+                Entry::EqIc(s) => drop_from(&mut t.eq_ic, s.as_str(), id),
+                Entry::Numeric(_) => t.numeric.retain(|&(_, r)| r != id),
+                Entry::Direct(_) => t.direct.retain(|(r, _)| *r != id),
+            }
+            if matches!(e, Entry::PrefixIc(_) | Entry::SuffixIc(_) | Entry::EqIc(_)) {
+                t.folded -= 1;
+            }
+            t.anchors -= 1;
         }
     }
 
@@ -340,8 +462,9 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
         self.remove(&key);
         let root = pattern.root.clone();
         self.intern(&root, 0);
-        let mut best = None;
-        self.choose_anchor(&root, 0, &mut best);
+        let mut leaves = Vec::new();
+        let mut plain = true;
+        self.leaves(&root, 0, &mut leaves, &mut plain);
         let idx = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -349,6 +472,17 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
                 (self.rules.len() - 1) as u32
             }
         };
+        // The trigger: the indexable leaf whose buckets are emptiest.
+        let mut best: Option<((usize, u8), usize)> = None;
+        for (i, (at, e)) in leaves.iter().enumerate() {
+            if let Some((score, entries)) = e {
+                let t = &self.trie[*at as usize];
+                let cost: usize = entries.iter().map(|e| Self::entry_cost(t, e)).sum();
+                if best.as_ref().is_none_or(|b| (cost, *score) < b.0) {
+                    best = Some(((cost, *score), i));
+                }
+            }
+        }
         let single_chain = {
             let mut n = &root;
             loop {
@@ -361,45 +495,46 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
                 }
             }
         };
-        let (anchor, sufficient) = match best {
-            Some((_, at, entries)) => {
-                let t = &mut self.trie[at as usize];
-                for e in &entries {
-                    match e {
-                        Entry::Str(s) => {
-                            t.exact_str.entry(s.as_str().into()).or_default().push(idx)
-                        }
-                        Entry::Num(x) => t.exact_num.entry(num_key(*x)).or_default().push(idx),
-                        Entry::Word(w) => t.exact_word[*w].push(idx),
-                        Entry::Prefix(s, w) => t.prefix.add(s, idx, w.as_ref()),
-                        Entry::Suffix(s, w) => t.suffix.add(s, idx, w.as_ref()),
-                        Entry::PrefixIc(s) => t.prefix_ic.add(s, idx, None),
-                        Entry::SuffixIc(s) => t.suffix_ic.add(s, idx, None),
-                        Entry::EqIc(s) => t.eq_ic.entry(s.as_str().into()).or_default().push(idx),
-                        Entry::Numeric(r) => t.numeric.push((*r, idx)),
-                        Entry::Direct(conds) => t.direct.push((idx, conds.clone())),
-                    }
-                    if matches!(e, Entry::PrefixIc(_) | Entry::SuffixIc(_) | Entry::EqIc(_)) {
-                        t.folded += 1;
-                    }
-                    t.anchors += 1;
-                }
-                (Some((at, entries)), single_chain)
-            }
+        let countable = plain && leaves.iter().all(|(_, e)| e.is_some());
+        let mut clauses = Vec::new();
+        let mode = match best {
             None => {
                 self.unanchored.push(idx);
-                (None, false)
+                Mode::Eval
+            }
+            Some((_, b)) => {
+                let order: Vec<usize> = if countable {
+                    std::iter::once(b)
+                        .chain((0..leaves.len()).filter(|&i| i != b))
+                        .collect()
+                } else {
+                    vec![b]
+                };
+                for (n, i) in order.into_iter().enumerate() {
+                    let (at, e) = &mut leaves[i];
+                    let (_, entries) = e.take().expect("indexable leaf");
+                    let id = self.new_clause(idx, n == 0);
+                    self.index(*at, &entries, id);
+                    clauses.push((*at, id, entries));
+                }
+                if single_chain {
+                    Mode::Sufficient
+                } else if countable {
+                    Mode::Counted
+                } else {
+                    Mode::Eval
+                }
             }
         };
-        if !sufficient {
+        if mode == Mode::Eval {
             self.confirm += 1;
         }
         self.by_key.insert(key.clone(), idx);
         self.rules[idx as usize] = Some(Rule {
             key,
             root,
-            anchor,
-            sufficient,
+            clauses,
+            mode,
         });
     }
 
@@ -411,44 +546,15 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
         let Some(rule) = self.rules[idx as usize].take() else {
             return false;
         };
-        if !rule.sufficient {
+        if rule.mode == Mode::Eval {
             self.confirm -= 1;
         }
-        match rule.anchor {
-            Some((at, entries)) => {
-                let t = &mut self.trie[at as usize];
-                fn drop_from<Q: Hash + Eq + ?Sized, B: std::borrow::Borrow<Q> + Hash + Eq>(
-                    m: &mut FxMap<B, Vec<u32>>,
-                    k: &Q,
-                    idx: u32,
-                ) {
-                    if let Some(v) = m.get_mut(k) {
-                        v.retain(|&r| r != idx);
-                        if v.is_empty() {
-                            m.remove(k);
-                        }
-                    }
-                }
-                for e in &entries {
-                    match e {
-                        Entry::Str(s) => drop_from(&mut t.exact_str, s.as_str(), idx),
-                        Entry::Num(x) => drop_from(&mut t.exact_num, &num_key(*x), idx),
-                        Entry::Word(w) => t.exact_word[*w].retain(|&r| r != idx),
-                        Entry::Prefix(s, _) => t.prefix.remove(s, idx),
-                        Entry::Suffix(s, _) => t.suffix.remove(s, idx),
-                        Entry::PrefixIc(s) => t.prefix_ic.remove(s, idx),
-                        Entry::SuffixIc(s) => t.suffix_ic.remove(s, idx),
-                        Entry::EqIc(s) => drop_from(&mut t.eq_ic, s.as_str(), idx),
-                        Entry::Numeric(_) => t.numeric.retain(|&(_, r)| r != idx),
-                        Entry::Direct(_) => t.direct.retain(|(r, _)| *r != idx),
-                    }
-                    if matches!(e, Entry::PrefixIc(_) | Entry::SuffixIc(_) | Entry::EqIc(_)) {
-                        t.folded -= 1;
-                    }
-                    t.anchors -= 1;
-                }
-            }
-            None => self.unanchored.retain(|&r| r != idx),
+        if rule.clauses.is_empty() {
+            self.unanchored.retain(|&r| r != idx);
+        }
+        for (at, id, entries) in &rule.clauses {
+            self.unindex(*at, entries, *id);
+            self.free_clauses.push(*id);
         }
         self.free.push(idx);
         true
@@ -516,8 +622,16 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
         }
     }
 
-    /// Collect anchor hits walking a `serde_json::Value` along the trie.
-    fn walk(&self, v: &serde_json::Value, t: u32, out: &mut Vec<u32>) {
+    /// Collect clause hits walking a `serde_json::Value` along the trie; `irregular` turns true
+    /// at an object inside an array where some rule looks for fields.
+    fn walk(
+        &self,
+        v: &serde_json::Value,
+        t: u32,
+        in_array: bool,
+        out: &mut Vec<u32>,
+        irregular: &mut bool,
+    ) {
         use serde_json::Value as V;
         match v {
             V::Object(m) => {
@@ -525,22 +639,25 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
                 if node.children.is_empty() {
                     return;
                 }
+                *irregular |= in_array;
                 if node.children.len() < m.len() {
                     for (name, c) in &node.children {
                         let name = std::str::from_utf8(name).unwrap_or_default();
                         if let Some(child) = m.get(name) {
-                            self.walk(child, *c, out);
+                            self.walk(child, *c, false, out, irregular);
                         }
                     }
                 } else {
                     for (name, child) in m {
                         if let Some(c) = self.child_of(t, name.as_bytes()) {
-                            self.walk(child, c, out);
+                            self.walk(child, c, false, out, irregular);
                         }
                     }
                 }
             }
-            V::Array(items) => items.iter().for_each(|e| self.walk(e, t, out)),
+            V::Array(items) => items
+                .iter()
+                .for_each(|e| self.walk(e, t, true, out, irregular)),
             V::String(s) => self.hits(t, Scalar::Str(s), out),
             V::Number(n) => self.hits(t, Scalar::Num(n.as_f64().unwrap_or(f64::NAN)), out),
             V::Bool(b) => self.hits(t, Scalar::Bool(*b), out),
@@ -548,23 +665,77 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
         }
     }
 
-    fn finish_with(&self, mut cands: Vec<u32>, confirm: &mut dyn FnMut(&Node) -> bool) -> Vec<K> {
-        if cands.is_empty() && self.unanchored.is_empty() {
-            return Vec::new();
+    /// Decide the rules from this event's clause hits (`sc.cands`): a trigger hit wakes its rule,
+    /// which matches outright (`Sufficient`), when all its clauses were hit (`Counted`, on a
+    /// regular event), or as `confirm` (the reference evaluator) says.
+    fn decide(
+        &self,
+        sc: &mut Scratch,
+        irregular: bool,
+        confirm: &mut dyn FnMut(&Node) -> bool,
+    ) -> Vec<K> {
+        let Scratch {
+            epoch,
+            clause,
+            rule: stamp,
+            cands,
+            eval,
+        } = sc;
+        let epoch = *epoch;
+        for &c in cands.iter() {
+            clause[c as usize] = epoch;
         }
-        cands.extend_from_slice(&self.unanchored);
-        cands.sort_unstable();
-        cands.dedup();
-        let mut out = Vec::with_capacity(cands.len());
-        for idx in cands {
-            let Some(rule) = &self.rules[idx as usize] else {
+        let mut out = Vec::new();
+        for &c in cands.iter() {
+            let (r, trigger) = self.clause_of[c as usize];
+            if !trigger || stamp[r as usize] == epoch {
+                continue;
+            }
+            stamp[r as usize] = epoch;
+            let Some(rule) = &self.rules[r as usize] else {
                 continue;
             };
-            if rule.sufficient || confirm(&rule.root) {
-                out.push(rule.key.clone());
+            match rule.mode {
+                Mode::Sufficient => out.push(rule.key.clone()),
+                Mode::Counted => {
+                    if rule.clauses[1..]
+                        .iter()
+                        .all(|(_, id, _)| clause[*id as usize] == epoch)
+                    {
+                        if irregular {
+                            eval.push(r);
+                        } else {
+                            out.push(rule.key.clone());
+                        }
+                    }
+                }
+                Mode::Eval => eval.push(r),
+            }
+        }
+        eval.extend_from_slice(&self.unanchored);
+        for &r in eval.iter() {
+            if let Some(rule) = &self.rules[r as usize] {
+                if confirm(&rule.root) {
+                    out.push(rule.key.clone());
+                }
             }
         }
         out
+    }
+
+    /// Run `f` with this thread's scratch (a fresh one if it is already in use), begun for a new
+    /// event.
+    fn with_scratch<R>(&self, f: impl FnOnce(&mut Scratch) -> R) -> R {
+        SCRATCH.with(|cell| {
+            let mut guard = cell.try_borrow_mut().ok();
+            let mut local = Scratch::default();
+            let sc = match guard.as_deref_mut() {
+                Some(s) => s,
+                None => &mut local,
+            };
+            sc.begin(self.clause_of.len(), self.rules.len());
+            f(sc)
+        })
     }
 
     /// The rules whose patterns match `event`, each once, in no particular order.
@@ -572,9 +743,13 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
         if self.is_empty() {
             return Vec::new();
         }
-        let mut cands = Vec::new();
-        self.walk(event, 0, &mut cands);
-        self.finish_with(cands, &mut |node| eval::node_matches(node, Some(event)))
+        self.with_scratch(|sc| {
+            let mut irregular = false;
+            self.walk(event, 0, false, &mut sc.cands, &mut irregular);
+            self.decide(sc, irregular, &mut |node| {
+                eval::node_matches(node, Some(event))
+            })
+        })
     }
 
     /// The rules matching the event given as JSON text (none if it is not valid JSON up to the
@@ -584,21 +759,26 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
         if self.is_empty() {
             return Vec::new();
         }
-        // Keep the pruned copy in the same pass when some rule may need confirming (a second
-        // scan costs more than the copy of the few mentioned fields).
-        let mut first = Scan::new(self, self.confirm > 0, true);
-        let Some(root) = first.run(event) else {
-            return Vec::new();
-        };
-        let cands = std::mem::take(&mut first.cands);
-        let mut pruned = first.build.then(|| (first.into_pruned(), root));
-        self.finish_with(cands, &mut |node| {
-            let (p, root) = pruned.get_or_insert_with(|| {
-                let mut again = Scan::new(self, true, false);
-                let root = again.run(event).unwrap_or(u32::MAX);
-                (again.into_pruned(), root)
-            });
-            eval::node_matches(node, Some(PView { p, i: *root }))
+        self.with_scratch(|sc| {
+            // Keep the pruned copy in the same pass when some rule is always confirmed (a second
+            // scan costs more than the copy of the few mentioned fields).
+            let mut first = Scan::new(self, self.confirm > 0, true);
+            first.cands = std::mem::take(&mut sc.cands);
+            let root = first.run(event);
+            sc.cands = std::mem::take(&mut first.cands);
+            let Some(root) = root else {
+                return Vec::new();
+            };
+            let irregular = first.irregular;
+            let mut pruned = first.build.then(|| (first.into_pruned(), root));
+            self.decide(sc, irregular, &mut |node| {
+                let (p, root) = pruned.get_or_insert_with(|| {
+                    let mut again = Scan::new(self, true, false);
+                    let root = again.run(event).unwrap_or(u32::MAX);
+                    (again.into_pruned(), root)
+                });
+                eval::node_matches(node, Some(PView { p, i: *root }))
+            })
         })
     }
 

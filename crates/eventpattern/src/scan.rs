@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::hash::Hash;
 
 use crate::eval::View;
-use crate::json::{Reader, SyntaxError, J, MAX_DEPTH};
+use crate::json::{find_special, Reader, SyntaxError, J, MAX_DEPTH};
 use crate::matcher::Matcher;
 use crate::value::Scalar;
 
@@ -37,11 +37,11 @@ pub(crate) struct Pruned<'a> {
 fn skip_str(b: &[u8], i: usize) -> Option<usize> {
     let mut j = i + 1;
     loop {
-        match *b.get(j)? {
-            b'"' => return Some(j + 1),
-            b'\\' => j += 2,
-            _ => j += 1,
+        let k = find_special(b, j)?;
+        if b[k] == b'"' {
+            return Some(k + 1);
         }
+        j = k + 2;
     }
 }
 
@@ -92,6 +92,9 @@ pub(crate) struct Scan<'m, 'a, K> {
     scratch_m: Vec<(Cow<'a, str>, u32)>,
     scratch_i: Vec<u32>,
     pub cands: Vec<u32>,
+    /// An object inside an array, or a name repeated, where some rule looks for fields: the
+    /// clause counts cannot tell which element or occurrence each hit came from.
+    pub irregular: bool,
 }
 
 impl<'m, 'a, K: Clone + Eq + Hash> Scan<'m, 'a, K> {
@@ -113,13 +116,14 @@ impl<'m, 'a, K: Clone + Eq + Hash> Scan<'m, 'a, K> {
             scratch_m: Vec::new(),
             scratch_i: Vec::new(),
             cands: Vec::new(),
+            irregular: false,
         }
     }
 
     /// Scan a whole event; the pruned root (u32::MAX when not building), or None if malformed.
     pub fn run(&mut self, event: &'a [u8]) -> Option<u32> {
         let mut r = Reader::new(event);
-        let (root, done) = self.value(&mut r, 0, 0, true).ok()?;
+        let (root, done) = self.value(&mut r, 0, 0, true, false).ok()?;
         if !done {
             r.end().ok()?;
         }
@@ -153,6 +157,7 @@ impl<'m, 'a, K: Clone + Eq + Hash> Scan<'m, 'a, K> {
         t: u32,
         depth: usize,
         may_stop: bool,
+        in_array: bool,
     ) -> Result<(u32, bool), SyntaxError> {
         if depth > MAX_DEPTH {
             return r.err("JSON nesting too deep");
@@ -161,6 +166,9 @@ impl<'m, 'a, K: Clone + Eq + Hash> Scan<'m, 'a, K> {
             Some(b'{') => {
                 r.i += 1;
                 let wanted = self.m.child_count(t);
+                if in_array && wanted > 0 {
+                    self.irregular = true;
+                }
                 let mark = self.scratch_m.len();
                 let mut seen = 0u64;
                 let mut count = 0usize;
@@ -187,9 +195,11 @@ impl<'m, 'a, K: Clone + Eq + Hash> Scan<'m, 'a, K> {
                                 if slot < 64 && seen & (1 << slot) == 0 {
                                     seen |= 1 << slot;
                                     count += 1;
+                                } else {
+                                    self.irregular = true;
                                 }
                                 let last = may_stop && wanted <= 64 && count == wanted;
-                                let (idx, done) = self.value(r, c, depth + 1, last)?;
+                                let (idx, done) = self.value(r, c, depth + 1, last, false)?;
                                 if self.build {
                                     let key = Reader::new(raw).lenient_string()?;
                                     self.scratch_m.push((key, idx));
@@ -229,7 +239,7 @@ impl<'m, 'a, K: Clone + Eq + Hash> Scan<'m, 'a, K> {
                     r.i += 1;
                 } else {
                     loop {
-                        let (idx, _) = self.value(r, t, depth + 1, false)?;
+                        let (idx, _) = self.value(r, t, depth + 1, false, true)?;
                         if self.build {
                             self.scratch_i.push(idx);
                         }
