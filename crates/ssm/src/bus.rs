@@ -1,7 +1,8 @@
 //! Events Systems Manager sends to EventBridge, as AWS shapes them (source `aws.ssm`; today
 //! "Parameter Store Change" for Create / Update / Delete / LabelParameterVersion). A change and its
 //! event are written in one batch to the durable outbox `ssm.outbox` (key: enqueue time in
-//! milliseconds, zero-padded, then a uuid, so rows drain in order); [`run`] — started by
+//! microseconds, zero-padded and made strictly increasing, so rows drain in the order they were
+//! queued); [`run`] — started by
 //! `Ssm::start` — delivers them through the `Directory` (`EventBridge` `PutEvents`) and deletes each
 //! delivered row, so an event survives a restart and is delivered once it can be. Later modules
 //! (Automation status changes, Run Command notifications) append to the same outbox with [`op`].
@@ -50,9 +51,24 @@ pub fn op(scope: &Scope, detail_type: &str, resources: Vec<String>, detail: Valu
     };
     WriteOp::Put {
         table: TABLE.into(),
-        key: format!("{:016}-{}", (t * 1000.0) as u64, uuid::Uuid::new_v4()),
+        key: format!("{:020}", next_sequence(t)),
         value: to_bytes(&ev),
     }
+}
+
+/// The outbox key of the next event: microseconds since the epoch, made strictly increasing within
+/// the process (two events in the same microsecond — or a clock step backwards — still sort in the
+/// order they were queued), so the dispatcher sends events in the order they happened.
+fn next_sequence(now_seconds: f64) -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now_us = (now_seconds * 1e6) as u64;
+    let previous = LAST
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
+            Some(now_us.max(last + 1))
+        })
+        .unwrap_or(0);
+    now_us.max(previous + 1)
 }
 
 /// The PutEvents input of an event.
