@@ -397,7 +397,10 @@ fn decide(inner: &Inner, ex: &mut Execution, ops: &mut Vec<opsloop_store::WriteO
         });
         ex.steps.push(new_run(&step, parent));
         let run = ex.steps.len() - 1;
-        ex.active = Some(Active { run, wake_at: Some(0.0) });
+        ex.active = Some(Active {
+            run,
+            wake_at: Some(0.0),
+        });
         set_status(ex, "InProgress", ops);
         ops.push(model::step_event(ex, run));
         if action == "aws:loop" {
@@ -721,7 +724,10 @@ pub fn apply(
             if s.attempt < s.max_attempts && kind != "TimedOut" {
                 s.attempt += 1;
                 s.state = json!({});
-                ex.active = Some(Active { run, wake_at: Some(0.0) });
+                ex.active = Some(Active {
+                    run,
+                    wake_at: Some(0.0),
+                });
                 return true;
             }
             let status = if kind == "TimedOut" {
