@@ -144,6 +144,9 @@ enum Entry {
     Direct(Vec<Cond>),
 }
 
+/// A leaf a rule needs: its trie node and (when indexable) its anchor score and entries.
+type Leaf = (u32, Option<(u8, Vec<Entry>)>);
+
 /// How a rule whose trigger clause was hit is decided.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -368,13 +371,7 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
 
     /// The leaves every match needs (those not under an `$or`), with their trie nodes and index
     /// entries (None for a leaf that cannot be indexed); `plain` turns false on any `$or`.
-    fn leaves(
-        &mut self,
-        node: &Node,
-        at: u32,
-        out: &mut Vec<(u32, Option<(u8, Vec<Entry>)>)>,
-        plain: &mut bool,
-    ) {
+    fn leaves(&mut self, node: &Node, at: u32, out: &mut Vec<Leaf>, plain: &mut bool) {
         if !node.ors.is_empty() {
             *plain = false;
         }
