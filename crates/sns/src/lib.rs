@@ -11,6 +11,7 @@
 //! services publish in-process with `Directory::invoke("SNS", account, region, "Publish", ...)`.
 
 pub mod arn;
+mod cache;
 pub mod chat;
 pub mod delivery;
 mod doc;
@@ -102,6 +103,8 @@ pub(crate) struct Inner {
     pub url_secret: Vec<u8>,
     runtime: OnceCell<Result<Arc<Runtime>, String>>,
     filters: Mutex<FilterCache>,
+    /// Topics with their confirmed subscriptions for Publish; `store` invalidates it on writes.
+    pub topics: Arc<cache::TopicCache>,
 }
 
 const MAX_CACHED_FILTERS: usize = 4096;
@@ -205,9 +208,13 @@ impl Sns {
             }
         };
         let (stop, _) = watch::channel(false);
+        let topics = Arc::new(cache::TopicCache::default());
+        let control: Arc<dyn ControlStore> =
+            Arc::new(cache::CachingStore::new(control, topics.clone()));
         Ok(Sns {
             inner: Arc::new(Inner {
                 store: control,
+                topics,
                 config,
                 lock: Mutex::new(()),
                 schedule: Schedule::new(),
@@ -265,6 +272,7 @@ impl Sns {
     /// Forget scheduled deliveries after the control store was wiped (the reset endpoint).
     pub fn reset(&self) {
         self.inner.schedule.clear();
+        self.inner.topics.invalidate();
     }
 
     /// Run one operation. Store work is synchronous (SQLite with full sync), so it runs on the blocking pool when

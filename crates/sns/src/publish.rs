@@ -5,6 +5,7 @@
 //! subscription are written in one atomic batch before the call returns.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use base64::Engine;
 use opsloop_core::{ApiError, RequestContext, Value};
@@ -13,6 +14,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::arn::TopicArn;
+use crate::cache::CachedTopic;
 use crate::delivery;
 use crate::doc::{self, str_field};
 use crate::error::{
@@ -320,12 +322,27 @@ fn store_messages(
     } else {
         None
     };
-    let mut topic = st.topic(topic_arn)?.ok_or_else(error::topic_not_found)?;
-    let subs: Vec<_> = st
-        .topic_subscriptions(topic_arn)?
-        .into_iter()
-        .filter(|s| s.confirmed)
-        .collect();
+    // FIFO topics are read from the store under the lock (their sequence counter changes on
+    // every publish); standard topics come from the in-memory cache.
+    let cached = if guard.is_some() {
+        match st.topic(topic_arn)? {
+            Some(topic) => Arc::new(CachedTopic {
+                subscriptions: st
+                    .topic_subscriptions(topic_arn)?
+                    .into_iter()
+                    .filter(|s| s.confirmed)
+                    .collect(),
+                topic,
+            }),
+            None => return Err(error::topic_not_found()),
+        }
+    } else {
+        sns.topics
+            .topic(&*sns.store, topic_arn)?
+            .ok_or_else(error::topic_not_found)?
+    };
+    let subs = &cached.subscriptions;
+    let mut topic = cached.topic.clone();
     let signature_version = topic.attr("SignatureVersion").unwrap_or("1").to_string();
     let mut ops = Vec::new();
     let mut queued = Vec::new();
@@ -387,7 +404,7 @@ fn store_messages(
             sequence,
         };
         let mut deliveries = 0usize;
-        for sub in &subs {
+        for sub in subs {
             if !sns.filter_accepts(sub, &message) {
                 continue;
             }
@@ -421,10 +438,11 @@ fn store_messages(
 
 pub(crate) fn publish(sns: &Inner, _ctx: &RequestContext, input: Value) -> Result<Value, ApiError> {
     let arn = target(&input)?;
-    let topic = State::new(&*sns.store)
-        .topic(&arn)?
+    let cached = sns
+        .topics
+        .topic(&*sns.store, &arn)?
         .ok_or_else(error::topic_not_found)?;
-    let prepared = prepare(&input, &topic)?;
+    let prepared = prepare(&input, &cached.topic)?;
     let published = store_messages(sns, &arn, vec![prepared])?;
     let Some(p) = published.into_iter().next() else {
         return Err(ApiError::internal());
@@ -494,14 +512,16 @@ pub(crate) fn publish_batch(
             "The length of all the messages put together is more than the limit.",
         ));
     }
-    let topic = State::new(&*sns.store)
-        .topic(&arn)?
+    let cached = sns
+        .topics
+        .topic(&*sns.store, &arn)?
         .ok_or_else(error::topic_not_found)?;
+    let topic = &cached.topic;
     let mut ok_ids = Vec::new();
     let mut prepared = Vec::new();
     let mut failed = Vec::new();
     for (entry, id) in entries.iter().zip(&ids) {
-        match prepare(entry, &topic) {
+        match prepare(entry, topic) {
             Ok(p) => {
                 ok_ids.push(id.to_string());
                 prepared.push(p);
