@@ -14,6 +14,12 @@
 //!   `Final: true`, so each result reaches the server exactly once even across server restarts,
 //!   network loss or an agent restart.
 //!
+//! - with [`Options::monitoring`] (a CloudWatch agent JSON config), the monitoring agent
+//!   (`opsloop_cwagent::run`): host metrics in `CWAgent` with the node id as `InstanceId`, log files
+//!   tailed into log groups, published with the node's key (which the server lets do exactly
+//!   PutMetricData and the Logs write calls in the node's account); its positions live in
+//!   `<state_dir>/cwagent`.
+//!
 //! Network errors back off exponentially (1 s doubling to 30 s) and never end the agent.
 
 pub mod client;
@@ -59,6 +65,8 @@ pub struct Options {
     pub activation_code: Option<String>,
     pub heartbeat: Duration,
     pub chunk_interval: Duration,
+    /// The CloudWatch agent configuration (JSON text) to run the monitoring agent with.
+    pub monitoring: Option<String>,
 }
 
 impl Options {
@@ -71,6 +79,7 @@ impl Options {
             activation_code: None,
             heartbeat: Duration::from_secs(30),
             chunk_interval: Duration::from_secs(1),
+            monitoring: None,
         }
     }
 }
@@ -282,6 +291,17 @@ impl Agent {
 
 /// Register if needed, then run until `shutdown` resolves.
 pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
+    let monitoring = match &opts.monitoring {
+        Some(text) => {
+            let config = opsloop_cwagent::AgentConfig::parse(text)
+                .map_err(|e| AgentError::Config(format!("monitoring configuration: {e}")))?;
+            for w in &config.warnings {
+                tracing::warn!(warning = %w, "monitoring configuration");
+            }
+            Some(config)
+        }
+        None => None,
+    };
     let state = StateDir::open(&opts.state_dir)?;
     let client = AgentClient::new(&opts.endpoint, &opts.region)?;
     let reg = register_or_load(&opts, &state, &client).await?;
@@ -358,7 +378,34 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
             }
         })
     };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let monitor = match monitoring {
+        Some(config) => {
+            let sink = opsloop_cwagent::HttpSink::new(opsloop_cwagent::HttpSinkConfig {
+                endpoint: opts.endpoint.clone(),
+                region: reg.region.clone(),
+                access_key_id: reg.access_key_id.clone(),
+                secret_access_key: reg.secret_access_key.clone(),
+                session_token: None,
+                timeout: Duration::from_secs(10),
+            })
+            .map_err(|e| AgentError::Config(format!("monitoring sink: {e}")))?;
+            let dir = opts.state_dir.join("cwagent");
+            let id = reg.instance_id.clone();
+            Some(tokio::spawn(async move {
+                if let Err(e) = opsloop_cwagent::run(config, Arc::new(sink), id, dir, stop_rx).await
+                {
+                    tracing::error!(error = %e, "monitoring agent stopped");
+                }
+            }))
+        }
+        None => None,
+    };
     shutdown.await;
+    let _ = stop_tx.send(true);
+    if let Some(m) = monitor {
+        let _ = tokio::time::timeout(Duration::from_secs(3), m).await;
+    }
     poller.abort();
     hb.abort();
     // Best effort: tell the server this node stops (it shows ConnectionLost at once).

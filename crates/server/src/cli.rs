@@ -56,6 +56,10 @@ pub struct AgentArgs {
     /// Seconds between heartbeats.
     #[arg(long, env = "OPSLOOP_AGENT_HEARTBEAT_SECONDS", default_value_t = 30)]
     pub heartbeat_seconds: u64,
+    /// CloudWatch agent JSON configuration: collect host metrics (CWAgent namespace, InstanceId =
+    /// the node id) and tail log files into log groups, with the node's own key.
+    #[arg(long, env = "OPSLOOP_AGENT_MONITORING_CONFIG")]
+    pub monitoring_config: Option<PathBuf>,
 }
 
 /// `opsloop logs ...`.
@@ -232,6 +236,15 @@ fn agent(args: AgentArgs) -> Result<()> {
     opts.activation_id = args.activation_id;
     opts.activation_code = args.activation_code;
     opts.heartbeat = std::time::Duration::from_secs(args.heartbeat_seconds.max(1));
+    if let Some(path) = &args.monitoring_config {
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "cannot read the monitoring configuration {}",
+                path.display()
+            )
+        })?;
+        opts.monitoring = Some(text);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -194,9 +194,37 @@ impl CredentialStore for SingleKey {
 /// How [`WithNodeKeys`] finds keys it does not hold: access key id → (secret, account).
 pub type KeyLookup = dyn Fn(&str) -> Option<(String, String)> + Send + Sync;
 
-/// The server's key pair plus keys issued at runtime: the managed nodes' own keys and, for
-/// `RegisterManagedInstance` only, activation ids (looked up in the SSM store; see
-/// `opsloop_ssm::commands::lookup_key`). What a node key may do is checked by the service.
+/// Service id (model `serviceId`) of the managed-node agent protocol.
+const AGENT_SERVICE: &str = "Opsloop Agent";
+
+/// What a managed node's own key (`AKMI…`) may call: the agent protocol, and publishing metrics
+/// and logs into the node's account (what the monitoring agent calls). Everything else is refused.
+pub const NODE_KEY_OPERATIONS: &[(&str, &str)] = &[
+    (AGENT_SERVICE, "UpdateInstanceInformation"),
+    (AGENT_SERVICE, "GetMessages"),
+    (AGENT_SERVICE, "SendReply"),
+    ("CloudWatch", "PutMetricData"),
+    ("CloudWatch Logs", "CreateLogGroup"),
+    ("CloudWatch Logs", "CreateLogStream"),
+    ("CloudWatch Logs", "PutLogEvents"),
+    ("CloudWatch Logs", "PutRetentionPolicy"),
+    ("CloudWatch Logs", "DescribeLogStreams"),
+];
+
+/// What an activation id (signing with its code's hash) may call: registration only.
+pub const ACTIVATION_OPERATIONS: &[(&str, &str)] = &[(AGENT_SERVICE, "RegisterManagedInstance")];
+
+/// Prefix of the access key ids issued to managed nodes.
+const NODE_KEY_PREFIX: &str = "AKMI";
+
+/// The server's key pair plus keys issued at runtime: the managed nodes' own keys and activation
+/// ids (looked up in the SSM store; see `opsloop_ssm::commands::lookup_key`), both mapped to the
+/// real account they belong to.
+///
+/// Rule: the server's key may do everything; a runtime key is a restricted principal —
+/// [`CredentialStore::permits`] allows a node key only [`NODE_KEY_OPERATIONS`] and an activation
+/// id only [`ACTIVATION_OPERATIONS`], and the gateway answers anything else with
+/// `AccessDeniedException`. (The agent service further checks that a node names only itself.)
 pub struct WithNodeKeys {
     main: SingleKey,
     lookup: Box<KeyLookup>,
@@ -218,6 +246,20 @@ impl CredentialStore for WithNodeKeys {
             secret_access_key: secret,
             account_id: account,
         })
+    }
+
+    fn permits(&self, access_key_id: &str, service_id: &str, operation: &str) -> bool {
+        if self.main.lookup(access_key_id).is_some() {
+            return true;
+        }
+        let allowed = if access_key_id.starts_with(NODE_KEY_PREFIX) {
+            NODE_KEY_OPERATIONS
+        } else {
+            ACTIVATION_OPERATIONS
+        };
+        allowed
+            .iter()
+            .any(|&(s, o)| s == service_id && o == operation)
     }
 }
 
@@ -316,6 +358,68 @@ mod tests {
             ("n", "111111111111")
         );
         assert_eq!(store.lookup("AKIDOTHER"), None);
+    }
+
+    fn node_store() -> WithNodeKeys {
+        let main = Credentials {
+            access_key_id: "AKIDMAIN".into(),
+            secret_access_key: "m".into(),
+            account_id: "000000000000".into(),
+        };
+        WithNodeKeys::new(
+            SingleKey::new(Some(main)),
+            Box::new(|id: &str| {
+                matches!(id, "AKMINODE" | "6f1c2d3e-0000-4000-8000-000000000001")
+                    .then(|| ("n".to_string(), "000000000000".to_string()))
+            }),
+        )
+    }
+
+    #[test]
+    fn node_keys_act_in_the_real_account_but_only_publish() {
+        let store = node_store();
+        let node = store.lookup("AKMINODE").unwrap();
+        assert_eq!(node.account_id, "000000000000", "the node's real account");
+        for (svc, op) in [
+            ("CloudWatch", "PutMetricData"),
+            ("CloudWatch Logs", "PutLogEvents"),
+            ("CloudWatch Logs", "CreateLogGroup"),
+            ("CloudWatch Logs", "CreateLogStream"),
+            ("CloudWatch Logs", "PutRetentionPolicy"),
+            ("Opsloop Agent", "UpdateInstanceInformation"),
+            ("Opsloop Agent", "GetMessages"),
+            ("Opsloop Agent", "SendReply"),
+        ] {
+            assert!(store.permits("AKMINODE", svc, op), "{svc}:{op}");
+        }
+        for (svc, op) in [
+            ("CloudWatch", "DeleteAlarms"),
+            ("CloudWatch", "PutMetricAlarm"),
+            ("CloudWatch", "GetMetricData"),
+            ("CloudWatch Logs", "DeleteLogGroup"),
+            ("CloudWatch Logs", "GetLogEvents"),
+            ("SSM", "GetParameter"),
+            ("SSM", "SendCommand"),
+            ("SNS", "Publish"),
+            ("Opsloop Agent", "RegisterManagedInstance"),
+            // Same operation name, other service.
+            ("SSM", "UpdateInstanceInformation"),
+        ] {
+            assert!(!store.permits("AKMINODE", svc, op), "{svc}:{op}");
+        }
+    }
+
+    #[test]
+    fn activation_ids_only_register_and_the_server_key_does_everything() {
+        let store = node_store();
+        let act = "6f1c2d3e-0000-4000-8000-000000000001";
+        assert!(store.permits(act, "Opsloop Agent", "RegisterManagedInstance"));
+        assert!(!store.permits(act, "Opsloop Agent", "GetMessages"));
+        assert!(!store.permits(act, "CloudWatch", "PutMetricData"));
+        assert!(store.permits("AKIDMAIN", "CloudWatch", "DeleteAlarms"));
+        assert!(store.permits("AKIDMAIN", "SSM", "GetParameter"));
+        // SingleKey keeps the trait's default.
+        assert!(SingleKey::new(None).permits("anything", "SSM", "GetParameter"));
     }
 
     #[test]

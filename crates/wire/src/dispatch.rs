@@ -48,6 +48,14 @@ pub struct Credentials {
 /// Where the gateway finds the secret for an access key id.
 pub trait CredentialStore: Send + Sync + 'static {
     fn lookup(&self, access_key_id: &str) -> Option<Credentials>;
+
+    /// Whether the (authenticated) holder of `access_key_id` may call `operation` of the service
+    /// whose model `serviceId` is `service_id`. Restricted principals (e.g. a managed node's own
+    /// key) answer false for everything outside their allow-list, and the gateway refuses the
+    /// request with `AccessDeniedException` before decoding it. Default: everything.
+    fn permits(&self, _access_key_id: &str, _service_id: &str, _operation: &str) -> bool {
+        true
+    }
 }
 
 /// Gateway-wide settings.
@@ -494,6 +502,25 @@ impl Gateway {
                 ),
             );
             return self.error(protocol, svc, &err, rid);
+        }
+
+        if matches!(self.config.auth, AuthMode::SigV4) {
+            if let Some(key) = caller.access_key.as_deref() {
+                if !self
+                    .creds
+                    .permits(key, &reg.model.metadata.service_id, &op.name)
+                {
+                    let err = ApiError::with_status(
+                        "AccessDeniedException",
+                        400,
+                        format!(
+                            "The access key {key} is not authorized to perform {}:{}.",
+                            reg.model.metadata.service_id, op.name
+                        ),
+                    );
+                    return self.error(protocol, svc, &err, rid);
+                }
+            }
         }
 
         // Decode and validate.

@@ -85,14 +85,14 @@ fn denied(msg: impl Into<String>) -> ApiError {
     ApiError::with_status("AccessDeniedException", 400, msg)
 }
 
-/// The credentials of an agent access key: a node key (secret, and the node id as its sandbox
-/// account), or an activation id (secret = hex SHA-256 of its code, account of the activation)
+/// The credentials of an agent access key: a node key (secret, and the node's account; what the
+/// key may call is restricted by the server's credential store), or an activation id (secret = hex SHA-256 of its code, account of the activation)
 /// for registration.
 pub fn lookup_key(store: &dyn ControlStore, access_key_id: &str) -> Option<(String, String)> {
     if let Ok(Some(k)) = get_row::<NodeKey>(store, NODE_KEYS, access_key_id) {
-        // A node key is valid only for the agent protocol: to every other service it is an
-        // account of its own (named after the node), which holds nothing of the real account.
-        return Some((k.secret, k.instance_id));
+        // A node key acts in the node's real account; the server's credential store marks it a
+        // restricted principal (agent protocol plus metric and log publishing only).
+        return Some((k.secret, k.account));
     }
     uuid::Uuid::parse_str(access_key_id).ok()?;
     let rows = scan_rows::<activations::Activation>(store, activations::TABLE, "").ok()?;
@@ -107,8 +107,7 @@ pub fn lookup_key(store: &dyn ControlStore, access_key_id: &str) -> Option<(Stri
 }
 
 /// The node the caller's key belongs to, which must be `instance_id`: the node's real scope
-/// (its key's account and region as registered; the gateway's account for a node key is the
-/// node's own sandbox, see [`lookup_key`]).
+/// (its key's account and region as registered, see [`lookup_key`]).
 fn authorize(
     ssm: &Ssm,
     ctx: &RequestContext,

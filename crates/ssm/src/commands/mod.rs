@@ -18,6 +18,7 @@
 pub mod agent;
 pub mod model;
 pub mod send;
+pub mod status;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -136,12 +137,40 @@ pub fn start(ssm: &Arc<Ssm>) -> Result<(), String> {
     let weak = Arc::downgrade(ssm);
     let task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(SWEEP_EVERY);
+        let mut statuses = status::StatusPublisher::default();
         loop {
             tick.tick().await;
             let Some(ssm) = weak.upgrade() else { return };
-            let swept = tokio::task::spawn_blocking(move || sweep(&ssm, now())).await;
-            if let Ok(Err(e)) = swept {
-                tracing::warn!(error = %e.message, "run command timeout sweep failed");
+            let dir = ssm.inner().directory.clone();
+            let swept = tokio::task::spawn_blocking(move || {
+                let t = now();
+                sweep(&ssm, t)?;
+                let nodes = scan_rows::<crate::activations::ManagedInstance>(
+                    &*ssm.inner().store,
+                    crate::activations::INSTANCES,
+                    "",
+                )?;
+                Ok::<_, ApiError>((nodes, t))
+            })
+            .await;
+            match swept {
+                Ok(Ok((nodes, t))) => {
+                    for (account, region, input) in statuses.due(&nodes, t) {
+                        let dir = dir.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = dir
+                                .invoke("CloudWatch", &account, &region, "PutMetricData", input)
+                                .await
+                            {
+                                tracing::warn!(error = %e.message, "status-check metric not published");
+                            }
+                        });
+                    }
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e.message, "run command timeout sweep failed");
+                }
+                Err(_) => {}
             }
         }
     });

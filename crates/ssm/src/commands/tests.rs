@@ -28,13 +28,8 @@ fn fixture() -> Fixture {
 }
 
 fn ctx(op: &str, key: &str) -> RequestContext {
-    // A node key's requests arrive in the node's sandbox account (what lookup_key answers).
-    let account = if key.starts_with("AKMI") {
-        "mi-sandbox"
-    } else {
-        "123456789012"
-    };
-    let mut c = RequestContext::internal(account, "us-east-1", op);
+    // A node key's requests arrive in the node's real account (what lookup_key answers).
+    let mut c = RequestContext::internal("123456789012", "us-east-1", op);
     c.access_key_id = Some(key.to_string());
     c
 }
@@ -74,12 +69,11 @@ async fn node(f: &Fixture, env: &str) -> (String, String) {
         .await
         .unwrap();
     let key = r["AccessKeyId"].as_str().unwrap().to_string();
-    let (secret, sandbox) = lookup_key(&*f.ssm.inner().store, &key).unwrap();
+    let (secret, account) = lookup_key(&*f.ssm.inner().store, &key).unwrap();
     assert_eq!(secret, r["SecretAccessKey"].as_str().unwrap());
     assert_eq!(
-        sandbox,
-        r["InstanceId"].as_str().unwrap(),
-        "node keys see only their own sandbox"
+        account, "123456789012",
+        "node keys act in the node's account (restricted by the credential store)"
     );
     assert_eq!(r["Name"], "web");
     (r["InstanceId"].as_str().unwrap().to_string(), key)
