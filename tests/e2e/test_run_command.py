@@ -180,16 +180,20 @@ def test_run_command_on_two_agents(fleet):
     assert poll(lambda: "to-logs" in messages(f"{cw}/{web}/runShellScript/stdout"), "stdout in Logs")
     assert poll(lambda: "err-logs" in messages(f"{cw}/{web}/runShellScript/stderr"), "stderr in Logs")
 
-    # A node's own key is good for the agent protocol only: through the SSM API it sees an empty
-    # sandbox, not the account's fleet, and cannot send commands to the other node.
+    # A node's own key works in the node's account, but only for the agent protocol, PutMetricData
+    # and the Logs writes the monitoring agent needs: the SSM API refuses it, so it can neither read
+    # the fleet nor send commands to the other node.
     reg = json.loads((agents["web"].state / "registration.json").read_text())
     cfg = Config(retries={"mode": "standard", "total_max_attempts": 1})
     as_node = harness.session(None, reg["access_key_id"], reg["secret_access_key"]).client(
         "ssm", endpoint_url=srv.url, config=cfg)
-    assert as_node.describe_instance_information()["InstanceInformationList"] == []
-    with pytest.raises(as_node.exceptions.InvalidInstanceId):
+    with pytest.raises(as_node.exceptions.ClientError) as denied:
+        as_node.describe_instance_information()
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+    with pytest.raises(as_node.exceptions.ClientError) as denied:
         as_node.send_command(DocumentName="AWS-RunShellScript", InstanceIds=[db],
                              Parameters={"commands": ["echo pwned"]})
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
 
     # Server restart while a command runs: the result arrives once.
     during = send(ssm, web, ["sleep 3", "echo after-restart"])
