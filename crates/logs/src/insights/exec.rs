@@ -5,6 +5,7 @@
 //! `stats` stops scanning once it has enough rows.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -56,14 +57,23 @@ fn apply_stream(cmd: &Command, rec: &mut Rec) -> bool {
         }
         Command::Filter(e) => eval(e, rec).truthy(),
         Command::Parse { source, kind } => {
-            let text = match source {
-                Expr::Field(f) => rec
-                    .get_str(f)
-                    .map(str::to_string)
-                    .unwrap_or_else(|| rec.get(f).render()),
-                other => eval(other, rec).render(),
+            // Borrow `@message` instead of copying it for every event.
+            let owned;
+            let text: &str = match source {
+                Expr::Field(f) => match rec.get_str(f) {
+                    Some(t) => t,
+                    None => {
+                        owned = rec.get(f).render();
+                        &owned
+                    }
+                },
+                other => {
+                    owned = eval(other, rec).render();
+                    &owned
+                }
             };
-            for (k, v) in parse_captures(kind, &text) {
+            let found = parse_captures(kind, text);
+            for (k, v) in found {
                 rec.set(&k, v);
             }
             true
@@ -333,7 +343,10 @@ struct Stats<'q> {
     /// The aggregate calls inside each `aggs` expression, in evaluation order (`sum(b)/1024`
     /// has one, `sum(a)/count(*)` two).
     calls: Vec<Vec<&'q Expr>>,
-    groups: HashMap<Vec<String>, (Vec<V>, Vec<Acc>)>,
+    /// Keyed by the rendered `by` values, each as `<len>:<text>` (unambiguous, one allocation).
+    groups: HashMap<String, (Vec<V>, Vec<Acc>)>,
+    /// Reused buffer the group key is rendered into.
+    scratch: String,
 }
 
 /// The aggregate calls of `e` (not descending into an aggregate's own arguments).
@@ -399,6 +412,7 @@ impl<'q> Stats<'q> {
             by,
             calls,
             groups: HashMap::new(),
+            scratch: String::new(),
         }
     }
 
@@ -416,7 +430,7 @@ impl<'q> Stats<'q> {
     /// Count `n` more events in the single group of a `by`-less stats of `count`s only.
     fn bump(&mut self, n: u64) {
         let calls = &self.calls;
-        let entry = self.groups.entry(Vec::new()).or_insert_with(|| {
+        let entry = self.groups.entry(String::new()).or_insert_with(|| {
             let accs = calls.iter().flatten().map(|_| Acc::Count(0)).collect();
             (Vec::new(), accs)
         });
@@ -429,10 +443,28 @@ impl<'q> Stats<'q> {
 
     fn feed(&mut self, r: &dyn Fields, ts: i64) {
         let keys: Vec<V> = self.by.iter().map(|n| eval(&n.expr, r)).collect();
-        let rendered: Vec<String> = keys.iter().map(V::render).collect();
-        let calls = &self.calls;
-        let entry = self.groups.entry(rendered).or_insert_with(|| {
-            let accs = calls
+        self.scratch.clear();
+        for k in &keys {
+            // Values group by their rendering (as before); a time by its milliseconds, which
+            // is the same partition without formatting a date per event.
+            match k {
+                V::Time(ms) => {
+                    let _ = write!(self.scratch, "t{ms};");
+                }
+                V::Str(text) => {
+                    let _ = write!(self.scratch, "s{}:", text.len());
+                    self.scratch.push_str(text);
+                }
+                other => {
+                    let text = other.render();
+                    let _ = write!(self.scratch, "s{}:", text.len());
+                    self.scratch.push_str(&text);
+                }
+            }
+        }
+        if !self.groups.contains_key(self.scratch.as_str()) {
+            let accs = self
+                .calls
                 .iter()
                 .flatten()
                 .map(|c| match c {
@@ -440,8 +472,12 @@ impl<'q> Stats<'q> {
                     _ => Acc::Count(0),
                 })
                 .collect();
-            (keys, accs)
-        });
+            self.groups.insert(self.scratch.clone(), (keys, accs));
+        }
+        let calls = &self.calls;
+        let Some(entry) = self.groups.get_mut(self.scratch.as_str()) else {
+            return;
+        };
         for (acc, c) in entry.1.iter_mut().zip(calls.iter().flatten()) {
             if let Expr::Call(_, args) = c {
                 feed(acc, args, r, ts);
@@ -819,11 +855,19 @@ pub fn run(
                     return false;
                 }
                 if let Some(f) = &finder {
+                    // Events of one stream come in runs: look each run's stream up once.
+                    let mut last: Option<(u32, bool)> = None;
                     for i in 0..b.len() {
-                        if b.ts[i] >= start
-                            && b.ts[i] < end
-                            && src.streams.contains_key(&b.stream[i])
-                        {
+                        let id = b.stream[i];
+                        let known = match last {
+                            Some((l, k)) if l == id => k,
+                            _ => {
+                                let k = src.streams.contains_key(&id);
+                                last = Some((id, k));
+                                k
+                            }
+                        };
+                        if known && b.ts[i] >= start && b.ts[i] < end {
                             out.scanned += 1;
                             out.bytes += (b.ends[i] as usize - b.start(i)) as u64;
                         }
@@ -847,12 +891,22 @@ pub fn run(
                     Some(_) => &mut hits.iter().copied(),
                     None => &mut all.into_iter(),
                 };
+                let mut last: Option<(u32, Option<&String>)> = None;
                 for i in indexes {
                     let ts = b.ts[i];
                     if ts < start || ts >= end {
                         continue;
                     }
-                    let Some(stream) = src.streams.get(&b.stream[i]) else {
+                    let id = b.stream[i];
+                    let found = match last {
+                        Some((l, s)) if l == id => s,
+                        _ => {
+                            let s = src.streams.get(&id);
+                            last = Some((id, s));
+                            s
+                        }
+                    };
+                    let Some(stream) = found else {
                         continue;
                     };
                     let bytes = b.message(i);
