@@ -4,9 +4,9 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use opsloop_core::{ApiError, RequestContext, Value};
+use opsloop_store::typed::Typed;
 use opsloop_store::{ControlStore, WriteOp};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 
 /// Contacts (all types), keyed by ARN.
 pub const T_CONTACT: &str = "contacts.contact";
@@ -114,20 +114,17 @@ pub fn store_err(e: opsloop_store::StoreError) -> ApiError {
     ApiError::internal()
 }
 
-fn decode_err(e: serde_json::Error) -> ApiError {
-    tracing::error!(error = %e, "contacts: undecodable stored record");
+fn typed_err(e: opsloop_store::typed::TypedError) -> ApiError {
+    tracing::error!(error = %e, "contacts: control store failure");
     ApiError::internal()
 }
 
-/// Typed access to the control store.
+/// Typed access to the control store (JSON records; see `opsloop_store::typed`).
 pub struct Db<'a>(pub &'a dyn ControlStore);
 
 impl Db<'_> {
     pub fn get<T: DeserializeOwned>(&self, table: &str, key: &str) -> Result<Option<T>, ApiError> {
-        match self.0.get(table, key).map_err(store_err)? {
-            Some(b) => serde_json::from_slice(&b).map(Some).map_err(decode_err),
-            None => Ok(None),
-        }
+        Typed(self.0).get(table, key).map_err(typed_err)
     }
 
     /// Every row of `table` under `prefix`, in key order.
@@ -136,47 +133,15 @@ impl Db<'_> {
         table: &str,
         prefix: &str,
     ) -> Result<Vec<(String, T)>, ApiError> {
-        let mut out = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let rows = self
-                .0
-                .scan(table, prefix, after.as_deref(), 500)
-                .map_err(store_err)?;
-            let done = rows.len() < 500;
-            for (k, v) in rows {
-                let t = serde_json::from_slice(&v).map_err(decode_err)?;
-                after = Some(k.clone());
-                out.push((k, t));
-            }
-            if done {
-                return Ok(out);
-            }
-        }
+        Typed(self.0).scan(table, prefix).map_err(typed_err)
     }
 
     pub fn batch(&self, ops: Vec<WriteOp>) -> Result<(), ApiError> {
-        if ops.is_empty() {
-            return Ok(());
-        }
-        self.0.batch(ops).map_err(store_err)
+        Typed(self.0).batch(ops).map_err(typed_err)
     }
 }
 
-pub fn put<T: Serialize>(table: &str, key: &str, value: &T) -> WriteOp {
-    WriteOp::Put {
-        table: table.to_string(),
-        key: key.to_string(),
-        value: serde_json::to_vec(value).unwrap_or_default(),
-    }
-}
-
-pub fn del(table: &str, key: &str) -> WriteOp {
-    WriteOp::Delete {
-        table: table.to_string(),
-        key: key.to_string(),
-    }
-}
+pub use opsloop_store::typed::{del, put};
 
 /// A string member of an input document.
 pub fn s<'a>(v: &'a Value, name: &str) -> Option<&'a str> {

@@ -5,6 +5,8 @@
 //! Architecture invariant: every successful write is durable when the call returns (SQLite WAL mode
 //! with `synchronous=FULL`).
 
+pub mod typed;
+
 use std::path::Path;
 
 use parking_lot::Mutex;
