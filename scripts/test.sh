@@ -23,6 +23,9 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r tests/e2e/requirements.txt
 
+# A full run gains nothing from incremental compilation, and its caches double the disk a build takes.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 step "build opsloop"
 cargo build -p opsloop
 
@@ -38,6 +41,9 @@ step "end-to-end tests (pytest tests/e2e)"
 e2e_status=0
 OPSLOOP_BIN="${OPSLOOP_BIN:-$target_dir/debug/opsloop}" "$venv/bin/python" -m pytest tests/e2e \
     -p no:cacheprovider -q -ra || e2e_status=$?
+
+step "disk used by the build"
+du -sh "$target_dir" 2>/dev/null || true
 
 if [ "$rust_status" -ne 0 ] || [ "$e2e_status" -ne 0 ]; then
     echo "error: tests failed (cargo nextest: exit $rust_status, pytest: exit $e2e_status)" >&2
