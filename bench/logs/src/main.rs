@@ -61,6 +61,13 @@ struct Cli {
     /// Keep the work directory.
     #[arg(long)]
     keep: bool,
+    /// Reuse the text and server data a previous `--keep` run left in the work directory: skip
+    /// generation and ingest, measure only the queries (implies `--keep`; for iterating).
+    #[arg(long)]
+    reuse: bool,
+    /// Run only the scan query (not the one-hour window or the seed queries).
+    #[arg(long)]
+    scan_only: bool,
 }
 
 /// One line of the results table.
@@ -72,10 +79,12 @@ fn main() -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let _ = std::fs::remove_dir_all(&cli.work_dir);
+    if !cli.reuse {
+        let _ = std::fs::remove_dir_all(&cli.work_dir);
+    }
     std::fs::create_dir_all(&cli.work_dir)?;
     let result = runtime.block_on(run(&cli));
-    if !cli.keep {
+    if !cli.keep && !cli.reuse {
         let _ = std::fs::remove_dir_all(&cli.work_dir);
     }
     let rows = result?;
@@ -100,17 +109,24 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
     let bin = procs::find_binary(cli.opsloop.as_deref(), "opsloop")?;
     let text = cli.work_dir.join("app.log");
 
-    // 1. the data
-    let t = Instant::now();
-    let g = gen::generate(&text, cli.mb * 1_000_000, cli.error_per_mille, 42)?;
-    eprintln!(
-        "generated {} lines, {:.1} MB of messages ({} ERROR, {} REPORT) in {:.1?}",
-        g.lines,
-        g.bytes as f64 / 1e6,
-        g.errors,
-        g.reports,
-        t.elapsed()
-    );
+    // 1. the data (or what a kept run left)
+    let summary = cli.work_dir.join("bench.json");
+    let span_ms = cli.span_hours * 3_600_000;
+    let (g, ts0) = if cli.reuse {
+        load_summary(&summary).context("--reuse needs a work directory left by --keep")?
+    } else {
+        let t = Instant::now();
+        let g = gen::generate(&text, cli.mb * 1_000_000, cli.error_per_mille, 42)?;
+        eprintln!(
+            "generated {} lines, {:.1} MB of messages ({} ERROR, {} REPORT) in {:.1?}",
+            g.lines,
+            g.bytes as f64 / 1e6,
+            g.errors,
+            g.reports,
+            t.elapsed()
+        );
+        (g, opsloop_bench::unix_millis() - span_ms - 300_000)
+    };
     let file_bytes = std::fs::metadata(&text)?.len();
     rows.push(Row(
         "data".into(),
@@ -156,68 +172,15 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
 
     // 3. the server
     let data = cli.work_dir.join("data");
-    let mut server = procs::spawn_opsloop(&bin, &data, &cli.work_dir.join("server.log"))?;
-    server
-        .wait_ready("/_opsloop/health", Duration::from_secs(60))
-        .await?;
     let creds = Creds {
         access_key_id: BENCH_AKID.into(),
         secret_access_key: BENCH_SECRET.into(),
         region: "us-east-1".into(),
     };
-    let mut c = LogsClient::connect(server.addr, creds.clone()).await?;
-    c.call("CreateLogGroup", &json!({"logGroupName": GROUP}))
-        .await?;
-    for k in 0..cli.connections {
-        c.call(
-            "CreateLogStream",
-            &json!({"logGroupName": GROUP, "logStreamName": format!("i-{k:04}")}),
-        )
-        .await?;
+    if !cli.reuse {
+        rows.extend(ingest_phase(cli, &bin, &text, &g, ts0, span_ms, &creds).await?);
+        save_summary(&summary, &g, ts0)?;
     }
-    let span_ms = cli.span_hours * 3_600_000;
-    let ts0 = opsloop_bench::unix_millis() - span_ms - 300_000;
-
-    // 4. ingest
-    let cpu0 = procs::cpu_seconds(server.pid()).unwrap_or(0.0);
-    let t = Instant::now();
-    let (events, sent_bytes) = ingest(cli, &text, &g, ts0, span_ms, server.addr, &creds).await?;
-    let ingest_time = t.elapsed();
-    let cpu = procs::cpu_seconds(server.pid()).unwrap_or(0.0) - cpu0;
-    if events != g.lines {
-        bail!("ingested {events} events, generated {}", g.lines);
-    }
-    rows.push(Row(
-        "ingest (PutLogEvents, loopback HTTP)".into(),
-        format!(
-            "**{:.1} MB/s** raw message bytes ({:.0} events/s; {:.1} s for {:.1} MB; {} connections, ~{} KB batches; server CPU {:.1} s; request bodies {:.1} MB)",
-            mb_s(g.bytes, ingest_time),
-            events as f64 / ingest_time.as_secs_f64(),
-            ingest_time.as_secs_f64(),
-            g.bytes as f64 / 1e6,
-            cli.connections,
-            cli.batch_bytes / 1000,
-            cpu,
-            sent_bytes as f64 / 1e6
-        ),
-    ));
-
-    // 5. restart (the shutdown checkpoints everything into segments) and measure the disk
-    let (clean, stop) = server.terminate(Duration::from_secs(300)).await?;
-    let logs_dir = data.join("logs");
-    let (apparent, _) = procs::dir_size(&logs_dir)?;
-    rows.push(Row(
-        "compression".into(),
-        format!(
-            "**{:.2}x** ({:.1} MB raw / {:.1} MB on disk in {}; shutdown {} in {:.1} s)",
-            g.bytes as f64 / apparent as f64,
-            g.bytes as f64 / 1e6,
-            apparent as f64 / 1e6,
-            logs_dir.display(),
-            if clean { "clean" } else { "KILLED" },
-            stop.as_secs_f64()
-        ),
-    ));
     let mut server = procs::spawn_opsloop(&bin, &data, &cli.work_dir.join("server2.log"))?;
     let ready = server
         .wait_ready("/_opsloop/health", Duration::from_secs(120))
@@ -288,6 +251,10 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
     if count != rg_count {
         bail!("Insights counted {count} ERROR events, rg {rg_count}");
     }
+    if cli.scan_only {
+        server.terminate(Duration::from_secs(60)).await?;
+        return Ok(rows);
+    }
 
     // 7. a one-hour window reads only its partition
     let mid = ts0 + span_ms / 2;
@@ -351,6 +318,104 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
     ));
     server.terminate(Duration::from_secs(60)).await?;
     Ok(rows)
+}
+
+/// Start a server on a fresh data directory, create the group and streams, ingest the text, stop
+/// the server (its shutdown checkpoint writes every event into segments) and measure the store.
+async fn ingest_phase(
+    cli: &Cli,
+    bin: &std::path::Path,
+    text: &std::path::Path,
+    g: &gen::Generated,
+    ts0: i64,
+    span_ms: i64,
+    creds: &Creds,
+) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    let data = cli.work_dir.join("data");
+    let mut server = procs::spawn_opsloop(bin, &data, &cli.work_dir.join("server.log"))?;
+    server
+        .wait_ready("/_opsloop/health", Duration::from_secs(60))
+        .await?;
+    let mut c = LogsClient::connect(server.addr, creds.clone()).await?;
+    c.call("CreateLogGroup", &json!({"logGroupName": GROUP}))
+        .await?;
+    for k in 0..cli.connections {
+        c.call(
+            "CreateLogStream",
+            &json!({"logGroupName": GROUP, "logStreamName": format!("i-{k:04}")}),
+        )
+        .await?;
+    }
+
+    // 4. ingest (step 3 is the server)
+    let cpu0 = procs::cpu_seconds(server.pid()).unwrap_or(0.0);
+    let t = Instant::now();
+    let (events, sent_bytes) = ingest(cli, text, g, ts0, span_ms, server.addr, creds).await?;
+    let ingest_time = t.elapsed();
+    let cpu = procs::cpu_seconds(server.pid()).unwrap_or(0.0) - cpu0;
+    if events != g.lines {
+        bail!("ingested {events} events, generated {}", g.lines);
+    }
+    rows.push(Row(
+        "ingest (PutLogEvents, loopback HTTP)".into(),
+        format!(
+            "**{:.1} MB/s** raw message bytes ({:.0} events/s; {:.1} s for {:.1} MB; {} connections, ~{} KB batches; server CPU {:.1} s; request bodies {:.1} MB)",
+            mb_s(g.bytes, ingest_time),
+            events as f64 / ingest_time.as_secs_f64(),
+            ingest_time.as_secs_f64(),
+            g.bytes as f64 / 1e6,
+            cli.connections,
+            cli.batch_bytes / 1000,
+            cpu,
+            sent_bytes as f64 / 1e6
+        ),
+    ));
+
+    // 5. restart (the shutdown checkpoints everything into segments) and measure the disk
+    let (clean, stop) = server.terminate(Duration::from_secs(300)).await?;
+    let logs_dir = data.join("logs");
+    let (apparent, _) = procs::dir_size(&logs_dir)?;
+    rows.push(Row(
+        "compression".into(),
+        format!(
+            "**{:.2}x** ({:.1} MB raw / {:.1} MB on disk in {}; shutdown {} in {:.1} s)",
+            g.bytes as f64 / apparent as f64,
+            g.bytes as f64 / 1e6,
+            apparent as f64 / 1e6,
+            logs_dir.display(),
+            if clean { "clean" } else { "KILLED" },
+            stop.as_secs_f64()
+        ),
+    ));
+    Ok(rows)
+}
+
+/// Remember what a run generated and its first timestamp, for `--reuse`.
+fn save_summary(path: &std::path::Path, g: &gen::Generated, ts0: i64) -> Result<()> {
+    let v = json!({"bytes": g.bytes, "lines": g.lines, "errors": g.errors, "reports": g.reports,
+        "users": g.users, "ts0": ts0});
+    std::fs::write(path, serde_json::to_vec(&v)?)?;
+    Ok(())
+}
+
+fn load_summary(path: &std::path::Path) -> Result<(gen::Generated, i64)> {
+    let v: Value = serde_json::from_slice(&std::fs::read(path)?)?;
+    let n = |k: &str| v[k].as_u64().with_context(|| format!("{k} missing"));
+    let users = v["users"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
+        .collect();
+    let g = gen::Generated {
+        bytes: n("bytes")?,
+        lines: n("lines")?,
+        errors: n("errors")?,
+        reports: n("reports")?,
+        users,
+    };
+    Ok((g, v["ts0"].as_i64().context("ts0 missing")?))
 }
 
 fn render_row(row: &Value) -> String {
