@@ -213,6 +213,16 @@ impl Agent {
                 "Status": r.status,
                 "StatusDetails": r.status_details,
                 "ResponseCode": r.response_code,
+                "PluginResults": r.plugins.iter().map(|p| json!({
+                    "Name": p.name,
+                    "Status": p.status,
+                    "StatusDetails": p.status_details,
+                    "ResponseCode": p.response_code,
+                    "StandardOutput": p.stdout,
+                    "StandardError": p.stderr,
+                    "StartDateTime": p.started,
+                    "EndDateTime": p.ended,
+                })).collect::<Vec<_>>(),
             });
             match self.call("SendReply", input, Duration::from_secs(30)).await {
                 Ok(_) => self.state.drop_result(&r.command_id)?,
@@ -251,10 +261,10 @@ impl Agent {
         ));
         let mut tick = tokio::time::interval(self.chunk_interval);
         tick.tick().await;
-        let outcome = loop {
+        let (outcome, steps) = loop {
             tokio::select! {
-                done = &mut run => break done.unwrap_or(runner::Outcome {
-                    plugin_name: plugin_name.clone(), status: "Failed", details: "Failed", code: -1 }),
+                done = &mut run => break done.unwrap_or((runner::Outcome {
+                    plugin_name: plugin_name.clone(), status: "Failed", details: "Failed", code: -1 }, vec![])),
                 _ = tick.tick() => {
                     let (o, e) = out.take();
                     let input = json!({"InstanceId": self.instance_id, "CommandId": command_id,
@@ -280,6 +290,19 @@ impl Agent {
             response_code: outcome.code,
             stdout: o,
             stderr: e,
+            plugins: steps
+                .into_iter()
+                .map(|s| state::StepResult {
+                    name: s.name,
+                    status: s.status.to_string(),
+                    status_details: s.details.to_string(),
+                    response_code: s.code,
+                    stdout: s.stdout,
+                    stderr: s.stderr,
+                    started: s.started,
+                    ended: s.ended,
+                })
+                .collect(),
         };
         if let Err(e) = self.state.save_result(&result) {
             tracing::error!(error = %e, command = %command_id, "cannot keep the result");

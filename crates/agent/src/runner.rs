@@ -26,15 +26,30 @@ pub struct Outcome {
 #[derive(Default)]
 pub struct Buffer {
     inner: std::sync::Mutex<(String, String)>,
+    /// Most characters kept per stream (none: unbounded, drained by the reporter).
+    cap: Option<usize>,
 }
 
 impl Buffer {
+    /// A buffer keeping at most `cap` characters of each stream (a step's own output).
+    pub fn capped(cap: usize) -> Buffer {
+        Buffer {
+            inner: Default::default(),
+            cap: Some(cap),
+        }
+    }
+
     pub fn push(&self, stderr: bool, text: &str) {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if stderr {
-            g.1.push_str(text);
-        } else {
-            g.0.push_str(text);
+        let buf = if stderr { &mut g.1 } else { &mut g.0 };
+        match self.cap {
+            None => buf.push_str(text),
+            Some(cap) => {
+                let have = buf.chars().count();
+                if have < cap {
+                    buf.extend(text.chars().take(cap - have));
+                }
+            }
         }
     }
 
@@ -63,7 +78,21 @@ fn kill_group(pgid: u32) {
         .status();
 }
 
-async fn pump<R: tokio::io::AsyncRead + Unpin>(mut r: R, out: Arc<Buffer>, stderr: bool) {
+/// Where a step's output goes: the shared buffer the reporter drains, and the step's own copy.
+#[derive(Clone)]
+struct Sinks {
+    shared: Arc<Buffer>,
+    own: Arc<Buffer>,
+}
+
+impl Sinks {
+    fn push(&self, stderr: bool, text: &str) {
+        self.shared.push(stderr, text);
+        self.own.push(stderr, text);
+    }
+}
+
+async fn pump<R: tokio::io::AsyncRead + Unpin>(mut r: R, out: Sinks, stderr: bool) {
     let mut buf = vec![0u8; 8192];
     let mut carry: Vec<u8> = Vec::new();
     loop {
@@ -93,7 +122,7 @@ async fn run_shell(
     script: &str,
     dir: &Path,
     timeout: Duration,
-    out: &Arc<Buffer>,
+    out: &Sinks,
     cancel: &mut watch::Receiver<bool>,
 ) -> Result<Option<i64>, ()> {
     let mut cmd = tokio::process::Command::new("sh");
@@ -149,34 +178,115 @@ async fn run_shell(
     result
 }
 
-/// Run a command's plugins in order, stopping at the first that does not succeed.
+/// Characters of each step's own output kept for its result (GetCommandInvocation's cap).
+pub const STEP_OUTPUT_CAP: usize = 24_000;
+
+/// What one step (plugin) ended as.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepOutcome {
+    pub name: String,
+    pub status: &'static str,
+    pub details: &'static str,
+    pub code: i64,
+    /// The step's own output (each stream capped at [`STEP_OUTPUT_CAP`] characters).
+    pub stdout: String,
+    pub stderr: String,
+    pub started: f64,
+    pub ended: f64,
+}
+
+fn epoch() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// This node's platform type as preconditions name it.
+pub fn platform_type() -> &'static str {
+    if cfg!(target_os = "macos") {
+        "MacOS"
+    } else {
+        "Linux"
+    }
+}
+
+/// The first precondition of `p` that does not hold on this node, if any. Only
+/// `{"StringEquals": ["platformType", X]}` exists in schema 2.2; anything else does not hold.
+fn unmet_precondition(p: &Value) -> Option<String> {
+    let list = p["preconditions"].as_array()?;
+    list.iter()
+        .find(|pre| {
+            let ops: Vec<&str> = pre["StringEquals"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            !matches!(ops.as_slice(), ["platformType", v] if *v == platform_type())
+        })
+        .map(|pre| pre.to_string())
+}
+
+/// Run a command's plugins in order, stopping at the first that does not succeed (a step whose
+/// precondition does not hold is skipped: Success / Skipped). Returns the command's outcome and
+/// each step's.
 pub async fn run_plugins(
     plugins: Vec<Value>,
     default_dir: std::path::PathBuf,
     out: Arc<Buffer>,
     mut cancel: watch::Receiver<bool>,
-) -> Outcome {
+) -> (Outcome, Vec<StepOutcome>) {
     let mut last = Outcome {
         plugin_name: String::new(),
         status: "Success",
         details: "Success",
         code: 0,
     };
+    let mut steps = Vec::new();
     for p in &plugins {
         let name = p["name"].as_str().unwrap_or("step").to_string();
         last.plugin_name = name.clone();
+        let sinks = Sinks {
+            shared: out.clone(),
+            own: Arc::new(Buffer::capped(STEP_OUTPUT_CAP)),
+        };
+        let started = epoch();
+        let finish = |status: &'static str, details: &'static str, code: i64, sinks: &Sinks| {
+            let (stdout, stderr) = sinks.own.take();
+            StepOutcome {
+                name: name.clone(),
+                status,
+                details,
+                code,
+                stdout,
+                stderr,
+                started,
+                ended: epoch(),
+            }
+        };
+        if let Some(pre) = unmet_precondition(p) {
+            sinks.push(
+                false,
+                &format!("Step execution skipped due to unsatisfied preconditions: {pre}. Step name: {name}\n"),
+            );
+            steps.push(finish("Success", "Skipped", 0, &sinks));
+            continue;
+        }
         let action = p["action"].as_str().unwrap_or("");
         if action != "aws:runShellScript" {
-            out.push(
+            sinks.push(
                 true,
                 &format!("opsloop agent: action {action} is not supported on this node\n"),
             );
-            return Outcome {
-                plugin_name: name,
-                status: "Failed",
-                details: "Failed",
-                code: 1,
-            };
+            steps.push(finish("Failed", "Failed", 1, &sinks));
+            return (
+                Outcome {
+                    plugin_name: name,
+                    status: "Failed",
+                    details: "Failed",
+                    code: 1,
+                },
+                steps,
+            );
         }
         let script: Vec<String> = p["runCommand"]
             .as_array()
@@ -194,36 +304,30 @@ pub async fn run_plugins(
             }
         };
         let timeout = Duration::from_secs(p["timeoutSeconds"].as_u64().unwrap_or(3600).max(1));
-        match run_shell(&script.join("\n"), &dir, timeout, &out, &mut cancel).await {
-            Err(()) => {
-                return Outcome {
-                    plugin_name: name,
-                    status: "Cancelled",
-                    details: "Cancelled",
-                    code: -1,
+        let (status, details, code) =
+            match run_shell(&script.join("\n"), &dir, timeout, &sinks, &mut cancel).await {
+                Err(()) => ("Cancelled", "Cancelled", -1),
+                Ok(None) => {
+                    sinks.push(true, "\nfailed to run commands: the command timed out\n");
+                    ("TimedOut", "ExecutionTimedOut", -1)
                 }
-            }
-            Ok(None) => {
-                out.push(true, "\nfailed to run commands: the command timed out\n");
-                return Outcome {
+                Ok(Some(0)) => ("Success", "Success", 0),
+                Ok(Some(code)) => ("Failed", "Failed", code),
+            };
+        steps.push(finish(status, details, code, &sinks));
+        if status != "Success" {
+            return (
+                Outcome {
                     plugin_name: name,
-                    status: "TimedOut",
-                    details: "ExecutionTimedOut",
-                    code: -1,
-                };
-            }
-            Ok(Some(0)) => {}
-            Ok(Some(code)) => {
-                return Outcome {
-                    plugin_name: name,
-                    status: "Failed",
-                    details: "Failed",
+                    status,
+                    details,
                     code,
-                }
-            }
+                },
+                steps,
+            );
         }
     }
-    last
+    (last, steps)
 }
 
 #[cfg(test)]
@@ -241,7 +345,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (_tx, rx) = watch::channel(false);
         let out = Arc::new(Buffer::default());
-        let r = run_plugins(
+        let (r, steps) = run_plugins(
             vec![step(&["echo Hello World", "pwd", "echo oops >&2"], 10)],
             dir.path().to_path_buf(),
             out.clone(),
@@ -252,7 +356,10 @@ mod tests {
         let (o, e) = out.take();
         assert_eq!(o, format!("Hello World\n{}\n", dir.path().display()));
         assert_eq!(e, "oops\n");
-        let r = run_plugins(
+        assert_eq!(steps.len(), 1);
+        assert_eq!(steps[0].stdout, o);
+        assert_eq!(steps[0].stderr, "oops\n");
+        let (r, steps) = run_plugins(
             vec![step(&["exit 3"], 10), step(&["echo never"], 10)],
             dir.path().to_path_buf(),
             out.clone(),
@@ -261,6 +368,42 @@ mod tests {
         .await;
         assert_eq!((r.status, r.code), ("Failed", 3));
         assert_eq!(out.take().0, "");
+        assert_eq!(steps.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn steps_whose_precondition_fails_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_tx, rx) = watch::channel(false);
+        let out = Arc::new(Buffer::default());
+        let mut win = step(&["echo windows-only"], 10);
+        win["name"] = json!("win");
+        win["preconditions"] = json!([{"StringEquals": ["platformType", "Windows"]}]);
+        let mut here = step(&["echo here"], 10);
+        here["name"] = json!("here");
+        here["preconditions"] = json!([{"StringEquals": ["platformType", platform_type()]}]);
+        let (r, steps) =
+            run_plugins(vec![win, here], dir.path().to_path_buf(), out.clone(), rx).await;
+        assert_eq!((r.status, r.plugin_name.as_str()), ("Success", "here"));
+        assert_eq!(
+            steps
+                .iter()
+                .map(|s| (s.name.as_str(), s.status, s.details))
+                .collect::<Vec<_>>(),
+            [
+                ("win", "Success", "Skipped"),
+                ("here", "Success", "Success")
+            ]
+        );
+        assert!(steps[0]
+            .stdout
+            .contains("skipped due to unsatisfied preconditions"));
+        assert_eq!(steps[1].stdout, "here\n");
+        assert!(!out.take().0.contains("windows-only"));
+        let capped = Buffer::capped(3);
+        capped.push(false, "héllo");
+        capped.push(false, "more");
+        assert_eq!(capped.take().0, "hél");
     }
 
     #[tokio::test]
@@ -271,7 +414,7 @@ mod tests {
         let out = Arc::new(Buffer::default());
         let script = format!("(sleep 3; touch {}) & sleep 30", marker.display());
         let started = std::time::Instant::now();
-        let r = run_plugins(
+        let (r, _) = run_plugins(
             vec![step(&[&script], 1)],
             dir.path().to_path_buf(),
             out.clone(),
@@ -289,7 +432,7 @@ mod tests {
         ));
         tokio::time::sleep(Duration::from_millis(200)).await;
         tx.send(true).unwrap();
-        let r = tokio::time::timeout(Duration::from_secs(5), task)
+        let (r, _) = tokio::time::timeout(Duration::from_secs(5), task)
             .await
             .unwrap()
             .unwrap();

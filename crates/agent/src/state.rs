@@ -33,6 +33,23 @@ pub struct PendingResult {
     /// Output not yet delivered in chunks.
     pub stdout: String,
     pub stderr: String,
+    /// Each step's result (`PluginResults` of the final reply), absent in results kept by older
+    /// agents.
+    #[serde(default)]
+    pub plugins: Vec<StepResult>,
+}
+
+/// One step's result in a kept [`PendingResult`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepResult {
+    pub name: String,
+    pub status: String,
+    pub status_details: String,
+    pub response_code: i64,
+    pub stdout: String,
+    pub stderr: String,
+    pub started: f64,
+    pub ended: f64,
 }
 
 /// The state directory.
@@ -191,6 +208,16 @@ mod tests {
             response_code: 0,
             stdout: "out".into(),
             stderr: String::new(),
+            plugins: vec![StepResult {
+                name: "p".into(),
+                status: "Success".into(),
+                status_details: "Success".into(),
+                response_code: 0,
+                stdout: "out".into(),
+                stderr: String::new(),
+                started: 1.0,
+                ended: 2.0,
+            }],
         };
         s.save_result(&res).unwrap();
         let again = StateDir::open(dir.path()).unwrap();

@@ -499,12 +499,28 @@ async fn run_command(ctx: &Ctx<'_>, inputs: &Value) -> Outcome {
                 )
                 .await
             {
-                if let Some(out) = inv
-                    .pointer("/CommandInvocations/0/CommandPlugins/0/Output")
-                    .and_then(Value::as_str)
-                {
-                    extra.insert("Output".to_string(), vec![out.to_string()]);
+                // Output: every step's output on the first target, in order; ResponseCode: the
+                // last step's.
+                let plugins = inv
+                    .pointer("/CommandInvocations/0/CommandPlugins")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                if !plugins.is_empty() {
+                    let out: String = plugins
+                        .iter()
+                        .filter_map(|p| p.get("Output").and_then(Value::as_str))
+                        .collect();
+                    extra.insert("Output".to_string(), vec![out.clone()]);
                     payload["Output"] = json!(out);
+                    if let Some(code) = plugins
+                        .last()
+                        .and_then(|p| p.get("ResponseCode"))
+                        .and_then(Value::as_i64)
+                    {
+                        extra.insert("ResponseCode".to_string(), vec![code.to_string()]);
+                        payload["ResponseCode"] = json!(code);
+                    }
                 }
             }
             Outcome::Done {

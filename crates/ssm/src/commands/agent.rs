@@ -19,9 +19,10 @@ use opsloop_store::{ControlStore, WriteOp};
 use serde_json::json;
 
 use super::model::{
-    append_capped, terminal, Invocation, NodeKey, GET_OUTPUT_CAP, INVOCATIONS, NODE_KEYS,
+    append_capped, terminal, Invocation, NodeKey, PluginResult, GET_OUTPUT_CAP, INVOCATIONS,
+    NODE_KEYS,
 };
-use super::{apply, finish, load_command, load_invocations, PENDING, RUNNING};
+use super::{apply, finish_with, load_command, load_invocations, PENDING, RUNNING};
 use crate::activations::{self, ManagedInstance, INSTANCES};
 use crate::common::{get_row, i, now, s, scan_rows, to_bytes};
 use crate::error::err;
@@ -422,7 +423,12 @@ async fn send_reply(
         };
         let details = s(input, "StatusDetails").unwrap_or(status);
         let code = i(input, "ResponseCode").unwrap_or(-1);
-        finish(ssm, scope, &cmd_id, &id, status, details, code)?;
+        let steps: Vec<PluginResult> = input
+            .get("PluginResults")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(PluginResult::from_reply).collect())
+            .unwrap_or_default();
+        finish_with(ssm, scope, &cmd_id, &id, status, details, code, steps)?;
     }
     Ok(json!({ "Cancel": cancel }))
 }

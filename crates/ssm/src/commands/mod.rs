@@ -16,6 +16,7 @@
 //! delivery timeout (TimeoutSeconds) or execution deadline passed.
 
 pub mod agent;
+pub mod expand;
 pub mod model;
 pub mod send;
 pub mod status;
@@ -260,7 +261,7 @@ pub fn apply(
     changed: &[String],
     extra: Vec<WriteOp>,
 ) -> Result<(), ApiError> {
-    let (status, details) = roll_up(invs);
+    let (status, details) = roll_up(invs, &cmd.max_errors);
     let command_changed = status != cmd.status || details != cmd.status_details;
     cmd.status = status;
     cmd.status_details = details;
@@ -377,6 +378,21 @@ pub fn finish(
     details: &str,
     code: i64,
 ) -> Result<bool, ApiError> {
+    finish_with(ssm, scope, id, instance, status, details, code, Vec::new())
+}
+
+/// [`finish`] with the node's per-step results.
+#[allow(clippy::too_many_arguments)]
+pub fn finish_with(
+    ssm: &Ssm,
+    scope: &Scope,
+    id: &str,
+    instance: &str,
+    status: &str,
+    details: &str,
+    code: i64,
+    steps: Vec<model::PluginResult>,
+) -> Result<bool, ApiError> {
     let _guard = ssm.inner().lock.lock();
     let Some(mut cmd) = load_command(ssm, scope, id)? else {
         return Ok(false);
@@ -391,8 +407,12 @@ pub fn finish(
     inv.status = status.into();
     inv.status_details = details.into();
     inv.response_code = code;
-    inv.ended = Some(now());
-    let extra = vec![
+    if !steps.is_empty() {
+        inv.plugins = steps;
+    }
+    let t = now();
+    inv.ended = Some(t);
+    let mut extra = vec![
         WriteOp::Delete {
             table: PENDING.into(),
             key: scope.key(&format!("{instance}/{id}")),
@@ -402,7 +422,26 @@ pub fn finish(
             key: scope.key(&format!("{id}/{instance}")),
         },
     ];
-    apply(ssm, scope, &mut cmd, &invs, &[instance.to_string()], extra)?;
+    let mut changed = vec![instance.to_string()];
+    // MaxErrors: once errors exceed it, targets not yet sent the command never get it.
+    let errors = invs.iter().filter(|i| model::is_error(i)).count();
+    if errors > model::error_limit(&cmd.max_errors, invs.len()) {
+        for other in invs.iter_mut().filter(|i| i.status == "Pending") {
+            other.status = "Cancelled".into();
+            other.status_details = "Cancelled".into();
+            other.ended = Some(t);
+            extra.push(WriteOp::Delete {
+                table: PENDING.into(),
+                key: scope.key(&format!("{}/{id}", other.instance_id)),
+            });
+            changed.push(other.instance_id.clone());
+        }
+        if changed.len() > 1 {
+            tracing::info!(command = %id, errors, max_errors = %cmd.max_errors, cancelled = changed.len() - 1,
+                "MaxErrors exceeded: remaining targets are not sent the command");
+        }
+    }
+    apply(ssm, scope, &mut cmd, &invs, &changed, extra)?;
     // A slot is free under MaxConcurrency: let waiting targets fetch their copy.
     for other in invs.iter().filter(|i| i.status == "Pending") {
         ssm.commands().wake(&other.instance_id);

@@ -70,6 +70,58 @@ pub struct Invocation {
     pub ended: Option<f64>,
     /// CancelCommand asked while the node runs it; the node's next reply learns it.
     pub cancel_requested: bool,
+    /// Each step's result as the node reported it with the final reply (empty before, and for
+    /// invocations that never ran).
+    #[serde(default)]
+    pub plugins: Vec<PluginResult>,
+}
+
+/// One plugin (step) of an invocation as the node ran it.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+pub struct PluginResult {
+    pub name: String,
+    pub status: String,
+    pub status_details: String,
+    pub response_code: i64,
+    /// First [`GET_OUTPUT_CAP`] characters of the step's stdout / stderr.
+    pub stdout: String,
+    pub stderr: String,
+    pub started: Option<f64>,
+    pub ended: Option<f64>,
+}
+
+impl PluginResult {
+    /// Parse one `PluginResults` entry of a final SendReply (status normalised to the
+    /// CommandPluginStatus values; output capped).
+    pub fn from_reply(v: &Value) -> PluginResult {
+        let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let status = match v.get("Status").and_then(Value::as_str).unwrap_or("Failed") {
+            s @ ("Success" | "Failed" | "TimedOut" | "Cancelled") => s.to_string(),
+            _ => "Failed".to_string(),
+        };
+        let details = match text("StatusDetails") {
+            d if d.is_empty() => status.clone(),
+            d => d,
+        };
+        PluginResult {
+            name: text("Name"),
+            status,
+            status_details: details,
+            response_code: v.get("ResponseCode").and_then(Value::as_i64).unwrap_or(-1),
+            stdout: cap(&text("StandardOutput"), GET_OUTPUT_CAP),
+            stderr: cap(&text("StandardError"), GET_OUTPUT_CAP),
+            started: v.get("StartDateTime").and_then(Value::as_f64),
+            ended: v.get("EndDateTime").and_then(Value::as_f64),
+        }
+    }
+}
+
+/// The plugin names of a command, in order.
+pub fn plugin_names(c: &Command) -> Vec<String> {
+    c.plugins
+        .iter()
+        .filter_map(|p| p.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect()
 }
 
 /// A node's own credentials (issued at registration).
@@ -115,15 +167,25 @@ pub fn concurrency_limit(max_concurrency: &str, targets: usize) -> usize {
     }
 }
 
+/// How many errors a command tolerates: `MaxErrors` as a number, or a percentage of `targets`
+/// (rounded down: 10% of 50 tolerates 5, the sixth error stops the command).
+pub fn error_limit(max_errors: &str, targets: usize) -> usize {
+    match max_errors.strip_suffix('%') {
+        Some(p) => targets * p.parse::<usize>().unwrap_or(0) / 100,
+        None => max_errors.parse::<usize>().unwrap_or(0),
+    }
+}
+
+/// Does this invocation count against MaxErrors (AWS: Failed and Execution Timed Out do;
+/// Delivery Timed Out, Undeliverable and Cancelled do not)?
+pub fn is_error(i: &Invocation) -> bool {
+    i.status == "Failed" || (i.status == "TimedOut" && i.status_details == "ExecutionTimedOut")
+}
+
 /// Counts of a command's invocations: (completed, errors, delivery timed out).
 pub fn counts(invs: &[Invocation]) -> (usize, usize, usize) {
     let completed = invs.iter().filter(|i| terminal(&i.status)).count();
-    let errors = invs
-        .iter()
-        .filter(|i| {
-            terminal(&i.status) && i.status != "Success" && i.status_details != "DeliveryTimedOut"
-        })
-        .count();
+    let errors = invs.iter().filter(|i| is_error(i)).count();
     let dto = invs
         .iter()
         .filter(|i| i.status_details == "DeliveryTimedOut")
@@ -131,8 +193,11 @@ pub fn counts(invs: &[Invocation]) -> (usize, usize, usize) {
     (completed, errors, dto)
 }
 
-/// The command's (Status, StatusDetails) from its invocations.
-pub fn roll_up(invs: &[Invocation]) -> (String, String) {
+/// The command's (Status, StatusDetails) from its invocations and its MaxErrors: Failed (or
+/// TimedOut when every error is an execution timeout) once errors exceed MaxErrors, Cancelled
+/// when the user cancelled, TimedOut/DeliveryTimedOut when nothing was delivered, and
+/// Success/Incomplete when some invocations did not succeed without exceeding MaxErrors.
+pub fn roll_up(invs: &[Invocation], max_errors: &str) -> (String, String) {
     let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
     if invs.is_empty() {
         return pair("Success", "Success");
@@ -143,25 +208,27 @@ pub fn roll_up(invs: &[Invocation]) -> (String, String) {
     if invs.iter().any(|i| !terminal(&i.status)) {
         return pair("InProgress", "InProgress");
     }
-    let all = |s: &str| invs.iter().all(|i| i.status == s);
-    let any_details = |d: &str| invs.iter().any(|i| i.status_details == d);
-    if all("Success") {
-        pair("Success", "Success")
-    } else if invs.iter().any(|i| i.status == "Cancelled") {
-        pair("Cancelled", "Cancelled")
-    } else if invs.iter().any(|i| i.status == "Failed") {
-        pair("Failed", "Failed")
-    } else if any_details("ExecutionTimedOut") {
-        pair("TimedOut", "ExecutionTimedOut")
-    } else if any_details("DeliveryTimedOut") {
-        if invs.iter().any(|i| i.status == "Success") {
-            pair("Success", "Incomplete")
-        } else {
-            pair("TimedOut", "DeliveryTimedOut")
-        }
-    } else {
-        pair("Failed", "Failed")
+    if invs.iter().all(|i| i.status == "Success") {
+        return pair("Success", "Success");
     }
+    let errors: Vec<&Invocation> = invs.iter().filter(|i| is_error(i)).collect();
+    if errors.len() > error_limit(max_errors, invs.len()) {
+        return if errors.iter().all(|i| i.status == "TimedOut") {
+            pair("TimedOut", "ExecutionTimedOut")
+        } else {
+            pair("Failed", "Failed")
+        };
+    }
+    if invs.iter().any(|i| i.status == "Cancelled") {
+        return pair("Cancelled", "Cancelled");
+    }
+    if invs.iter().any(|i| i.status == "Success") || !errors.is_empty() {
+        return pair("Success", "Incomplete");
+    }
+    if invs.iter().any(|i| i.status_details == "DeliveryTimedOut") {
+        return pair("TimedOut", "DeliveryTimedOut");
+    }
+    pair("Failed", "Undeliverable")
 }
 
 /// The `Command` shape.
@@ -222,35 +289,124 @@ pub fn invocation_doc(c: &Command, i: &Invocation, details: bool) -> Value {
         d["NotificationConfig"] = n.clone();
     }
     if details {
-        let mut p = json!({
-            "Name": i.plugin_name,
-            "Status": i.status,
-            "StatusDetails": i.status_details,
-            "ResponseCode": i.response_code,
-            "Output": cap(&format!("{}{}", i.stdout, i.stderr), LIST_OUTPUT_CAP),
-            "StandardOutputUrl": "",
-            "StandardErrorUrl": "",
-        });
-        if let Some(t) = i.started {
-            p["ResponseStartDateTime"] = json!(t);
-        }
-        if let Some(t) = i.ended {
-            p["ResponseFinishDateTime"] = json!(t);
-        }
-        d["CommandPlugins"] = json!([p]);
+        d["CommandPlugins"] = json!(command_plugins(c, i));
     }
     d
 }
 
-/// The GetCommandInvocation result.
-pub fn get_invocation_doc(c: &Command, i: &Invocation) -> Value {
+/// The `CommandPlugin` list of an invocation: the node's per-step results once it reported
+/// them; before that (or when it never ran) one entry per step carrying the invocation's status,
+/// the output so far on the step the node last named.
+pub fn command_plugins(c: &Command, i: &Invocation) -> Vec<Value> {
+    let plugin = |name: &str,
+                  status: &str,
+                  details: &str,
+                  code: i64,
+                  out: String,
+                  started: Option<f64>,
+                  ended: Option<f64>| {
+        let mut p = json!({
+            "Name": name,
+            "Status": status,
+            "StatusDetails": details,
+            "ResponseCode": code,
+            "Output": cap(&out, LIST_OUTPUT_CAP),
+            "StandardOutputUrl": "",
+            "StandardErrorUrl": "",
+        });
+        if let Some(t) = started {
+            p["ResponseStartDateTime"] = json!(t);
+        }
+        if let Some(t) = ended {
+            p["ResponseFinishDateTime"] = json!(t);
+        }
+        p
+    };
+    if !i.plugins.is_empty() {
+        return i
+            .plugins
+            .iter()
+            .map(|r| {
+                plugin(
+                    &r.name,
+                    &r.status,
+                    &r.status_details,
+                    r.response_code,
+                    format!("{}{}", r.stdout, r.stderr),
+                    r.started,
+                    r.ended,
+                )
+            })
+            .collect();
+    }
+    let mut names = plugin_names(c);
+    if names.is_empty() {
+        names.push(i.plugin_name.clone());
+    }
+    let holder = if names.contains(&i.plugin_name) {
+        i.plugin_name.clone()
+    } else {
+        names[0].clone()
+    };
+    names
+        .iter()
+        .map(|n| {
+            let out = if *n == holder {
+                format!("{}{}", i.stdout, i.stderr)
+            } else {
+                String::new()
+            };
+            plugin(
+                n,
+                &i.status,
+                &i.status_details,
+                i.response_code,
+                out,
+                i.started,
+                i.ended,
+            )
+        })
+        .collect()
+}
+
+/// The GetCommandInvocation result; with `plugin`, that step's own status and output when the
+/// node reported per-step results.
+pub fn get_invocation_doc(c: &Command, i: &Invocation, plugin: Option<&str>) -> Value {
+    let step = plugin.and_then(|p| i.plugins.iter().find(|r| r.name == p));
+    if let Some(r) = step {
+        let mut d = json!({
+            "CommandId": i.command_id,
+            "InstanceId": i.instance_id,
+            "Comment": i.comment,
+            "DocumentName": i.document_name,
+            "DocumentVersion": i.document_version,
+            "PluginName": r.name,
+            "ResponseCode": r.response_code,
+            "Status": r.status,
+            "StatusDetails": r.status_details,
+            "StandardOutputContent": r.stdout,
+            "StandardErrorContent": r.stderr,
+            "StandardOutputUrl": "",
+            "StandardErrorUrl": "",
+            "CloudWatchOutputConfig": c.cloudwatch.clone().unwrap_or_else(|| json!({
+                "CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": false})),
+        });
+        if let Some(t) = r.started {
+            d["ExecutionStartDateTime"] = json!(rfc3339(t));
+            d["ExecutionElapsedTime"] = json!(elapsed(r.ended.unwrap_or(t) - t));
+        }
+        if let Some(t) = r.ended {
+            d["ExecutionEndDateTime"] = json!(rfc3339(t));
+        }
+        return d;
+    }
     let mut d = json!({
         "CommandId": i.command_id,
         "InstanceId": i.instance_id,
         "Comment": i.comment,
         "DocumentName": i.document_name,
         "DocumentVersion": i.document_version,
-        "PluginName": i.plugin_name,
+        "PluginName": plugin.unwrap_or(&i.plugin_name),
         "ResponseCode": i.response_code,
         "Status": i.status,
         "StatusDetails": i.status_details,
@@ -303,42 +459,70 @@ mod tests {
     }
 
     #[test]
-    fn roll_up_follows_the_invocations() {
-        assert_eq!(roll_up(&[inv("Pending", "Pending")]).0, "Pending");
+    fn roll_up_follows_the_invocations_and_max_errors() {
+        let r = |invs: &[Invocation], me: &str| roll_up(invs, me);
+        assert_eq!(r(&[inv("Pending", "Pending")], "0").0, "Pending");
         assert_eq!(
-            roll_up(&[inv("Success", "Success"), inv("InProgress", "InProgress")]).0,
+            r(
+                &[inv("Success", "Success"), inv("InProgress", "InProgress")],
+                "0"
+            )
+            .0,
             "InProgress"
         );
         assert_eq!(
-            roll_up(&[inv("Success", "Success"), inv("Success", "Success")]).0,
+            r(&[inv("Success", "Success"), inv("Success", "Success")], "0").0,
             "Success"
         );
+        let one_failed = [inv("Success", "Success"), inv("Failed", "Failed")];
+        assert_eq!(r(&one_failed, "0").0, "Failed");
+        assert_eq!(r(&one_failed, "1"), ("Success".into(), "Incomplete".into()));
         assert_eq!(
-            roll_up(&[inv("Success", "Success"), inv("Failed", "Failed")]).0,
-            "Failed"
+            r(&one_failed, "50%"),
+            ("Success".into(), "Incomplete".into())
         );
+        assert_eq!(r(&one_failed, "49%").0, "Failed");
         assert_eq!(
-            roll_up(&[inv("TimedOut", "ExecutionTimedOut")]),
+            r(&[inv("TimedOut", "ExecutionTimedOut")], "0"),
             ("TimedOut".into(), "ExecutionTimedOut".into())
         );
         assert_eq!(
-            roll_up(&[
-                inv("Success", "Success"),
-                inv("TimedOut", "DeliveryTimedOut")
-            ]),
+            r(
+                &[
+                    inv("Success", "Success"),
+                    inv("TimedOut", "DeliveryTimedOut")
+                ],
+                "0"
+            ),
             ("Success".into(), "Incomplete".into())
         );
-        assert_eq!(roll_up(&[inv("Cancelled", "Cancelled")]).0, "Cancelled");
+        assert_eq!(
+            r(&[inv("TimedOut", "DeliveryTimedOut")], "0"),
+            ("TimedOut".into(), "DeliveryTimedOut".into())
+        );
+        assert_eq!(r(&[inv("Cancelled", "Cancelled")], "0").0, "Cancelled");
+        // Errors past MaxErrors win over the invocations it cancelled.
+        assert_eq!(
+            r(
+                &[inv("Failed", "Failed"), inv("Cancelled", "Cancelled")],
+                "0"
+            ),
+            ("Failed".into(), "Failed".into())
+        );
         assert_eq!(concurrency_limit("1", 10), 1);
         assert_eq!(concurrency_limit("25%", 10), 3);
         assert_eq!(concurrency_limit("10%", 1), 1);
+        assert_eq!(error_limit("10%", 50), 5);
+        assert_eq!(error_limit("3", 50), 3);
+        assert_eq!(error_limit("0", 5), 0);
         let (done, errs, dto) = counts(&[
             inv("Success", "Success"),
             inv("Failed", "Failed"),
             inv("TimedOut", "DeliveryTimedOut"),
+            inv("Cancelled", "Cancelled"),
             inv("InProgress", "InProgress"),
         ]);
-        assert_eq!((done, errs, dto), (3, 1, 1));
+        assert_eq!((done, errs, dto), (4, 1, 1));
     }
 
     #[test]

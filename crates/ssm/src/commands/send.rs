@@ -1,7 +1,6 @@
-//! The user side of Run Command: SendCommand (document and version, parameters validated against
-//! the document and substituted into its `aws:runShellScript` steps, targets by InstanceIds /
-//! `tag:KEY` / `tag-key`), ListCommands, ListCommandInvocations, GetCommandInvocation and
-//! CancelCommand. A command, its invocations, the per-node pending rows and the Pending events are
+//! The user side of Run Command: SendCommand (document and version, parameters and steps expanded
+//! by `expand`, targets by InstanceIds / `tag:KEY` / `tag-key`, MaxConcurrency / MaxErrors
+//! checked), ListCommands, ListCommandInvocations, GetCommandInvocation and CancelCommand. A command, its invocations, the per-node pending rows and the Pending events are
 //! written in one batch; nodes waiting in GetMessages are woken afterwards.
 
 use opsloop_core::{ApiError, Value};
@@ -9,10 +8,10 @@ use opsloop_store::WriteOp;
 use serde_json::json;
 
 use super::model::{
-    command_doc, get_invocation_doc, invocation_doc, terminal, Command, Invocation, COMMANDS,
-    INVOCATIONS,
+    command_doc, get_invocation_doc, invocation_doc, plugin_names, terminal, Command, Invocation,
+    COMMANDS, INVOCATIONS,
 };
-use super::{apply, load_command, load_invocations, PENDING};
+use super::{apply, expand, load_command, load_invocations, PENDING};
 use crate::activations::{ManagedInstance, INSTANCES};
 use crate::common::{arr, get_row, i, max_results, now, page, s, scan_rows, strings, to_bytes};
 use crate::documents;
@@ -20,189 +19,6 @@ use crate::error::{err, validation};
 use crate::{Scope, Ssm};
 
 const DEFAULT_TIMEOUT_S: i64 = 3600;
-const DEFAULT_EXECUTION_TIMEOUT_S: i64 = 3600;
-
-fn invalid_params(msg: impl Into<String>) -> ApiError {
-    err("InvalidParameters", msg)
-}
-
-/// Check `supplied` (name → list of strings) against the document's `parameters` block and return
-/// the effective values (defaults filled in), each as a JSON string or list.
-pub fn resolve_parameters(
-    declared: &Value,
-    supplied: &serde_json::Map<String, Value>,
-) -> Result<serde_json::Map<String, Value>, ApiError> {
-    let empty = serde_json::Map::new();
-    let declared = declared.as_object().unwrap_or(&empty);
-    for name in supplied.keys() {
-        if !declared.contains_key(name) {
-            return Err(invalid_params(format!(
-                "Parameter \"{name}\" is not defined in the document."
-            )));
-        }
-    }
-    let mut out = serde_json::Map::new();
-    for (name, spec) in declared {
-        let ty = spec.get("type").and_then(Value::as_str).unwrap_or("String");
-        let values: Vec<String> = match supplied.get(name) {
-            Some(v) => v
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|x| {
-                            x.as_str()
-                                .map(str::to_string)
-                                .unwrap_or_else(|| x.to_string())
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            None => match spec.get("default") {
-                Some(Value::Array(a)) => a
-                    .iter()
-                    .map(|x| {
-                        x.as_str()
-                            .map(str::to_string)
-                            .unwrap_or_else(|| x.to_string())
-                    })
-                    .collect(),
-                Some(Value::String(d)) => vec![d.clone()],
-                Some(other) => vec![other.to_string()],
-                None => {
-                    return Err(invalid_params(format!(
-                        "Parameter \"{name}\" is required but was not provided."
-                    )))
-                }
-            },
-        };
-        if let Some(allowed) = spec.get("allowedValues").and_then(Value::as_array) {
-            for v in &values {
-                if !allowed.iter().any(|a| a.as_str() == Some(v.as_str())) {
-                    return Err(invalid_params(format!(
-                        "Parameter \"{name}\" has a value \"{v}\" that is not one of its allowedValues."
-                    )));
-                }
-            }
-        }
-        if let Some(pattern) = spec.get("allowedPattern").and_then(Value::as_str) {
-            let re = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|_| {
-                invalid_params(format!(
-                    "Parameter \"{name}\" has an invalid allowedPattern."
-                ))
-            })?;
-            for v in &values {
-                if supplied.contains_key(name) && !re.is_match(v) {
-                    return Err(invalid_params(format!(
-                        "Parameter \"{name}\" value \"{v}\" does not match its allowedPattern {pattern}."
-                    )));
-                }
-            }
-        }
-        let value = match ty {
-            "StringList" | "MapList" => {
-                if let Some(min) = spec.get("minItems").and_then(Value::as_u64) {
-                    if (values.len() as u64) < min {
-                        return Err(invalid_params(format!(
-                            "Parameter \"{name}\" needs at least {min} item(s)."
-                        )));
-                    }
-                }
-                json!(values)
-            }
-            _ => {
-                if values.len() > 1 {
-                    return Err(invalid_params(format!(
-                        "Parameter \"{name}\" is of type {ty} and takes a single value."
-                    )));
-                }
-                json!(values.into_iter().next().unwrap_or_default())
-            }
-        };
-        out.insert(name.clone(), value);
-    }
-    Ok(out)
-}
-
-/// Replace `{{ name }}` references in `v` by parameter values: a string that is exactly one
-/// reference becomes the value itself (a list stays a list); references inside text are replaced
-/// by the value's text (list items joined by newlines).
-pub fn substitute(v: &Value, params: &serde_json::Map<String, Value>) -> Value {
-    match v {
-        Value::String(s) => {
-            let t = s.trim();
-            if let Some(inner) = t.strip_prefix("{{").and_then(|r| r.strip_suffix("}}")) {
-                if !inner.contains("{{") {
-                    if let Some(val) = params.get(inner.trim()) {
-                        return val.clone();
-                    }
-                }
-            }
-            let mut out = s.clone();
-            for (name, val) in params {
-                let text = match val {
-                    Value::Array(a) => a
-                        .iter()
-                        .map(|x| x.as_str().unwrap_or_default().to_string())
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                for pat in [format!("{{{{ {name} }}}}"), format!("{{{{{name}}}}}")] {
-                    out = out.replace(&pat, &text);
-                }
-            }
-            Value::String(out)
-        }
-        Value::Array(a) => Value::Array(a.iter().map(|x| substitute(x, params)).collect()),
-        Value::Object(o) => Value::Object(
-            o.iter()
-                .map(|(k, x)| (k.clone(), substitute(x, params)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
-/// The plugins of a schema 2.x command document after substitution.
-pub fn plugins(
-    content: &Value,
-    params: &serde_json::Map<String, Value>,
-) -> Result<Vec<Value>, ApiError> {
-    let steps = content
-        .get("mainSteps")
-        .and_then(Value::as_array)
-        .ok_or_else(|| {
-            err(
-                "InvalidDocument",
-                "Run Command needs a schema 2.x command document with mainSteps.",
-            )
-        })?;
-    let mut out = Vec::new();
-    for step in steps {
-        let inputs = substitute(step.get("inputs").unwrap_or(&Value::Null), params);
-        let run = match inputs.get("runCommand") {
-            Some(Value::Array(a)) => a.clone(),
-            Some(Value::String(s)) => vec![json!(s)],
-            _ => vec![],
-        };
-        let timeout = match inputs.get("timeoutSeconds") {
-            Some(Value::String(s)) if !s.is_empty() => s
-                .parse::<i64>()
-                .map_err(|_| invalid_params(format!("timeoutSeconds \"{s}\" is not a number.")))?,
-            Some(Value::Number(n)) => n.as_i64().unwrap_or(DEFAULT_EXECUTION_TIMEOUT_S),
-            _ => DEFAULT_EXECUTION_TIMEOUT_S,
-        };
-        out.push(json!({
-            "name": step.get("name").cloned().unwrap_or(json!("step")),
-            "action": step.get("action").cloned().unwrap_or(json!("")),
-            "runCommand": run,
-            "workingDirectory": inputs.get("workingDirectory").cloned().unwrap_or(json!("")),
-            "timeoutSeconds": timeout.max(1),
-        }));
-    }
-    Ok(out)
-}
 
 fn nodes(ssm: &Ssm, scope: &Scope) -> Result<Vec<ManagedInstance>, ApiError> {
     Ok(
@@ -347,8 +163,12 @@ pub fn send_command(ssm: &Ssm, scope: &Scope, input: &Value) -> Result<Value, Ap
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    let params = resolve_parameters(content.get("parameters").unwrap_or(&Value::Null), &supplied)?;
-    let plugins = plugins(&content, &params)?;
+    let plugins = expand::plugins(
+        &content,
+        &supplied,
+        &expand::param_lookup(inner, scope),
+        &expand::doc_lookup(inner, scope),
+    )?;
     let (hits, missing) = resolve_targets(ssm, scope, input)?;
     let timeout = i(input, "TimeoutSeconds").unwrap_or(DEFAULT_TIMEOUT_S);
     if !(30..=2_592_000).contains(&timeout) {
@@ -616,15 +436,16 @@ pub fn get_command_invocation(ssm: &Ssm, scope: &Scope, input: &Value) -> Result
                 "The command ID and instance ID you specified did not match any invocations. Verify the command ID and the instance ID and try again.",
             )
         })?;
-    if let Some(p) = s(input, "PluginName") {
-        if p != inv.plugin_name {
+    let plugin = s(input, "PluginName");
+    if let Some(p) = plugin {
+        if p != inv.plugin_name && !plugin_names(&c).iter().any(|n| n == p) {
             return Err(err(
                 "InvalidPluginName",
                 format!("Plugin {p} is not part of this command."),
             ));
         }
     }
-    Ok(get_invocation_doc(&c, &inv))
+    Ok(get_invocation_doc(&c, &inv, plugin))
 }
 
 /// CancelCommand: Pending invocations end Cancelled at once; running ones become Cancelling and
@@ -668,60 +489,4 @@ pub fn cancel_command(ssm: &Ssm, scope: &Scope, input: &Value) -> Result<Value, 
     }
     apply(ssm, scope, &mut cmd, &invs, &changed, ops)?;
     Ok(json!({}))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parameters_are_checked_and_defaulted() {
-        let declared = json!({
-            "commands": {"type": "StringList", "minItems": 1},
-            "executionTimeout": {"type": "String", "default": "3600", "allowedPattern": "[0-9]+"},
-            "mode": {"type": "String", "default": "a", "allowedValues": ["a", "b"]},
-        });
-        let sup = |v: Value| v.as_object().unwrap().clone();
-        let p = resolve_parameters(&declared, &sup(json!({"commands": ["echo hi"]}))).unwrap();
-        assert_eq!(p["commands"], json!(["echo hi"]));
-        assert_eq!(p["executionTimeout"], json!("3600"));
-        let e = resolve_parameters(&declared, &sup(json!({}))).unwrap_err();
-        assert_eq!(e.kind, "InvalidParameters");
-        assert!(e.message.contains("commands"));
-        let e = resolve_parameters(&declared, &sup(json!({"commands": ["x"], "nope": ["1"]})))
-            .unwrap_err();
-        assert!(e.message.contains("nope"));
-        let e = resolve_parameters(&declared, &sup(json!({"commands": ["x"], "mode": ["c"]})))
-            .unwrap_err();
-        assert!(e.message.contains("allowedValues"));
-        let e = resolve_parameters(
-            &declared,
-            &sup(json!({"commands": ["x"], "executionTimeout": ["x1"]})),
-        )
-        .unwrap_err();
-        assert!(e.message.contains("allowedPattern"));
-        let e = resolve_parameters(
-            &declared,
-            &sup(json!({"commands": ["x"], "mode": ["a", "b"]})),
-        )
-        .unwrap_err();
-        assert!(e.message.contains("single value"));
-    }
-
-    #[test]
-    fn substitution_keeps_lists_and_fills_text() {
-        let p = json!({"commands": ["a", "b"], "dir": "/tmp"});
-        let p = p.as_object().unwrap();
-        assert_eq!(substitute(&json!("{{ commands }}"), p), json!(["a", "b"]));
-        assert_eq!(
-            substitute(&json!("cd {{dir}} && x"), p),
-            json!("cd /tmp && x")
-        );
-        let content = json!({"mainSteps": [{"action": "aws:runShellScript", "name": "run",
-            "inputs": {"runCommand": "{{ commands }}", "workingDirectory": "{{ dir }}", "timeoutSeconds": "5"}}]});
-        let pl = plugins(&content, p).unwrap();
-        assert_eq!(pl[0]["runCommand"], json!(["a", "b"]));
-        assert_eq!(pl[0]["timeoutSeconds"], json!(5));
-        assert_eq!(pl[0]["workingDirectory"], json!("/tmp"));
-    }
 }
