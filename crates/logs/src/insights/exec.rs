@@ -838,6 +838,9 @@ pub fn run(
     let finder = literal.as_deref().map(memchr::memmem::Finder::new);
     // `filter @message like /ERROR/ | stats count()`: the block search decides every event.
     let count_hits = literal.as_deref().is_some_and(|l| pipeline.prefiltered(l));
+    if let (true, Some(f)) = (count_hits, &finder) {
+        return super::count::run(store, sources, pipeline, f, start, end, cancel, deadline);
+    }
     let mut hits: Vec<usize> = Vec::new();
     let mut out = Outcome::default();
     let (mut buf, mut raw) = (Columns::default(), Vec::new());
@@ -873,18 +876,6 @@ pub fn run(
                         }
                     }
                     b.containing(f, &mut hits);
-                    if count_hits {
-                        let n = hits
-                            .iter()
-                            .filter(|&&i| {
-                                b.ts[i] >= start
-                                    && b.ts[i] < end
-                                    && src.streams.contains_key(&b.stream[i])
-                            })
-                            .count();
-                        pipeline.add_matches(n as u64);
-                        return true;
-                    }
                 }
                 let all = 0..b.len();
                 let indexes: &mut dyn Iterator<Item = usize> = match &finder {

@@ -2,6 +2,7 @@
 //! query lifecycle (`queries`: StartQuery / GetQueryResults / StopQuery / DescribeQueries), query
 //! definitions (in the control store), GetLogGroupFields and GetLogRecord.
 
+pub mod count;
 pub mod eval;
 pub mod exec;
 pub mod fuzzing;

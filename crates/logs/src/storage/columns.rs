@@ -75,26 +75,7 @@ impl Columns {
     /// buffer at once (one `memmem` pass, skipping to the next message after each hit).
     pub fn containing(&self, finder: &memchr::memmem::Finder, out: &mut Vec<usize>) {
         out.clear();
-        let needle = finder.needle().len();
-        let mut from = 0usize;
-        while from < self.text.len() {
-            let Some(at) = finder.find(&self.text[from..]) else {
-                break;
-            };
-            let pos = from + at;
-            let i = self.ends.partition_point(|e| (*e as usize) <= pos);
-            if i >= self.len() {
-                break;
-            }
-            let end = self.ends[i] as usize;
-            if pos + needle <= end {
-                out.push(i);
-                from = end;
-            } else {
-                // the hit spans two messages: continue inside the next one
-                from = pos + 1;
-            }
-        }
+        for_each_hit(&self.text, &self.ends, finder, |i| out.push(i));
     }
 
     /// Message bytes of event `i`.
@@ -173,19 +154,118 @@ impl Columns {
         off += 4 * n;
         read_u32s(&buf[off..off + 4 * n], &mut self.ends);
         off += 4 * n;
+        check_ends(&self.ends, buf.len() - off)?;
         self.text.extend_from_slice(&buf[off..]);
-        let mut prev = 0u32;
-        for &e in &self.ends {
-            if e < prev || e as usize > self.text.len() {
-                return Err(StorageError::Corrupt("message offsets out of order"));
-            }
-            prev = e;
-        }
-        if prev as usize != self.text.len() {
-            return Err(StorageError::Corrupt("message bytes length mismatch"));
-        }
         Ok(())
     }
+}
+
+/// Call `hit(i)` once for every event `i` (ascending) whose message, `text[ends[i-1]..ends[i]]`,
+/// contains the finder's needle: one `memmem` pass over the whole text, as `rg` searches lines;
+/// after a hit the search resumes at the next message, and a hit spanning two messages is no
+/// match. `ends` must be non-decreasing (decoding checks it).
+pub fn for_each_hit(
+    text: &[u8],
+    ends: &[u32],
+    finder: &memchr::memmem::Finder,
+    mut hit: impl FnMut(usize),
+) {
+    let needle = finder.needle().len();
+    let (mut from, mut lo) = (0usize, 0usize);
+    while from < text.len() {
+        let Some(at) = finder.find(&text[from..]) else {
+            break;
+        };
+        let pos = from + at;
+        // hits only move forward: search the events not passed yet
+        let i = lo + ends[lo..].partition_point(|e| (*e as usize) <= pos);
+        let Some(&end) = ends.get(i) else {
+            break;
+        };
+        let end = end as usize;
+        if pos + needle <= end {
+            hit(i);
+            from = end;
+            lo = i + 1;
+        } else {
+            // the hit spans two messages: continue inside the next one
+            from = pos + 1;
+            lo = i;
+        }
+    }
+}
+
+/// The columns of a block an order-free count needs, decoded from a block's raw (decompressed)
+/// bytes without copying the message text: stream ids and message ends always, timestamps only
+/// when asked for (a block wholly inside the query window needs none), no ingestion times or
+/// sequence numbers.
+#[derive(Debug, Default)]
+pub struct Lean {
+    pub ts: Vec<i64>,
+    pub stream: Vec<u32>,
+    pub ends: Vec<u32>,
+    /// The decompressed block; the message text starts at `text_at`.
+    pub raw: Vec<u8>,
+    text_at: usize,
+}
+
+impl Lean {
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The message text of every event, back to back.
+    pub fn text(&self) -> &[u8] {
+        self.raw.get(self.text_at..).unwrap_or_default()
+    }
+
+    /// Decode `self.raw` (the encoding of [`Columns::encode`]); timestamps only if `with_ts`.
+    pub fn decode(&mut self, with_ts: bool) -> Result<(), StorageError> {
+        self.ts.clear();
+        self.stream.clear();
+        self.ends.clear();
+        self.text_at = 0;
+        let buf = &self.raw;
+        let n = u32::from_le_bytes(take::<4>(buf, 0)?) as usize;
+        let fixed = n
+            .checked_mul(32)
+            .and_then(|v| v.checked_add(4))
+            .ok_or(StorageError::Corrupt("column count overflow"))?;
+        if buf.len() < fixed {
+            return Err(StorageError::Corrupt("column block too short"));
+        }
+        if with_ts {
+            read_i64s(&buf[4..4 + 8 * n], &mut self.ts);
+        }
+        let off = 4 + 24 * n;
+        read_u32s(&buf[off..off + 4 * n], &mut self.stream);
+        read_u32s(&buf[off + 4 * n..fixed], &mut self.ends);
+        let text = buf.len() - fixed;
+        check_ends(&self.ends, text)?;
+        self.text_at = fixed;
+        Ok(())
+    }
+}
+
+/// Message ends must be non-decreasing and end exactly at the text's length.
+fn check_ends(ends: &[u32], text: usize) -> Result<(), StorageError> {
+    // branch-free fold (vectorises): any decrease or overshoot sets `bad`
+    let (mut prev, mut bad) = (0u32, false);
+    for &e in ends {
+        bad |= e < prev;
+        prev = e;
+    }
+    if bad || prev as usize > text {
+        return Err(StorageError::Corrupt("message offsets out of order"));
+    }
+    if prev as usize != text {
+        return Err(StorageError::Corrupt("message bytes length mismatch"));
+    }
+    Ok(())
 }
 
 fn take<const N: usize>(buf: &[u8], at: usize) -> Result<[u8; N], StorageError> {
@@ -259,6 +339,69 @@ mod tests {
         assert_eq!(d.message(1), b"ORyy");
         assert_eq!(d.message(2), b"an ERROR here");
         assert_eq!(d.ts, vec![9, 1, 2]);
+    }
+
+    #[test]
+    fn lean_decodes_without_copying_the_text() {
+        let mut c = Columns::default();
+        c.push(5, 6, 7, 1, b"hello ERROR");
+        c.push(1, 2, 8, 2, b"");
+        c.push(9, 9, 9, 3, b"ERROR world!");
+        let mut l = Lean::default();
+        c.encode(&mut l.raw);
+        l.decode(false).unwrap();
+        assert!(l.ts.is_empty());
+        assert_eq!(
+            (l.len(), &l.stream[..], &l.ends[..]),
+            (3, &c.stream[..], &c.ends[..])
+        );
+        assert_eq!(l.text(), &c.text[..]);
+        l.decode(true).unwrap();
+        assert_eq!(l.ts, c.ts);
+        let mut hits = Vec::new();
+        for_each_hit(
+            l.text(),
+            &l.ends,
+            &memchr::memmem::Finder::new("ERROR"),
+            |i| hits.push(i),
+        );
+        assert_eq!(hits, vec![0, 2]);
+        // broken offsets and short buffers are errors
+        let ends_at = 4 + 3 * 28;
+        l.raw[ends_at..ends_at + 4].copy_from_slice(&99u32.to_le_bytes());
+        assert!(l.decode(false).is_err());
+        for bad in [&b""[..], &[1, 0, 0, 0][..]] {
+            l.raw = bad.to_vec();
+            assert!(l.decode(true).is_err());
+            assert!(l.text().is_empty() || l.is_empty());
+        }
+    }
+
+    #[test]
+    fn hits_map_to_messages_like_a_per_message_search() {
+        let msgs = [
+            "ERRORERROR",
+            "",
+            "E",
+            "RROR",
+            "xxERRO",
+            "R",
+            "ERROR",
+            "ERROR",
+            "a ERROR b ERROR",
+        ];
+        let mut c = Columns::default();
+        for m in msgs {
+            c.push(0, 0, 0, 0, m.as_bytes());
+        }
+        for needle in ["ERROR", "R", "RE", "ERRORERROR", "x"] {
+            let mut got = Vec::new();
+            c.containing(&memchr::memmem::Finder::new(needle), &mut got);
+            let want: Vec<usize> = (0..msgs.len())
+                .filter(|i| msgs[*i].contains(needle))
+                .collect();
+            assert_eq!(got, want, "{needle}");
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::columns::Columns;
+use super::columns::{Columns, Lean};
 use super::StorageError;
 
 const MAGIC: &[u8; 8] = b"OLLOGSG1";
@@ -329,6 +329,29 @@ impl Segment {
         decompress_into(buf, raw)?;
         cols.decode_into(raw)
     }
+
+    /// Decode block `k` into `lean` (timestamps only if `with_ts`) reading from `file`.
+    pub fn read_lean(
+        &self,
+        file: &File,
+        k: usize,
+        lean: &mut Lean,
+        buf: &mut Vec<u8>,
+        with_ts: bool,
+    ) -> Result<(), StorageError> {
+        let b = self
+            .blocks
+            .get(k)
+            .ok_or(StorageError::Corrupt("segment block index"))?;
+        buf.resize(b.clen as usize, 0);
+        file.read_exact_at(buf, b.offset + HEADER as u64)
+            .map_err(|_| StorageError::Corrupt("segment block truncated"))?;
+        if crc32fast::hash(buf) != b.crc {
+            return Err(StorageError::Corrupt("segment block checksum"));
+        }
+        decompress_into(buf, &mut lean.raw)?;
+        lean.decode(with_ts)
+    }
 }
 
 impl Drop for Segment {
@@ -351,7 +374,8 @@ fn decompress_into(payload: &[u8], raw: &mut Vec<u8>) -> Result<(), StorageError
     if size > 1 << 30 {
         return Err(StorageError::Corrupt("lz4 size"));
     }
-    raw.clear();
+    // no clear(): resizing a reused buffer zeroes only the part that grows (the decoder
+    // overwrites everything up to the size it returns)
     raw.resize(size, 0);
     let n = lz4_flex::decompress_into(&payload[4..], raw)
         .map_err(|_| StorageError::Corrupt("lz4 block"))?;
