@@ -22,11 +22,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map};
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 
+use crate::event::Event;
 use crate::outbox::{Committed, Record};
 use crate::targets::TargetKind;
-use crate::transform::{self, Context};
-use crate::util::{self, event_time_ms, now_ms, s, T_OUTBOX, T_RETRY};
-use crate::{ext, Events};
+use crate::util::{self, now_ms, s, T_OUTBOX, T_RETRY};
+use crate::{invoke, Events};
 
 /// Most target invocations in flight.
 pub const MAX_IN_FLIGHT: usize = 256;
@@ -43,8 +43,8 @@ pub struct Delivery {
     pub bus: String,
     pub rule: String,
     pub target: Value,
-    #[serde(with = "crate::util::shared_value")]
-    pub event: Arc<Value>,
+    #[serde(with = "crate::event::shared")]
+    pub event: Arc<Event>,
     pub accepted_ms: i64,
     /// Failed attempts so far.
     pub attempts: u32,
@@ -55,10 +55,10 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    fn rule_arn(&self) -> String {
+    pub(crate) fn rule_arn(&self) -> String {
         util::rule_arn(&self.account, &self.region, &self.bus, &self.rule)
     }
-    fn target_arn(&self) -> &str {
+    pub(crate) fn target_arn(&self) -> &str {
         s(&self.target, "Arn").unwrap_or_default()
     }
     fn max_retries(&self) -> u64 {
@@ -297,9 +297,58 @@ fn expand_skipping(events: &Arc<Events>, key: String, rec: Arc<Record>, skip: &H
         return;
     }
     events.delivery.pending.lock().insert(key, out.len());
-    for d in out {
-        spawn_attempt(events, d);
+    start_all(events, out);
+}
+
+/// Start first attempts: deliveries to the same standard SNS topic go out together, up to
+/// [`invoke::MAX_BATCH`] per `PublishBatch` (one task per batch); the rest one task each.
+fn start_all(events: &Arc<Events>, ds: Vec<Delivery>) {
+    let mut by_topic: HashMap<String, Vec<Delivery>> = HashMap::new();
+    for d in ds {
+        match invoke::batch_topic(&d) {
+            Some(topic) => {
+                let topic = topic.to_string();
+                let group = by_topic.entry(topic.clone()).or_default();
+                group.push(d);
+                if group.len() == invoke::MAX_BATCH {
+                    let full = std::mem::take(group);
+                    spawn_batch(events, topic, full);
+                }
+            }
+            None => spawn_attempt(events, d),
+        }
     }
+    for (topic, group) in by_topic {
+        if !group.is_empty() {
+            spawn_batch(events, topic, group);
+        }
+    }
+}
+
+/// One task invoking `ds` (all to SNS topic `topic`) with one `PublishBatch`, then settling each.
+fn spawn_batch(events: &Arc<Events>, topic: String, mut ds: Vec<Delivery>) {
+    {
+        let mut f = events.delivery.in_flight.lock();
+        ds.retain(|d| f.insert(d.id.clone()));
+    }
+    if ds.is_empty() {
+        return;
+    }
+    let events = events.clone();
+    tokio::spawn(async move {
+        let Ok(_permit) = events.delivery.sem.clone().acquire_owned().await else {
+            return;
+        };
+        let results = events.invoke_sns_batch(&topic, &ds).await;
+        let ids: Vec<String> = ds.iter().map(|d| d.id.clone()).collect();
+        for (d, r) in ds.into_iter().zip(results) {
+            settle(&events, d, r).await;
+        }
+        let mut f = events.delivery.in_flight.lock();
+        for id in &ids {
+            f.remove(id);
+        }
+    });
 }
 
 fn release_parent(events: &Events, parent: &str) {
@@ -332,11 +381,17 @@ fn spawn_attempt(events: &Arc<Events>, d: Delivery) {
 }
 
 /// One attempt of `d` and what follows from it.
-async fn attempt(events: &Arc<Events>, mut d: Delivery) {
+async fn attempt(events: &Arc<Events>, d: Delivery) {
+    let result = events.invoke_target(&d).await;
+    settle(events, d, result).await;
+}
+
+/// What follows from one attempt of `d`: metrics, then done, a retry row, or the dead-letter
+/// destination.
+async fn settle(events: &Arc<Events>, mut d: Delivery, result: Result<(), Failure>) {
     let m = &events.metrics;
     let rule = Some(d.rule.as_str());
     let retry = if d.attempts > 0 { 1.0 } else { 0.0 };
-    let result = events.invoke_target(&d).await;
     let stored = d.parent.is_none();
     match result {
         Ok(()) => {
@@ -460,7 +515,8 @@ async fn dead_letter(events: &Events, d: &Delivery, f: &Failure, condition: &str
                 };
                 ma.insert((*k).into(), json!({"DataType": ty, "StringValue": v}));
             }
-            let input = json!({"TopicArn": topic_arn, "Message": d.event.to_string(), "MessageAttributes": ma});
+            let input =
+                json!({"TopicArn": topic_arn, "Message": d.event.text(), "MessageAttributes": ma});
             events
                 .directory
                 .invoke("SNS", &account, &region, "Publish", input)
@@ -473,7 +529,7 @@ async fn dead_letter(events: &Events, d: &Delivery, f: &Failure, condition: &str
             group,
         }) => {
             let mut doc = Map::new();
-            doc.insert("event".into(), (*d.event).clone());
+            doc.insert("event".into(), d.event.value().clone());
             for (k, v) in &attrs {
                 doc.insert((*k).into(), v.clone().into());
             }
@@ -516,249 +572,10 @@ async fn dead_letter(events: &Events, d: &Delivery, f: &Failure, condition: &str
     }
 }
 
-/// `input` (a JSON object) as SSM parameters: each value a list of strings.
-fn ssm_parameters(input: &str) -> Option<Value> {
-    let v: Value = serde_json::from_str(input).ok()?;
-    let obj = v.as_object()?;
-    let mut out = Map::new();
-    for (k, v) in obj {
-        let list: Vec<Value> = match v {
-            Value::String(s) => vec![s.clone().into()],
-            Value::Array(a) => a
-                .iter()
-                .map(|x| match x {
-                    Value::String(s) => s.clone().into(),
-                    other => other.to_string().into(),
-                })
-                .collect(),
-            other => vec![other.to_string().into()],
-        };
-        out.insert(k.clone(), Value::Array(list));
-    }
-    Some(Value::Object(out))
-}
-
-impl Events {
-    /// Write one log event into `group`/`stream`, creating the stream when needed.
-    pub(crate) async fn put_log_event(
-        &self,
-        account: &str,
-        region: &str,
-        group: &str,
-        stream: &str,
-        timestamp_ms: i64,
-        message: String,
-    ) -> Result<(), ApiError> {
-        let create = json!({"logGroupName": group, "logStreamName": stream});
-        match self
-            .directory
-            .invoke(
-                "CloudWatch Logs",
-                account,
-                region,
-                "CreateLogStream",
-                create,
-            )
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if e.kind == "ResourceAlreadyExistsException" => {}
-            Err(e) => return Err(e),
-        }
-        let put = json!({
-            "logGroupName": group,
-            "logStreamName": stream,
-            "logEvents": [{"timestamp": timestamp_ms, "message": message}],
-        });
-        self.directory
-            .invoke("CloudWatch Logs", account, region, "PutLogEvents", put)
-            .await
-            .map(drop)
-    }
-
-    /// Invoke the target of `d` once.
-    pub(crate) async fn invoke_target(self: &Arc<Self>, d: &Delivery) -> Result<(), Failure> {
-        let rule_arn = d.rule_arn();
-        let arn = d.target_arn();
-        let Some(kind) = TargetKind::of(arn, &d.region) else {
-            return Err(Failure {
-                retryable: false,
-                code: "UnsupportedTarget".into(),
-                message: format!("opsloop cannot deliver to {arn}"),
-            });
-        };
-        let cx = Context {
-            rule_arn: &rule_arn,
-            rule_name: &d.rule,
-            ingestion_ms: d.accepted_ms,
-        };
-        let input = || transform::render(&d.target, &d.event, &cx);
-        let event_id = s(&d.event, "id").unwrap_or_default();
-        let dir = &self.directory;
-        let r = match kind {
-            TargetKind::Sns {
-                account,
-                region,
-                topic_arn,
-            } => dir
-                .invoke(
-                    "SNS",
-                    &account,
-                    &region,
-                    "Publish",
-                    json!({"TopicArn": topic_arn, "Message": input()}),
-                )
-                .await
-                .map(drop),
-            TargetKind::Bus {
-                account,
-                region,
-                name,
-            } => {
-                return self
-                    .forward_boxed(account, region, name, (*d.event).clone())
-                    .await
-                    .map_err(Failure::from);
-            }
-            TargetKind::LogGroup {
-                account,
-                region,
-                group,
-            } => {
-                let text = input();
-                // A transformer for a log group renders {"timestamp": .., "message": ..}.
-                let (ts, message) = match serde_json::from_str::<Value>(&text) {
-                    Ok(Value::Object(o))
-                        if o.contains_key("message")
-                            && d.target.get("InputTransformer").is_some() =>
-                    {
-                        (
-                            o.get("timestamp")
-                                .and_then(Value::as_i64)
-                                .unwrap_or(d.accepted_ms),
-                            match o.get("message") {
-                                Some(Value::String(s)) => s.clone(),
-                                Some(v) => v.to_string(),
-                                None => String::new(),
-                            },
-                        )
-                    }
-                    _ => (event_time_ms(&d.event).unwrap_or(d.accepted_ms), text),
-                };
-                self.put_log_event(&account, &region, &group, event_id, ts, message)
-                    .await
-            }
-            TargetKind::SsmAutomation {
-                account,
-                region,
-                document,
-                version,
-            } => {
-                let mut req = json!({"DocumentName": document});
-                if let Some(v) = version {
-                    req["DocumentVersion"] = v.into();
-                }
-                if let Some(p) = ssm_parameters(&input()) {
-                    req["Parameters"] = p;
-                }
-                dir.invoke("SSM", &account, &region, "StartAutomationExecution", req)
-                    .await
-                    .map(drop)
-            }
-            TargetKind::SsmRunCommand {
-                account,
-                region,
-                document,
-            } => {
-                let mut req = json!({
-                    "DocumentName": document,
-                    "Targets": d.target.get("RunCommandParameters").and_then(|p| p.get("RunCommandTargets")).cloned().unwrap_or(Value::Null),
-                });
-                if let Some(p) = ssm_parameters(&input()) {
-                    req["Parameters"] = p;
-                }
-                dir.invoke("SSM", &account, &region, "SendCommand", req)
-                    .await
-                    .map(drop)
-            }
-            TargetKind::ResponsePlan {
-                account,
-                region,
-                arn,
-            } => {
-                let req = json!({
-                    "responsePlanArn": arn,
-                    "clientToken": format!("{event_id}-{}", s(&d.target, "Id").unwrap_or_default()),
-                    "triggerDetails": {
-                        "source": "aws.events",
-                        "triggerArn": rule_arn,
-                        "timestamp": event_time_ms(&d.event).unwrap_or(d.accepted_ms) as f64 / 1000.0,
-                        "rawData": input(),
-                    },
-                });
-                dir.invoke("SSM Incidents", &account, &region, "StartIncident", req)
-                    .await
-                    .map(drop)
-            }
-            TargetKind::StateMachine {
-                account,
-                region,
-                arn,
-            } => dir
-                .invoke(
-                    "SFN",
-                    &account,
-                    &region,
-                    "StartExecution",
-                    json!({"stateMachineArn": arn, "input": input()}),
-                )
-                .await
-                .map(drop),
-            TargetKind::ApiDestination {
-                account,
-                region,
-                arn,
-            } => {
-                let params = d
-                    .target
-                    .get("HttpParameters")
-                    .cloned()
-                    .unwrap_or(Value::Null);
-                return ext::invoke_api_destination(
-                    self,
-                    &account,
-                    &region,
-                    &arn,
-                    input(),
-                    &params,
-                )
-                .await
-                .map_err(|f| Failure {
-                    retryable: f.retryable,
-                    code: "ApiDestinationFailure".into(),
-                    message: f.message,
-                });
-            }
-        };
-        r.map_err(Failure::from)
-    }
-
-    /// [`Events::forward`] boxed (delivery → forward → accept is recursive through the dispatcher).
-    fn forward_boxed(
-        &self,
-        account: String,
-        region: String,
-        name: String,
-        event: Value,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ApiError>> + Send + '_>>
-    {
-        Box::pin(async move { self.forward(&account, &region, &name, event).await })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::util::event_time_ms;
 
     #[test]
     fn event_times_round_trip() {
@@ -778,15 +595,6 @@ mod tests {
         let b3 = backoff_ms(3);
         assert!((3600..=4400).contains(&b3), "{b3}");
         assert!(backoff_ms(30) <= MAX_BACKOFF_MS * 11 / 10);
-    }
-
-    #[test]
-    fn ssm_parameter_mapping() {
-        assert_eq!(
-            ssm_parameters(r#"{"InstanceId": "i-1", "Ids": ["a", 2], "N": 3}"#),
-            Some(json!({"InstanceId": ["i-1"], "Ids": ["a", "2"], "N": ["3"]}))
-        );
-        assert_eq!(ssm_parameters("\"x\""), None);
     }
 
     #[test]

@@ -11,7 +11,9 @@
 
 mod buses;
 pub mod delivery;
+pub mod event;
 pub mod ext;
+mod invoke;
 pub mod metrics;
 pub mod model;
 pub mod outbox;

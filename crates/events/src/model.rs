@@ -275,6 +275,20 @@ impl Registry {
         }
     }
 
+    /// [`Registry::matching`] for an event given as JSON text.
+    pub fn matching_json(
+        &self,
+        account: &str,
+        region: &str,
+        bus: &str,
+        event: &[u8],
+    ) -> Vec<String> {
+        match self.buses.read().get(&bus_key(account, region, bus)) {
+            Some(st) if !st.matcher.is_empty() => st.matcher.matches_json(event),
+            _ => Vec::new(),
+        }
+    }
+
     /// All enabled schedule rules.
     pub fn schedule_rules(&self) -> Vec<Arc<StoredRule>> {
         self.buses

@@ -13,11 +13,11 @@
 use std::sync::mpsc;
 use std::sync::Arc;
 
-use opsloop_core::Value;
 use opsloop_store::{ControlStore, WriteOp};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc as tmpsc, oneshot};
 
+use crate::event::{push_json_str, Event};
 use crate::util::{now_ms, T_OUTBOX};
 
 /// Most messages folded into one commit.
@@ -29,8 +29,8 @@ pub struct Item {
     pub account: String,
     pub region: String,
     pub bus: String,
-    #[serde(with = "crate::util::shared_value")]
-    pub event: Arc<Value>,
+    #[serde(with = "crate::event::shared")]
+    pub event: Arc<Event>,
     pub rules: Vec<String>,
 }
 
@@ -39,6 +39,44 @@ pub struct Item {
 pub struct Record {
     pub accepted_ms: i64,
     pub items: Vec<Item>,
+}
+
+impl Record {
+    /// The stored row: the record as JSON, each event's text written as it is (not re-encoded).
+    pub fn encode(&self) -> Vec<u8> {
+        let size: usize = self
+            .items
+            .iter()
+            .map(|i| i.event.text().len() + 64 + i.rules.iter().map(|r| r.len() + 3).sum::<usize>())
+            .sum();
+        let mut out = Vec::with_capacity(size + 32);
+        out.extend_from_slice(b"{\"accepted_ms\":");
+        out.extend_from_slice(self.accepted_ms.to_string().as_bytes());
+        out.extend_from_slice(b",\"items\":[");
+        for (n, i) in self.items.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"account\":");
+            push_json_str(&mut out, &i.account);
+            out.extend_from_slice(b",\"region\":");
+            push_json_str(&mut out, &i.region);
+            out.extend_from_slice(b",\"bus\":");
+            push_json_str(&mut out, &i.bus);
+            out.extend_from_slice(b",\"event\":");
+            out.extend_from_slice(i.event.text().as_bytes());
+            out.extend_from_slice(b",\"rules\":[");
+            for (k, r) in i.rules.iter().enumerate() {
+                if k > 0 {
+                    out.push(b',');
+                }
+                push_json_str(&mut out, r);
+            }
+            out.extend_from_slice(b"]}");
+        }
+        out.extend_from_slice(b"]}");
+        out
+    }
 }
 
 /// A committed record on its way to the dispatcher.
@@ -144,14 +182,11 @@ fn run(
                     if let Some(r) = record {
                         seq += 1;
                         let key = format!("{ms:013}{seq:010}");
-                        match serde_json::to_vec(&*r) {
-                            Ok(bytes) => ops.push(WriteOp::Put {
-                                table: T_OUTBOX.into(),
-                                key: key.clone(),
-                                value: bytes,
-                            }),
-                            Err(e) => tracing::error!(error = %e, "cannot encode an outbox record"),
-                        }
+                        ops.push(WriteOp::Put {
+                            table: T_OUTBOX.into(),
+                            key: key.clone(),
+                            value: r.encode(),
+                        });
                         records.push((key, r));
                     }
                     ops.extend(extra);
@@ -197,6 +232,38 @@ pub fn load(control: &dyn ControlStore) -> Result<Vec<Committed>, String> {
 mod tests {
     use super::*;
     use opsloop_store::SqliteStore;
+
+    #[test]
+    fn rows_decode_to_the_record() {
+        let ev = Event::from_text(r#"{"id":"e\"1","detail":{"n":2.50}}"#.into());
+        let rec = Record {
+            accepted_ms: 1_795_296_820_123,
+            items: vec![
+                Item {
+                    account: "111122223333".into(),
+                    region: "us-east-1".into(),
+                    bus: "b\"us".into(),
+                    event: Arc::new(ev),
+                    rules: vec!["r1".into(), "r\\2".into()],
+                },
+                Item {
+                    account: "a".into(),
+                    region: "r".into(),
+                    bus: "default".into(),
+                    event: Arc::new(Event::from_text("{}".into())),
+                    rules: vec![],
+                },
+            ],
+        };
+        let row = rec.encode();
+        let back: Record = serde_json::from_slice(&row).unwrap();
+        assert_eq!(back, rec);
+        assert_eq!(
+            serde_json::to_vec(&back).unwrap().len() + 1,
+            row.len(),
+            "2.50 kept as written"
+        );
+    }
 
     #[tokio::test]
     async fn commits_are_durable_and_dispatched_in_order() {

@@ -7,8 +7,9 @@
 use std::sync::Arc;
 
 use opsloop_core::{ApiError, RequestContext, Value};
-use serde_json::{json, Map};
+use serde_json::json;
 
+use crate::event::{push_compact_object, push_json_str, Event};
 use crate::outbox::{Item, Record};
 use crate::util::{self, internal, is_internal, iso_seconds, now_ms, resolve_bus, s, validation};
 use crate::{ext, Events, ReplayDelivery};
@@ -43,12 +44,13 @@ fn entry_size(e: &Value) -> usize {
     n
 }
 
-/// Build the event of one entry, or the entry's (ErrorCode, ErrorMessage).
+/// Build the event of one entry — its JSON text, envelope written around the entry's `Detail` —
+/// or the entry's (ErrorCode, ErrorMessage).
 pub(crate) fn build_event(
     ctx: &RequestContext,
     entry: &Value,
     now: i64,
-) -> Result<(String, String, String, Value), (&'static str, String)> {
+) -> Result<(String, String, String, Event), (&'static str, String)> {
     let required = |k: &str| {
         s(entry, k).filter(|v| !v.is_empty()).ok_or_else(|| {
             (
@@ -66,31 +68,46 @@ pub(crate) fn build_event(
             "Not authorized for the source.".into(),
         ));
     }
-    let detail: Value = match serde_json::from_str(detail_text) {
-        Ok(v @ Value::Object(_)) => v,
-        _ => return Err(("MalformedDetail", "Detail is malformed.".into())),
-    };
     let (account, region, bus) = resolve_bus(ctx, s(entry, "EventBusName"));
     let time_ms = entry
         .get("Time")
         .and_then(Value::as_f64)
         .map(|t| (t * 1000.0) as i64)
         .unwrap_or(now);
-    let resources = entry
-        .get("Resources")
-        .cloned()
-        .unwrap_or_else(|| Value::Array(Vec::new()));
-    let mut ev = Map::with_capacity(9);
-    ev.insert("version".into(), "0".into());
-    ev.insert("id".into(), new_event_id().into());
-    ev.insert("detail-type".into(), detail_type.into());
-    ev.insert("source".into(), source.into());
-    ev.insert("account".into(), ctx.account_id.clone().into());
-    ev.insert("time".into(), iso_seconds(time_ms).into());
-    ev.insert("region".into(), ctx.region.clone().into());
-    ev.insert("resources".into(), resources);
-    ev.insert("detail".into(), detail);
-    Ok((account, region, bus, Value::Object(ev)))
+    let mut t = Vec::with_capacity(256 + detail_text.len());
+    t.extend_from_slice(b"{\"version\":\"0\",\"id\":\"");
+    t.extend_from_slice(new_event_id().as_bytes());
+    t.extend_from_slice(b"\",\"detail-type\":");
+    push_json_str(&mut t, detail_type);
+    t.extend_from_slice(b",\"source\":");
+    push_json_str(&mut t, source);
+    t.extend_from_slice(b",\"account\":");
+    push_json_str(&mut t, &ctx.account_id);
+    t.extend_from_slice(b",\"time\":\"");
+    t.extend_from_slice(iso_seconds(time_ms).as_bytes());
+    t.extend_from_slice(b"\",\"region\":");
+    push_json_str(&mut t, &ctx.region);
+    t.extend_from_slice(b",\"resources\":");
+    match entry.get("Resources") {
+        Some(r @ Value::Array(_)) => {
+            let _ = serde_json::to_writer(&mut t, r);
+        }
+        _ => t.extend_from_slice(b"[]"),
+    }
+    t.extend_from_slice(b",\"detail\":");
+    if push_compact_object(&mut t, detail_text).is_none() {
+        return Err(("MalformedDetail", "Detail is malformed.".into()));
+    }
+    t.push(b'}');
+    let text =
+        String::from_utf8(t).map_err(|_| ("MalformedDetail", "Detail is malformed.".into()))?;
+    Ok((account, region, bus, Event::from_text(text)))
+}
+
+/// The event id inside event text built by [`build_event`] (it starts with the version and id).
+fn event_id(text: &str) -> &str {
+    const AT: usize = r#"{"version":"0","id":""#.len();
+    text.get(AT..AT + 36).unwrap_or_default()
 }
 
 impl Events {
@@ -118,15 +135,28 @@ impl Events {
         let mut results = Vec::with_capacity(entries.len());
         let mut accepted: Vec<Item> = Vec::with_capacity(entries.len());
         let mut failed = 0usize;
+        // Entries of one call nearly always name one bus: its access check is made once.
+        let mut checked: Option<(String, String, String)> = None;
         for entry in entries {
             let built = build_event(ctx, entry, now).and_then(|(account, region, bus, ev)| {
-                self.check_bus_access(ctx, &account, &region, &bus)?;
+                let same = checked
+                    .as_ref()
+                    .is_some_and(|(a, r, b)| *a == account && *r == region && *b == bus);
+                if !same {
+                    self.check_bus_access(ctx, &account, &region, &bus)?;
+                    checked = Some((account.clone(), region.clone(), bus.clone()));
+                }
                 Ok((account, region, bus, ev))
             });
             match built {
                 Ok((account, region, bus, event)) => {
-                    results.push(json!({ "EventId": event["id"].clone() }));
-                    let rules = self.registry.matching(&account, &region, &bus, &event);
+                    results.push(json!({ "EventId": event_id(event.text()) }));
+                    let rules = self.registry.matching_json(
+                        &account,
+                        &region,
+                        &bus,
+                        event.text().as_bytes(),
+                    );
                     accepted.push(Item {
                         account,
                         region,
@@ -214,8 +244,14 @@ impl Events {
                 .map_err(internal)?;
         }
         if archive {
+            let mut arn = String::new();
+            let mut arn_of: Option<(&str, &str, &str)> = None;
             for i in record.items.iter().chain(rest.iter()) {
-                let arn = util::bus_arn(&i.account, &i.region, &i.bus);
+                let this = (i.account.as_str(), i.region.as_str(), i.bus.as_str());
+                if arn_of != Some(this) {
+                    arn = util::bus_arn(&i.account, &i.region, &i.bus);
+                    arn_of = Some(this);
+                }
                 if let Err(e) =
                     ext::archive_event(self, &i.account, &i.region, &arn, &i.event).await
                 {
@@ -243,7 +279,7 @@ impl Events {
             account: account.into(),
             region: region.into(),
             bus: name.into(),
-            event: Arc::new(event),
+            event: Arc::new(Event::from_value(event)),
             rules,
         };
         self.accept(vec![item], now_ms(), true).await
@@ -271,7 +307,7 @@ impl Events {
             account: to.account_id.into(),
             region: to.region.into(),
             bus: to.bus_name.into(),
-            event: Arc::new(event),
+            event: Arc::new(Event::from_value(event)),
             rules,
         };
         self.accept(vec![item], now_ms(), false).await
@@ -292,7 +328,9 @@ mod tests {
     #[test]
     fn builds_events_as_eventbridge_does() {
         let e = json!({"Source": "my.app", "DetailType": "t", "Detail": "{\"a\":1}", "Time": 1_795_296_820.5, "Resources": ["r1"]});
-        let (account, region, bus, ev) = build_event(&ctx(), &e, 0).unwrap();
+        let (account, region, bus, event) = build_event(&ctx(), &e, 0).unwrap();
+        let ev = event.value().clone();
+        assert_eq!(event_id(event.text()), ev["id"].as_str().unwrap());
         assert_eq!(
             (account.as_str(), region.as_str(), bus.as_str()),
             ("111122223333", "us-east-1", "default")
@@ -315,6 +353,22 @@ mod tests {
         assert_eq!(ev["time"], "2026-11-21T21:33:40Z");
         assert_eq!(ev["detail"], json!({"a": 1}));
         assert_eq!(ev["id"].as_str().unwrap().len(), 36);
+        assert_eq!(ev["resources"], json!(["r1"]));
+        assert_eq!(ev["source"], "my.app");
+        let (_, _, _, spaced) = build_event(
+            &ctx(),
+            &json!({"Source": "s\"q", "DetailType": "t", "Detail": " { \"a b\" : [1, 2.50] } "}),
+            0,
+        )
+        .unwrap();
+        assert!(
+            spaced
+                .text()
+                .ends_with(r#","resources":[],"detail":{"a b":[1,2.50]}}"#),
+            "{}",
+            spaced.text()
+        );
+        assert_eq!(spaced.value()["source"], "s\"q");
     }
 
     #[test]

@@ -91,7 +91,7 @@ pub async fn run(events: Arc<Events>, mut stop: watch::Receiver<bool>) {
                     account: rule.account.clone(),
                     region: rule.region.clone(),
                     bus: rule.bus.clone(),
-                    event: Arc::new(event),
+                    event: Arc::new(crate::event::Event::from_value(event)),
                     rules: vec![rule.name.clone()],
                 }],
             };

@@ -9,6 +9,7 @@
 
 use opsloop_core::Value;
 
+use crate::event::Event;
 use crate::util::iso_millis;
 
 /// One step of a JSONPath.
@@ -113,19 +114,22 @@ pub struct Context<'a> {
     pub ingestion_ms: i64,
 }
 
-/// The input of `target` (a `Target` document) for `event`.
-pub fn render(target: &Value, event: &Value, cx: &Context<'_>) -> String {
+/// The input of `target` (a `Target` document) for `event`: the event's text unchanged when the
+/// target has no `Input`, `InputPath` or `InputTransformer` (the event is not decoded then).
+pub fn render(target: &Value, event: &Event, cx: &Context<'_>) -> String {
     if let Some(input) = target.get("Input").and_then(Value::as_str) {
         return input.to_string();
     }
     if let Some(p) = target.get("InputPath").and_then(Value::as_str) {
-        let v = parse_path(p).ok().and_then(|p| select(event, &p).cloned());
+        let v = parse_path(p)
+            .ok()
+            .and_then(|p| select(event.value(), &p).cloned());
         return v.unwrap_or(Value::Null).to_string();
     }
     if let Some(tr) = target.get("InputTransformer") {
-        return apply_transformer(tr, event, cx);
+        return apply_transformer(tr, event.value(), cx);
     }
-    event.to_string()
+    event.text().to_string()
 }
 
 fn variable(name: &str, tr: &Value, event: &Value, cx: &Context<'_>) -> Option<Option<Value>> {
@@ -241,7 +245,7 @@ mod tests {
 
     #[test]
     fn inputs() {
-        let e = event();
+        let e = Event::from_value(event());
         assert_eq!(
             render(&json!({"Input": "{\"k\":1}"}), &e, &cx()),
             "{\"k\":1}"
@@ -254,7 +258,7 @@ mod tests {
             render(&json!({"InputPath": "$.detail.nope"}), &e, &cx()),
             "null"
         );
-        assert_eq!(render(&json!({}), &e, &cx()), e.to_string());
+        assert_eq!(render(&json!({}), &e, &cx()), event().to_string());
     }
 
     #[test]

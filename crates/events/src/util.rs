@@ -228,22 +228,6 @@ pub fn event_time_ms(event: &Value) -> Option<i64> {
     Some(((days * 86_400) + h * 3600 + mi * 60 + sec) * 1000)
 }
 
-/// (De)serialize an `Arc<Value>` as the value (an accepted event is shared by its deliveries).
-pub mod shared_value {
-    use std::sync::Arc;
-
-    use opsloop_core::Value;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &Arc<Value>, s: S) -> Result<S::Ok, S::Error> {
-        v.as_ref().serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<Value>, D::Error> {
-        Value::deserialize(d).map(Arc::new)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

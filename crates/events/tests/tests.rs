@@ -14,11 +14,16 @@ use serde_json::json;
 const ACCOUNT: &str = "111122223333";
 const REGION: &str = "us-east-1";
 
-/// A fake SNS: records every Publish; fails the first `fail` calls with a retryable 503.
+/// A fake SNS: records every published message (Publish, and each entry of PublishBatch, as
+/// `{"TopicArn", "Message", ...}`); fails the first `fail` calls with a retryable 503, and the
+/// first `fail_entries` PublishBatch entries with a retryable per-entry failure.
 #[derive(Default)]
 struct FakeSns {
     calls: Mutex<Vec<Value>>,
     fail: Mutex<usize>,
+    fail_entries: Mutex<usize>,
+    /// Sizes of the PublishBatch calls answered.
+    batches: Mutex<Vec<usize>>,
 }
 
 impl Service for FakeSns {
@@ -31,14 +36,37 @@ impl Service for FakeSns {
         input: Value,
     ) -> BoxFuture<'a, Result<Value, ApiError>> {
         Box::pin(async move {
-            assert_eq!(ctx.operation, "Publish");
             let mut fail = self.fail.lock();
             if *fail > 0 {
                 *fail -= 1;
                 return Err(ApiError::with_status("ServiceUnavailable", 503, "down"));
             }
-            self.calls.lock().push(input);
-            Ok(json!({"MessageId": "m"}))
+            match ctx.operation.as_str() {
+                "Publish" => {
+                    self.calls.lock().push(input);
+                    Ok(json!({"MessageId": "m"}))
+                }
+                "PublishBatch" => {
+                    let entries = input["PublishBatchRequestEntries"].as_array().unwrap();
+                    assert!((2..=10).contains(&entries.len()), "{input}");
+                    self.batches.lock().push(entries.len());
+                    let (mut ok, mut failed) = (Vec::new(), Vec::new());
+                    let mut fail_entries = self.fail_entries.lock();
+                    for e in entries {
+                        if *fail_entries > 0 {
+                            *fail_entries -= 1;
+                            failed.push(json!({"Id": e["Id"], "Code": "InternalError", "Message": "busy", "SenderFault": false}));
+                            continue;
+                        }
+                        self.calls
+                            .lock()
+                            .push(json!({"TopicArn": input["TopicArn"], "Message": e["Message"]}));
+                        ok.push(json!({"Id": e["Id"], "MessageId": "m"}));
+                    }
+                    Ok(json!({"Successful": ok, "Failed": failed}))
+                }
+                op => panic!("unexpected SNS operation {op}"),
+            }
         })
     }
 }
@@ -161,6 +189,43 @@ async fn matched_events_reach_the_target_with_the_rendered_input() {
         3,
         "the unmatched events went nowhere"
     );
+    events.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_to_one_topic_are_batched_and_failed_entries_retried() {
+    let env = Env::new();
+    *env.sns.fail_entries.lock() = 3;
+    let events = env.open();
+    rule(&events, "r", "app", json!({"Id": "t", "Arn": topic()})).await;
+    let out = call(&events, "PutEvents", entries("app", 10)).await;
+    assert_eq!(out["FailedEntryCount"], 0);
+    let start = Instant::now();
+    let got = env.wait_published(10).await;
+    assert!(
+        start.elapsed() >= Duration::from_millis(800),
+        "three entries failed and were retried after the backoff"
+    );
+    let mut details: Vec<i64> = got
+        .iter()
+        .map(|p| {
+            let e: Value = serde_json::from_str(p["Message"].as_str().unwrap()).unwrap();
+            assert_eq!(e["source"], "app");
+            e["detail"]["i"].as_i64().unwrap()
+        })
+        .collect();
+    details.sort();
+    assert_eq!(details, (0..10).collect::<Vec<i64>>(), "each event once");
+    assert_eq!(
+        *env.sns.batches.lock(),
+        [10],
+        "one PublishBatch for the ten first attempts; the retries went one by one"
+    );
+    let end = Instant::now() + Duration::from_secs(10);
+    while events.backlog() != (0, 0) {
+        assert!(Instant::now() < end, "backlog {:?}", events.backlog());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     events.shutdown();
 }
 

@@ -465,11 +465,11 @@ fn valid_batch_id(id: &str) -> bool {
 pub(crate) fn publish_batch(
     sns: &Inner,
     _ctx: &RequestContext,
-    input: Value,
+    mut input: Value,
 ) -> Result<Value, ApiError> {
     let arn = TopicArn::parse_param(str_field(&input, "TopicArn").unwrap_or(""), "TopicArn")?;
-    let entries = match input.get("PublishBatchRequestEntries") {
-        Some(Value::Array(items)) => items.clone(),
+    let entries = match input.get_mut("PublishBatchRequestEntries").map(Value::take) {
+        Some(Value::Array(items)) => items,
         _ => Vec::new(),
     };
     if entries.is_empty() {

@@ -146,6 +146,11 @@ fn event_time_ms(event: &Value) -> i64 {
         .unwrap_or_else(now_ms)
 }
 
+/// Does the bus `bus_arn` have any archive? (Checked before an event is decoded for them.)
+pub(crate) fn has_archives(events: &Events, bus_arn: &str) -> Result<bool, ApiError> {
+    Ok(cache(&events.ext.shared, &*events.control)?.contains_key(bus_arn))
+}
+
 /// One archive_event call waiting for the group commit.
 pub(crate) struct Pending {
     /// (archive record key, event row key) pairs to write with `bytes`.

@@ -165,8 +165,11 @@ pub async fn archive_event(
     account_id: &str,
     region: &str,
     bus_arn: &str,
-    event: &Value,
+    event: &crate::event::Event,
 ) -> Result<(), ApiError> {
     worker::ensure_started(events);
-    archives::archive_event(events, account_id, region, bus_arn, event).await
+    if !archives::has_archives(events, bus_arn)? {
+        return Ok(());
+    }
+    archives::archive_event(events, account_id, region, bus_arn, event.value()).await
 }

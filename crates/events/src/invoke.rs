@@ -1,0 +1,423 @@
+//! Target invocation: what one delivery (or a batch of deliveries to one SNS topic) does to its
+//! target — SNS `Publish`/`PublishBatch`, forwarding to another bus, CloudWatch Logs, SSM
+//! Automation and Run Command, Incident Manager, Step Functions and API destinations — all through
+//! the `Directory` (API destinations through `ext`). Failures come back as [`Failure`]s for the
+//! dispatcher ([`crate::delivery`]) to retry or dead-letter.
+
+use std::sync::Arc;
+
+use opsloop_core::{ApiError, Value};
+use serde_json::{json, Map};
+
+use crate::delivery::{Delivery, Failure};
+use crate::targets::TargetKind;
+use crate::transform::{self, Context};
+use crate::util::{event_time_ms, s};
+use crate::{ext, Events};
+
+/// `input` (a JSON object) as SSM parameters: each value a list of strings.
+fn ssm_parameters(input: &str) -> Option<Value> {
+    let v: Value = serde_json::from_str(input).ok()?;
+    let obj = v.as_object()?;
+    let mut out = Map::new();
+    for (k, v) in obj {
+        let list: Vec<Value> = match v {
+            Value::String(s) => vec![s.clone().into()],
+            Value::Array(a) => a
+                .iter()
+                .map(|x| match x {
+                    Value::String(s) => s.clone().into(),
+                    other => other.to_string().into(),
+                })
+                .collect(),
+            other => vec![other.to_string().into()],
+        };
+        out.insert(k.clone(), Value::Array(list));
+    }
+    Some(Value::Object(out))
+}
+
+impl Events {
+    /// Write one log event into `group`/`stream`, creating the stream when needed.
+    pub(crate) async fn put_log_event(
+        &self,
+        account: &str,
+        region: &str,
+        group: &str,
+        stream: &str,
+        timestamp_ms: i64,
+        message: String,
+    ) -> Result<(), ApiError> {
+        let create = json!({"logGroupName": group, "logStreamName": stream});
+        match self
+            .directory
+            .invoke(
+                "CloudWatch Logs",
+                account,
+                region,
+                "CreateLogStream",
+                create,
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.kind == "ResourceAlreadyExistsException" => {}
+            Err(e) => return Err(e),
+        }
+        let put = json!({
+            "logGroupName": group,
+            "logStreamName": stream,
+            "logEvents": [{"timestamp": timestamp_ms, "message": message}],
+        });
+        self.directory
+            .invoke("CloudWatch Logs", account, region, "PutLogEvents", put)
+            .await
+            .map(drop)
+    }
+
+    /// Invoke the target of `d` once.
+    pub(crate) async fn invoke_target(self: &Arc<Self>, d: &Delivery) -> Result<(), Failure> {
+        let rule_arn = d.rule_arn();
+        let arn = d.target_arn();
+        let Some(kind) = TargetKind::of(arn, &d.region) else {
+            return Err(Failure {
+                retryable: false,
+                code: "UnsupportedTarget".into(),
+                message: format!("opsloop cannot deliver to {arn}"),
+            });
+        };
+        let cx = Context {
+            rule_arn: &rule_arn,
+            rule_name: &d.rule,
+            ingestion_ms: d.accepted_ms,
+        };
+        let input = || transform::render(&d.target, &d.event, &cx);
+        let event_id = s(d.event.value(), "id").unwrap_or_default();
+        let dir = &self.directory;
+        let r = match kind {
+            TargetKind::Sns {
+                account,
+                region,
+                topic_arn,
+            } => dir
+                .invoke(
+                    "SNS",
+                    &account,
+                    &region,
+                    "Publish",
+                    json!({"TopicArn": topic_arn, "Message": input()}),
+                )
+                .await
+                .map(drop),
+            TargetKind::Bus {
+                account,
+                region,
+                name,
+            } => {
+                return self
+                    .forward_boxed(account, region, name, d.event.value().clone())
+                    .await
+                    .map_err(Failure::from);
+            }
+            TargetKind::LogGroup {
+                account,
+                region,
+                group,
+            } => {
+                let text = input();
+                // A transformer for a log group renders {"timestamp": .., "message": ..}.
+                let (ts, message) = match serde_json::from_str::<Value>(&text) {
+                    Ok(Value::Object(o))
+                        if o.contains_key("message")
+                            && d.target.get("InputTransformer").is_some() =>
+                    {
+                        (
+                            o.get("timestamp")
+                                .and_then(Value::as_i64)
+                                .unwrap_or(d.accepted_ms),
+                            match o.get("message") {
+                                Some(Value::String(s)) => s.clone(),
+                                Some(v) => v.to_string(),
+                                None => String::new(),
+                            },
+                        )
+                    }
+                    _ => (
+                        event_time_ms(d.event.value()).unwrap_or(d.accepted_ms),
+                        text,
+                    ),
+                };
+                self.put_log_event(&account, &region, &group, event_id, ts, message)
+                    .await
+            }
+            TargetKind::SsmAutomation {
+                account,
+                region,
+                document,
+                version,
+            } => {
+                let mut req = json!({"DocumentName": document});
+                if let Some(v) = version {
+                    req["DocumentVersion"] = v.into();
+                }
+                if let Some(p) = ssm_parameters(&input()) {
+                    req["Parameters"] = p;
+                }
+                dir.invoke("SSM", &account, &region, "StartAutomationExecution", req)
+                    .await
+                    .map(drop)
+            }
+            TargetKind::SsmRunCommand {
+                account,
+                region,
+                document,
+            } => {
+                let mut req = json!({
+                    "DocumentName": document,
+                    "Targets": d.target.get("RunCommandParameters").and_then(|p| p.get("RunCommandTargets")).cloned().unwrap_or(Value::Null),
+                });
+                if let Some(p) = ssm_parameters(&input()) {
+                    req["Parameters"] = p;
+                }
+                dir.invoke("SSM", &account, &region, "SendCommand", req)
+                    .await
+                    .map(drop)
+            }
+            TargetKind::ResponsePlan {
+                account,
+                region,
+                arn,
+            } => {
+                let req = json!({
+                    "responsePlanArn": arn,
+                    "clientToken": format!("{event_id}-{}", s(&d.target, "Id").unwrap_or_default()),
+                    "triggerDetails": {
+                        "source": "aws.events",
+                        "triggerArn": rule_arn,
+                        "timestamp": event_time_ms(d.event.value()).unwrap_or(d.accepted_ms) as f64 / 1000.0,
+                        "rawData": input(),
+                    },
+                });
+                dir.invoke("SSM Incidents", &account, &region, "StartIncident", req)
+                    .await
+                    .map(drop)
+            }
+            TargetKind::StateMachine {
+                account,
+                region,
+                arn,
+            } => dir
+                .invoke(
+                    "SFN",
+                    &account,
+                    &region,
+                    "StartExecution",
+                    json!({"stateMachineArn": arn, "input": input()}),
+                )
+                .await
+                .map(drop),
+            TargetKind::ApiDestination {
+                account,
+                region,
+                arn,
+            } => {
+                let params = d
+                    .target
+                    .get("HttpParameters")
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                return ext::invoke_api_destination(
+                    self,
+                    &account,
+                    &region,
+                    &arn,
+                    input(),
+                    &params,
+                )
+                .await
+                .map_err(|f| Failure {
+                    retryable: f.retryable,
+                    code: "ApiDestinationFailure".into(),
+                    message: f.message,
+                });
+            }
+        };
+        r.map_err(Failure::from)
+    }
+
+    /// [`Events::forward`] boxed (delivery → forward → accept is recursive through the dispatcher).
+    fn forward_boxed(
+        &self,
+        account: String,
+        region: String,
+        name: String,
+        event: Value,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ApiError>> + Send + '_>>
+    {
+        Box::pin(async move { self.forward(&account, &region, &name, event).await })
+    }
+}
+
+/// Largest total of messages sent in one `PublishBatch` (SNS's limit for a batch).
+const MAX_BATCH_BYTES: usize = 256 * 1024;
+/// Most messages in one `PublishBatch` (SNS's limit).
+pub const MAX_BATCH: usize = 10;
+
+/// The SNS topic a first attempt of `d` can share a `PublishBatch` with: standard (not FIFO)
+/// topics only. `None`: `d` is invoked on its own.
+pub(crate) fn batch_topic(d: &Delivery) -> Option<&str> {
+    let arn = s(&d.target, "Arn")?;
+    match TargetKind::of(arn, &d.region)? {
+        TargetKind::Sns { .. } if !arn.ends_with(".fifo") => Some(arn),
+        _ => None,
+    }
+}
+
+/// The message of `d` for its target (its `Input`, `InputPath` or `InputTransformer` applied).
+fn render(d: &Delivery) -> String {
+    let rule_arn = d.rule_arn();
+    let cx = Context {
+        rule_arn: &rule_arn,
+        rule_name: &d.rule,
+        ingestion_ms: d.accepted_ms,
+    };
+    transform::render(&d.target, &d.event, &cx)
+}
+
+impl Events {
+    /// Invoke deliveries that all target SNS topic `topic_arn` (at most [`MAX_BATCH`]): one
+    /// `PublishBatch` carrying every message (one `Publish` each when there is one message or the
+    /// messages together exceed SNS's batch size). One result per delivery, in order.
+    pub(crate) async fn invoke_sns_batch(
+        &self,
+        topic_arn: &str,
+        ds: &[Delivery],
+    ) -> Vec<Result<(), Failure>> {
+        let Some(first) = ds.first() else {
+            return Vec::new();
+        };
+        let Some(TargetKind::Sns {
+            account, region, ..
+        }) = TargetKind::of(topic_arn, &first.region)
+        else {
+            return ds
+                .iter()
+                .map(|_| {
+                    Err(Failure {
+                        retryable: false,
+                        code: "UnsupportedTarget".into(),
+                        message: format!("opsloop cannot deliver to {topic_arn}"),
+                    })
+                })
+                .collect();
+        };
+        let messages: Vec<String> = ds.iter().map(render).collect();
+        let dir = &self.directory;
+        if messages.len() == 1 || messages.iter().map(String::len).sum::<usize>() > MAX_BATCH_BYTES
+        {
+            let mut out = Vec::with_capacity(messages.len());
+            for m in messages {
+                let r = dir
+                    .invoke(
+                        "SNS",
+                        &account,
+                        &region,
+                        "Publish",
+                        json!({"TopicArn": topic_arn, "Message": m}),
+                    )
+                    .await;
+                out.push(r.map(drop).map_err(Failure::from));
+            }
+            return out;
+        }
+        let entries: Vec<Value> = messages
+            .into_iter()
+            .enumerate()
+            .map(|(i, m)| json!({"Id": i.to_string(), "Message": m}))
+            .collect();
+        let answer = dir
+            .invoke(
+                "SNS",
+                &account,
+                &region,
+                "PublishBatch",
+                json!({"TopicArn": topic_arn, "PublishBatchRequestEntries": entries}),
+            )
+            .await;
+        let answer = match answer {
+            Ok(a) => a,
+            Err(e) => {
+                let f = Failure::from(e);
+                return ds.iter().map(|_| Err(f.clone())).collect();
+            }
+        };
+        let mut out: Vec<Result<(), Failure>> = ds
+            .iter()
+            .map(|_| {
+                Err(Failure {
+                    retryable: true,
+                    code: "InternalFailure".into(),
+                    message: "PublishBatch answered nothing for this message".into(),
+                })
+            })
+            .collect();
+        let index = |e: &Value| {
+            s(e, "Id")
+                .and_then(|id| id.parse::<usize>().ok())
+                .filter(|i| *i < out.len())
+        };
+        let ok: Vec<usize> = answer
+            .get("Successful")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(index).collect())
+            .unwrap_or_default();
+        let failed: Vec<(usize, Failure)> = answer
+            .get("Failed")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| {
+                        let i = index(e)?;
+                        let code = s(e, "Code").unwrap_or("InternalFailure");
+                        Some((
+                            i,
+                            Failure {
+                                retryable: !e
+                                    .get("SenderFault")
+                                    .and_then(Value::as_bool)
+                                    .unwrap_or(false),
+                                code: if code.ends_with("Exception") {
+                                    code.to_string()
+                                } else {
+                                    format!("{code}Exception")
+                                },
+                                message: s(e, "Message").unwrap_or_default().to_string(),
+                            },
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for i in ok {
+            out[i] = Ok(());
+        }
+        for (i, f) in failed {
+            out[i] = Err(f);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssm_parameter_mapping() {
+        assert_eq!(
+            ssm_parameters(r#"{"InstanceId": "i-1", "Ids": ["a", 2], "N": 3}"#),
+            Some(json!({"InstanceId": ["i-1"], "Ids": ["a", "2"], "N": ["3"]}))
+        );
+        assert_eq!(ssm_parameters("\"x\""), None);
+    }
+}
