@@ -382,6 +382,85 @@ async fn max_concurrency_limits_running_copies() {
 }
 
 #[tokio::test]
+async fn max_errors_cancels_the_targets_not_yet_sent() {
+    let f = fixture();
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(node(&f, "prod").await);
+    }
+    let send = |max_errors: &str| {
+        send_command(
+            &f.ssm,
+            &scope(),
+            &json!({"DocumentName": "AWS-RunShellScript", "MaxConcurrency": "1", "MaxErrors": max_errors,
+                    "Targets": [{"Key": "tag:env", "Values": ["prod"]}],
+                    "Parameters": {"commands": ["false"]}}),
+        )
+        .unwrap()["Command"]["CommandId"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // Runs one copy at a time, failing each; returns the nodes that got it.
+    let drive = |cmd: String| {
+        let f = &f;
+        let nodes = &nodes;
+        async move {
+            let mut ran = Vec::new();
+            for _ in 0..3 {
+                for (id, key) in nodes {
+                    if !messages(f, id, key).await.is_empty() {
+                        reply(f, id, key, json!({"CommandId": cmd, "Final": true, "Status": "Failed", "ResponseCode": 1,
+                            "PluginResults": [{"Name": "runShellScript", "Status": "Failed", "ResponseCode": 1,
+                                               "StandardOutput": "boom"}]}))
+                        .await;
+                        ran.push(id.clone());
+                    }
+                }
+            }
+            ran
+        }
+    };
+    let cmd = send("1");
+    let ran = drive(cmd.clone()).await;
+    assert_eq!(
+        ran.len(),
+        2,
+        "the second error exceeds MaxErrors 1: the third node is never sent it"
+    );
+    let c =
+        &send::list_commands(&f.ssm, &scope(), &json!({"CommandId": cmd})).unwrap()["Commands"][0];
+    assert_eq!(
+        (c["Status"].as_str(), c["StatusDetails"].as_str()),
+        (Some("Failed"), Some("Failed"))
+    );
+    assert_eq!(
+        (c["ErrorCount"].as_u64(), c["CompletedCount"].as_u64()),
+        (Some(2), Some(3))
+    );
+    let skipped = nodes.iter().find(|(id, _)| !ran.contains(id)).unwrap();
+    let inv = get_inv(&f, &cmd, &skipped.0);
+    assert_eq!(inv["Status"], "Cancelled");
+    let failed = get_command_invocation(
+        &f.ssm,
+        &scope(),
+        &json!({"CommandId": cmd, "InstanceId": ran[0], "PluginName": "runShellScript"}),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            failed["Status"].as_str(),
+            failed["StandardOutputContent"].as_str()
+        ),
+        (Some("Failed"), Some("boom"))
+    );
+    // 34% of 3 tolerates one error too; 0% none: only the first node runs it.
+    assert_eq!(drive(send("34%")).await.len(), 2);
+    assert_eq!(drive(send("0%")).await.len(), 1);
+    assert_eq!(drive(send("2")).await.len(), 3);
+}
+
+#[tokio::test]
 async fn silent_nodes_are_marked_connection_lost_until_they_ping() {
     let f = fixture();
     let (web, key) = node(&f, "prod").await;
