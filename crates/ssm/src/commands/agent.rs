@@ -309,10 +309,14 @@ async fn get_messages(
         .clamp(0, MAX_WAIT_S);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait as u64);
     let waiter = ssm.commands().waiter(&id);
+    let generation = ssm.commands().begin_poll(&id);
     let stopped = ssm.commands().stopped();
     tokio::pin!(stopped);
     loop {
         let notified = waiter.notified();
+        if !ssm.commands().is_current_poll(&id, generation) {
+            return Ok(json!({ "Messages": [] }));
+        }
         let msgs = take_pending(ssm, scope, &id)?;
         if !msgs.is_empty() || tokio::time::Instant::now() >= deadline || ssm.commands().stopping()
         {

@@ -59,6 +59,10 @@ pub const OPERATIONS: &[&str] = &[
 #[derive(Default)]
 pub struct State {
     waiters: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
+    /// The newest long poll of each node: a new GetMessages supersedes an older one still
+    /// waiting, which answers empty at once (its agent was killed or lost the connection; a
+    /// message handed to it would be lost).
+    polls: Mutex<HashMap<String, u64>>,
     sweeper: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Set when the server is stopping: long polls answer at once so the HTTP drain is quick.
     stopping: std::sync::atomic::AtomicBool,
@@ -80,6 +84,24 @@ impl State {
             .entry(instance_id.to_string())
             .or_default()
             .clone()
+    }
+
+    /// Register a new long poll of `instance_id`, superseding (and waking) any older one; returns
+    /// its generation for [`State::is_current_poll`].
+    pub fn begin_poll(&self, instance_id: &str) -> u64 {
+        let generation = {
+            let mut polls = self.polls.lock();
+            let g = polls.entry(instance_id.to_string()).or_default();
+            *g += 1;
+            *g
+        };
+        self.waiter(instance_id).notify_waiters();
+        generation
+    }
+
+    /// Is `generation` still the newest long poll of `instance_id`?
+    pub fn is_current_poll(&self, instance_id: &str, generation: u64) -> bool {
+        self.polls.lock().get(instance_id).copied() == Some(generation)
     }
 
     /// Wake node `instance_id`'s long poll (a permit is kept when nobody waits).

@@ -330,6 +330,44 @@ async fn long_poll_wakes_on_send() {
 }
 
 #[tokio::test]
+async fn a_newer_long_poll_supersedes_an_older_one() {
+    // An agent killed mid-poll leaves its GetMessages waiting on the server; the restarted agent's
+    // poll must get the next command, not the dead connection.
+    let f = Arc::new(fixture());
+    let (web, key) = node(&f, "prod").await;
+    let poll = |f: Arc<Fixture>, web: String, key: String| {
+        tokio::spawn(async move {
+            f.agent
+                .call(
+                    &ctx("GetMessages", &key),
+                    json!({"InstanceId": web, "WaitSeconds": 20}),
+                )
+                .await
+                .unwrap()
+        })
+    };
+    let old = poll(f.clone(), web.clone(), key.clone());
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let new = poll(f.clone(), web.clone(), key.clone());
+    let got = tokio::time::timeout(std::time::Duration::from_secs(5), old)
+        .await
+        .expect("the older poll ended when the newer one arrived")
+        .unwrap();
+    assert_eq!(got["Messages"], json!([]));
+    send_command(
+        &f.ssm,
+        &scope(),
+        &json!({"DocumentName": "AWS-RunShellScript", "InstanceIds": [web], "Parameters": {"commands": ["true"]}}),
+    )
+    .unwrap();
+    let got = tokio::time::timeout(std::time::Duration::from_secs(5), new)
+        .await
+        .expect("the newer poll got the command")
+        .unwrap();
+    assert_eq!(got["Messages"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn a_stopping_server_ends_long_polls_at_once() {
     let f = Arc::new(fixture());
     let (web, key) = node(&f, "prod").await;
