@@ -47,10 +47,12 @@ impl<'a> Reader<'a> {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn ws(&mut self) {
+        // Every JSON whitespace byte is <= b' ', and few other bytes are: one compare per byte
+        // in the usual case.
         while let Some(&c) = self.b.get(self.i) {
-            if c == b' ' || c == b'\n' || c == b'\r' || c == b'\t' {
+            if c <= b' ' && (c == b' ' || c == b'\n' || c == b'\r' || c == b'\t') {
                 self.i += 1;
             } else {
                 break;
@@ -58,13 +60,13 @@ impl<'a> Reader<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn peek(&mut self) -> Option<u8> {
         self.ws();
         self.b.get(self.i).copied()
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn expect(&mut self, c: u8) -> Result<(), SyntaxError> {
         if self.b.get(self.i) == Some(&c) {
             self.i += 1;
@@ -171,7 +173,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A string's raw bytes, quotes included, unvalidated; and whether it has escapes.
-    #[inline]
+    #[inline(always)]
     pub fn raw_string(&mut self) -> Result<(&'a [u8], bool), SyntaxError> {
         let b = self.b;
         let start = self.i;
@@ -191,7 +193,7 @@ impl<'a> Reader<'a> {
 
     /// Like `raw_string`, also giving the (length, first eight bytes) signature of the unescaped
     /// content (meaningful only when there are no escapes), computed in the same pass.
-    #[inline]
+    #[inline(always)]
     pub fn raw_string_sig(&mut self) -> Result<RawKey<'a>, SyntaxError> {
         let b = self.b;
         let start = self.i;
@@ -449,12 +451,12 @@ mod tests {
 }
 
 /// The index of the first `"` or `\\` at or after `j`, eight bytes at a time.
-#[inline]
+#[inline(always)]
 pub(crate) fn find_special(b: &[u8], mut j: usize) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
-    while j + 8 <= b.len() {
-        let w = u64::from_le_bytes(b[j..j + 8].try_into().unwrap());
+    while let Some(chunk) = b.get(j..j + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
         let q = w ^ (LO * b'"' as u64);
         let e = w ^ (LO * b'\\' as u64);
         // A zero byte of q or e sets its high bit here (bits above the first may be spurious).

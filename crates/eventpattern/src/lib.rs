@@ -6,12 +6,15 @@
 //! Modules: `json` (our JSON reader: pattern text with number literals, and event bytes scanned
 //! with unused members skipped), `pattern` (the language and its validation), `value` (single-value
 //! tests: numbers, ranges, wildcards, CIDR, case folding), `eval` (the reference semantics of one
-//! pattern), `matcher` (the compiled many-rule matcher), `scan` (its
-//! byte scanner and pruned event copy).
+//! pattern), `matcher` (the compiled many-rule matcher), `index` (its per-field trigger index),
+//! `num` (event numbers read in one pass, compared by approximation where that is safe), `scan`
+//! (its byte scanner and pruned event copy).
 
 mod eval;
+mod index;
 mod json;
 mod matcher;
+mod num;
 mod pattern;
 mod scan;
 mod value;

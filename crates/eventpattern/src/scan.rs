@@ -9,7 +9,8 @@ use std::hash::Hash;
 
 use crate::eval::View;
 use crate::json::{find_special, Reader, SyntaxError, J, MAX_DEPTH};
-use crate::matcher::Matcher;
+use crate::matcher::{Kind, Matcher, Rec};
+use crate::num::NumLit;
 use crate::value::Scalar;
 
 /// A node of the pruned event copy.
@@ -33,7 +34,7 @@ pub(crate) struct Pruned<'a> {
 }
 
 /// The index after the string whose opening quote is at `i`.
-#[inline]
+#[inline(always)]
 fn skip_str(b: &[u8], i: usize) -> Option<usize> {
     let mut j = i + 1;
     loop {
@@ -92,6 +93,8 @@ pub(crate) struct Scan<'m, 'a, K> {
     scratch_m: Vec<(Cow<'a, str>, u32)>,
     scratch_i: Vec<u32>,
     pub cands: Vec<u32>,
+    /// Values at fields with check clauses (see `Matcher::decide`).
+    pub recs: Vec<Rec>,
     /// An object inside an array, or a name repeated, where some rule looks for fields: the
     /// clause counts cannot tell which element or occurrence each hit came from.
     pub irregular: bool,
@@ -116,6 +119,7 @@ impl<'m, 'a, K: Clone + Eq + Hash> Scan<'m, 'a, K> {
             scratch_m: Vec::new(),
             scratch_i: Vec::new(),
             cands: Vec::new(),
+            recs: Vec::new(),
             irregular: false,
         }
     }
@@ -142,10 +146,16 @@ impl<'m, 'a, K: Clone + Eq + Hash> Scan<'m, 'a, K> {
         (self.p.nodes.len() - 1) as u32
     }
 
+    /// Feed a leaf value at node `t` (starting at byte `at`) to the trigger index, and record it
+    /// when the field has check clauses.
     #[inline]
-    fn report(&mut self, t: u32, v: Scalar<'_>) {
+    fn report(&mut self, t: u32, v: Scalar<'_>, at: usize, kind: Kind) {
         if self.report {
-            self.m.hits(t, v, &mut self.cands);
+            let node = &self.m.trie[t as usize];
+            node.hits(v, &mut self.cands);
+            if node.checks > 0 {
+                self.recs.push((t, at as u32, kind));
+            }
         }
     }
 
@@ -165,7 +175,7 @@ impl<'m, 'a, K: Clone + Eq + Hash> Scan<'m, 'a, K> {
         match r.peek() {
             Some(b'{') => {
                 r.i += 1;
-                let wanted = self.m.child_count(t);
+                let wanted = self.m.trie[t as usize].children.len();
                 if in_array && wanted > 0 {
                     self.irregular = true;
                 }
@@ -177,7 +187,7 @@ impl<'m, 'a, K: Clone + Eq + Hash> Scan<'m, 'a, K> {
                     r.i += 1;
                 } else {
                     loop {
-                        if r.peek() != Some(b'"') {
+                        if r.b.get(r.i) != Some(&b'"') && r.peek() != Some(b'"') {
                             return r.err("expected a field name");
                         }
                         let (raw, escaped, sig) = r.raw_string_sig()?;
@@ -191,7 +201,7 @@ impl<'m, 'a, K: Clone + Eq + Hash> Scan<'m, 'a, K> {
                         };
                         match child {
                             Some(c) => {
-                                let slot = self.m.slot_of(c);
+                                let slot = self.m.trie[c as usize].slot;
                                 if slot < 64 && seen & (1 << slot) == 0 {
                                     seen |= 1 << slot;
                                     count += 1;
@@ -209,13 +219,28 @@ impl<'m, 'a, K: Clone + Eq + Hash> Scan<'m, 'a, K> {
                                     break;
                                 }
                             }
-                            None => match skip_value(r.b, r.i) {
-                                Some(end) => r.i = end,
-                                None => return r.err("malformed value"),
-                            },
+                            None => {
+                                // Most skipped values are strings: straight to the closing quote.
+                                let end = if r.b.get(r.i) == Some(&b'"') {
+                                    skip_str(r.b, r.i)
+                                } else {
+                                    skip_value(r.b, r.i)
+                                };
+                                match end {
+                                    Some(end) => r.i = end,
+                                    None => return r.err("malformed value"),
+                                }
+                            }
                         }
-                        match r.peek() {
-                            Some(b',') => r.i += 1,
+                        let sep = match r.b.get(r.i) {
+                            Some(&c) if c > b' ' => Some(c),
+                            _ => r.peek(),
+                        };
+                        match sep {
+                            Some(b',') => {
+                                r.i += 1;
+                                r.ws();
+                            }
                             Some(b'}') => {
                                 r.i += 1;
                                 break;
@@ -262,21 +287,37 @@ impl<'m, 'a, K: Clone + Eq + Hash> Scan<'m, 'a, K> {
                 Ok((self.push(PNode::Arr(start, len)), false))
             }
             Some(b'"') => {
+                let at = r.i;
                 let s = r.lenient_string()?;
-                self.report(t, Scalar::Str(&s));
+                self.report(t, Scalar::Str(&s), at, Kind::Str);
                 Ok((self.push(PNode::Str(s)), false))
             }
             Some(b'-' | b'0'..=b'9') => {
-                let x = r.number()?.parse::<f64>().unwrap_or(f64::NAN);
-                self.report(t, Scalar::Num(x));
-                Ok((self.push(PNode::Num(x)), false))
+                let n = NumLit::read(r)?;
+                if self.build {
+                    let x = n.exact(r.b);
+                    self.report(t, Scalar::Num(x), n.start, Kind::Num);
+                    return Ok((self.push(PNode::Num(x)), false));
+                }
+                if self.report {
+                    let node = &self.m.trie[t as usize];
+                    if node.wants_num() {
+                        node.num_hits(&n, r.b, &mut self.cands);
+                    }
+                    if node.checks > 0 {
+                        self.recs.push((t, n.start as u32, Kind::Num));
+                    }
+                }
+                Ok((u32::MAX, false))
             }
             Some(_) => {
-                let (s, n) = match r.word()? {
-                    J::Bool(b) => (Scalar::Bool(b), PNode::Bool(b)),
-                    _ => (Scalar::Null, PNode::Null),
+                let at = r.i;
+                let (s, n, k) = match r.word()? {
+                    J::Bool(true) => (Scalar::Bool(true), PNode::Bool(true), Kind::True),
+                    J::Bool(false) => (Scalar::Bool(false), PNode::Bool(false), Kind::False),
+                    _ => (Scalar::Null, PNode::Null, Kind::Null),
                 };
-                self.report(t, s);
+                self.report(t, s, at, k);
                 Ok((self.push(n), false))
             }
             None => r.err("Unexpected end of input"),

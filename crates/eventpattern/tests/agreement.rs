@@ -245,3 +245,94 @@ fn invalid_json_events_match_nothing() {
         assert!(m.matches_json(bad).is_empty());
     }
 }
+
+/// Numbers in raw event text that lie within a rounding error of a pattern's bounds or exact
+/// values: `matches_json` (which compares by approximation where that is safe) must agree with
+/// `Pattern::matches` on the correctly rounded double of the same text.
+#[test]
+fn numbers_near_bounds_agree_with_the_exact_double() {
+    let patterns = [
+        r#"{"a": [{"numeric": ["<", 1.5]}]}"#,
+        r#"{"a": [{"numeric": ["<=", 1.5]}]}"#,
+        r#"{"a": [{"numeric": [">", 1.5]}]}"#,
+        r#"{"a": [{"numeric": [">", -122.3601, "<=", -122.36]}]}"#,
+        r#"{"a": [{"numeric": [">=", 37.8099]}]}"#,
+        r#"{"a": [{"numeric": ["=", 300]}]}"#,
+        r#"{"a": [{"numeric": [">", 0]}]}"#,
+        r#"{"a": [{"numeric": [">=", -5000000000]}]}"#,
+        r#"{"a": [{"numeric": ["<=", 5000000000]}]}"#,
+        r#"{"a": [1.5]}"#,
+        r#"{"a": [300]}"#,
+        r#"{"a": [0]}"#,
+        r#"{"a": [37.80780792169409]}"#,
+        r#"{"a": [{"anything-but": [300]}]}"#,
+        r#"{"a": [300], "b": ["x"]}"#,
+        r#"{"b": ["x"], "a": [{"numeric": ["<", 1.5]}]}"#,
+    ];
+    let texts = [
+        "1.5",
+        "1.4999999999999999",
+        "1.49999999999999",
+        "1.5000000000000001",
+        "1.5000000000000002",
+        "0.15e1",
+        "15e-1",
+        "-122.36",
+        "-122.36000000000001",
+        "-122.35999999999999",
+        "-122.3601",
+        "-122.36010000000001",
+        "37.8099",
+        "37.80989999999999",
+        "37.809899999999999",
+        "37.80780792169409",
+        "37.807807921694090000001",
+        "300",
+        "300.0",
+        "3e2",
+        "299.99999999999997",
+        "300.00000000000006",
+        "2999999999999999999999e-19",
+        "0",
+        "-0",
+        "0.0",
+        "1e-320",
+        "5000000000",
+        "5000000000.000001",
+        "5000000000.0000000001",
+        "-5000000000.0000000001",
+        "123456789012345678901234567890",
+    ];
+    let mut m = Matcher::new();
+    let rules: Vec<Pattern> = patterns.iter().map(|p| parse(p).unwrap()).collect();
+    for (i, p) in rules.iter().enumerate() {
+        m.add(i, p);
+    }
+    let mut hits = 0;
+    for t in texts {
+        let x: f64 = t.parse().unwrap();
+        for b in [false, true] {
+            let raw = if b {
+                format!(r#"{{"b": "x", "a": {t}}}"#)
+            } else {
+                format!(r#"{{"a": [2, {t}]}}"#)
+            };
+            let value = if b {
+                json!({"b": "x", "a": x})
+            } else {
+                json!({"a": [2, x]})
+            };
+            let want: Vec<usize> = rules
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| x.is_finite() && p.matches(&value))
+                .map(|(i, _)| i)
+                .collect();
+            let mut got = m.matches_json(raw.as_bytes());
+            got.sort_unstable();
+            assert_eq!(got, want, "matches_json on {raw}");
+            hits += got.len();
+        }
+    }
+    assert!(hits > 100, "hits {hits}");
+}

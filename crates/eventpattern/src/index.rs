@@ -1,0 +1,433 @@
+//! The per-field index of the compiled matcher: a trie node (`TNode`) holds, for the rules whose
+//! *trigger* clause is on that field, hash maps for exact values, prefixes, suffixes, case-folded
+//! values and wildcard affixes, a sorted list of exact numbers and a range list — so a leaf value
+//! finds the triggers it satisfies by lookup, whatever the number of rules. `Entry` is one indexed
+//! condition; `entry_holds` tests one directly (for a rule's other clauses, checked only once its
+//! trigger fired).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use crate::num::{near, NumLit};
+use crate::pattern::Cond;
+use crate::value::{fold_cow, Lit, Range, Scalar, Wildcard, FIVE_BILLION};
+
+/// A small fast hasher (FxHash's multiply-rotate) for the index maps; keys are not adversarial
+/// enough to need SipHash's defences (rule authors own their buses).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Fx(u64);
+
+impl Hasher for Fx {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = self.0;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            h = (h.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+        for &b in chunks.remainder() {
+            h = (h.rotate_left(5) ^ b as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+        self.0 = h;
+    }
+    #[inline]
+    fn write_u64(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
+
+/// A rule under an affix, with the wildcard to test on a hit (when the affix came from one).
+type AffixRule = (u32, Option<Box<Wildcard>>);
+
+/// Rules indexed by string prefixes (or suffixes): the map plus the distinct key lengths. An entry
+/// may carry the whole wildcard the affix came from, tested on a hit.
+#[derive(Default)]
+pub(crate) struct Affix {
+    map: FxMap<Box<str>, Vec<AffixRule>>,
+    lens: Vec<usize>,
+}
+
+impl Affix {
+    fn add(&mut self, s: &str, rule: u32, check: Option<&Wildcard>) {
+        self.map
+            .entry(s.into())
+            .or_default()
+            .push((rule, check.map(|w| Box::new(w.clone()))));
+        if !self.lens.contains(&s.len()) {
+            self.lens.push(s.len());
+        }
+    }
+    fn remove(&mut self, s: &str, rule: u32) {
+        if let Some(v) = self.map.get_mut(s) {
+            v.retain(|(r, _)| *r != rule);
+            if v.is_empty() {
+                self.map.remove(s);
+                if !self.map.keys().any(|k| k.len() == s.len()) {
+                    self.lens.retain(|&l| l != s.len());
+                }
+            }
+        }
+    }
+    fn bucket(&self, s: &str) -> usize {
+        self.map.get(s).map_or(0, Vec::len)
+    }
+    #[inline]
+    fn hits(&self, s: &str, suffix: bool, out: &mut Vec<u32>) {
+        for &l in &self.lens {
+            let part = if suffix {
+                s.len().checked_sub(l).and_then(|at| s.get(at..))
+            } else {
+                s.get(..l)
+            };
+            if let Some(rules) = part.and_then(|p| self.map.get(p)) {
+                for (r, check) in rules {
+                    if check.as_ref().is_none_or(|w| w.matches(s)) {
+                        out.push(*r);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One field path of the trie, with the triggers of the rules indexed there.
+#[derive(Default)]
+pub(crate) struct TNode {
+    /// Field name → child node: a list while short, also a map once long.
+    pub children: Vec<(Box<[u8]>, u32)>,
+    /// (length, first eight bytes) of each name in `children`, compared before the bytes.
+    pub child_sigs: Vec<(usize, u64)>,
+    pub child_map: FxMap<Box<[u8]>, u32>,
+    exact_str: FxMap<Box<str>, Vec<u32>>,
+    exact_num: FxMap<u64, Vec<u32>>,
+    /// The distinct keys of `exact_num`, sorted, to rule a number out by its approximation.
+    num_sorted: Vec<f64>,
+    /// true, false, null
+    exact_word: [Vec<u32>; 3],
+    prefix: Affix,
+    suffix: Affix,
+    prefix_ic: Affix,
+    suffix_ic: Affix,
+    eq_ic: FxMap<Box<str>, Vec<u32>>,
+    numeric: Vec<(Range, u32)>,
+    /// Rules whose conditions here are tested one by one (anything-but, cidr, IP literals, ...).
+    direct: Vec<(u32, Vec<Cond>)>,
+    /// This node's position among its parent's children (for the early-exit bitmask).
+    pub slot: u32,
+    pub anchors: usize,
+    folded: usize,
+    /// Non-trigger clauses of counted rules at this field: the scan records its values.
+    pub checks: usize,
+}
+
+/// One indexed condition of a clause (a clause holds when any of its entries does).
+#[derive(Debug, Clone)]
+pub(crate) enum Entry {
+    Str(String),
+    Num(f64),
+    Word(usize),
+    Prefix(String, Option<Wildcard>),
+    Suffix(String, Option<Wildcard>),
+    PrefixIc(String),
+    SuffixIc(String),
+    EqIc(String),
+    Numeric(Range),
+    Direct(Vec<Cond>),
+}
+
+#[inline]
+fn num_key(x: f64) -> u64 {
+    if x == 0.0 {
+        0
+    } else {
+        x.to_bits()
+    }
+}
+
+/// How good an anchor a leaf's conditions make (lower is better) and its entries; None when the
+/// leaf cannot be indexed (`exists: false` matches absent fields, which no lookup can find). Every
+/// entry decides its condition exactly.
+pub(crate) fn anchor_entries(conds: &[Cond]) -> Option<(u8, Vec<Entry>)> {
+    let mut score = 0u8;
+    let mut out = Vec::with_capacity(conds.len());
+    let mut direct = Vec::new();
+    for c in conds {
+        let (s, e) = match c {
+            Cond::Exact(Lit::Str(s)) => (0, Entry::Str(s.clone())),
+            Cond::Exact(Lit::Num(x)) => (0, Entry::Num(*x)),
+            Cond::Exact(Lit::Bool(true)) => (0, Entry::Word(0)),
+            Cond::Exact(Lit::Bool(false)) => (0, Entry::Word(1)),
+            Cond::Exact(Lit::Null) => (0, Entry::Word(2)),
+            Cond::EqIc(s) => (1, Entry::EqIc(s.clone())),
+            Cond::Prefix(s) => (1, Entry::Prefix(s.clone(), None)),
+            Cond::Suffix(s) => (1, Entry::Suffix(s.clone(), None)),
+            Cond::PrefixIc(s) => (1, Entry::PrefixIc(s.clone())),
+            Cond::SuffixIc(s) => (1, Entry::SuffixIc(s.clone())),
+            Cond::Wildcard(w) => {
+                let (first, last) = (&w.parts[0], &w.parts[w.parts.len() - 1]);
+                if w.parts.len() == 1 {
+                    (0, Entry::Str(first.clone()))
+                } else if !first.is_empty() {
+                    (2, Entry::Prefix(first.clone(), Some(w.clone())))
+                } else if !last.is_empty() {
+                    (2, Entry::Suffix(last.clone(), Some(w.clone())))
+                } else {
+                    direct.push(c.clone());
+                    continue;
+                }
+            }
+            Cond::Numeric(r) => (3, Entry::Numeric(*r)),
+            Cond::Exists(false) => return None,
+            _ => {
+                direct.push(c.clone());
+                continue;
+            }
+        };
+        score = score.max(s);
+        out.push(e);
+    }
+    if !direct.is_empty() {
+        score = 4;
+        out.push(Entry::Direct(direct));
+    }
+    Some((score, out))
+}
+
+/// Does one leaf value satisfy the entry? (The same judgement the index makes by lookup.)
+pub(crate) fn entry_holds(e: &Entry, v: Scalar<'_>) -> bool {
+    match (e, v) {
+        (Entry::Str(p), Scalar::Str(s)) => p == s,
+        (Entry::Num(p), Scalar::Num(x)) => *p == x,
+        (Entry::Word(0), Scalar::Bool(true)) => true,
+        (Entry::Word(1), Scalar::Bool(false)) => true,
+        (Entry::Word(2), Scalar::Null) => true,
+        (Entry::Prefix(p, w), Scalar::Str(s)) => {
+            s.starts_with(p.as_str()) && w.as_ref().is_none_or(|w| w.matches(s))
+        }
+        (Entry::Suffix(p, w), Scalar::Str(s)) => {
+            s.ends_with(p.as_str()) && w.as_ref().is_none_or(|w| w.matches(s))
+        }
+        (Entry::PrefixIc(p), Scalar::Str(s)) => fold_cow(s).starts_with(p.as_str()),
+        (Entry::SuffixIc(p), Scalar::Str(s)) => fold_cow(s).ends_with(p.as_str()),
+        (Entry::EqIc(p), Scalar::Str(s)) => *p == *fold_cow(s),
+        (Entry::Numeric(r), Scalar::Num(x)) => r.contains(x),
+        (Entry::Direct(conds), v) => conds
+            .iter()
+            .any(|c| matches!(c, Cond::Exists(true)) || c.test(v)),
+        _ => false,
+    }
+}
+
+/// Whether a range decides the approximate value `a` the same way it decides the exact one (no
+/// bound within the margin of `a`); then its verdict.
+#[inline]
+fn range_decides(r: &Range, a: f64) -> Option<bool> {
+    let close = |b: Option<(f64, bool)>| b.is_some_and(|(b, _)| near(a, b));
+    if close(r.lo) || close(r.hi) || near(a, FIVE_BILLION) || near(a, -FIVE_BILLION) {
+        return None;
+    }
+    Some(r.contains(a))
+}
+
+impl TNode {
+    /// The expected work an anchor entry adds here: the rules already sharing its bucket (all of
+    /// which a hit there wakes), plus a little for kinds that hit more often.
+    pub fn cost(&self, e: &Entry) -> usize {
+        match e {
+            Entry::Str(s) => self.exact_str.get(s.as_str()).map_or(0, Vec::len) + 1,
+            Entry::Num(x) => self.exact_num.get(&num_key(*x)).map_or(0, Vec::len) + 1,
+            Entry::Word(w) => self.exact_word[*w].len() + 4,
+            Entry::EqIc(s) => self.eq_ic.get(s.as_str()).map_or(0, Vec::len) + 2,
+            Entry::Prefix(s, _) => self.prefix.bucket(s) + 2 + self.prefix.lens.len(),
+            Entry::Suffix(s, _) => self.suffix.bucket(s) + 2 + self.suffix.lens.len(),
+            Entry::PrefixIc(s) => self.prefix_ic.bucket(s) + 3 + self.prefix_ic.lens.len(),
+            Entry::SuffixIc(s) => self.suffix_ic.bucket(s) + 3 + self.suffix_ic.lens.len(),
+            Entry::Numeric(_) => self.numeric.len() + 16,
+            Entry::Direct(_) => self.direct.len() + 32,
+        }
+    }
+
+    /// Index trigger `id` here under `entries`.
+    pub fn index(&mut self, entries: &[Entry], id: u32) {
+        for e in entries {
+            match e {
+                Entry::Str(s) => self
+                    .exact_str
+                    .entry(s.as_str().into())
+                    .or_default()
+                    .push(id),
+                Entry::Num(x) => {
+                    self.exact_num.entry(num_key(*x)).or_default().push(id);
+                    if !self.num_sorted.contains(x) {
+                        self.num_sorted.push(*x);
+                        self.num_sorted.sort_by(f64::total_cmp);
+                    }
+                }
+                Entry::Word(w) => self.exact_word[*w].push(id),
+                Entry::Prefix(s, w) => self.prefix.add(s, id, w.as_ref()),
+                Entry::Suffix(s, w) => self.suffix.add(s, id, w.as_ref()),
+                Entry::PrefixIc(s) => self.prefix_ic.add(s, id, None),
+                Entry::SuffixIc(s) => self.suffix_ic.add(s, id, None),
+                Entry::EqIc(s) => self.eq_ic.entry(s.as_str().into()).or_default().push(id),
+                Entry::Numeric(r) => self.numeric.push((*r, id)),
+                Entry::Direct(conds) => self.direct.push((id, conds.clone())),
+            }
+            if matches!(e, Entry::PrefixIc(_) | Entry::SuffixIc(_) | Entry::EqIc(_)) {
+                self.folded += 1;
+            }
+            self.anchors += 1;
+        }
+    }
+
+    pub fn unindex(&mut self, entries: &[Entry], id: u32) {
+        fn drop_from<Q, B>(m: &mut FxMap<B, Vec<u32>>, k: &Q, id: u32) -> bool
+        where
+            Q: std::hash::Hash + Eq + ?Sized,
+            B: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+        {
+            if let Some(v) = m.get_mut(k) {
+                v.retain(|&r| r != id);
+                if v.is_empty() {
+                    m.remove(k);
+                    return true;
+                }
+            }
+            false
+        }
+        for e in entries {
+            match e {
+                Entry::Str(s) => {
+                    drop_from(&mut self.exact_str, s.as_str(), id);
+                }
+                Entry::Num(x) => {
+                    if drop_from(&mut self.exact_num, &num_key(*x), id) {
+                        self.num_sorted.retain(|k| k != x);
+                    }
+                }
+                Entry::Word(w) => self.exact_word[*w].retain(|&r| r != id),
+                Entry::Prefix(s, _) => self.prefix.remove(s, id),
+                Entry::Suffix(s, _) => self.suffix.remove(s, id),
+                Entry::PrefixIc(s) => self.prefix_ic.remove(s, id),
+                Entry::SuffixIc(s) => self.suffix_ic.remove(s, id),
+                Entry::EqIc(s) => {
+                    drop_from(&mut self.eq_ic, s.as_str(), id);
+                }
+                Entry::Numeric(_) => self.numeric.retain(|&(_, r)| r != id),
+                Entry::Direct(_) => self.direct.retain(|(r, _)| *r != id),
+            }
+            if matches!(e, Entry::PrefixIc(_) | Entry::SuffixIc(_) | Entry::EqIc(_)) {
+                self.folded -= 1;
+            }
+            self.anchors -= 1;
+        }
+    }
+
+    /// Whether any trigger here can be hit by a number.
+    #[inline]
+    pub fn wants_num(&self) -> bool {
+        self.anchors > 0
+            && !(self.exact_num.is_empty() && self.numeric.is_empty() && self.direct.is_empty())
+    }
+
+    /// The triggers a leaf value hits.
+    #[inline]
+    pub fn hits(&self, v: Scalar<'_>, out: &mut Vec<u32>) {
+        if self.anchors == 0 {
+            return;
+        }
+        match v {
+            Scalar::Str(s) => {
+                if !self.exact_str.is_empty() {
+                    if let Some(r) = self.exact_str.get(s) {
+                        out.extend_from_slice(r);
+                    }
+                }
+                if !self.prefix.lens.is_empty() {
+                    self.prefix.hits(s, false, out);
+                }
+                if !self.suffix.lens.is_empty() {
+                    self.suffix.hits(s, true, out);
+                }
+                if self.folded > 0 {
+                    let f = fold_cow(s);
+                    if let Some(r) = self.eq_ic.get(&*f) {
+                        out.extend_from_slice(r);
+                    }
+                    self.prefix_ic.hits(&f, false, out);
+                    self.suffix_ic.hits(&f, true, out);
+                }
+            }
+            Scalar::Num(x) => {
+                if !self.exact_num.is_empty() {
+                    if let Some(r) = self.exact_num.get(&num_key(x)) {
+                        out.extend_from_slice(r);
+                    }
+                }
+                for (range, r) in &self.numeric {
+                    if range.contains(x) {
+                        out.push(*r);
+                    }
+                }
+            }
+            Scalar::Bool(b) => out.extend_from_slice(&self.exact_word[if b { 0 } else { 1 }]),
+            Scalar::Null => out.extend_from_slice(&self.exact_word[2]),
+        }
+        self.direct_hits(v, out);
+    }
+
+    #[inline]
+    fn direct_hits(&self, v: Scalar<'_>, out: &mut Vec<u32>) {
+        for (r, conds) in &self.direct {
+            if conds
+                .iter()
+                .any(|c| matches!(c, Cond::Exists(true)) || c.test(v))
+            {
+                out.push(*r);
+            }
+        }
+    }
+
+    /// The triggers a number read from event bytes `b` hits: decided on its approximation where
+    /// that is safe, the exact double computed only when some bound or key is close to it.
+    #[inline]
+    pub fn num_hits(&self, n: &NumLit, b: &[u8], out: &mut Vec<u32>) {
+        let approx = n.approx();
+        let mut exact = None;
+        let get = |exact: &mut Option<f64>| *exact.get_or_insert_with(|| n.exact(b));
+        if !self.exact_num.is_empty() {
+            let close = match approx {
+                None => true,
+                Some(a) => {
+                    let i = self.num_sorted.partition_point(|&k| k < a);
+                    (i > 0 && near(a, self.num_sorted[i - 1]))
+                        || self.num_sorted.get(i).is_some_and(|&k| near(a, k))
+                }
+            };
+            if close {
+                if let Some(r) = self.exact_num.get(&num_key(get(&mut exact))) {
+                    out.extend_from_slice(r);
+                }
+            }
+        }
+        for (range, r) in &self.numeric {
+            let hit = match approx.and_then(|a| range_decides(range, a)) {
+                Some(h) => h,
+                None => range.contains(get(&mut exact)),
+            };
+            if hit {
+                out.push(*r);
+            }
+        }
+        if !self.direct.is_empty() {
+            let x = get(&mut exact);
+            self.direct_hits(Scalar::Num(x), out);
+        }
+    }
+}
