@@ -597,7 +597,7 @@ def main() -> int:
     p.add_argument("--workdir", help="keep data and logs here (default: a new temporary directory, removed on success)")
     p.add_argument("--rounds", type=int, default=1, help="inject every fault this many times")
     p.add_argument("--faults", default=",".join(FAULTS), help="comma-separated subset of cpu,process,instance")
-    p.add_argument("--lost-after", type=float, default=3.0,
+    p.add_argument("--lost-after", type=float, default=6.0,
                    help="seconds of silence before the server marks the node lost (test-only knob; AWS: minutes)")
     p.add_argument("--engage-delay", type=int, default=1, help="opsloop:engage-delay-minutes of the response plan")
     p.add_argument("--minute-seconds", type=float, default=45.0,

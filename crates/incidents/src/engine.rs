@@ -3,6 +3,18 @@
 //! states, auto-resolve). Each step's outcome — the job's removal, timeline events, the record and
 //! any follow-up chat posts — is written in one batch, so a restart neither loses nor repeats a
 //! step; peer calls carry the job id as their idempotency token where the peer takes one.
+//!
+//! **Chat and notification posts are at least once.** SNS `Publish` takes no idempotency token
+//! for standard topics, so a post is repeated only if the process dies after SNS accepted it and
+//! before the job's removal commits (one control-store commit wide); a failed publication is
+//! tried up to `PUBLISH_ATTEMPTS` (5) times with backoff, then dropped with a warning. SNS's own
+//! delivery to a webhook is at least once as well.
+//!
+//! **The watch polls.** Alarm states, runbook statuses and page receipts of open incidents are
+//! read from their services (`DescribeAlarms`, `GetAutomationExecution`, `ListPagesByEngagement`)
+//! once per watch pass (every second, see `lib.rs`), so a change reaches the timeline, the chat
+//! and auto-resolve within about a second; the cost is a few peer calls per open incident per
+//! second.
 
 use opsloop_core::{ApiError, Value};
 use opsloop_store::WriteOp;
