@@ -127,6 +127,53 @@ impl Columns {
         out.extend_from_slice(&self.text);
     }
 
+    /// The split encoding of segment blocks (format 2): `lean` gets `[n u32][stream u32 × n]
+    /// [ends u32 × n][text]`, what a count needs ([`Lean`]); `rest` gets `[ts i64 × n]
+    /// [ingest i64 × n][seq u64 × n]`. Each part is compressed on its own, so a scan can leave
+    /// the second compressed.
+    pub fn encode_split(&self, lean: &mut Vec<u8>, rest: &mut Vec<u8>) {
+        lean.reserve(4 + 8 * self.len() + self.text.len());
+        lean.extend_from_slice(&(self.len() as u32).to_le_bytes());
+        for v in &self.stream {
+            lean.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in &self.ends {
+            lean.extend_from_slice(&v.to_le_bytes());
+        }
+        lean.extend_from_slice(&self.text);
+        rest.reserve(24 * self.len());
+        for v in &self.ts {
+            rest.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in &self.ingest {
+            rest.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in &self.seq {
+            rest.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    /// Replace the contents with the decoding of the two parts of [`Columns::encode_split`].
+    pub fn decode_split(&mut self, lean: &[u8], rest: &[u8]) -> Result<(), StorageError> {
+        self.clear();
+        let n = u32::from_le_bytes(take::<4>(lean, 0)?) as usize;
+        let fixed = n
+            .checked_mul(8)
+            .and_then(|v| v.checked_add(4))
+            .ok_or(StorageError::Corrupt("column count overflow"))?;
+        if lean.len() < fixed || rest.len() != 24 * n {
+            return Err(StorageError::Corrupt("column block too short"));
+        }
+        read_u32s(&lean[4..4 + 4 * n], &mut self.stream);
+        read_u32s(&lean[4 + 4 * n..fixed], &mut self.ends);
+        check_ends(&self.ends, lean.len() - fixed)?;
+        self.text.extend_from_slice(&lean[fixed..]);
+        read_i64s(&rest[..8 * n], &mut self.ts);
+        read_i64s(&rest[8 * n..16 * n], &mut self.ingest);
+        read_u64s(&rest[16 * n..], &mut self.seq);
+        Ok(())
+    }
+
     /// Replace the contents with the decoding of `buf`, reusing allocations.
     pub fn decode_into(&mut self, buf: &[u8]) -> Result<(), StorageError> {
         self.clear();
@@ -143,12 +190,7 @@ impl Columns {
         off += 8 * n;
         read_i64s(&buf[off..off + 8 * n], &mut self.ingest);
         off += 8 * n;
-        self.seq
-            .extend(buf[off..off + 8 * n].chunks_exact(8).map(|c| {
-                let mut a = [0u8; 8];
-                a.copy_from_slice(c);
-                u64::from_le_bytes(a)
-            }));
+        read_u64s(&buf[off..off + 8 * n], &mut self.seq);
         off += 8 * n;
         read_u32s(&buf[off..off + 4 * n], &mut self.stream);
         off += 4 * n;
@@ -204,8 +246,11 @@ pub struct Lean {
     pub ts: Vec<i64>,
     pub stream: Vec<u32>,
     pub ends: Vec<u32>,
-    /// The decompressed block; the message text starts at `text_at`.
+    /// The decompressed block (format 1) or its lean part (format 2); the message text starts
+    /// at `text_at`.
     pub raw: Vec<u8>,
+    /// The decompressed second part of a format-2 block, when timestamps are wanted.
+    pub rest: Vec<u8>,
     text_at: usize,
 }
 
@@ -221,6 +266,35 @@ impl Lean {
     /// The message text of every event, back to back.
     pub fn text(&self) -> &[u8] {
         self.raw.get(self.text_at..).unwrap_or_default()
+    }
+
+    /// Decode `self.raw`, the lean part of [`Columns::encode_split`], and when `with_ts` the
+    /// timestamps from `self.rest`, its other part.
+    pub fn decode_split(&mut self, with_ts: bool) -> Result<(), StorageError> {
+        self.ts.clear();
+        self.stream.clear();
+        self.ends.clear();
+        self.text_at = 0;
+        let buf = &self.raw;
+        let n = u32::from_le_bytes(take::<4>(buf, 0)?) as usize;
+        let fixed = n
+            .checked_mul(8)
+            .and_then(|v| v.checked_add(4))
+            .ok_or(StorageError::Corrupt("column count overflow"))?;
+        if buf.len() < fixed {
+            return Err(StorageError::Corrupt("column block too short"));
+        }
+        read_u32s(&buf[4..4 + 4 * n], &mut self.stream);
+        read_u32s(&buf[4 + 4 * n..fixed], &mut self.ends);
+        check_ends(&self.ends, buf.len() - fixed)?;
+        if with_ts {
+            if self.rest.len() != 24 * n {
+                return Err(StorageError::Corrupt("column block too short"));
+            }
+            read_i64s(&self.rest[..8 * n], &mut self.ts);
+        }
+        self.text_at = fixed;
+        Ok(())
     }
 
     /// Decode `self.raw` (the encoding of [`Columns::encode`]); timestamps only if `with_ts`.
@@ -282,6 +356,14 @@ fn read_i64s(buf: &[u8], out: &mut Vec<i64>) {
         let mut a = [0u8; 8];
         a.copy_from_slice(c);
         i64::from_le_bytes(a)
+    }));
+}
+
+fn read_u64s(buf: &[u8], out: &mut Vec<u64>) {
+    out.extend(buf.chunks_exact(8).map(|c| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(c);
+        u64::from_le_bytes(a)
     }));
 }
 
@@ -375,6 +457,39 @@ mod tests {
             assert!(l.decode(true).is_err());
             assert!(l.text().is_empty() || l.is_empty());
         }
+    }
+
+    #[test]
+    fn split_encoding_roundtrips_and_lean_reads_its_first_part() {
+        let mut c = Columns::default();
+        c.push(5, 6, 7, 1, b"hello ERROR");
+        c.push(1, 2, 8, 2, b"");
+        c.push(9, 9, 9, 3, b"ERROR world!");
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        c.encode_split(&mut a, &mut b);
+        let mut d = Columns::default();
+        d.push(0, 0, 0, 0, b"stale");
+        d.decode_split(&a, &b).unwrap();
+        assert_eq!(c, d);
+        let mut l = Lean {
+            raw: a.clone(),
+            ..Lean::default()
+        };
+        l.decode_split(false).unwrap();
+        assert!(l.ts.is_empty());
+        assert_eq!(
+            (&l.stream[..], &l.ends[..], l.text()),
+            (&c.stream[..], &c.ends[..], &c.text[..])
+        );
+        l.rest = b.clone();
+        l.decode_split(true).unwrap();
+        assert_eq!(l.ts, c.ts);
+        // parts that do not fit together are errors
+        assert!(d.decode_split(&a, &b[8..]).is_err());
+        assert!(d.decode_split(&a[..a.len() - 1], &b).is_err());
+        l.rest.pop();
+        assert!(l.decode_split(true).is_err());
+        assert!(d.decode_split(&[], &b).is_err());
     }
 
     #[test]

@@ -3,7 +3,13 @@
 //! lz4-compressed with a CRC and a (count, min, max timestamp) header so a scan can skip blocks
 //! outside its window without decompressing them.
 //!
-//! Layout: `MAGIC`, then per block `[count u32][min_ts i64][max_ts i64][clen u32][crc u32][clen bytes]`.
+//! Layout: a magic naming the format, then per block `[count u32][min_ts i64][max_ts i64][clen u32]
+//! [crc u32][clen bytes]`. Format 1 (`OLLOGSG1`, still read): the payload is the lz4 (size-prefixed)
+//! of the block's [`Columns::encode`]. Format 2 (`OLLOGSG2`, written now): the payload is
+//! `[alen u32][A: alen bytes][B]`, A and B the lz4 (size-prefixed) of the two parts of
+//! [`Columns::encode_split`]: A holds the stream ids, message ends and text, B the timestamps,
+//! ingestion times and sequence numbers, so a count over blocks wholly inside its window
+//! decompresses A only.
 //! Files are written to a temporary name, fsynced and renamed, so a segment is either whole or absent.
 //! A segment covers a range of segment numbers of its partition (`N.seg` covers `N..=N`, a merged
 //! `A-B.seg` covers `A..=B`, see [`super::compact`]). A segment replaced by a merge is marked
@@ -18,7 +24,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::columns::{Columns, Lean};
 use super::StorageError;
 
-const MAGIC: &[u8; 8] = b"OLLOGSG1";
+const MAGIC_V1: &[u8; 8] = b"OLLOGSG1";
+const MAGIC: &[u8; 8] = b"OLLOGSG2";
 const HEADER: usize = 4 + 8 + 8 + 4 + 4;
 /// Target uncompressed message bytes per block.
 pub const BLOCK_BYTES: usize = 1 << 20;
@@ -48,6 +55,8 @@ pub struct Segment {
     pub last: u32,
     /// Set once a merged segment replaced this one: the file goes when the last holder drops it.
     obsolete: AtomicBool,
+    /// The file's format (1 or 2, see the module docs).
+    format: u8,
 }
 
 /// The file name of a segment covering `first..=last`.
@@ -78,6 +87,7 @@ pub struct SegmentWriter {
     file: BufWriter<File>,
     block: Columns,
     raw: Vec<u8>,
+    rest: Vec<u8>,
     blocks: Vec<BlockMeta>,
     off: u64,
 }
@@ -93,6 +103,7 @@ impl SegmentWriter {
             file,
             block: Columns::default(),
             raw: Vec::new(),
+            rest: Vec::new(),
             blocks: Vec::new(),
             off: MAGIC.len() as u64,
         })
@@ -112,8 +123,14 @@ impl SegmentWriter {
             return Ok(());
         }
         self.raw.clear();
-        self.block.encode(&mut self.raw);
-        let compressed = lz4_flex::compress_prepend_size(&self.raw);
+        self.rest.clear();
+        self.block.encode_split(&mut self.raw, &mut self.rest);
+        let lean = lz4_flex::compress_prepend_size(&self.raw);
+        let rest = lz4_flex::compress_prepend_size(&self.rest);
+        let mut compressed = Vec::with_capacity(4 + lean.len() + rest.len());
+        compressed.extend_from_slice(&(lean.len() as u32).to_le_bytes());
+        compressed.extend_from_slice(&lean);
+        compressed.extend_from_slice(&rest);
         let (min_ts, max_ts) = self.block.ts_range().unwrap_or((0, 0));
         let meta = BlockMeta {
             offset: self.off,
@@ -163,6 +180,7 @@ impl SegmentWriter {
             first,
             last,
             obsolete: AtomicBool::new(false),
+            format: 2,
         })
     }
 
@@ -198,9 +216,11 @@ impl Segment {
             .and_then(parse_stem)
             .ok_or(StorageError::Corrupt("segment file name"))?;
         let data = fs::read(path)?;
-        if data.len() < MAGIC.len() || &data[..MAGIC.len()] != MAGIC {
-            return Err(StorageError::Corrupt("segment magic"));
-        }
+        let format = match data.get(..MAGIC.len()) {
+            Some(m) if m == MAGIC => 2,
+            Some(m) if m == MAGIC_V1 => 1,
+            _ => return Err(StorageError::Corrupt("segment magic")),
+        };
         let mut blocks = Vec::new();
         let mut off = MAGIC.len();
         while off < data.len() {
@@ -233,6 +253,7 @@ impl Segment {
             first,
             last,
             obsolete: AtomicBool::new(false),
+            format,
         })
     }
 
@@ -294,8 +315,7 @@ impl Segment {
                 if crc32fast::hash(payload) != b.crc {
                     return Err(StorageError::Corrupt("segment block checksum"));
                 }
-                decompress_into(payload, raw)?;
-                cols.decode_into(raw)?;
+                self.decode(payload, cols, raw)?;
                 if !f(cols) {
                     return Ok(false);
                 }
@@ -326,8 +346,25 @@ impl Segment {
         if crc32fast::hash(buf) != b.crc {
             return Err(StorageError::Corrupt("segment block checksum"));
         }
-        decompress_into(buf, raw)?;
-        cols.decode_into(raw)
+        self.decode(buf, cols, raw)
+    }
+
+    /// Decode a checked block payload into `cols`, decompressing into `raw` (reused).
+    fn decode(
+        &self,
+        payload: &[u8],
+        cols: &mut Columns,
+        raw: &mut Vec<u8>,
+    ) -> Result<(), StorageError> {
+        if self.format == 1 {
+            decompress_into(payload, raw)?;
+            return cols.decode_into(raw);
+        }
+        let (lean, rest) = split_payload(payload)?;
+        let at = decompress_into(lean, raw)?;
+        decompress_append(rest, raw)?;
+        let (lean, rest) = raw.split_at(at);
+        cols.decode_split(lean, rest)
     }
 
     /// Decode block `k` into `lean` (timestamps only if `with_ts`) reading from `file`.
@@ -349,8 +386,16 @@ impl Segment {
         if crc32fast::hash(buf) != b.crc {
             return Err(StorageError::Corrupt("segment block checksum"));
         }
-        decompress_into(buf, &mut lean.raw)?;
-        lean.decode(with_ts)
+        if self.format == 1 {
+            decompress_into(buf, &mut lean.raw)?;
+            return lean.decode(with_ts);
+        }
+        let (a, b) = split_payload(buf)?;
+        decompress_into(a, &mut lean.raw)?;
+        if with_ts {
+            decompress_into(b, &mut lean.rest)?;
+        }
+        lean.decode_split(with_ts)
     }
 }
 
@@ -365,8 +410,32 @@ impl Drop for Segment {
         }
     }
 }
-/// Decompress a size-prefixed lz4 payload into `raw`, reusing its allocation.
-fn decompress_into(payload: &[u8], raw: &mut Vec<u8>) -> Result<(), StorageError> {
+/// The two compressed parts of a format-2 block payload.
+fn split_payload(payload: &[u8]) -> Result<(&[u8], &[u8]), StorageError> {
+    let alen = payload
+        .get(..4)
+        .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize)
+        .ok_or(StorageError::Corrupt("block parts"))?;
+    let rest = &payload[4..];
+    if alen > rest.len() {
+        return Err(StorageError::Corrupt("block parts"));
+    }
+    Ok(rest.split_at(alen))
+}
+
+/// Decompress a size-prefixed lz4 payload into `raw`, reusing its allocation; returns its length.
+fn decompress_into(payload: &[u8], raw: &mut Vec<u8>) -> Result<usize, StorageError> {
+    decompress_at(payload, raw, 0)
+}
+
+/// Decompress a size-prefixed lz4 payload onto the end of `raw`.
+fn decompress_append(payload: &[u8], raw: &mut Vec<u8>) -> Result<usize, StorageError> {
+    let at = raw.len();
+    decompress_at(payload, raw, at)
+}
+
+/// Decompress a size-prefixed lz4 payload into `raw[at..]`, leaving `raw` `at` + its size long.
+fn decompress_at(payload: &[u8], raw: &mut Vec<u8>, at: usize) -> Result<usize, StorageError> {
     let size = payload
         .get(..4)
         .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize)
@@ -376,11 +445,11 @@ fn decompress_into(payload: &[u8], raw: &mut Vec<u8>) -> Result<(), StorageError
     }
     // no clear(): resizing a reused buffer zeroes only the part that grows (the decoder
     // overwrites everything up to the size it returns)
-    raw.resize(size, 0);
-    let n = lz4_flex::decompress_into(&payload[4..], raw)
+    raw.resize(at + size, 0);
+    let n = lz4_flex::decompress_into(&payload[4..], &mut raw[at..])
         .map_err(|_| StorageError::Corrupt("lz4 block"))?;
-    raw.truncate(n);
-    Ok(())
+    raw.truncate(at + n);
+    Ok(at + n)
 }
 
 /// fsync a directory so a rename or unlink in it is durable (best effort).
@@ -456,6 +525,80 @@ mod tests {
         assert_eq!(n, 1);
         drop(held);
         assert!(!path.exists(), "the last holder removes it");
+    }
+
+    /// A format-1 file as earlier versions wrote it: whole blocks of [`Columns::encode`].
+    fn write_v1(path: &Path, cols: &Columns, per_block: usize) {
+        let mut out = MAGIC_V1.to_vec();
+        for start in (0..cols.len()).step_by(per_block) {
+            let mut b = Columns::default();
+            b.extend_range(cols, start..(start + per_block).min(cols.len()));
+            let mut raw = Vec::new();
+            b.encode(&mut raw);
+            let c = lz4_flex::compress_prepend_size(&raw);
+            let (min, max) = b.ts_range().unwrap();
+            out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+            out.extend_from_slice(&min.to_le_bytes());
+            out.extend_from_slice(&max.to_le_bytes());
+            out.extend_from_slice(&(c.len() as u32).to_le_bytes());
+            out.extend_from_slice(&crc32fast::hash(&c).to_le_bytes());
+            out.extend_from_slice(&c);
+        }
+        fs::write(path, out).unwrap();
+    }
+
+    #[test]
+    fn both_formats_read_the_same_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Columns::default();
+        for i in 0..30_000i64 {
+            c.push(
+                i,
+                i + 7,
+                i as u64 * 3,
+                (i % 5) as u32,
+                format!("event {i} ERROR {}", i % 13).as_bytes(),
+            );
+        }
+        let old = dir.path().join("00000001.seg");
+        write_v1(&old, &c, 7_000);
+        let new = dir.path().join("00000002.seg");
+        Segment::write(&new, &c, 2, 2).unwrap();
+        assert_eq!(&fs::read(&new).unwrap()[..8], MAGIC);
+        let (v1, v2) = (Segment::open(&old).unwrap(), Segment::open(&new).unwrap());
+        assert_eq!((v1.format, v2.format), (1, 2));
+        for seg in [&v1, &v2] {
+            // ordered scans and block reads give every column back
+            let (mut cols, mut raw) = (Columns::default(), Vec::new());
+            let mut all = Columns::default();
+            seg.scan(0, i64::MAX, &mut cols, &mut raw, &mut |b| {
+                all.extend_range(b, 0..b.len());
+                true
+            })
+            .unwrap();
+            assert_eq!(all, c, "format {}", seg.format);
+            let file = File::open(&seg.path).unwrap();
+            let (mut buf, mut lean) = (Vec::new(), Lean::default());
+            let mut text = Vec::new();
+            let mut ends = 0;
+            for k in 0..seg.blocks.len() {
+                seg.read_block(&file, k, &mut cols, &mut buf, &mut raw)
+                    .unwrap();
+                assert_eq!(cols.ts[0], seg.blocks[k].min_ts);
+                // lean reads, with and without timestamps
+                for with_ts in [false, true] {
+                    seg.read_lean(&file, k, &mut lean, &mut buf, with_ts)
+                        .unwrap();
+                    assert_eq!(lean.stream, cols.stream);
+                    assert_eq!(lean.ends, cols.ends);
+                    assert_eq!(lean.text(), &cols.text[..]);
+                    assert_eq!(lean.ts, if with_ts { cols.ts.clone() } else { Vec::new() });
+                }
+                text.extend_from_slice(lean.text());
+                ends += lean.len();
+            }
+            assert_eq!((text, ends), (c.text.clone(), c.len()));
+        }
     }
 
     #[test]
