@@ -27,12 +27,34 @@ impl LogsClient {
     /// Sign and send a raw JSON body; `(status, body)`.
     pub async fn send(&mut self, op: &str, body: Vec<u8>) -> Result<(u16, Bytes)> {
         let body = Bytes::from(body);
-        let mut req = http::Request::post("/")
+        let req = self.request(op, body.len()).body(body)?;
+        self.sign_and_send(req).await
+    }
+
+    /// [`LogsClient::send`] for a body whose SHA-256 (lower-case hex) is known: it goes out as
+    /// `x-amz-content-sha256`, so signing does not hash the body again (the server still does).
+    pub async fn send_hashed(
+        &mut self,
+        op: &str,
+        body: Bytes,
+        sha256_hex: &str,
+    ) -> Result<(u16, Bytes)> {
+        let req = self
+            .request(op, body.len())
+            .header("x-amz-content-sha256", sha256_hex)
+            .body(body)?;
+        self.sign_and_send(req).await
+    }
+
+    fn request(&self, op: &str, len: usize) -> http::request::Builder {
+        http::Request::post("/")
             .header(http::header::HOST, &self.conn.host)
             .header(http::header::CONTENT_TYPE, "application/x-amz-json-1.1")
             .header("x-amz-target", format!("Logs_20140328.{op}"))
-            .header(http::header::CONTENT_LENGTH, body.len())
-            .body(body)?;
+            .header(http::header::CONTENT_LENGTH, len)
+    }
+
+    async fn sign_and_send(&mut self, mut req: http::Request<Bytes>) -> Result<(u16, Bytes)> {
         opsloop_wire::sigv4::sign(
             &mut req,
             &self.creds.access_key_id,
@@ -122,6 +144,15 @@ impl PutBody {
         self.buf.extend_from_slice(b"{\"timestamp\":");
         self.buf.extend_from_slice(ts.to_string().as_bytes());
         self.buf.extend_from_slice(b",\"message\":\"");
+        // most lines need no escaping: one branch-free pass to tell
+        let plain = !msg.iter().fold(false, |any, &b| {
+            any | (b < 0x20) | (b == b'"') | (b == b'\\')
+        });
+        if plain {
+            self.buf.extend_from_slice(msg);
+            self.buf.extend_from_slice(b"\"}");
+            return;
+        }
         let mut from = 0;
         for (i, &b) in msg.iter().enumerate() {
             let esc: &[u8] = match b {

@@ -13,6 +13,10 @@ pub use serde_json::Value;
 /// A boxed, sendable future, so [`Service`] stays object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// An operation input a service decoded itself from the input document's JSON text (see
+/// [`Service::decode_json_input`]); only that service knows its concrete type.
+pub type DecodedInput = Box<dyn std::any::Any + Send>;
+
 /// Who is calling and where: filled in by the wire layer after authentication.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
@@ -129,6 +133,29 @@ pub trait Service: Send + Sync + 'static {
         ctx: &'a RequestContext,
         input: Value,
     ) -> BoxFuture<'a, Result<Value, ApiError>>;
+
+    /// A fast path for bulk operations: decode `operation`'s input straight from the JSON text of
+    /// its input document (for awsJson requests, the verified and inflated request body) into the
+    /// service's own typed form, skipping the generic [`Value`] tree and model walk.
+    ///
+    /// Contract: answer `Some` only for a text that the generic path (JSON decode, then the
+    /// model's type, required-member, length and range validation) accepts, carrying the same
+    /// input; answer `None` for anything else, including every input that should fail. On `None`
+    /// the caller takes the generic path, so every error answer is the generic one. A `Some` is
+    /// passed to [`Service::call_decoded`]. Default: `None` (no fast path).
+    fn decode_json_input(&self, _operation: &str, _json: &[u8]) -> Option<DecodedInput> {
+        None
+    }
+
+    /// Run `ctx.operation` with an input from [`Service::decode_json_input`]. The default, never
+    /// reached while `decode_json_input` answers `None`, is an internal error.
+    fn call_decoded<'a>(
+        &'a self,
+        _ctx: &'a RequestContext,
+        _input: DecodedInput,
+    ) -> BoxFuture<'a, Result<Value, ApiError>> {
+        Box::pin(async { Err(ApiError::internal()) })
+    }
 
     /// Map a model-level validation failure to this service's error (default: `ValidationException`).
     fn validation_error(&self, failure: &ValidationFailure) -> ApiError {

@@ -26,51 +26,75 @@ pub struct Accepted {
     pub rejected: Option<Value>,
 }
 
-/// Validate a PutLogEvents batch for stream `sid` at `now` with the group's retention.
+/// The events of a PutLogEvents input document in columns (timestamps and messages as sent), as
+/// [`crate::putdecode`] produces them from the request text.
+pub fn batch_of(input: &Value) -> Result<Columns, ApiError> {
+    let events = input
+        .get("logEvents")
+        .and_then(Value::as_array)
+        .ok_or_else(|| error::invalid("logEvents must be a list"))?;
+    let mut cols = Columns::default();
+    for (i, e) in events.iter().enumerate() {
+        let ts = opt_i64(e, "timestamp")
+            .ok_or_else(|| error::invalid(format!("logEvents.{} is missing a timestamp", i + 1)))?;
+        let msg = opt_str(e, "message")
+            .ok_or_else(|| error::invalid(format!("logEvents.{} is missing a message", i + 1)))?;
+        cols.push(ts, 0, 0, 0, msg.as_bytes());
+    }
+    Ok(cols)
+}
+
+/// Validate a PutLogEvents input document for stream `sid` at `now` with the group's retention.
 pub fn validate_put(
     input: &Value,
     sid: u32,
     now: i64,
     retention_days: Option<i64>,
 ) -> Result<Accepted, ApiError> {
-    let events = input
-        .get("logEvents")
-        .and_then(Value::as_array)
-        .ok_or_else(|| error::invalid("logEvents must be a list"))?;
-    if events.is_empty() {
+    validate_batch(batch_of(input)?, sid, now, retention_days)
+}
+
+/// Validate a batch (see [`batch_of`]) for stream `sid` at `now` with the group's retention: AWS's
+/// limits, then the rejected-event ranges. The accepted events keep their columns (no copy when
+/// none is rejected), stamped with `now` as ingestion time and `sid`.
+pub fn validate_batch(
+    batch: Columns,
+    sid: u32,
+    now: i64,
+    retention_days: Option<i64>,
+) -> Result<Accepted, ApiError> {
+    let n = batch.len();
+    if n == 0 {
         return Err(error::invalid("1 validation error detected: Value '[]' at 'logEvents' failed to satisfy constraint: Member must have length greater than or equal to 1"));
     }
-    if events.len() > MAX_BATCH_EVENTS {
+    if n > MAX_BATCH_EVENTS {
         return Err(error::invalid(format!(
             "1 validation error detected: Value at 'logEvents' failed to satisfy constraint: Member must have length less than or equal to {MAX_BATCH_EVENTS}"
         )));
     }
-    let mut parsed = Vec::with_capacity(events.len());
-    let mut size = 0usize;
-    for (i, e) in events.iter().enumerate() {
-        let ts = opt_i64(e, "timestamp")
-            .ok_or_else(|| error::invalid(format!("logEvents.{} is missing a timestamp", i + 1)))?;
-        let msg = opt_str(e, "message")
-            .ok_or_else(|| error::invalid(format!("logEvents.{} is missing a message", i + 1)))?;
-        if msg.is_empty() {
+    let mut prev_end = 0usize;
+    for &end in &batch.ends {
+        let len = end as usize - prev_end;
+        prev_end = end as usize;
+        if len == 0 {
             return Err(error::invalid(
                 "Log event messages must be at least 1 character long.",
             ));
         }
-        if msg.len() + EVENT_OVERHEAD > MAX_BATCH_BYTES {
+        if len + EVENT_OVERHEAD > MAX_BATCH_BYTES {
             return Err(error::invalid(
                 "Log event too large: an event can be at most 1,048,550 bytes.",
             ));
         }
-        size += msg.len() + EVENT_OVERHEAD;
-        parsed.push((ts, msg));
     }
+    let size = batch.text.len() + n * EVENT_OVERHEAD;
     if size > MAX_BATCH_BYTES {
         return Err(error::invalid(format!(
             "Upload too large: {size} bytes exceeds limit of {MAX_BATCH_BYTES}"
         )));
     }
-    if parsed.windows(2).any(|w| w[1].0 < w[0].0) {
+    let ts = &batch.ts;
+    if ts.windows(2).any(|w| w[1] < w[0]) {
         return Err(error::invalid(
             "Log events in a single PutLogEvents request must be in chronological order.",
         ));
@@ -78,28 +102,27 @@ pub fn validate_put(
     let too_old_before = now - 14 * DAY_MS;
     let expired_before = retention_days.map(|d| now - d * DAY_MS);
     let too_new_from = now + 2 * 3_600_000;
-    let too_old = parsed
-        .iter()
-        .take_while(|(ts, _)| *ts < too_old_before)
-        .count();
-    let expired = expired_before
-        .map(|b| parsed.iter().take_while(|(ts, _)| *ts < b).count())
-        .unwrap_or(0);
-    let too_new_start = parsed.iter().position(|(ts, _)| *ts > too_new_from);
+    // timestamps ascend: each rejected range is a prefix or a suffix
+    let too_old = ts.partition_point(|t| *t < too_old_before);
+    let expired = expired_before.map_or(0, |b| ts.partition_point(|t| *t < b));
+    let too_new_start = ts.iter().position(|t| *t > too_new_from);
     let first_ok = too_old.max(expired);
-    let end_ok = too_new_start.unwrap_or(parsed.len()).max(first_ok);
-    let valid = &parsed[first_ok..end_ok];
-    if let (Some(first), Some(last)) = (valid.first(), valid.last()) {
-        if last.0 - first.0 > DAY_MS {
-            return Err(error::invalid(
-                "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.",
-            ));
-        }
+    let end_ok = too_new_start.unwrap_or(n).max(first_ok);
+    if end_ok > first_ok && ts[end_ok - 1] - ts[first_ok] > DAY_MS {
+        return Err(error::invalid(
+            "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.",
+        ));
     }
-    let mut cols = Columns::default();
-    for (ts, msg) in valid {
-        cols.push(*ts, now, 0, sid, msg.as_bytes());
-    }
+    let mut cols = if first_ok == 0 && end_ok == n {
+        batch
+    } else {
+        let mut kept = Columns::default();
+        kept.extend_range(&batch, first_ok..end_ok);
+        kept
+    };
+    cols.ingest.iter_mut().for_each(|t| *t = now);
+    cols.stream.iter_mut().for_each(|s| *s = sid);
+    cols.seq.iter_mut().for_each(|s| *s = 0);
     let mut rejected = serde_json::Map::new();
     if too_old > 0 {
         rejected.insert("tooOldLogEventEndIndex".into(), json!(too_old));

@@ -31,6 +31,7 @@ pub mod insights;
 pub mod lookups;
 pub mod pattern;
 pub mod policies;
+pub mod putdecode;
 pub mod records;
 pub mod storage;
 pub mod subscriptions;
@@ -43,7 +44,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use opsloop_core::{
-    ApiError, BoxFuture, Directory, RequestContext, Service, ValidationFailure, Value,
+    ApiError, BoxFuture, DecodedInput, Directory, RequestContext, Service, ValidationFailure, Value,
 };
 use opsloop_store::ControlStore;
 use parking_lot::{Mutex, RwLock};
@@ -272,12 +273,25 @@ impl Logs {
     }
 
     async fn put_log_events(&self, ctx: &RequestContext, input: Value) -> Result<Value, ApiError> {
+        let group = req_str(&input, "logGroupName")?;
+        let stream = req_str(&input, "logStreamName")?;
+        self.put_events(ctx, group, stream, || events::batch_of(&input))
+            .await
+    }
+
+    /// PutLogEvents of the events `batch` yields (after the group and stream are found).
+    async fn put_events(
+        &self,
+        ctx: &RequestContext,
+        group_name: &str,
+        stream_name: &str,
+        batch: impl FnOnce() -> Result<storage::columns::Columns, ApiError>,
+    ) -> Result<Value, ApiError> {
         let now = self.now();
-        let group = groups::load_group(&*self.control, ctx, req_str(&input, "logGroupName")?)?;
-        let stream_name = req_str(&input, "logStreamName")?;
+        let group = groups::load_group(&*self.control, ctx, group_name)?;
         let stream = groups::load_stream(&*self.control, ctx, group.gid, stream_name)?
             .ok_or_else(error::stream_not_found)?;
-        let mut accepted = events::validate_put(&input, stream.sid, now, group.retention_days)?;
+        let mut accepted = events::validate_batch(batch()?, stream.sid, now, group.retention_days)?;
         if let Some(pipeline) = transformers::pipeline_of(&*self.control, ctx, &group.name)? {
             let meta = transformers::Meta {
                 group: group.name.clone(),
@@ -297,11 +311,7 @@ impl Logs {
         }
         let filters = filters::group_metric_filters(&*self.control, ctx, &group.name)?;
         let subs = subscriptions::group_filters(&*self.control, ctx, &group.name)?;
-        let wants_emf = accepted
-            .cols
-            .text
-            .windows(17)
-            .any(|w| w == b"CloudWatchMetrics");
+        let wants_emf = memchr::memmem::find(&accepted.cols.text, b"CloudWatchMetrics").is_some();
         let metric_events: Vec<(i64, String)> =
             if filters.is_empty() && subs.is_empty() && !wants_emf {
                 Vec::new()
@@ -701,6 +711,36 @@ impl Service for Logs {
         input: Value,
     ) -> BoxFuture<'a, Result<Value, ApiError>> {
         Box::pin(self.handle(ctx, input))
+    }
+
+    fn decode_json_input(&self, operation: &str, json: &[u8]) -> Option<DecodedInput> {
+        match operation {
+            "PutLogEvents" => putdecode::decode(json).map(|p| Box::new(p) as DecodedInput),
+            _ => None,
+        }
+    }
+
+    fn call_decoded<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        input: DecodedInput,
+    ) -> BoxFuture<'a, Result<Value, ApiError>> {
+        Box::pin(async move {
+            match (
+                ctx.operation.as_str(),
+                input.downcast::<putdecode::PutInput>(),
+            ) {
+                ("PutLogEvents", Ok(p)) => {
+                    let putdecode::PutInput {
+                        group,
+                        stream,
+                        events,
+                    } = *p;
+                    self.put_events(ctx, &group, &stream, || Ok(events)).await
+                }
+                _ => Err(ApiError::internal()),
+            }
+        })
     }
 
     fn validation_error(&self, failure: &ValidationFailure) -> ApiError {

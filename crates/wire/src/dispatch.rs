@@ -17,7 +17,7 @@ use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
-use opsloop_core::{ApiError, RequestContext, Service, Value};
+use opsloop_core::{ApiError, BoxFuture, RequestContext, Service, Value};
 use tracing::Instrument;
 
 use crate::codec::rest_json::Routes;
@@ -523,6 +523,26 @@ impl Gateway {
             }
         }
 
+        let ctx = RequestContext {
+            request_id: rid.to_string(),
+            account_id: caller.account,
+            region: caller.region,
+            access_key_id: caller.access_key,
+            operation: op.name.clone(),
+            received_at: SystemTime::now(),
+        };
+
+        // The service's own decoder for a bulk operation (awsJson bodies are the input document's
+        // JSON text). It answers only for inputs the generic decode and validation below accept,
+        // so every error still comes from the generic path.
+        if protocol == Protocol::Json {
+            if let Some(input) = reg.service.decode_json_input(&op.name, &body) {
+                let service = reg.service.as_ref();
+                let called = call_guarded(|| service.call_decoded(&ctx, input)).await;
+                return self.answer(reg, op, protocol, svc, called, rid);
+            }
+        }
+
         // Decode and validate.
         let decoded = match protocol {
             Protocol::Json => json::decode(&reg.model, op, &body),
@@ -553,23 +573,29 @@ impl Gateway {
         }
 
         // Call the service.
-        let ctx = RequestContext {
-            request_id: rid.to_string(),
-            account_id: caller.account,
-            region: caller.region,
-            access_key_id: caller.access_key,
-            operation: op.name.clone(),
-            received_at: SystemTime::now(),
-        };
-        let output = match call_guarded(reg.service.as_ref(), &ctx, input).await {
-            Ok(Ok(v)) => v,
-            Ok(Err(err)) => return self.error(protocol, svc, &err, rid),
+        let service = reg.service.as_ref();
+        let called = call_guarded(|| service.call(&ctx, input)).await;
+        self.answer(reg, op, protocol, svc, called, rid)
+    }
+
+    /// The response to a service call's outcome (`Err(())`: the service panicked).
+    fn answer(
+        &self,
+        reg: &Registered,
+        op: &Operation,
+        protocol: Protocol,
+        svc: Option<usize>,
+        called: Result<Result<Value, ApiError>, ()>,
+        rid: &str,
+    ) -> http::Response<Bytes> {
+        match called {
+            Ok(Ok(output)) => encode(&reg.model, op, protocol, &output, rid),
+            Ok(Err(err)) => self.error(protocol, svc, &err, rid),
             Err(()) => {
                 tracing::error!(service = %reg.model.metadata.service_id, operation = %op.name, "service panicked");
-                return self.error(protocol, svc, &ApiError::internal(), rid);
+                self.error(protocol, svc, &ApiError::internal(), rid)
             }
-        };
-        encode(&reg.model, op, protocol, &output, rid)
+        }
     }
 
     fn query_service(&self, caller: &Caller, action: &str) -> Option<usize> {
@@ -709,14 +735,11 @@ fn encode(
         .unwrap_or_else(|_| error::render(protocol, Some(model), &ApiError::internal(), rid))
 }
 
-/// Run the service, turning a panic (while building or polling its future) into `Err(())`.
-async fn call_guarded(
-    service: &dyn Service,
-    ctx: &RequestContext,
-    input: Value,
+/// Run a service call, turning a panic (while building or polling its future) into `Err(())`.
+async fn call_guarded<'a>(
+    start: impl FnOnce() -> BoxFuture<'a, Result<Value, ApiError>>,
 ) -> Result<Result<Value, ApiError>, ()> {
-    let fut =
-        std::panic::catch_unwind(AssertUnwindSafe(|| service.call(ctx, input))).map_err(|_| ())?;
+    let fut = std::panic::catch_unwind(AssertUnwindSafe(start)).map_err(|_| ())?;
     CatchUnwind(fut).await
 }
 

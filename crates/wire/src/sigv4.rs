@@ -524,10 +524,14 @@ pub fn sign_with_token(
         return;
     }
     let signed_headers = signable_header_names(req.headers());
-    let body_hash = sha256_hex(req.body());
+    // a caller that set `x-amz-content-sha256` has hashed the body already
+    let body_hash;
     let payload = match req.headers().get(CONTENT_SHA256) {
         Some(v) => v.as_bytes(),
-        None => &body_hash,
+        None => {
+            body_hash = sha256_hex(req.body());
+            &body_hash
+        }
     };
     let c = Canonical {
         method: req.method().as_str(),

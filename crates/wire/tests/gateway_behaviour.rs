@@ -591,3 +591,89 @@ async fn shared_rest_route_goes_to_the_service_in_the_credential_scope() {
         }
     }
 }
+
+/// A service that decodes one operation's JSON text itself (the contract of
+/// `Service::decode_json_input`, which CloudWatch Logs uses for PutLogEvents): inputs whose
+/// namespace is `fast` are its own, everything else takes the generic path.
+struct SelfDecoding(Arc<Fake>);
+
+impl opsloop_core::Service for SelfDecoding {
+    fn model_json(&self) -> &'static str {
+        self.0.model_json()
+    }
+    fn call<'a>(
+        &'a self,
+        ctx: &'a opsloop_core::RequestContext,
+        input: serde_json::Value,
+    ) -> opsloop_core::BoxFuture<'a, Result<serde_json::Value, ApiError>> {
+        self.0.call(ctx, input)
+    }
+    fn decode_json_input(&self, op: &str, json: &[u8]) -> Option<opsloop_core::DecodedInput> {
+        (op == "ListMetrics" && json.starts_with(br#"{"Namespace":"fast""#))
+            .then(|| Box::new(json.len()) as opsloop_core::DecodedInput)
+    }
+    fn call_decoded<'a>(
+        &'a self,
+        ctx: &'a opsloop_core::RequestContext,
+        input: opsloop_core::DecodedInput,
+    ) -> opsloop_core::BoxFuture<'a, Result<serde_json::Value, ApiError>> {
+        Box::pin(async move {
+            let n = *input.downcast::<usize>().expect("this service's input");
+            if n > 30 {
+                panic!("asked to panic");
+            }
+            Ok(json!({"NextToken": format!("{} decoded {n}", ctx.operation)}))
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_service_may_decode_an_operation_itself() {
+    let cfg = GatewayConfig {
+        max_body_bytes: 100,
+        ..config(AuthMode::AnyKey)
+    };
+    let fake = Fake::empty(CLOUDWATCH);
+    let mut g = Gateway::new(cfg, Arc::new(Creds));
+    g.register(Arc::new(SelfDecoding(fake.clone())))
+        .expect("register");
+
+    let resp = g
+        .handle(json_request("ListMetrics", r#"{"Namespace":"fast"}"#))
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert!(body_str(&resp).contains("ListMetrics decoded 20"));
+    assert_eq!(fake.count(), 0, "the generic call is not made");
+
+    // declined: the generic decode, validation and call, with their errors
+    let resp = g
+        .handle(json_request("ListMetrics", r#"{"Namespace":"slow"}"#))
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(fake.count(), 1);
+    let resp = g
+        .handle(json_request("ListMetrics", r#"{"Namespace":7}"#))
+        .await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(fake.count(), 1);
+
+    // limits apply before the service's decoder
+    let big = format!(r#"{{"Namespace":"fast","Zpad":"{}"}}"#, "x".repeat(200));
+    let resp = g.handle(json_request("ListMetrics", &big)).await;
+    assert_eq!(
+        (resp.status().as_u16(), error_fields(&resp).0.as_str()),
+        (413, "RequestEntityTooLarge")
+    );
+
+    // a panic in the service's own call is an internal error too
+    let resp = g
+        .handle(json_request(
+            "ListMetrics",
+            r#"{"Namespace":"fast","Zpad":"xxxxxxxxxxxxxxxx"}"#,
+        ))
+        .await;
+    assert_eq!(
+        (resp.status().as_u16(), error_fields(&resp).0.as_str()),
+        (500, "InternalFailure")
+    );
+}

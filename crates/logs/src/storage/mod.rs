@@ -575,18 +575,30 @@ fn apply(group: &mut Group, cols: &Columns) {
         Arc::make_mut(&mut part.head).extend_range(cols, i..j);
         i = j;
     }
-    for i in 0..cols.len() {
-        let (ts, ingest) = (cols.ts[i], cols.ingest[i]);
-        let s = group.streams.entry(cols.stream[i]).or_insert(StreamStats {
-            first_ts: ts,
-            last_ts: ts,
-            last_ingest: ingest,
+    // stream statistics per run of events of one stream (a PutLogEvents batch is one run)
+    let mut i = 0;
+    while i < cols.len() {
+        let stream = cols.stream[i];
+        let mut j = i + 1;
+        while j < cols.len() && cols.stream[j] == stream {
+            j += 1;
+        }
+        let (ts, ingest) = (&cols.ts[i..j], &cols.ingest[i..j]);
+        let (lo, hi) = ts
+            .iter()
+            .fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(*t), hi.max(*t)));
+        let last_ingest = ingest.iter().copied().max().unwrap_or(i64::MIN);
+        let s = group.streams.entry(stream).or_insert(StreamStats {
+            first_ts: lo,
+            last_ts: hi,
+            last_ingest,
             events: 0,
         });
-        s.first_ts = s.first_ts.min(ts);
-        s.last_ts = s.last_ts.max(ts);
-        s.last_ingest = s.last_ingest.max(ingest);
-        s.events += 1;
+        s.first_ts = s.first_ts.min(lo);
+        s.last_ts = s.last_ts.max(hi);
+        s.last_ingest = s.last_ingest.max(last_ingest);
+        s.events += (j - i) as u64;
+        i = j;
     }
 }
 
