@@ -162,7 +162,7 @@ class Endpoint:
                     out["pid"] = outer.node.start_app().pid
                 elif self.path == "/power/reset":
                     out["pid"] = outer.node.power_cycle()
-                data = json.dumps(out).encode()
+                data = json.dumps(out).encode() + b"\n"
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -520,7 +520,8 @@ class Scenario:
         tl = info["timeline"]
         t0 = tl["injected"]
         log(f"\n== round {info['round']} · fault: {info['fault']} (alarm {info['alarm']}) ==")
-        for s in STEPS:
+        # In time order (steps that did not happen last, in their usual order).
+        for s in sorted(STEPS, key=lambda k: (tl[k] is None, tl[k] or 0.0, STEPS.index(k))):
             t = tl[s]
             rel = "      -  " if t is None else f"{t - t0:+8.2f}s"
             extra = ""
