@@ -32,6 +32,10 @@ impl Hasher for Fx {
         self.0 = h;
     }
     #[inline]
+    fn write_u8(&mut self, b: u8) {
+        self.write_u64(b as u64);
+    }
+    #[inline]
     fn write_u64(&mut self, w: u64) {
         self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
     }

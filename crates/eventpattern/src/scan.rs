@@ -290,6 +290,9 @@ impl<'m, 'a, K: Clone + Eq + Hash> Scan<'m, 'a, K> {
                 let at = r.i;
                 let s = r.lenient_string()?;
                 self.report(t, Scalar::Str(&s), at, Kind::Str);
+                if !self.build {
+                    return Ok((u32::MAX, false));
+                }
                 Ok((self.push(PNode::Str(s)), false))
             }
             Some(b'-' | b'0'..=b'9') => {
