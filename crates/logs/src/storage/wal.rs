@@ -1,11 +1,14 @@
 //! The write-ahead log: `[len u32][crc u32][payload]` records, payload = log group id (u64) followed
-//! by the batch's [`Columns`] encoding (sequence numbers already assigned). Appended and fdatasynced
-//! by the single writer thread (group commit); reading stops at the first torn or corrupt record and
-//! the file is truncated there.
+//! by the batch's [`Columns`] encoding (sequence numbers already assigned). Appended by the single
+//! writer thread ([`Wal::append`]) and made durable with one fdatasync per group of appends
+//! ([`Wal::sync_handle`], used by the writer's sync thread while the next group is written); a
+//! failed append is cut off again so later records never follow garbage. Reading stops at the
+//! first torn or corrupt record and the file is truncated there.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 use super::columns::Columns;
 use super::StorageError;
@@ -14,7 +17,7 @@ use super::StorageError;
 const MAX_RECORD: usize = 256 << 20;
 
 pub struct Wal {
-    file: File,
+    file: Arc<File>,
     len: u64,
 }
 
@@ -58,7 +61,7 @@ impl Wal {
         }
         file.seek(SeekFrom::Start(off as u64))?;
         Ok(Wal {
-            file,
+            file: Arc::new(file),
             len: off as u64,
         })
     }
@@ -77,13 +80,35 @@ impl Wal {
 
     /// Write encoded records and make them durable.
     pub fn commit(&mut self, buf: &[u8]) -> Result<(), StorageError> {
+        self.append(buf)?;
+        self.file.sync_data()?;
+        Ok(())
+    }
+
+    /// Write encoded records without waiting for the disk (durable after a sync through
+    /// [`Wal::sync_handle`]). On failure the file is cut back to its previous end, so a partly
+    /// written record cannot hide the records appended after it from recovery.
+    pub fn append(&mut self, buf: &[u8]) -> Result<(), StorageError> {
         if buf.is_empty() {
             return Ok(());
         }
-        self.file.write_all(buf)?;
-        self.file.sync_data()?;
+        if let Err(e) = (&*self.file).write_all(buf) {
+            let cut = self
+                .file
+                .set_len(self.len)
+                .and_then(|()| (&*self.file).seek(SeekFrom::Start(self.len)).map(drop));
+            if let Err(c) = cut {
+                tracing::error!(error = %c, "could not cut a failed wal append back");
+            }
+            return Err(e.into());
+        }
         self.len += buf.len() as u64;
         Ok(())
+    }
+
+    /// The file, for fdatasync from another thread (a sync covers every append before it).
+    pub fn sync_handle(&self) -> Arc<File> {
+        self.file.clone()
     }
 
     /// Bytes in the log.
@@ -99,7 +124,7 @@ impl Wal {
     /// Drop every record (after a checkpoint made them redundant).
     pub fn reset(&mut self) -> Result<(), StorageError> {
         self.file.set_len(0)?;
-        self.file.seek(SeekFrom::Start(0))?;
+        (&*self.file).seek(SeekFrom::Start(0))?;
         self.file.sync_data()?;
         self.len = 0;
         Ok(())

@@ -1,9 +1,13 @@
 //! The two threads behind a [`LogStore`](super::LogStore).
 //!
-//! The writer owns every mutation: it drains queued appends, assigns sequence numbers, writes them
-//! to the current WAL file with one fdatasync (group commit), applies them and answers. At a
-//! checkpoint it rotates to a new WAL file and *freezes* the heads (they stay readable), handing
-//! them to the flusher, so ingest never waits for compression.
+//! The writer owns every mutation: it drains queued appends, assigns sequence numbers and writes
+//! them to the current WAL file, then hands them to its sync thread, which makes everything written
+//! so far durable with one fdatasync (group commit), applies it to the heads and answers — while
+//! the writer already writes the next group. So an append is visible and acknowledged only once
+//! durable, and the disk's sync latency overlaps encoding and writing. Before anything that
+//! must see every earlier append applied (drop, expire, a checkpoint, shutdown) the writer waits
+//! for the sync thread to drain. At a checkpoint it rotates to a new WAL file and *freezes* the
+//! heads (they stay readable), handing them to the flusher, so ingest never waits for compression.
 //!
 //! The flusher turns frozen heads into segment files in two phases so a crash at any point neither
 //! loses nor duplicates events: it writes every segment of the freeze as a fsynced
@@ -66,8 +70,97 @@ pub(super) struct Writer {
     pub(super) in_flight: Arc<AtomicUsize>,
 }
 
+/// Work for the sync thread, in WAL order.
+enum SyncJob {
+    /// Appends written (or not: `written` is the error) to `file`: sync, apply, answer.
+    Commit {
+        file: Arc<fs::File>,
+        appends: Vec<(u64, Columns, Reply)>,
+        written: Result<(), String>,
+    },
+    /// Answered once every earlier job is done.
+    Barrier(mpsc::Sender<()>),
+}
+
+/// The sync thread: one fdatasync per file for everything queued, then apply and answer in order.
+fn run_syncer(inner: &Inner, rx: mpsc::Receiver<SyncJob>) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while let Ok(j) = rx.try_recv() {
+            jobs.push(j);
+        }
+        // jobs of one drain share a file except across a rotation (preceded by a barrier)
+        let mut synced: Vec<(Arc<fs::File>, Result<(), String>)> = Vec::new();
+        for job in &jobs {
+            if let SyncJob::Commit {
+                file,
+                written: Ok(()),
+                ..
+            } = job
+            {
+                if !synced.iter().any(|(f, _)| Arc::ptr_eq(f, file)) {
+                    let r = file.sync_data().map_err(|e| e.to_string());
+                    if let Err(e) = &r {
+                        tracing::error!(error = %e, "wal sync failed");
+                    }
+                    synced.push((file.clone(), r));
+                }
+            }
+        }
+        for job in jobs {
+            match job {
+                SyncJob::Commit {
+                    file,
+                    appends,
+                    written,
+                } => {
+                    let durable = written.and_then(|()| {
+                        synced
+                            .iter()
+                            .find(|(f, _)| Arc::ptr_eq(f, &file))
+                            .map_or(Ok(()), |(_, r)| r.clone())
+                    });
+                    if durable.is_ok() {
+                        let mut groups = inner.groups.write();
+                        for (gid, cols, _) in &appends {
+                            inner.max_gid.fetch_max(*gid, Ordering::SeqCst);
+                            apply(groups.entry(*gid).or_default(), cols);
+                        }
+                    }
+                    for (_, _, reply) in appends {
+                        let _ = reply.send(durable.clone());
+                    }
+                }
+                SyncJob::Barrier(done) => {
+                    let _ = done.send(());
+                }
+            }
+        }
+    }
+}
+
 impl Writer {
     pub(super) fn run(mut self, rx: mpsc::Receiver<Msg>) {
+        let (sync_tx, sync_rx) = mpsc::channel();
+        let syncer = {
+            let inner = self.inner.clone();
+            std::thread::Builder::new()
+                .name("logs-sync".into())
+                .spawn(move || run_syncer(&inner, sync_rx))
+        };
+        let syncer = match syncer {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the wal sync thread");
+                return;
+            }
+        };
+        let drain = |tx: &mpsc::Sender<SyncJob>| {
+            let (done, wait) = mpsc::channel();
+            if tx.send(SyncJob::Barrier(done)).is_ok() {
+                let _ = wait.recv();
+            }
+        };
         let mut buf = Vec::new();
         while let Ok(first) = rx.recv() {
             let mut msgs = vec![first];
@@ -75,9 +168,12 @@ impl Writer {
                 msgs.push(m);
             }
             if msgs.iter().any(|m| matches!(m, Msg::Abort)) {
+                // a crash: what is queued for the sync thread may or may not become durable
+                drop(sync_tx);
+                let _ = syncer.join();
                 return;
             }
-            // group commit: every append queued so far shares one write and one fdatasync
+            // group commit: every append queued so far shares one write (and one fdatasync)
             buf.clear();
             let mut appends = Vec::new();
             let mut others = Vec::new();
@@ -98,19 +194,27 @@ impl Writer {
                     other => others.push(other),
                 }
             }
-            let committed = self.wal.commit(&buf).map_err(|e| e.to_string());
-            if let Err(e) = &committed {
-                tracing::error!(error = %e, "wal commit failed");
-            }
-            if committed.is_ok() {
-                let mut groups = self.inner.groups.write();
-                for (gid, cols, _) in &appends {
-                    self.inner.max_gid.fetch_max(*gid, Ordering::SeqCst);
-                    apply(groups.entry(*gid).or_default(), cols);
+            if !appends.is_empty() {
+                let written = self.wal.append(&buf).map_err(|e| e.to_string());
+                if let Err(e) = &written {
+                    tracing::error!(error = %e, "wal write failed");
+                }
+                let job = SyncJob::Commit {
+                    file: self.wal.sync_handle(),
+                    appends,
+                    written,
+                };
+                if let Err(mpsc::SendError(SyncJob::Commit { appends, .. })) = sync_tx.send(job) {
+                    for (_, _, reply) in appends {
+                        let _ = reply.send(Err("the wal sync thread has stopped".into()));
+                    }
                 }
             }
-            for (_, _, reply) in appends {
-                let _ = reply.send(committed.clone());
+            // what follows must see every earlier append applied
+            let checkpoint = self.wal.len() >= self.options.checkpoint_wal_bytes
+                && self.in_flight.load(Ordering::SeqCst) == 0;
+            if !others.is_empty() || checkpoint {
+                drain(&sync_tx);
             }
             for m in others {
                 match m {
@@ -125,13 +229,15 @@ impl Writer {
                 }
             }
             // one checkpoint in flight at a time: while the flusher works, the WAL keeps growing
-            if self.wal.len() >= self.options.checkpoint_wal_bytes
-                && self.in_flight.load(Ordering::SeqCst) == 0
-            {
+            // (only this thread starts one, so `checkpoint` still holds unless a message did)
+            if checkpoint && self.in_flight.load(Ordering::SeqCst) == 0 {
                 self.freeze(None);
             }
         }
+        drain(&sync_tx);
         self.freeze(None);
+        drop(sync_tx);
+        let _ = syncer.join();
     }
 
     /// Rotate the WAL and hand the heads to the flusher.
