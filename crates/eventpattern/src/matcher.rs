@@ -49,6 +49,9 @@ struct Rule<K> {
 /// What kind of leaf a recorded value is (its bytes are re-read on demand).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
+    /// A string without escapes: its content is the recorded byte range.
+    Plain,
+    /// A string with escapes, decoded again from its opening quote.
     Str,
     Num,
     True,
@@ -56,8 +59,8 @@ pub(crate) enum Kind {
     Null,
 }
 
-/// A leaf value the scan recorded at a field with check clauses: (trie node, start, kind).
-pub(crate) type Rec = (u32, u32, Kind);
+/// A leaf value the scan recorded at a field with check clauses: (trie node, start, end, kind).
+pub(crate) type Rec = (u32, u32, u32, Kind);
 
 /// Per-thread scratch reused across events: rule stamps (a rule was woken for this event when its
 /// stamp equals `epoch`), the trigger hits, the recorded values and the rules needing the
@@ -481,8 +484,8 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
                 sc,
                 irregular,
                 &mut |at, entries| {
-                    recs.iter().any(|&(t, at_byte, kind)| {
-                        t == at && rec_holds(event, at_byte, kind, entries)
+                    recs.iter().any(|&(t, start, end, kind)| {
+                        t == at && rec_holds(event, start, end, kind, entries)
                     })
                 },
                 &mut |node| {
@@ -520,12 +523,34 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
     }
 }
 
-/// Does the value recorded at byte `at` of `event` satisfy one of `entries`?
-fn rec_holds(event: &[u8], at: u32, kind: Kind, entries: &[Entry]) -> bool {
+/// Does the value recorded at bytes `start..end` of `event` satisfy one of `entries`?
+fn rec_holds(event: &[u8], start: u32, end: u32, kind: Kind, entries: &[Entry]) -> bool {
     let mut r = Reader::new(event);
-    r.i = at as usize;
+    r.i = start as usize;
     let owned;
     let v = match kind {
+        Kind::Plain => {
+            // Exact strings compare as bytes; the rest need the text (valid UTF-8: the scan
+            // checked it).
+            let Some(bytes) = event.get(start as usize..end as usize) else {
+                return false;
+            };
+            let mut rest = false;
+            for e in entries {
+                match e {
+                    Entry::Str(p) if p.as_bytes() == bytes => return true,
+                    Entry::Str(_) => {}
+                    _ => rest = true,
+                }
+            }
+            if !rest {
+                return false;
+            }
+            match std::str::from_utf8(bytes) {
+                Ok(s) => Scalar::Str(s),
+                Err(_) => return false,
+            }
+        }
         Kind::Str => match r.lenient_string() {
             Ok(s) => {
                 owned = s;

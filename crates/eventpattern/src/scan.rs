@@ -149,12 +149,12 @@ impl<'m, 'a, K: Clone + Eq + Hash> Scan<'m, 'a, K> {
     /// Feed a leaf value at node `t` (starting at byte `at`) to the trigger index, and record it
     /// when the field has check clauses.
     #[inline]
-    fn report(&mut self, t: u32, v: Scalar<'_>, at: usize, kind: Kind) {
+    fn report(&mut self, t: u32, v: Scalar<'_>, at: usize, end: usize, kind: Kind) {
         if self.report {
             let node = &self.m.trie[t as usize];
             node.hits(v, &mut self.cands);
             if node.checks > 0 {
-                self.recs.push((t, at as u32, kind));
+                self.recs.push((t, at as u32, end as u32, kind));
             }
         }
     }
@@ -289,7 +289,12 @@ impl<'m, 'a, K: Clone + Eq + Hash> Scan<'m, 'a, K> {
             Some(b'"') => {
                 let at = r.i;
                 let s = r.lenient_string()?;
-                self.report(t, Scalar::Str(&s), at, Kind::Str);
+                match s {
+                    Cow::Borrowed(b) => {
+                        self.report(t, Scalar::Str(b), at + 1, at + 1 + b.len(), Kind::Plain)
+                    }
+                    Cow::Owned(_) => self.report(t, Scalar::Str(&s), at, r.i, Kind::Str),
+                }
                 if !self.build {
                     return Ok((u32::MAX, false));
                 }
@@ -299,7 +304,7 @@ impl<'m, 'a, K: Clone + Eq + Hash> Scan<'m, 'a, K> {
                 let n = NumLit::read(r)?;
                 if self.build {
                     let x = n.exact(r.b);
-                    self.report(t, Scalar::Num(x), n.start, Kind::Num);
+                    self.report(t, Scalar::Num(x), n.start, n.end, Kind::Num);
                     return Ok((self.push(PNode::Num(x)), false));
                 }
                 if self.report {
@@ -308,7 +313,7 @@ impl<'m, 'a, K: Clone + Eq + Hash> Scan<'m, 'a, K> {
                         node.num_hits(&n, r.b, &mut self.cands);
                     }
                     if node.checks > 0 {
-                        self.recs.push((t, n.start as u32, Kind::Num));
+                        self.recs.push((t, n.start as u32, n.end as u32, Kind::Num));
                     }
                 }
                 Ok((u32::MAX, false))
@@ -320,7 +325,7 @@ impl<'m, 'a, K: Clone + Eq + Hash> Scan<'m, 'a, K> {
                     J::Bool(false) => (Scalar::Bool(false), PNode::Bool(false), Kind::False),
                     _ => (Scalar::Null, PNode::Null, Kind::Null),
                 };
-                self.report(t, s, at, k);
+                self.report(t, s, at, r.i, k);
                 Ok((self.push(n), false))
             }
             None => r.err("Unexpected end of input"),
