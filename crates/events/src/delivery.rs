@@ -250,44 +250,63 @@ fn expand_skipping(events: &Arc<Events>, key: String, rec: Arc<Record>, skip: &H
         return;
     }
     let mut out = Vec::new();
-    for (i, item) in rec.items.iter().enumerate() {
-        let event = &item.event;
-        for rule_name in &item.rules {
-            let Some(rule) =
-                events
-                    .registry
-                    .rule(&item.account, &item.region, &item.bus, rule_name)
-            else {
-                continue;
-            };
-            events.metrics.add(
-                &item.account,
-                &item.region,
-                &item.bus,
-                Some(rule_name),
-                "TriggeredRules",
-                1.0,
+    let mut triggered: Vec<(usize, &str)> = Vec::new();
+    {
+        // One look at the registry for the whole record (its items nearly always share a bus).
+        let buses = events.registry.buses.read();
+        let mut bus: Option<(&str, &str, &str, Option<&crate::model::BusState>)> = None;
+        for (i, item) in rec.items.iter().enumerate() {
+            let this = (
+                item.account.as_str(),
+                item.region.as_str(),
+                item.bus.as_str(),
             );
-            for t in &rule.targets {
-                let id = format!("{key}.{i}.{rule_name}.{}", s(t, "Id").unwrap_or_default());
-                if skip.contains(&id) {
-                    continue;
+            let state = match bus {
+                Some((a, r, b, st)) if (a, r, b) == this => st,
+                _ => {
+                    let st = buses.get(&util::bus_key(this.0, this.1, this.2));
+                    bus = Some((this.0, this.1, this.2, st));
+                    st
                 }
-                out.push(Delivery {
-                    id,
-                    account: item.account.clone(),
-                    region: item.region.clone(),
-                    bus: item.bus.clone(),
-                    rule: rule_name.clone(),
-                    target: t.clone(),
-                    event: event.clone(),
-                    accepted_ms: rec.accepted_ms,
-                    attempts: 0,
-                    due_ms: rec.accepted_ms,
-                    parent: Some(key.clone()),
-                });
+            };
+            let Some(state) = state else { continue };
+            for rule_name in &item.rules {
+                let Some(rule) = state.rules.get(rule_name) else {
+                    continue;
+                };
+                triggered.push((i, rule_name));
+                for t in &rule.targets {
+                    let id = format!("{key}.{i}.{rule_name}.{}", s(t, "Id").unwrap_or_default());
+                    if skip.contains(&id) {
+                        continue;
+                    }
+                    out.push(Delivery {
+                        id,
+                        account: item.account.clone(),
+                        region: item.region.clone(),
+                        bus: item.bus.clone(),
+                        rule: rule_name.clone(),
+                        target: t.clone(),
+                        event: item.event.clone(),
+                        accepted_ms: rec.accepted_ms,
+                        attempts: 0,
+                        due_ms: rec.accepted_ms,
+                        parent: Some(key.clone()),
+                    });
+                }
             }
         }
+    }
+    for (i, rule_name) in triggered {
+        let item = &rec.items[i];
+        events.metrics.add(
+            &item.account,
+            &item.region,
+            &item.bus,
+            Some(rule_name),
+            "TriggeredRules",
+            1.0,
+        );
     }
     if out.is_empty() {
         events.outbox.write_later(vec![WriteOp::Delete {

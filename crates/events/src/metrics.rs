@@ -18,24 +18,72 @@ use crate::util::DEFAULT_BUS;
 /// How often counters are published.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(10);
 
-/// Counters of one (account, region, bus, rule) — bus and rule empty for the account-wide aggregate.
-type Counters = HashMap<&'static str, f64>;
+/// The metrics counted, in the order their counters are kept.
+const METRICS: [&str; 9] = [
+    "MatchedEvents",
+    "TriggeredRules",
+    "Invocations",
+    "FailedInvocations",
+    "InvocationAttempts",
+    "SuccessfulInvocationAttempts",
+    "RetryInvocationAttempts",
+    "DeadLetterInvocations",
+    "InvocationsFailedToBeSentToDlq",
+];
+
+/// Counters of one (account, region, bus, rule) — bus and rule empty for the account-wide
+/// aggregate — by position in [`METRICS`]; `None` for a metric never counted.
+type Counters = [Option<f64>; METRICS.len()];
 
 /// Key separator (no account, region, bus or rule name contains it).
 const SEP: char = '\u{1f}';
 
-#[derive(Default)]
-pub struct Metrics {
-    counts: Mutex<HashMap<String, Counters>>,
+/// FxHash (rustc's hasher): the keys are our own, so a fast non-keyed hash is fine here, and
+/// counting happens several times per delivered event.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut h = self.0;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            h = (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+        self.0 = h;
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
-fn bump(map: &mut HashMap<String, Counters>, key: &str, items: &[(&'static str, f64)]) {
+type Map = HashMap<String, Counters, std::hash::BuildHasherDefault<FxHasher>>;
+
+#[derive(Default)]
+pub struct Metrics {
+    counts: Mutex<Map>,
+}
+
+fn slot(metric: &str) -> Option<usize> {
+    METRICS.iter().position(|m| *m == metric)
+}
+
+fn bump(map: &mut Map, key: &str, items: &[(&'static str, f64)]) {
     let c = match map.get_mut(key) {
         Some(c) => c,
-        None => map.entry(key.to_string()).or_default(),
+        None => map.entry(key.to_string()).or_insert([None; METRICS.len()]),
     };
     for (m, n) in items {
-        *c.entry(m).or_default() += n;
+        match slot(m) {
+            Some(i) => *c[i].get_or_insert(0.0) += n,
+            None => tracing::error!(metric = m, "not an AWS/Events metric opsloop counts"),
+        }
     }
 }
 
@@ -117,7 +165,11 @@ impl Metrics {
                 dims.push(json!({"Name": "RuleName", "Value": rule}));
             }
             let out = by.entry((account, region)).or_default();
-            for (metric, v) in counters {
+            for (metric, v) in METRICS
+                .iter()
+                .zip(counters)
+                .filter_map(|(m, v)| Some((m, v?)))
+            {
                 out.push(json!({
                     "MetricName": metric,
                     "Dimensions": dims.clone(),

@@ -246,11 +246,17 @@ impl Events {
         if archive {
             let mut arn = String::new();
             let mut arn_of: Option<(&str, &str, &str)> = None;
+            let mut archived = false;
             for i in record.items.iter().chain(rest.iter()) {
                 let this = (i.account.as_str(), i.region.as_str(), i.bus.as_str());
                 if arn_of != Some(this) {
                     arn = util::bus_arn(&i.account, &i.region, &i.bus);
                     arn_of = Some(this);
+                    // A bus without archives (the common case) costs one look per call.
+                    archived = ext::has_archives(self, &arn);
+                }
+                if !archived {
+                    continue;
                 }
                 if let Err(e) =
                     ext::archive_event(self, &i.account, &i.region, &arn, &i.event).await

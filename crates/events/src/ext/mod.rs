@@ -158,6 +158,11 @@ pub async fn invoke_api_destination(
     destinations::invoke(events, account_id, region, arn, body, http_parameters).await
 }
 
+/// Might bus `bus_arn` have archives? (`true` when that cannot be told: `archive_event` decides.)
+pub fn has_archives(events: &Events, bus_arn: &str) -> bool {
+    archives::has_archives(events, bus_arn).unwrap_or(true)
+}
+
 /// An event was accepted on bus `bus_arn` (after PutEvents made it durable): record it in every
 /// archive of that bus whose pattern matches. Must be durable when it returns Ok.
 pub async fn archive_event(
