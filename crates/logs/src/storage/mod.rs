@@ -675,6 +675,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn every_acknowledged_append_is_readable_at_once() {
+        // writers on four tasks while small checkpoints keep freezing heads: each answer comes
+        // only after the append is durable and applied, so the event is readable right away
+        let dir = tempfile::tempdir().unwrap();
+        let opts = StoreOptions {
+            checkpoint_wal_bytes: 2048,
+            ..StoreOptions::default()
+        };
+        let store = Arc::new(LogStore::open(dir.path(), opts.clone(), &|_| true).unwrap());
+        let mut tasks = Vec::new();
+        for k in 0..4i64 {
+            let s = store.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..40 {
+                    let ts = k * 1000 + i;
+                    s.append(9, cols(&[ts], &"y".repeat(100))).await.unwrap();
+                    let seen = read_all(&s, 9).iter().filter(|e| e.0 == ts).count();
+                    assert_eq!(seen, 1, "event {ts} after its acknowledgement");
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(read_all(&store, 9).len(), 160);
+        assert_eq!(store.stream_stats(9)[&1].events, 160);
+        store.close();
+        let reopened = LogStore::open(dir.path(), opts, &|_| true).unwrap();
+        assert_eq!(read_all(&reopened, 9).len(), 160);
+    }
+
+    #[tokio::test]
     async fn wal_checkpoints_by_size_and_groups_can_be_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let opts = StoreOptions {
