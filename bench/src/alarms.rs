@@ -82,7 +82,7 @@ impl AlarmsConfig {
         if self.load_values == 0 || self.load_values > 150 {
             bail!("values per datum must be 1..=150");
         }
-        if self.alarms % self.load_connections != 0 {
+        if !self.alarms.is_multiple_of(self.load_connections) {
             bail!("alarms must be a multiple of the load connections");
         }
         Ok(())
