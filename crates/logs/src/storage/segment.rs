@@ -125,12 +125,11 @@ impl SegmentWriter {
         self.raw.clear();
         self.rest.clear();
         self.block.encode_split(&mut self.raw, &mut self.rest);
-        let lean = lz4_flex::compress_prepend_size(&self.raw);
-        let rest = lz4_flex::compress_prepend_size(&self.rest);
-        let mut compressed = Vec::with_capacity(4 + lean.len() + rest.len());
-        compressed.extend_from_slice(&(lean.len() as u32).to_le_bytes());
-        compressed.extend_from_slice(&lean);
-        compressed.extend_from_slice(&rest);
+        let mut compressed = Vec::with_capacity(4 + self.raw.len() / 2 + self.rest.len() / 2);
+        compressed.extend_from_slice(&[0; 4]);
+        let alen = compress_append(&self.raw, &mut compressed)?;
+        compressed[..4].copy_from_slice(&(alen as u32).to_le_bytes());
+        compress_append(&self.rest, &mut compressed)?;
         let (min_ts, max_ts) = self.block.ts_range().unwrap_or((0, 0));
         let meta = BlockMeta {
             offset: self.off,
@@ -435,6 +434,8 @@ fn decompress_append(payload: &[u8], raw: &mut Vec<u8>) -> Result<usize, Storage
 }
 
 /// Decompress a size-prefixed lz4 payload into `raw[at..]`, leaving `raw` `at` + its size long.
+/// The decoder is liblz4's `LZ4_decompress_safe` (through the `lz4` crate), which never reads or
+/// writes outside the slices it is given and reports malformed input as an error.
 fn decompress_at(payload: &[u8], raw: &mut Vec<u8>, at: usize) -> Result<usize, StorageError> {
     let size = payload
         .get(..4)
@@ -446,10 +447,22 @@ fn decompress_at(payload: &[u8], raw: &mut Vec<u8>, at: usize) -> Result<usize, 
     // no clear(): resizing a reused buffer zeroes only the part that grows (the decoder
     // overwrites everything up to the size it returns)
     raw.resize(at + size, 0);
-    let n = lz4_flex::decompress_into(&payload[4..], &mut raw[at..])
+    let n = lz4::block::decompress_to_buffer(&payload[4..], Some(size as i32), &mut raw[at..])
         .map_err(|_| StorageError::Corrupt("lz4 block"))?;
     raw.truncate(at + n);
     Ok(at + n)
+}
+
+/// Append the lz4 block of `src` with its 4-byte little-endian size in front (the layout
+/// `lz4_flex::compress_prepend_size` wrote, so old and new segments read alike) to `out`;
+/// returns how many bytes were appended. liblz4's `LZ4_compress_default`.
+fn compress_append(src: &[u8], out: &mut Vec<u8>) -> Result<usize, StorageError> {
+    let at = out.len();
+    let bound = lz4::block::compress_bound(src.len())?;
+    out.resize(at + 4 + bound, 0);
+    let n = lz4::block::compress_to_buffer(src, None, true, &mut out[at..])?;
+    out.truncate(at + n);
+    Ok(n)
 }
 
 /// fsync a directory so a rename or unlink in it is durable (best effort).
@@ -535,6 +548,7 @@ mod tests {
             b.extend_range(cols, start..(start + per_block).min(cols.len()));
             let mut raw = Vec::new();
             b.encode(&mut raw);
+            // earlier versions compressed with lz4_flex: keep writing these test files with it
             let c = lz4_flex::compress_prepend_size(&raw);
             let (min, max) = b.ts_range().unwrap();
             out.extend_from_slice(&(b.len() as u32).to_le_bytes());
@@ -616,5 +630,93 @@ mod tests {
         assert_eq!((seg.first, seg.last), (2, 4));
         let (mut cols, mut raw) = (Columns::default(), Vec::new());
         assert!(seg.scan(0, 10, &mut cols, &mut raw, &mut |_| true).is_err());
+    }
+
+    /// Texts like the ones blocks hold: repetitive log lines, random bytes, empty, tiny.
+    fn samples() -> Vec<Vec<u8>> {
+        let mut logs = Vec::new();
+        for i in 0..20_000u32 {
+            logs.extend_from_slice(
+                format!(
+                    "2026-11-22T01:{:02}:00Z INFO GET /api/v1/items/{i} user=user{:03} 200 {}ms",
+                    i % 60,
+                    i % 400,
+                    i % 97
+                )
+                .as_bytes(),
+            );
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let noise: Vec<u8> = (0..70_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        vec![logs, noise, Vec::new(), b"x".to_vec(), vec![b'a'; 100_000]]
+    }
+
+    #[test]
+    fn lz4_flex_and_liblz4_blocks_are_interchangeable() {
+        for src in samples() {
+            // written by lz4_flex (segments from earlier versions), read now
+            let old = lz4_flex::compress_prepend_size(&src);
+            let mut raw = b"keep".to_vec();
+            assert_eq!(decompress_append(&old, &mut raw).unwrap(), 4 + src.len());
+            assert_eq!((&raw[..4], &raw[4..]), (&b"keep"[..], &src[..]));
+            // written now, read by lz4_flex (the format is the same standard lz4 block)
+            let mut new = b"head".to_vec();
+            let n = compress_append(&src, &mut new).unwrap();
+            assert_eq!((n, &new[..4]), (new.len() - 4, &b"head"[..]));
+            assert_eq!(lz4_flex::decompress_size_prepended(&new[4..]).unwrap(), src);
+            assert_eq!(decompress_into(&new[4..], &mut raw).unwrap(), src.len());
+            assert_eq!(raw, src);
+        }
+    }
+
+    #[test]
+    fn truncated_or_garbled_lz4_is_an_error_not_a_panic() {
+        let mut raw = Vec::new();
+        assert!(decompress_into(&[], &mut raw).is_err());
+        assert!(decompress_into(&[1, 0], &mut raw).is_err());
+        // a size beyond any block
+        assert!(decompress_into(&[0xff, 0xff, 0xff, 0x7f, 0], &mut raw).is_err());
+        for src in samples().into_iter().filter(|s| s.len() > 1) {
+            let mut c = Vec::new();
+            compress_append(&src, &mut c).unwrap();
+            for cut in [4, 5, c.len() / 2, c.len() - 1] {
+                assert!(
+                    decompress_into(&c[..cut], &mut raw).is_err(),
+                    "cut at {cut}"
+                );
+            }
+            // a size prefix larger than the data: the decoder stops short of it or fails
+            let mut longer = c.clone();
+            longer[..4].copy_from_slice(&(src.len() as u32 + 10).to_le_bytes());
+            if let Ok(n) = decompress_into(&longer, &mut raw) {
+                assert_eq!(&raw[..n], &src[..]);
+            }
+            // a smaller one: the output does not fit
+            let mut shorter = c.clone();
+            shorter[..4].copy_from_slice(&(src.len() as u32 - 1).to_le_bytes());
+            assert!(decompress_into(&shorter, &mut raw).is_err());
+            // garbled bytes anywhere: an error or some output, never a panic or an overrun
+            let mut x = 88172645463325252u64;
+            for _ in 0..2_000 {
+                let mut g = c.clone();
+                for _ in 0..3 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let at = 4 + (x as usize) % (g.len() - 4);
+                    g[at] ^= (x >> 32) as u8 | 1;
+                }
+                if let Ok(n) = decompress_into(&g, &mut raw) {
+                    assert!(n <= src.len());
+                }
+            }
+        }
     }
 }
