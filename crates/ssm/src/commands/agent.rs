@@ -22,7 +22,10 @@ use super::model::{
     append_capped, terminal, Invocation, NodeKey, PluginResult, GET_OUTPUT_CAP, INVOCATIONS,
     NODE_KEYS,
 };
-use super::{apply, finish_with, load_command, load_invocations, PENDING, RUNNING};
+use super::{
+    apply, finish_with_async, group, load_command, load_invocations, view_row, view_rows, PENDING,
+    RUNNING,
+};
 use crate::activations::{self, ManagedInstance, INSTANCES};
 use crate::common::{get_row, i, now, s, scan_rows, to_bytes};
 use crate::error::err;
@@ -233,12 +236,25 @@ fn heartbeat(
     Ok(json!({}))
 }
 
-/// Deliver the node's pending invocations (each becomes InProgress).
-fn take_pending(ssm: &Ssm, scope: &Scope, instance: &str) -> Result<Vec<Value>, ApiError> {
+/// Deliver the node's pending invocations (each becomes InProgress); answered once the changes
+/// are committed.
+async fn take_pending(ssm: &Ssm, scope: &Scope, instance: &str) -> Result<Vec<Value>, ApiError> {
+    let (out, tickets) = decide_pending(ssm, scope, instance)?;
+    group::wait_all(tickets).await?;
+    Ok(out)
+}
+
+/// Mark the node's deliverable pending invocations InProgress (queued changes, see [`group`]).
+fn decide_pending(
+    ssm: &Ssm,
+    scope: &Scope,
+    instance: &str,
+) -> Result<(Vec<Value>, Vec<group::Ticket>), ApiError> {
     let inner = ssm.inner();
     let prefix = format!("{}/", scope.key(instance));
-    let rows = scan_rows::<f64>(&*inner.store, PENDING, &prefix)?;
+    let rows = view_rows::<f64>(ssm, PENDING, &prefix)?;
     let mut out = Vec::new();
+    let mut tickets = Vec::new();
     for (key, deadline) in rows {
         let cmd_id = key.rsplit('/').next().unwrap_or_default().to_string();
         let _guard = inner.lock.lock();
@@ -283,7 +299,14 @@ fn take_pending(ssm: &Ssm, scope: &Scope, instance: &str) -> Result<Vec<Value>, 
                 value: to_bytes(&(t + exec as f64)),
             },
         ];
-        apply(ssm, scope, &mut cmd, &invs, &[instance.to_string()], extra)?;
+        tickets.push(apply(
+            ssm,
+            scope,
+            &mut cmd,
+            &invs,
+            &[instance.to_string()],
+            extra,
+        ));
         let payload = json!({
             "CommandId": cmd.id,
             "DocumentName": cmd.document_name,
@@ -292,7 +315,7 @@ fn take_pending(ssm: &Ssm, scope: &Scope, instance: &str) -> Result<Vec<Value>, 
         });
         out.push(json!({"CommandId": cmd.id, "Payload": payload.to_string()}));
     }
-    Ok(out)
+    Ok((out, tickets))
 }
 
 /// GetMessages: pending work for the node, waiting up to WaitSeconds (≤ 20) for some.
@@ -317,14 +340,14 @@ async fn get_messages(
         if !ssm.commands().is_current_poll(&id, generation) {
             return Ok(json!({ "Messages": [] }));
         }
-        let msgs = take_pending(ssm, scope, &id)?;
+        let msgs = take_pending(ssm, scope, &id).await?;
         if !msgs.is_empty() || tokio::time::Instant::now() >= deadline || ssm.commands().stopping()
         {
             return Ok(json!({ "Messages": msgs }));
         }
         tokio::select! {
             _ = tokio::time::sleep_until(deadline) => {
-                return Ok(json!({ "Messages": take_pending(ssm, scope, &id)? }));
+                return Ok(json!({ "Messages": take_pending(ssm, scope, &id).await? }));
             }
             _ = &mut stopped => return Ok(json!({ "Messages": [] })),
             _ = notified => {}
@@ -376,7 +399,7 @@ async fn send_reply(
     let errs = s(input, "StandardError").unwrap_or("").to_string();
     let is_final = input.get("Final").and_then(Value::as_bool).unwrap_or(false);
     let inv_key = scope.key(&format!("{cmd_id}/{id}"));
-    let (cmd, cancel) = {
+    let (cmd, cancel, chunk) = {
         let inner = ssm.inner();
         let _guard = inner.lock.lock();
         let cmd = load_command(ssm, scope, &cmd_id)?.ok_or_else(|| {
@@ -385,13 +408,12 @@ async fn send_reply(
                 format!("Command {cmd_id} does not exist."),
             )
         })?;
-        let mut inv: Invocation =
-            get_row(&*inner.store, INVOCATIONS, &inv_key)?.ok_or_else(|| {
-                err(
-                    "InvalidCommandId",
-                    format!("Command {cmd_id} was not sent to {id}."),
-                )
-            })?;
+        let mut inv: Invocation = view_row(ssm, INVOCATIONS, &inv_key)?.ok_or_else(|| {
+            err(
+                "InvalidCommandId",
+                format!("Command {cmd_id} was not sent to {id}."),
+            )
+        })?;
         if terminal(&inv.status) {
             return Ok(json!({"Cancel": false}));
         }
@@ -401,15 +423,21 @@ async fn send_reply(
             inv.plugin_name = p.to_string();
         }
         let cancel = inv.cancel_requested;
-        if !out.is_empty() || !errs.is_empty() {
-            inner.commit(vec![WriteOp::Put {
-                table: INVOCATIONS.into(),
-                key: inv_key.clone(),
-                value: to_bytes(&inv),
-            }])?;
-        }
-        (cmd, cancel)
+        let chunk = (!out.is_empty() || !errs.is_empty()).then(|| {
+            ssm.commands().group().enqueue(
+                inner,
+                vec![WriteOp::Put {
+                    table: INVOCATIONS.into(),
+                    key: inv_key.clone(),
+                    value: to_bytes(&inv),
+                }],
+            )
+        });
+        (cmd, cancel, chunk)
     };
+    if let Some(chunk) = chunk {
+        chunk.wait_async().await?;
+    }
     if let Some(cw) = &cmd.cloudwatch {
         if cw.get("CloudWatchOutputEnabled").and_then(Value::as_bool) == Some(true) {
             let group = s(cw, "CloudWatchLogGroupName").unwrap_or("").to_string();
@@ -432,7 +460,7 @@ async fn send_reply(
             .and_then(Value::as_array)
             .map(|a| a.iter().map(PluginResult::from_reply).collect())
             .unwrap_or_default();
-        finish_with(ssm, scope, &cmd_id, &id, status, details, code, steps)?;
+        finish_with_async(ssm, scope, &cmd_id, &id, status, details, code, steps).await?;
     }
     Ok(json!({ "Cancel": cancel }))
 }

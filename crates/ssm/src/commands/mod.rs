@@ -17,6 +17,7 @@
 
 pub mod agent;
 pub mod expand;
+pub mod group;
 pub mod model;
 pub mod send;
 pub mod status;
@@ -35,6 +36,7 @@ use model::{roll_up, Command, Invocation, COMMANDS, INVOCATIONS};
 pub use send::{get_command_invocation, send_command};
 
 use crate::common::{get_row, now, scan_rows, to_bytes};
+use crate::error::InternalError;
 use crate::{bus, Scope, Ssm};
 
 /// `ssm.cmd_pending`: key `<account>/<region>/<instance>/<command>`, value the delivery deadline.
@@ -71,12 +73,19 @@ pub struct State {
     /// `activations::CONNECTION_LOST_AFTER_S`; set by the test-only environment variable
     /// [`LOST_AFTER_ENV`]).
     lost_after_s: Mutex<f64>,
+    /// Group commit of status changes (see [`group`]).
+    group: Arc<group::Group>,
 }
 
 /// Test-only knob: seconds without a heartbeat before a node shows ConnectionLost.
 pub const LOST_AFTER_ENV: &str = "OPSLOOP_TEST_SSM_CONNECTION_LOST_AFTER_S";
 
 impl State {
+    /// The group-commit queue every Run Command change goes through.
+    pub fn group(&self) -> &group::Group {
+        &self.group
+    }
+
     /// The wake-up of node `instance_id`.
     pub fn waiter(&self, instance_id: &str) -> Arc<tokio::sync::Notify> {
         self.waiters
@@ -157,6 +166,9 @@ pub fn start(ssm: &Arc<Ssm>) -> Result<(), String> {
         tracing::warn!(seconds = v, "test knob {LOST_AFTER_ENV} in effect");
         *ssm.commands().lost_after_s.lock() = v;
     }
+    ssm.commands()
+        .group
+        .start(ssm.inner().store.clone(), ssm.inner().wake.clone());
     let weak = Arc::downgrade(ssm);
     let task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(SWEEP_EVERY);
@@ -225,26 +237,61 @@ pub fn start(ssm: &Arc<Ssm>) -> Result<(), String> {
 /// Stop the sweeper (called from `Ssm::shutdown`).
 pub fn shutdown(ssm: &Ssm) {
     ssm.commands().begin_stop();
+    ssm.commands().group.stop();
     if let Some(t) = ssm.commands().sweeper.lock().take() {
         t.abort();
     }
 }
 
+/// A row of the Run Command tables as deciders see it (queued, not yet committed changes
+/// included; see [`group`]).
+pub fn view_row<T: serde::de::DeserializeOwned>(
+    ssm: &Ssm,
+    table: &str,
+    key: &str,
+) -> Result<Option<T>, ApiError> {
+    let bytes = ssm
+        .commands()
+        .group
+        .get(&*ssm.inner().store, table, key)
+        .map_err(InternalError::from)?;
+    match bytes {
+        Some(b) => Ok(Some(
+            serde_json::from_slice(&b).map_err(InternalError::from)?,
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Rows of a Run Command table under `prefix`, queued changes included, in key order.
+pub fn view_rows<T: serde::de::DeserializeOwned>(
+    ssm: &Ssm,
+    table: &str,
+    prefix: &str,
+) -> Result<Vec<(String, T)>, ApiError> {
+    let rows = ssm
+        .commands()
+        .group
+        .scan(&*ssm.inner().store, table, prefix)
+        .map_err(InternalError::from)?;
+    rows.into_iter()
+        .map(|(k, v)| Ok((k, serde_json::from_slice(&v).map_err(InternalError::from)?)))
+        .collect()
+}
+
 /// A command row.
 pub fn load_command(ssm: &Ssm, scope: &Scope, id: &str) -> Result<Option<Command>, ApiError> {
-    Ok(get_row(&*ssm.inner().store, COMMANDS, &scope.key(id))?)
+    view_row(ssm, COMMANDS, &scope.key(id))
 }
 
 /// A command's invocations, in instance-id order.
 pub fn load_invocations(ssm: &Ssm, scope: &Scope, id: &str) -> Result<Vec<Invocation>, ApiError> {
-    Ok(scan_rows::<Invocation>(
-        &*ssm.inner().store,
-        INVOCATIONS,
-        &format!("{}/", scope.key(id)),
-    )?
-    .into_iter()
-    .map(|(_, i)| i)
-    .collect())
+    Ok(
+        view_rows::<Invocation>(ssm, INVOCATIONS, &format!("{}/", scope.key(id)))?
+            .into_iter()
+            .map(|(_, i)| i)
+            .collect(),
+    )
 }
 
 fn instance_arn(scope: &Scope, id: &str) -> String {
@@ -272,9 +319,11 @@ fn iso(t: f64) -> String {
 }
 
 /// Persist a change: `invs` is the command's full invocation list after the change, `changed` the
-/// instance ids whose invocation changed. Recomputes the command status and writes command,
-/// changed invocations, `extra` index rows and the status-change events in one batch. The caller
-/// holds `Inner::lock`.
+/// instance ids whose invocation changed. Recomputes the command status and queues command,
+/// changed invocations, `extra` index rows and the status-change events as one change of the
+/// group commit. The caller holds `Inner::lock`, releases it and then waits for the returned
+/// ticket before it answers (SNS notifications are published when the ticket completes).
+#[must_use = "wait for the ticket before answering"]
 pub fn apply(
     ssm: &Ssm,
     scope: &Scope,
@@ -282,7 +331,7 @@ pub fn apply(
     invs: &[Invocation],
     changed: &[String],
     extra: Vec<WriteOp>,
-) -> Result<(), ApiError> {
+) -> group::Ticket {
     let (status, details) = roll_up(invs, &cmd.max_errors);
     let command_changed = status != cmd.status || details != cmd.status_details;
     cmd.status = status;
@@ -337,13 +386,22 @@ pub fn apply(
         ));
         notices.push(("Command", cmd.status.clone(), None));
     }
-    ssm.inner().commit(ops)?;
-    notify_sns(ssm, scope, cmd, &notices);
-    Ok(())
+    let ticket = ssm.commands().group.enqueue(ssm.inner(), ops);
+    if cmd.notification.is_none() || notices.is_empty() {
+        return ticket;
+    }
+    let dir = ssm.inner().directory.clone();
+    let (scope, cmd) = (scope.clone(), cmd.clone());
+    ticket.then(Box::new(move || notify_sns(&dir, &scope, &cmd, &notices)))
 }
 
 /// Publish the NotificationConfig messages of a change (after it is committed; best effort).
-fn notify_sns(ssm: &Ssm, scope: &Scope, cmd: &Command, notices: &[(&str, String, Option<String>)]) {
+fn notify_sns(
+    dir: &Arc<opsloop_core::Directory>,
+    scope: &Scope,
+    cmd: &Command,
+    notices: &[(&str, String, Option<String>)],
+) {
     let Some(cfg) = &cmd.notification else { return };
     let Some(arn) = cfg.get("NotificationArn").and_then(Value::as_str) else {
         return;
@@ -379,7 +437,7 @@ fn notify_sns(ssm: &Ssm, scope: &Scope, cmd: &Command, notices: &[(&str, String,
         }
         let input = json!({"TopicArn": arn, "Message": msg.to_string(),
             "Subject": format!("Run Command {what} {status}")});
-        let dir = ssm.inner().directory.clone();
+        let dir = dir.clone();
         let (account, region) = (scope.account.clone(), scope.region.clone());
         rt.spawn(async move {
             if let Err(e) = dir.invoke("SNS", &account, &region, "Publish", input).await {
@@ -415,16 +473,75 @@ pub fn finish_with(
     code: i64,
     steps: Vec<model::PluginResult>,
 ) -> Result<bool, ApiError> {
+    match decide_finish(ssm, scope, id, instance, status, details, code, steps)? {
+        Some(f) => {
+            let Finished { ticket, pending } = f;
+            ticket.wait()?;
+            wake_all(ssm, &pending);
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// [`finish_with`] for async callers: the task, not the thread, waits for the group commit.
+#[allow(clippy::too_many_arguments)]
+pub async fn finish_with_async(
+    ssm: &Ssm,
+    scope: &Scope,
+    id: &str,
+    instance: &str,
+    status: &str,
+    details: &str,
+    code: i64,
+    steps: Vec<model::PluginResult>,
+) -> Result<bool, ApiError> {
+    match decide_finish(ssm, scope, id, instance, status, details, code, steps)? {
+        Some(f) => {
+            let Finished { ticket, pending } = f;
+            ticket.wait_async().await?;
+            wake_all(ssm, &pending);
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// A final status decided and queued: wait for `ticket`, then wake the `pending` targets.
+struct Finished {
+    ticket: group::Ticket,
+    pending: Vec<String>,
+}
+
+/// A slot is free under MaxConcurrency: let waiting targets fetch their copy.
+fn wake_all(ssm: &Ssm, pending: &[String]) {
+    for other in pending {
+        ssm.commands().wake(other);
+    }
+}
+
+/// Decide a final status under the lock and queue it (None: nothing changes).
+#[allow(clippy::too_many_arguments)]
+fn decide_finish(
+    ssm: &Ssm,
+    scope: &Scope,
+    id: &str,
+    instance: &str,
+    status: &str,
+    details: &str,
+    code: i64,
+    steps: Vec<model::PluginResult>,
+) -> Result<Option<Finished>, ApiError> {
     let _guard = ssm.inner().lock.lock();
     let Some(mut cmd) = load_command(ssm, scope, id)? else {
-        return Ok(false);
+        return Ok(None);
     };
     let mut invs = load_invocations(ssm, scope, id)?;
     let Some(inv) = invs.iter_mut().find(|i| i.instance_id == instance) else {
-        return Ok(false);
+        return Ok(None);
     };
     if model::terminal(&inv.status) {
-        return Ok(false);
+        return Ok(None);
     }
     inv.status = status.into();
     inv.status_details = details.into();
@@ -463,12 +580,13 @@ pub fn finish_with(
                 "MaxErrors exceeded: remaining targets are not sent the command");
         }
     }
-    apply(ssm, scope, &mut cmd, &invs, &changed, extra)?;
-    // A slot is free under MaxConcurrency: let waiting targets fetch their copy.
-    for other in invs.iter().filter(|i| i.status == "Pending") {
-        ssm.commands().wake(&other.instance_id);
-    }
-    Ok(true)
+    let ticket = apply(ssm, scope, &mut cmd, &invs, &changed, extra);
+    let pending = invs
+        .iter()
+        .filter(|i| i.status == "Pending")
+        .map(|i| i.instance_id.clone())
+        .collect();
+    Ok(Some(Finished { ticket, pending }))
 }
 
 /// Split `<account>/<region>/<a>/<b>`.

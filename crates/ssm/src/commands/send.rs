@@ -245,9 +245,10 @@ pub fn send_command(ssm: &Ssm, scope: &Scope, input: &Value) -> Result<Value, Ap
         invs.push(inv);
     }
     let changed: Vec<String> = invs.iter().map(|i| i.instance_id.clone()).collect();
-    let _guard = inner.lock.lock();
-    apply(ssm, scope, &mut cmd, &invs, &changed, ops)?;
-    drop(_guard);
+    let guard = inner.lock.lock();
+    let ticket = apply(ssm, scope, &mut cmd, &invs, &changed, ops);
+    drop(guard);
+    ticket.wait()?;
     for (id, _) in &hits {
         ssm.commands().wake(id);
     }
@@ -457,7 +458,7 @@ pub fn cancel_command(ssm: &Ssm, scope: &Scope, input: &Value) -> Result<Value, 
         check_instance_id(x)?;
     }
     let inner = ssm.inner();
-    let _guard = inner.lock.lock();
+    let guard = inner.lock.lock();
     let mut cmd = command_required(ssm, scope, id)?;
     let mut invs = load_invocations(ssm, scope, id)?;
     let t = now();
@@ -487,6 +488,8 @@ pub fn cancel_command(ssm: &Ssm, scope: &Scope, input: &Value) -> Result<Value, 
             _ => {}
         }
     }
-    apply(ssm, scope, &mut cmd, &invs, &changed, ops)?;
+    let ticket = apply(ssm, scope, &mut cmd, &invs, &changed, ops);
+    drop(guard);
+    ticket.wait()?;
     Ok(json!({}))
 }
