@@ -85,6 +85,11 @@ impl Ticket {
         Ticket { slot, after: None }
     }
 
+    /// A ticket for no change.
+    pub fn done() -> Ticket {
+        Ticket::completed(Ok(()))
+    }
+
     /// Run `f` once the change is committed (not when it failed).
     pub fn then(mut self, f: After) -> Ticket {
         self.after = Some(f);

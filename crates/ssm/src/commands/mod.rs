@@ -144,11 +144,19 @@ pub async fn handle(
     input: Value,
 ) -> Result<Value, ApiError> {
     match ctx.operation.as_str() {
-        "SendCommand" => send::send_command(ssm, scope, &input),
+        "SendCommand" => {
+            send::queue_send_command(ssm, scope, &input)?
+                .wait_async(ssm)
+                .await
+        }
         "ListCommands" => send::list_commands(ssm, scope, &input),
         "ListCommandInvocations" => send::list_command_invocations(ssm, scope, &input),
         "GetCommandInvocation" => send::get_command_invocation(ssm, scope, &input),
-        "CancelCommand" => send::cancel_command(ssm, scope, &input),
+        "CancelCommand" => {
+            send::queue_cancel_command(ssm, scope, &input)?
+                .wait_async(ssm)
+                .await
+        }
         op => Err(ApiError::with_status(
             "NotImplemented",
             501,

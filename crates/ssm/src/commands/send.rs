@@ -11,7 +11,7 @@ use super::model::{
     command_doc, get_invocation_doc, invocation_doc, plugin_names, terminal, Command, Invocation,
     COMMANDS, INVOCATIONS,
 };
-use super::{apply, expand, load_command, load_invocations, PENDING};
+use super::{apply, expand, group, load_command, load_invocations, PENDING};
 use crate::activations::{ManagedInstance, INSTANCES};
 use crate::common::{arr, get_row, i, max_results, now, page, s, scan_rows, strings, to_bytes};
 use crate::documents;
@@ -137,8 +137,42 @@ fn concurrency_value(v: Option<&str>, default: &str, what: &str) -> Result<Strin
     Ok(v.to_string())
 }
 
+/// A change decided and queued for the group commit: answer `answer` once `ticket` completed,
+/// then wake `wake` (the nodes with a new pending invocation).
+pub struct Queued {
+    answer: Value,
+    ticket: group::Ticket,
+    wake: Vec<String>,
+}
+
+impl Queued {
+    fn woken(answer: Value, wake: &[String], ssm: &Ssm) -> Value {
+        for id in wake {
+            ssm.commands().wake(id);
+        }
+        answer
+    }
+
+    /// Block the thread until committed.
+    pub fn wait(self, ssm: &Ssm) -> Result<Value, ApiError> {
+        self.ticket.wait()?;
+        Ok(Queued::woken(self.answer, &self.wake, ssm))
+    }
+
+    /// Wait in the task (the HTTP handlers: a blocked runtime thread would hold other requests).
+    pub async fn wait_async(self, ssm: &Ssm) -> Result<Value, ApiError> {
+        self.ticket.wait_async().await?;
+        Ok(Queued::woken(self.answer, &self.wake, ssm))
+    }
+}
+
 /// SendCommand (also the entry point for Automation's `aws:runCommand`).
 pub fn send_command(ssm: &Ssm, scope: &Scope, input: &Value) -> Result<Value, ApiError> {
+    queue_send_command(ssm, scope, input)?.wait(ssm)
+}
+
+/// SendCommand decided and queued.
+pub fn queue_send_command(ssm: &Ssm, scope: &Scope, input: &Value) -> Result<Queued, ApiError> {
     let inner = ssm.inner();
     let name = s(input, "DocumentName").unwrap_or("");
     let doc = documents::find(inner, scope, name)?.ok_or_else(|| {
@@ -248,11 +282,11 @@ pub fn send_command(ssm: &Ssm, scope: &Scope, input: &Value) -> Result<Value, Ap
     let guard = inner.lock.lock();
     let ticket = apply(ssm, scope, &mut cmd, &invs, &changed, ops);
     drop(guard);
-    ticket.wait()?;
-    for (id, _) in &hits {
-        ssm.commands().wake(id);
-    }
-    Ok(json!({ "Command": command_doc(&cmd, &invs) }))
+    Ok(Queued {
+        answer: json!({ "Command": command_doc(&cmd, &invs) }),
+        ticket,
+        wake: hits.into_iter().map(|(id, _)| id).collect(),
+    })
 }
 
 fn new_invocation(
@@ -452,6 +486,11 @@ pub fn get_command_invocation(ssm: &Ssm, scope: &Scope, input: &Value) -> Result
 /// CancelCommand: Pending invocations end Cancelled at once; running ones become Cancelling and
 /// the node kills the process when its next reply learns of it.
 pub fn cancel_command(ssm: &Ssm, scope: &Scope, input: &Value) -> Result<Value, ApiError> {
+    queue_cancel_command(ssm, scope, input)?.wait(ssm)
+}
+
+/// CancelCommand decided and queued.
+pub fn queue_cancel_command(ssm: &Ssm, scope: &Scope, input: &Value) -> Result<Queued, ApiError> {
     let id = s(input, "CommandId").unwrap_or("");
     let only = strings(input, "InstanceIds");
     for x in &only {
@@ -490,6 +529,9 @@ pub fn cancel_command(ssm: &Ssm, scope: &Scope, input: &Value) -> Result<Value, 
     }
     let ticket = apply(ssm, scope, &mut cmd, &invs, &changed, ops);
     drop(guard);
-    ticket.wait()?;
-    Ok(json!({}))
+    Ok(Queued {
+        answer: json!({}),
+        ticket,
+        wake: Vec::new(),
+    })
 }
