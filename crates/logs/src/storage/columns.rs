@@ -156,12 +156,8 @@ impl Columns {
     /// Replace the contents with the decoding of the two parts of [`Columns::encode_split`].
     pub fn decode_split(&mut self, lean: &[u8], rest: &[u8]) -> Result<(), StorageError> {
         self.clear();
-        let n = u32::from_le_bytes(take::<4>(lean, 0)?) as usize;
-        let fixed = n
-            .checked_mul(8)
-            .and_then(|v| v.checked_add(4))
-            .ok_or(StorageError::Corrupt("column count overflow"))?;
-        if lean.len() < fixed || rest.len() != 24 * n {
+        let (n, fixed) = block_header(lean, 8)?;
+        if rest.len() != 24 * n {
             return Err(StorageError::Corrupt("column block too short"));
         }
         read_u32s(&lean[4..4 + 4 * n], &mut self.stream);
@@ -177,14 +173,7 @@ impl Columns {
     /// Replace the contents with the decoding of `buf`, reusing allocations.
     pub fn decode_into(&mut self, buf: &[u8]) -> Result<(), StorageError> {
         self.clear();
-        let n = u32::from_le_bytes(take::<4>(buf, 0)?) as usize;
-        let fixed = n
-            .checked_mul(32)
-            .and_then(|v| v.checked_add(4))
-            .ok_or(StorageError::Corrupt("column count overflow"))?;
-        if buf.len() < fixed {
-            return Err(StorageError::Corrupt("column block too short"));
-        }
+        let (n, _) = block_header(buf, 32)?;
         let mut off = 4;
         read_i64s(&buf[off..off + 8 * n], &mut self.ts);
         off += 8 * n;
@@ -276,14 +265,7 @@ impl Lean {
         self.ends.clear();
         self.text_at = 0;
         let buf = &self.raw;
-        let n = u32::from_le_bytes(take::<4>(buf, 0)?) as usize;
-        let fixed = n
-            .checked_mul(8)
-            .and_then(|v| v.checked_add(4))
-            .ok_or(StorageError::Corrupt("column count overflow"))?;
-        if buf.len() < fixed {
-            return Err(StorageError::Corrupt("column block too short"));
-        }
+        let (n, fixed) = block_header(buf, 8)?;
         read_u32s(&buf[4..4 + 4 * n], &mut self.stream);
         read_u32s(&buf[4 + 4 * n..fixed], &mut self.ends);
         check_ends(&self.ends, buf.len() - fixed)?;
@@ -304,14 +286,7 @@ impl Lean {
         self.ends.clear();
         self.text_at = 0;
         let buf = &self.raw;
-        let n = u32::from_le_bytes(take::<4>(buf, 0)?) as usize;
-        let fixed = n
-            .checked_mul(32)
-            .and_then(|v| v.checked_add(4))
-            .ok_or(StorageError::Corrupt("column count overflow"))?;
-        if buf.len() < fixed {
-            return Err(StorageError::Corrupt("column block too short"));
-        }
+        let (n, fixed) = block_header(buf, 32)?;
         if with_ts {
             read_i64s(&buf[4..4 + 8 * n], &mut self.ts);
         }
@@ -340,6 +315,20 @@ fn check_ends(ends: &[u32], text: usize) -> Result<(), StorageError> {
         return Err(StorageError::Corrupt("message bytes length mismatch"));
     }
     Ok(())
+}
+
+/// A column block starts with its event count `n`, then `per_event` bytes of fixed-width columns per
+/// event, then the message text: returns `n` and where the text starts, checking the block holds them.
+fn block_header(buf: &[u8], per_event: usize) -> Result<(usize, usize), StorageError> {
+    let n = u32::from_le_bytes(take::<4>(buf, 0)?) as usize;
+    let fixed = n
+        .checked_mul(per_event)
+        .and_then(|v| v.checked_add(4))
+        .ok_or(StorageError::Corrupt("column count overflow"))?;
+    if buf.len() < fixed {
+        return Err(StorageError::Corrupt("column block too short"));
+    }
+    Ok((n, fixed))
 }
 
 fn take<const N: usize>(buf: &[u8], at: usize) -> Result<[u8; N], StorageError> {

@@ -327,14 +327,8 @@ impl Segment {
 
 impl Segment {
     /// Decode block `k` into `cols` reading from `file` (this segment's file, opened by the caller).
-    pub fn read_block(
-        &self,
-        file: &File,
-        k: usize,
-        cols: &mut Columns,
-        buf: &mut Vec<u8>,
-        raw: &mut Vec<u8>,
-    ) -> Result<(), StorageError> {
+    /// Read block `k`'s compressed bytes into `buf` and check its CRC.
+    fn read_checked(&self, file: &File, k: usize, buf: &mut Vec<u8>) -> Result<(), StorageError> {
         let b = self
             .blocks
             .get(k)
@@ -345,6 +339,18 @@ impl Segment {
         if crc32fast::hash(buf) != b.crc {
             return Err(StorageError::Corrupt("segment block checksum"));
         }
+        Ok(())
+    }
+
+    pub fn read_block(
+        &self,
+        file: &File,
+        k: usize,
+        cols: &mut Columns,
+        buf: &mut Vec<u8>,
+        raw: &mut Vec<u8>,
+    ) -> Result<(), StorageError> {
+        self.read_checked(file, k, buf)?;
         self.decode(buf, cols, raw)
     }
 
@@ -375,16 +381,7 @@ impl Segment {
         buf: &mut Vec<u8>,
         with_ts: bool,
     ) -> Result<(), StorageError> {
-        let b = self
-            .blocks
-            .get(k)
-            .ok_or(StorageError::Corrupt("segment block index"))?;
-        buf.resize(b.clen as usize, 0);
-        file.read_exact_at(buf, b.offset + HEADER as u64)
-            .map_err(|_| StorageError::Corrupt("segment block truncated"))?;
-        if crc32fast::hash(buf) != b.crc {
-            return Err(StorageError::Corrupt("segment block checksum"));
-        }
+        self.read_checked(file, k, buf)?;
         if self.format == 1 {
             decompress_into(buf, &mut lean.raw)?;
             return lean.decode(with_ts);
