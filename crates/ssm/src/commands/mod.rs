@@ -9,10 +9,13 @@
 //!   credential store uses.
 //! - `model`: rows, status roll-up and response shapes.
 //!
-//! Every status change goes through [`apply`]: one batch writes the command, the changed
-//! invocations, index rows and the EventBridge events ("EC2 Command Status-change Notification",
-//! "EC2 Command Invocation Status-change Notification") through the crate's outbox; SNS
-//! notifications are published after the commit. A background sweeper ends invocations whose
+//! - `group`: group commit; concurrent nodes' status changes share one transaction.
+//!
+//! Every status change goes through [`apply`], decided under `Inner::lock`: one change holds the
+//! command, the changed invocations, index rows and the EventBridge events ("EC2 Command
+//! Status-change Notification", "EC2 Command Invocation Status-change Notification") for the
+//! crate's outbox. It is queued to the group commit, and the caller answers only after the group
+//! holding it is committed. SNS notifications are published after the commit. A background sweeper ends invocations whose
 //! delivery timeout (TimeoutSeconds) or execution deadline passed.
 
 pub mod agent;
