@@ -8,15 +8,14 @@
 //!   poll), SendReply (output chunks and the final result), and the node-key lookup the gateway's
 //!   credential store uses.
 //! - `model`: rows, status roll-up and response shapes.
-//!
 //! - `group`: group commit; concurrent nodes' status changes share one transaction.
 //!
 //! Every status change goes through [`apply`], decided under `Inner::lock`: one change holds the
 //! command, the changed invocations, index rows and the EventBridge events ("EC2 Command
 //! Status-change Notification", "EC2 Command Invocation Status-change Notification") for the
 //! crate's outbox. It is queued to the group commit, and the caller answers only after the group
-//! holding it is committed. SNS notifications are published after the commit. A background sweeper ends invocations whose
-//! delivery timeout (TimeoutSeconds) or execution deadline passed.
+//! holding it is committed. SNS notifications are published after the commit. A background
+//! sweeper ends invocations whose delivery timeout (TimeoutSeconds) or execution deadline passed.
 
 pub mod agent;
 pub mod expand;
