@@ -38,8 +38,16 @@ pub struct PutInput {
 }
 
 /// Decode a PutLogEvents input document from its JSON text, or `None` when the generic path must
-/// handle it (see the module documentation).
+/// handle it (see the module documentation). The body the SDKs send (only the model's members,
+/// names without escapes, events `{"timestamp":…,"message":"…"}` in either order) takes the
+/// hand-written [`scan`]; anything else it does not know takes the typed serde decode.
 pub fn decode(json: &[u8]) -> Option<PutInput> {
+    scan(json).or_else(|| decode_serde(json))
+}
+
+/// The typed serde decode (the reference for [`scan`]: every input `scan` accepts, this accepts
+/// with the same content).
+fn decode_serde(json: &[u8]) -> Option<PutInput> {
     let mut de = serde_json::Deserializer::from_slice(json);
     let input = de
         .deserialize_map(TopVisitor {
@@ -230,6 +238,231 @@ impl Visitor<'_> for MessageSeed<'_> {
     }
 }
 
+/// The hand-written scan of the common PutLogEvents body: one UTF-8 check of the whole text, then
+/// one pass in which each message's bytes are found with `memchr2` (`"` or `\\`) and copied
+/// straight into the text column. It answers `None` for anything outside its narrow grammar — a
+/// key other than the model's members, an escape in a name, key or token, a `\\u` escape in a
+/// message, a number other than plain decimal digits (at most 18), a repeated key, and every
+/// JSON or model error — and [`decode`] then asks [`decode_serde`], so what `scan` accepts is
+/// always a subset of what the serde decode accepts, with the same content (tested).
+fn scan(json: &[u8]) -> Option<PutInput> {
+    // valid UTF-8 everywhere, so every message (cut only at ASCII escapes) is valid UTF-8
+    std::str::from_utf8(json).ok()?;
+    let mut c = Cursor { b: json, i: 0 };
+    c.expect(b'{')?;
+    let (mut group, mut stream, mut events, mut token): (
+        Option<&str>,
+        Option<&str>,
+        Option<Columns>,
+        Option<&str>,
+    ) = (None, None, None, None);
+    loop {
+        let key = c.key()?;
+        match key {
+            b"logGroupName" => once_opt(&mut group, c.plain_string()?)?,
+            b"logStreamName" => once_opt(&mut stream, c.plain_string()?)?,
+            b"sequenceToken" => once_opt(&mut token, c.plain_string()?)?,
+            b"logEvents" => once_opt(&mut events, c.events(json.len())?)?,
+            _ => return None,
+        }
+        match c.next_byte()? {
+            b',' => continue,
+            b'}' => break,
+            _ => return None,
+        }
+    }
+    c.ws();
+    if c.i != json.len() {
+        return None;
+    }
+    let (group, stream, events) = (group?, stream?, events?);
+    if !name_ok(group) || !name_ok(stream) || token.is_some_and(str::is_empty) {
+        return None;
+    }
+    Some(PutInput {
+        group: group.to_string(),
+        stream: stream.to_string(),
+        events,
+    })
+}
+
+fn once_opt<T>(slot: &mut Option<T>, v: T) -> Option<()> {
+    if slot.is_some() {
+        return None;
+    }
+    *slot = Some(v);
+    Some(())
+}
+
+/// Whether `s` holds a byte JSON forbids unescaped in a string (below 0x20).
+fn has_control(s: &[u8]) -> bool {
+    // branch-free, so the compiler vectorises it
+    s.iter().fold(false, |any, &b| any | (b < 0x20))
+}
+
+/// A position in the body being scanned.
+struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Cursor<'a> {
+    /// Skip JSON whitespace.
+    fn ws(&mut self) {
+        while let Some(&c) = self.b.get(self.i) {
+            if !matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
+                break;
+            }
+            self.i += 1;
+        }
+    }
+
+    /// The next byte after whitespace (consumed).
+    fn next_byte(&mut self) -> Option<u8> {
+        self.ws();
+        let c = *self.b.get(self.i)?;
+        self.i += 1;
+        Some(c)
+    }
+
+    fn expect(&mut self, want: u8) -> Option<()> {
+        (self.next_byte()? == want).then_some(())
+    }
+
+    /// A string without escapes or control characters; the cursor is past its closing quote.
+    fn plain(&mut self) -> Option<&'a [u8]> {
+        self.expect(b'"')?;
+        let rest = &self.b[self.i..];
+        let k = memchr::memchr2(b'"', b'\\', rest)?;
+        if rest[k] != b'"' || has_control(&rest[..k]) {
+            return None;
+        }
+        self.i += k + 1;
+        Some(&rest[..k])
+    }
+
+    /// An object key and its colon.
+    fn key(&mut self) -> Option<&'a [u8]> {
+        let k = self.plain()?;
+        self.expect(b':')?;
+        Some(k)
+    }
+
+    /// A string value without escapes.
+    fn plain_string(&mut self) -> Option<&'a str> {
+        // the whole body is valid UTF-8 and the quotes are ASCII
+        std::str::from_utf8(self.plain()?).ok()
+    }
+
+    /// A string value appended to `out` unescaped (no `\u` escapes).
+    fn string_into(&mut self, out: &mut Vec<u8>) -> Option<()> {
+        self.expect(b'"')?;
+        loop {
+            let rest = &self.b[self.i..];
+            let k = memchr::memchr2(b'"', b'\\', rest)?;
+            let seg = &rest[..k];
+            if has_control(seg) {
+                return None;
+            }
+            out.extend_from_slice(seg);
+            if rest[k] == b'"' {
+                self.i += k + 1;
+                return Some(());
+            }
+            let unescaped = match *rest.get(k + 1)? {
+                b'"' => b'"',
+                b'\\' => b'\\',
+                b'/' => b'/',
+                b'b' => 0x08,
+                b'f' => 0x0c,
+                b'n' => b'\n',
+                b'r' => b'\r',
+                b't' => b'\t',
+                _ => return None,
+            };
+            out.push(unescaped);
+            self.i += k + 2;
+        }
+    }
+
+    /// A non-negative integer written as plain decimal digits (no sign, fraction or exponent; no
+    /// leading zero; at most 18 digits, so it fits an `i64`).
+    fn digits(&mut self) -> Option<i64> {
+        self.ws();
+        let start = self.i;
+        let mut v: i64 = 0;
+        while let Some(&d) = self.b.get(self.i) {
+            if !d.is_ascii_digit() {
+                break;
+            }
+            v = v * 10 + i64::from(d - b'0');
+            self.i += 1;
+            if self.i - start > 18 {
+                return None;
+            }
+        }
+        let n = self.i - start;
+        if n == 0 || (n > 1 && self.b[start] == b'0') {
+            return None;
+        }
+        Some(v)
+    }
+
+    /// The `logEvents` list, into columns.
+    fn events(&mut self, text_hint: usize) -> Option<Columns> {
+        self.expect(b'[')?;
+        let mut cols = Columns::default();
+        cols.text.reserve(text_hint);
+        loop {
+            self.event(&mut cols)?;
+            if cols.len() > EVENTS_MAX {
+                return None;
+            }
+            match self.next_byte()? {
+                b',' => continue,
+                b']' => break,
+                _ => return None,
+            }
+        }
+        // an empty list failed at the first event (`]` is no object)
+        Some(cols)
+    }
+
+    /// One `{"timestamp":…,"message":"…"}` (either order), appended to `cols`.
+    fn event(&mut self, cols: &mut Columns) -> Option<()> {
+        self.expect(b'{')?;
+        let start = cols.text.len();
+        let (mut ts, mut message) = (None, false);
+        loop {
+            match self.key()? {
+                b"timestamp" => once_opt(&mut ts, self.digits()?)?,
+                b"message" if !message => {
+                    self.string_into(&mut cols.text)?;
+                    message = true;
+                }
+                _ => return None,
+            }
+            match self.next_byte()? {
+                b',' => continue,
+                b'}' => break,
+                _ => return None,
+            }
+        }
+        let ts = ts?;
+        // EventMessage has min 1
+        if !message || cols.text.len() == start {
+            return None;
+        }
+        let end = u32::try_from(cols.text.len()).ok()?;
+        cols.ts.push(ts);
+        cols.ingest.push(0);
+        cols.seq.push(0);
+        cols.stream.push(0);
+        cols.ends.push(end);
+        Some(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,6 +614,87 @@ mod tests {
             }
         }
         assert!(fast_count >= 4, "{fast_count}");
+    }
+
+    /// A deterministic byte generator for the mutation test.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    #[test]
+    fn the_scan_takes_what_sdks_send() {
+        let sdk = br#"{"logGroupName":"/aws/app","logStreamName":"i-1","logEvents":[{"timestamp":1700000000000,"message":"GET /x user=u1 \"q\" a\\b \/ \t\n\r\b\f"},{"message":"caf\u00e9","timestamp":0}]}"#;
+        // the last message has a \u escape: the scan leaves it to serde
+        assert!(scan(sdk).is_none());
+        let sdk = r#" { "logGroupName" : "/aws/app" , "sequenceToken":"1", "logStreamName":"i-1","logEvents":[ {"timestamp":1700000000000,"message":"GET /x user=u1 \"q\" a\\b \/ \t\n\r\b\f"} , {"message":"café ☃","timestamp":0}] } "#.as_bytes();
+        let p = scan(sdk).expect("scan");
+        assert_eq!(p, decode_serde(sdk).unwrap());
+        assert_eq!(
+            p.events.message(0),
+            b"GET /x user=u1 \"q\" a\\b / \t\n\r\x08\x0c"
+        );
+        assert_eq!(p.events.message(1), "café ☃".as_bytes());
+        assert_eq!(p.events.ts, vec![1_700_000_000_000, 0]);
+        // what the scan refuses, serde still decodes
+        for other in [
+            &br#"{"logGroupName":"g","logStreamName":"s","logEvents":[{"timestamp":1,"message":"\u0001"}]}"#[..],
+            br#"{"logGroupName":"g\/h","logStreamName":"s","logEvents":[{"timestamp":1,"message":"m"}]}"#,
+            br#"{"logGroupName":"g","logStreamName":"s","x":[1],"logEvents":[{"timestamp":1,"message":"m"}]}"#,
+            br#"{"logGroupName":"g","logStreamName":"s","logEvents":[{"timestamp":1,"message":"m","y":{}}]}"#,
+            br#"{"logGroupName":"g","logStreamName":"s","logEvents":[{"timestamp":1234567890123456789,"message":"m"}]}"#,
+        ] {
+            assert!(scan(other).is_none(), "{}", String::from_utf8_lossy(other));
+            assert!(decode(other).is_some(), "{}", String::from_utf8_lossy(other));
+        }
+    }
+
+    #[test]
+    fn the_scan_agrees_with_serde_under_mutation() {
+        // random edits of valid bodies: whatever the scan accepts, the serde decode accepts with
+        // the same content (so, through `agrees_with_the_generic_decode_and_validation`, the
+        // generic path does too)
+        let seeds: Vec<Vec<u8>> = vec![
+            br#"{"logGroupName":"g","logStreamName":"s","logEvents":[{"timestamp":10,"message":"a \"b\" \\c"},{"message":"d\te","timestamp":20}],"sequenceToken":"t"}"#.to_vec(),
+            r#" {"logEvents":[{"timestamp":0,"message":"x"}], "logStreamName":"é","logGroupName":"g/1"} "#.as_bytes().to_vec(),
+        ];
+        let alphabet = b"{}[]\":,\\ 0129-.eEtunlf/\x01\x7f\xc3\xa9ab";
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let (mut scanned, mut total) = (0, 0);
+        for round in 0..20_000 {
+            let mut b = seeds[round % seeds.len()].clone();
+            for _ in 0..=rng.below(3) {
+                let at = rng.below(b.len() + 1);
+                match rng.below(3) {
+                    0 if at < b.len() => {
+                        b.remove(at);
+                    }
+                    1 if at < b.len() => b[at] = alphabet[rng.below(alphabet.len())],
+                    _ => b.insert(at, alphabet[rng.below(alphabet.len())]),
+                }
+            }
+            total += 1;
+            if let Some(fast) = scan(&b) {
+                scanned += 1;
+                assert_eq!(
+                    Some(fast),
+                    decode_serde(&b),
+                    "{}",
+                    String::from_utf8_lossy(&b)
+                );
+            }
+        }
+        assert!(scanned > 500 && scanned < total, "{scanned} of {total}");
     }
 
     #[test]
