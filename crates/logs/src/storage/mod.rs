@@ -133,13 +133,58 @@ impl std::fmt::Debug for Faults {
     }
 }
 
+/// The in-memory events of a partition since its last checkpoint: the accepted batches as they
+/// arrived (a PutLogEvents batch becomes a chunk without a copy; small batches are gathered into
+/// the last chunk up to [`CHUNK_GATHER_BYTES`]).
+type Chunks = Vec<Arc<Columns>>;
+
+/// A batch with less text than this is copied onto the end of the partition's last chunk...
+const CHUNK_SMALL_BYTES: usize = 64 << 10;
+/// ...while that chunk holds less text than this.
+const CHUNK_GATHER_BYTES: usize = 1 << 20;
+
 #[derive(Default)]
 struct Partition {
     segments: Vec<Arc<Segment>>,
     /// Heads handed to the flusher, readable until their segment is registered.
-    frozen: Vec<Arc<Columns>>,
-    head: Arc<Columns>,
+    frozen: Vec<Arc<Chunks>>,
+    head: Chunks,
     next_segment: u32,
+}
+
+impl Partition {
+    /// Add events to the head: `cols` itself as a new chunk, or copied onto the last chunk when
+    /// both are small.
+    fn push(&mut self, cols: Columns) {
+        if let Some(last) = self.head.last_mut() {
+            if cols.text.len() < CHUNK_SMALL_BYTES && last.text.len() < CHUNK_GATHER_BYTES {
+                // copies the last chunk only if a scan snapshot still holds it
+                Arc::make_mut(last).extend_range(&cols, 0..cols.len());
+                return;
+            }
+        }
+        self.head.push(Arc::new(cols));
+    }
+}
+
+/// One `Columns` of all events of `chunks` (no copy for a single chunk).
+fn concat(chunks: &[Arc<Columns>]) -> std::borrow::Cow<'_, Columns> {
+    if let [one] = chunks {
+        return std::borrow::Cow::Borrowed(&**one);
+    }
+    let n: usize = chunks.iter().map(|c| c.len()).sum();
+    let bytes: usize = chunks.iter().map(|c| c.text.len()).sum();
+    let mut all = Columns::default();
+    all.ts.reserve_exact(n);
+    all.ingest.reserve_exact(n);
+    all.seq.reserve_exact(n);
+    all.stream.reserve_exact(n);
+    all.ends.reserve_exact(n);
+    all.text.reserve_exact(bytes);
+    for c in chunks {
+        all.extend_range(c, 0..c.len());
+    }
+    std::borrow::Cow::Owned(all)
 }
 
 #[derive(Default)]
@@ -316,7 +361,7 @@ impl LogStore {
                 }
                 max_gid = max_gid.max(gid);
                 if live(gid) {
-                    apply(groups.entry(gid).or_default(), cols);
+                    apply(groups.entry(gid).or_default(), cols.clone());
                 }
             })?;
         }
@@ -462,8 +507,15 @@ impl LogStore {
             .map(|(hour, p)| PartSnap {
                 hour: *hour,
                 segments: p.segments.clone(),
-                frozen: p.frozen.clone(),
-                head: p.head.clone(),
+                // every in-memory chunk is a block of its own: frozen heads', then the head's
+                frozen: p
+                    .frozen
+                    .iter()
+                    .flat_map(|f| f.iter())
+                    .chain(&p.head)
+                    .cloned()
+                    .collect(),
+                head: Arc::default(),
             })
             .collect()
     }
@@ -500,8 +552,12 @@ impl LogStore {
                 .values()
                 .map(|p| {
                     p.segments.iter().map(|s| s.bytes).sum::<u64>()
-                        + p.frozen.iter().map(|f| f.text.len() as u64).sum::<u64>()
-                        + p.head.text.len() as u64
+                        + p.frozen
+                            .iter()
+                            .flat_map(|f| f.iter())
+                            .chain(&p.head)
+                            .map(|c| c.text.len() as u64)
+                            .sum::<u64>()
                 })
                 .sum()
         })
@@ -562,8 +618,11 @@ fn open_partition(path: &Path, wal_upto: u64) -> Result<Partition, StorageError>
     Ok(p)
 }
 
-fn apply(group: &mut Group, cols: &Columns) {
-    // runs of events in the same hour are copied column-wise in one go
+/// Add accepted events to the heads of their hour partitions and to the stream statistics.
+fn apply(group: &mut Group, cols: Columns) {
+    stream_stats(group, &cols);
+    // runs of events in the same hour; a batch within one hour (the usual case) is kept as it is
+    let mut runs = Vec::new();
     let mut i = 0;
     while i < cols.len() {
         let hour = hour_of(cols.ts[i]);
@@ -571,11 +630,22 @@ fn apply(group: &mut Group, cols: &Columns) {
         while j < cols.len() && hour_of(cols.ts[j]) == hour {
             j += 1;
         }
-        let part = group.parts.entry(hour).or_default();
-        Arc::make_mut(&mut part.head).extend_range(cols, i..j);
+        runs.push((hour, i..j));
         i = j;
     }
-    // stream statistics per run of events of one stream (a PutLogEvents batch is one run)
+    if let [(hour, _)] = runs[..] {
+        group.parts.entry(hour).or_default().push(cols);
+        return;
+    }
+    for (hour, range) in runs {
+        let mut run = Columns::default();
+        run.extend_range(&cols, range);
+        group.parts.entry(hour).or_default().push(run);
+    }
+}
+
+/// Stream statistics per run of events of one stream (a PutLogEvents batch is one run).
+fn stream_stats(group: &mut Group, cols: &Columns) {
     let mut i = 0;
     while i < cols.len() {
         let stream = cols.stream[i];
@@ -760,6 +830,47 @@ mod tests {
         store.close();
         let reopened = LogStore::open(dir.path(), opts, &|g| g != 7).unwrap();
         assert!(read_all(&reopened, 7).is_empty());
+    }
+
+    #[tokio::test]
+    async fn heads_keep_large_batches_as_chunks_and_gather_small_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::open(dir.path(), StoreOptions::default(), &|_| true).unwrap();
+        let big = "b".repeat(CHUNK_SMALL_BYTES);
+        // two large batches, then small ones gathered onto the last chunk, then a batch that
+        // crosses an hour boundary (split between the two partitions' heads)
+        store.append(3, cols(&[1, 2], &big)).await.unwrap();
+        store.append(3, cols(&[3], &big)).await.unwrap();
+        for t in 4..10 {
+            store.append(3, cols(&[t], "small")).await.unwrap();
+        }
+        let snap = store.snapshot(3, 0, i64::MAX);
+        assert_eq!(snap.len(), 1);
+        let chunks: Vec<usize> = snap[0].memory_blocks().map(Columns::len).collect();
+        assert_eq!(
+            chunks,
+            vec![2, 7],
+            "a chunk per large batch, small ones gathered"
+        );
+        store
+            .append(3, cols(&[PARTITION_MS - 1, PARTITION_MS], "edge"))
+            .await
+            .unwrap();
+        let snap = store.snapshot(3, 0, i64::MAX);
+        assert_eq!(snap.len(), 2);
+        assert_eq!(snap[0].memory_blocks().map(Columns::len).sum::<usize>(), 10);
+        assert_eq!(snap[1].memory_blocks().map(Columns::len).sum::<usize>(), 1);
+        assert_eq!(store.stored_bytes(3), 3 * big.len() as u64 + 6 * 5 + 2 * 4);
+        // the checkpoint joins each partition's chunks into one segment
+        store.checkpoint().await.unwrap();
+        assert_eq!(store.segment_count(3), 2);
+        let got = read_all(&store, 3);
+        assert_eq!(got.len(), 11);
+        assert_eq!(got.iter().filter(|e| e.2 == big).count(), 3);
+        assert_eq!(store.stream_stats(3)[&1].events, 11);
+        store.close();
+        let reopened = LogStore::open(dir.path(), StoreOptions::default(), &|_| true).unwrap();
+        assert_eq!(read_all(&reopened, 3), got);
     }
 
     fn seg_count(dir: &Path) -> usize {

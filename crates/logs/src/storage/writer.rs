@@ -27,7 +27,9 @@ use std::sync::{mpsc, Arc};
 use super::columns::Columns;
 use super::segment::{self, Segment};
 use super::wal::Wal;
-use super::{apply, Inner, Msg, Reply, StatsFile, StorageError, StoreOptions, PARTITION_MS};
+use super::{
+    apply, concat, Chunks, Inner, Msg, Reply, StatsFile, StorageError, StoreOptions, PARTITION_MS,
+};
 
 pub(super) fn wal_path(dir: &Path, n: u64) -> PathBuf {
     dir.join(format!("wal-{n:08}.log"))
@@ -49,8 +51,9 @@ pub(super) fn wal_numbers(dir: &Path) -> Result<Vec<u64>, StorageError> {
     Ok(out)
 }
 
-/// One frozen head: group id, partition hour, segment number, events.
-type FrozenPart = (u64, i64, u32, Arc<Columns>);
+/// One frozen head: group id, partition hour, segment number, events (the head's chunks, joined
+/// by the flusher).
+type FrozenPart = (u64, i64, u32, Arc<Chunks>);
 
 /// Frozen heads to write out, and what becomes redundant once they are.
 pub(super) struct FlushJob {
@@ -84,6 +87,7 @@ enum SyncJob {
 
 /// The sync thread: one fdatasync per file for everything queued, then apply and answer in order.
 fn run_syncer(inner: &Inner, rx: mpsc::Receiver<SyncJob>) {
+    let mut replies = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while let Ok(j) = rx.try_recv() {
@@ -122,12 +126,15 @@ fn run_syncer(inner: &Inner, rx: mpsc::Receiver<SyncJob>) {
                     });
                     if durable.is_ok() {
                         let mut groups = inner.groups.write();
-                        for (gid, cols, _) in &appends {
-                            inner.max_gid.fetch_max(*gid, Ordering::SeqCst);
-                            apply(groups.entry(*gid).or_default(), cols);
+                        for (gid, cols, reply) in appends {
+                            inner.max_gid.fetch_max(gid, Ordering::SeqCst);
+                            apply(groups.entry(gid).or_default(), cols);
+                            replies.push(reply);
                         }
+                    } else {
+                        replies.extend(appends.into_iter().map(|(_, _, reply)| reply));
                     }
-                    for (_, _, reply) in appends {
+                    for reply in replies.drain(..) {
                         let _ = reply.send(durable.clone());
                     }
                 }
@@ -272,7 +279,7 @@ impl Writer {
                     if p.head.is_empty() {
                         continue;
                     }
-                    let head = std::mem::take(&mut p.head);
+                    let head = Arc::new(std::mem::take(&mut p.head));
                     p.frozen.push(head.clone());
                     parts.push((*gid, *hour, p.next_segment, head));
                     p.next_segment += 1;
@@ -380,7 +387,7 @@ pub(super) fn parse_pending(name: &str) -> Option<(u32, u64)> {
 }
 
 /// Whether the frozen head `cols` is still wanted (its group or partition may be gone).
-fn wanted(inner: &Inner, gid: u64, hour: i64, cols: &Arc<Columns>) -> bool {
+fn wanted(inner: &Inner, gid: u64, hour: i64, cols: &Arc<Chunks>) -> bool {
     inner
         .groups
         .read()
@@ -401,7 +408,8 @@ fn flush(inner: &Inner, job: &FlushJob, parts: &[FrozenPart]) -> Result<(), (Sto
             }
             let dir = inner.dir.join(format!("g{gid}")).join(hour.to_string());
             fs::create_dir_all(&dir)?;
-            let seg = Segment::write(&pending_path(&dir, *n, job.wal_upto), cols, *n, *n)?;
+            let all = concat(cols);
+            let seg = Segment::write(&pending_path(&dir, *n, job.wal_upto), &all, *n, *n)?;
             written.push((k, seg));
             faults.hit("flush.pending")?;
         }
