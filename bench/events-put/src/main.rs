@@ -7,9 +7,11 @@
 //! delivered. Reports accepted events/s, request latency percentiles and the server's CPU time
 //! (in cores and per accepted event).
 //!
-//! The client shares the machine with the server, so it is kept cheap: each connection cycles
-//! through 32 pre-built request bodies and reuses each one's SigV4-signed request for a minute
-//! (well inside SigV4's 15-minute clock-skew window) instead of hashing and signing every request.
+//! The client shares the machine with the server, so it is kept cheap (see `raw`): one thread, each
+//! connection cycles through 32 pre-built bodies sent as pre-signed raw HTTP/1.1 bytes (re-signed
+//! every minute), answers framed by Content-Length and checked (200, `FailedEntryCount`). It reports
+//! its own CPU per request. `--floor` sends a trivial signed `ListEventBuses` instead, the cost of
+//! HTTP + SigV4 + routing alone; `--depth N` pipelines N requests per connection.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,13 +19,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use bytes::Bytes;
 use clap::Parser;
 use opsloop_bench::awsclient::{Creds, HttpConn};
 use opsloop_bench::procs::{self, BENCH_ACCOUNT, BENCH_AKID, BENCH_SECRET};
 use opsloop_bench::{percentile, Rng};
 use serde_json::json;
+
+mod raw;
 
 #[derive(Parser, Debug)]
 #[command(about = "PutEvents throughput with many rules on the bus")]
@@ -50,6 +54,16 @@ struct Args {
     /// the outbox or delivered): isolates the cost of accepting and matching.
     #[arg(long)]
     unmatched: bool,
+    /// Measure the floor instead: the same client sending a trivial signed request
+    /// (`ListEventBuses`), so the cost of HTTP + SigV4 + routing alone is known.
+    #[arg(long)]
+    floor: bool,
+    /// Requests outstanding per connection (HTTP/1.1 pipelining when above 1).
+    #[arg(long, default_value_t = 1)]
+    depth: usize,
+    /// With `--addr`: the server's process id, to report its CPU time.
+    #[arg(long)]
+    server_pid: Option<u32>,
 }
 
 const REGION: &str = "us-east-1";
@@ -162,83 +176,41 @@ fn batch_body(rng: &mut Rng, rules: usize, seq: u64, unmatched: bool) -> Vec<u8>
     serde_json::to_vec(&json!({"Entries": entries})).unwrap_or_default()
 }
 
-struct Shared {
-    measuring: AtomicBool,
-    stop: AtomicBool,
-    events: AtomicU64,
-    failed: AtomicU64,
+/// State shared by the connections and the main task.
+pub struct Shared {
+    pub measuring: AtomicBool,
+    pub stop: AtomicBool,
+    /// Accepted events (PutEvents) or answered requests (`--floor`) while measuring.
+    pub events: AtomicU64,
 }
 
 /// Distinct request bodies each connection cycles through (their shards are random).
 const BODIES_PER_CONNECTION: usize = 32;
-/// How long a signed request is reused: SigV4 allows 15 minutes of clock skew; re-signing every
-/// minute keeps the client's CPU (it shares the machine with the server) on sending, not hashing.
-const RESIGN_EVERY: Duration = Duration::from_secs(60);
 
-async fn worker(
-    addr: SocketAddr,
-    rules: usize,
-    unmatched: bool,
-    id: u64,
-    shared: Arc<Shared>,
-) -> Result<Vec<f64>> {
-    let mut conn = HttpConn::connect(addr).await?;
-    let host = conn.host.clone();
+/// The requests one connection cycles through.
+fn requests(host: &str, args: &Args, id: u64) -> Result<raw::Requests> {
+    if args.floor {
+        return raw::Requests::new(
+            host,
+            "AWSEvents.ListEventBuses",
+            REGION,
+            vec![br#"{"Limit":1}"#.to_vec()],
+        );
+    }
     let mut rng = Rng::new(0x5eed ^ id);
-    let mut lat = Vec::new();
     let base = id << 32;
-    let bodies: Vec<Vec<u8>> = (0..BODIES_PER_CONNECTION as u64)
-        .map(|i| batch_body(&mut rng, rules, base + i, unmatched))
+    let bodies = (0..BODIES_PER_CONNECTION as u64)
+        .map(|i| batch_body(&mut rng, args.rules, base + i, args.unmatched))
         .collect();
-    let mut signed: Vec<Option<(Instant, http::Request<Bytes>)>> = vec![None; bodies.len()];
-    let mut next = 0usize;
-    while !shared.stop.load(Ordering::Relaxed) {
-        let i = next % bodies.len();
-        next += 1;
-        let req = match &signed[i] {
-            Some((at, req)) if at.elapsed() < RESIGN_EVERY => req.clone(),
-            _ => {
-                let req = events_request(&host, "PutEvents", bodies[i].clone())?;
-                signed[i] = Some((Instant::now(), req.clone()));
-                req
-            }
-        };
-        let t = Instant::now();
-        let (status, body) = conn.send(req).await?;
-        let ms = t.elapsed().as_secs_f64() * 1000.0;
-        if status != 200 {
-            bail!(
-                "PutEvents answered {status}: {}",
-                String::from_utf8_lossy(&body)
-            );
-        }
-        let failed = failed_entries(&body)?;
-        if shared.measuring.load(Ordering::Relaxed) {
-            shared.events.fetch_add(10 - failed, Ordering::Relaxed);
-            shared.failed.fetch_add(failed, Ordering::Relaxed);
-            lat.push(ms);
-        }
-    }
-    Ok(lat)
+    raw::Requests::new(host, "AWSEvents.PutEvents", REGION, bodies)
 }
 
-/// `FailedEntryCount` of a PutEvents answer, read without decoding the whole answer when it is 0.
-fn failed_entries(body: &[u8]) -> Result<u64> {
-    const NONE_FAILED: &[u8] = b"\"FailedEntryCount\":0";
-    if body.windows(NONE_FAILED.len()).any(|w| w == NONE_FAILED)
-        && !body
-            .windows(NONE_FAILED.len() + 1)
-            .any(|w| w.starts_with(NONE_FAILED) && w[NONE_FAILED.len()].is_ascii_digit())
-    {
-        return Ok(0);
-    }
-    let v: serde_json::Value = serde_json::from_slice(body).context("PutEvents answer")?;
-    Ok(v["FailedEntryCount"].as_u64().unwrap_or(10))
-}
-
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    if args.depth == 0 {
+        bail!("--depth must be at least 1");
+    }
     let mut server = None;
     let addr = match args.addr {
         Some(a) => a,
@@ -252,80 +224,108 @@ async fn main() -> Result<()> {
             p.wait_ready("/_opsloop/health", Duration::from_secs(30))
                 .await?;
             let a = p.addr;
-            server = Some(p);
+            server = Some((p, dir));
             a
         }
     };
-    let t = Instant::now();
-    setup(addr, args.rules).await?;
-    eprintln!(
-        "setup: {} rules in {:.1} s",
-        args.rules,
-        t.elapsed().as_secs_f64()
-    );
+    let server_pid = server.as_ref().map(|(p, _)| p.pid()).or(args.server_pid);
+    if !args.floor {
+        let t = Instant::now();
+        setup(addr, args.rules).await?;
+        eprintln!(
+            "setup: {} rules in {:.1} s",
+            args.rules,
+            t.elapsed().as_secs_f64()
+        );
+    }
 
     let shared = Arc::new(Shared {
         measuring: AtomicBool::new(false),
         stop: AtomicBool::new(false),
         events: AtomicU64::new(0),
-        failed: AtomicU64::new(0),
     });
+    let (check, per_request) = if args.floor {
+        (raw::Check::Ok200, 1)
+    } else {
+        (raw::Check::PutEvents, 10)
+    };
+    let host = addr.to_string();
     let mut tasks = Vec::new();
     for i in 0..args.connections {
-        tasks.push(tokio::spawn(worker(
-            addr,
-            args.rules,
-            args.unmatched,
-            i as u64,
-            shared.clone(),
-        )));
+        let reqs = requests(&host, &args, i as u64)?;
+        let shared = shared.clone();
+        let depth = args.depth;
+        tasks.push(tokio::spawn(async move {
+            raw::drive(addr, reqs, depth, check, per_request, &shared).await
+        }));
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let cpu0 = server.as_ref().and_then(|p| procs::cpu_seconds(p.pid()));
+    let me = std::process::id();
+    let cpu0 = server_pid.and_then(procs::cpu_seconds);
+    let own0 = procs::cpu_seconds(me);
     let busy0 = procs::machine_busy_seconds();
     shared.measuring.store(true, Ordering::SeqCst);
     let start = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
     shared.measuring.store(false, Ordering::SeqCst);
     let elapsed = start.elapsed().as_secs_f64();
-    let cpu1 = server.as_ref().and_then(|p| procs::cpu_seconds(p.pid()));
+    let cpu1 = server_pid.and_then(procs::cpu_seconds);
+    let own1 = procs::cpu_seconds(me);
     let busy1 = procs::machine_busy_seconds();
     shared.stop.store(true, Ordering::SeqCst);
     let mut lat = Vec::new();
+    let mut requests_n = 0u64;
+    let mut failed = 0u64;
     for t in tasks {
-        lat.extend(t.await??);
+        let tally = t.await??;
+        requests_n += tally.requests;
+        failed += tally.failed_entries;
+        lat.extend(tally.latencies_ms);
     }
     lat.sort_by(|a, b| a.total_cmp(b));
     let n = shared.events.load(Ordering::Relaxed);
+    let what = if args.floor {
+        "floor: ListEventBuses (HTTP + SigV4 + routing only)"
+    } else if args.unmatched {
+        "PutEvents, 10 entries, events matching no rule"
+    } else {
+        "PutEvents, 10 entries, events matching one rule each"
+    };
     println!(
-        "rules: {}, connections: {}, batch: 10 entries, events {}, measured: {:.1} s",
-        args.rules,
-        args.connections,
-        if args.unmatched {
-            "matching no rule"
-        } else {
-            "matching one rule each"
-        },
-        elapsed
+        "{what}; rules: {}, connections: {}, pipelining depth: {}, measured: {:.1} s",
+        args.rules, args.connections, args.depth, elapsed
     );
     println!(
-        "accepted events/s: {:.0} (failed entries: {})",
-        n as f64 / elapsed,
-        shared.failed.load(Ordering::Relaxed)
+        "requests/s: {:.0}; accepted events/s: {:.0} (failed entries: {failed})",
+        requests_n as f64 / elapsed,
+        if args.floor { 0.0 } else { n as f64 / elapsed },
     );
     println!(
-        "PutEvents latency ms: p50 {:.2}, p99 {:.2}, max {:.2} ({} requests)",
+        "latency ms: p50 {:.2}, p99 {:.2}, max {:.2} ({} requests)",
         percentile(&lat, 0.5),
         percentile(&lat, 0.99),
         lat.last().copied().unwrap_or(0.0),
         lat.len()
     );
+    let per = |cpu: f64, k: u64| if k > 0 { cpu / k as f64 * 1e6 } else { 0.0 };
     if let (Some(a), Some(b)) = (cpu0, cpu1) {
-        let per_event = if n > 0 { (b - a) / n as f64 * 1e6 } else { 0.0 };
+        let unit = if args.floor {
+            "request"
+        } else {
+            "accepted event"
+        };
         println!(
-            "server CPU: {:.2} cores, {:.1} µs per accepted event",
+            "server CPU: {:.2} cores, {:.1} µs per {unit}, {:.1} µs per request",
             (b - a) / elapsed,
-            per_event
+            per(b - a, n),
+            per(b - a, requests_n)
+        );
+    }
+    if let (Some(a), Some(b)) = (own0, own1) {
+        println!(
+            "client CPU: {:.2} cores, {:.1} µs per request",
+            (b - a) / elapsed,
+            per(b - a, requests_n)
         );
     }
     if let (Some(a), Some(b)) = (busy0, busy1) {
@@ -334,8 +334,11 @@ async fn main() -> Result<()> {
             (b - a) / elapsed
         );
     }
-    if let Some(mut p) = server {
+    if let Some((mut p, dir)) = server {
         let _ = p.terminate(Duration::from_secs(10)).await;
+        if args.data_dir.is_none() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
     Ok(())
 }
