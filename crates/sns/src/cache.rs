@@ -49,6 +49,12 @@ impl TopicCache {
         e.map.clear();
     }
 
+    /// What memory holds for `arn`, without reading the store: `None` when nothing is cached,
+    /// `Some(None)` for a topic known not to exist.
+    pub fn peek(&self, arn: &TopicArn) -> Option<Option<Arc<CachedTopic>>> {
+        self.entries.lock().map.get(&arn.key()).cloned()
+    }
+
     /// The topic `arn` with its confirmed subscriptions, from memory or read from `store`.
     pub fn topic(
         &self,

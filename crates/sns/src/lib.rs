@@ -8,7 +8,9 @@
 //! (an outbox) before answering. [`Sns::start`] runs the dispatcher (tokio tasks) that works the
 //! outbox, resuming unfinished deliveries after a restart. [`Sns::handle_public`] answers the
 //! unauthenticated links messages carry (SubscribeURL, UnsubscribeURL, SigningCertURL). Other
-//! services publish in-process with `Directory::invoke("SNS", account, region, "Publish", ...)`.
+//! services publish in-process with `Directory::invoke("SNS", account, region, "Publish", ...)`, or
+//! plain messages in bulk with the internal `OpsloopPublishMessages` (not in the model, so no wire
+//! request reaches it; it runs on the caller's thread when publishing stores nothing).
 
 pub mod arn;
 mod cache;
@@ -278,7 +280,10 @@ impl Sns {
     /// Run one operation. Store work is synchronous (SQLite with full sync), so it runs on the blocking pool when
     /// there is a runtime, keeping the executor free for deliveries and other requests.
     pub async fn handle(&self, ctx: &RequestContext, input: Value) -> Result<Value, ApiError> {
-        if tokio::runtime::Handle::try_current().is_err() {
+        if tokio::runtime::Handle::try_current().is_err()
+            || (ctx.operation == publish::PUBLISH_MESSAGES
+                && publish::publishes_nothing_durable(&self.inner, &input))
+        {
             return dispatch(&self.inner, ctx, input);
         }
         let (inner, owned) = (self.inner.clone(), ctx.clone());
@@ -316,6 +321,7 @@ fn dispatch(s: &Inner, ctx: &RequestContext, input: Value) -> Result<Value, ApiE
         "SetSubscriptionAttributes" => subscriptions::set_subscription_attributes(s, ctx, input),
         "Publish" => publish::publish(s, ctx, input),
         "PublishBatch" => publish::publish_batch(s, ctx, input),
+        publish::PUBLISH_MESSAGES => publish::publish_messages(s, ctx, input),
         other => Err(not_implemented(other)),
     }
 }

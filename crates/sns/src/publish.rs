@@ -342,7 +342,8 @@ fn store_messages(
             .ok_or_else(error::topic_not_found)?
     };
     let subs = &cached.subscriptions;
-    let mut topic = cached.topic.clone();
+    // Only FIFO publishing changes the topic (its sequence counter): copy it only then.
+    let mut topic = std::borrow::Cow::Borrowed(&cached.topic);
     let signature_version = topic.attr("SignatureVersion").unwrap_or("1").to_string();
     let mut ops = Vec::new();
     let mut queued = Vec::new();
@@ -366,7 +367,7 @@ fn store_messages(
                 "{:020}",
                 10_000_000_000_000_000_000u128 + u128::from(topic.next_sequence)
             );
-            topic.next_sequence += 1;
+            topic.to_mut().next_sequence += 1;
             topic_changed = true;
             sequence = Some(seq.clone());
             let id = uuid::Uuid::new_v4().to_string();
@@ -422,7 +423,7 @@ fn store_messages(
         tracing::debug!(topic = %topic.arn, message_id = %message_id, deliveries, "message published");
     }
     if topic_changed {
-        ops.push(state::put_op(state::TOPICS, &topic_arn.key(), &topic));
+        ops.push(state::put_op(state::TOPICS, &topic_arn.key(), &*topic));
     }
     if !ops.is_empty() {
         sns.store.batch(ops).map_err(error::store)?;
@@ -452,6 +453,84 @@ pub(crate) fn publish(sns: &Inner, _ctx: &RequestContext, input: Value) -> Resul
         out["SequenceNumber"] = Value::String(seq);
     }
     Ok(out)
+}
+
+/// The in-process publish of plain messages: not an operation of the SNS model, so the wire layer
+/// never routes a request to it; other services reach it through `Directory::invoke`.
+pub const PUBLISH_MESSAGES: &str = "OpsloopPublishMessages";
+
+/// `OpsloopPublishMessages` — `{"TopicArn": arn, "Messages": [text, ...]}`: plain messages (no
+/// subject, attributes or message structure) to one standard topic. Each message is checked as
+/// Publish checks a request with only `Message` set (non-empty, at most 256 KiB) and stored and fanned
+/// out to the topic's subscriptions (filter policies applied) exactly as Publish does, with its own
+/// message id. Answers `{"Published": n, "Failed": [{"Index", "Code", "Message", "SenderFault"}]}`
+/// (`Index` into `Messages`); topic errors (not found, FIFO) fail the whole call.
+pub(crate) fn publish_messages(
+    sns: &Inner,
+    _ctx: &RequestContext,
+    mut input: Value,
+) -> Result<Value, ApiError> {
+    let arn = TopicArn::parse_param(str_field(&input, "TopicArn").unwrap_or(""), "TopicArn")?;
+    let messages = match input.get_mut("Messages").map(Value::take) {
+        Some(Value::Array(items)) => items,
+        _ => Vec::new(),
+    };
+    let cached = sns
+        .topics
+        .topic(&*sns.store, &arn)?
+        .ok_or_else(error::topic_not_found)?;
+    if cached.topic.is_fifo() || arn.is_fifo() {
+        return Err(error::invalid_reason(
+            "TopicArn",
+            "FIFO topics need a MessageGroupId: use Publish or PublishBatch",
+        ));
+    }
+    let mut prepared = Vec::with_capacity(messages.len());
+    let mut failed = Vec::new();
+    for (i, m) in messages.into_iter().enumerate() {
+        let refused = match m {
+            Value::String(message) if message.is_empty() => error::invalid("Empty message"),
+            Value::String(message) if message.len() > MAX_MESSAGE_BYTES => {
+                error::invalid("Message too long")
+            }
+            Value::String(message) => {
+                prepared.push(Prepared {
+                    subject: None,
+                    size: message.len(),
+                    message,
+                    per_protocol: BTreeMap::new(),
+                    attributes: BTreeMap::new(),
+                    group_id: None,
+                    dedup_id: None,
+                });
+                continue;
+            }
+            _ => error::invalid("Message"),
+        };
+        failed.push(json!({
+            "Index": i,
+            "Code": refused.kind.strip_suffix("Exception").unwrap_or(&refused.kind),
+            "Message": refused.message,
+            "SenderFault": true,
+        }));
+    }
+    let published = if prepared.is_empty() {
+        0
+    } else {
+        store_messages(sns, &arn, prepared)?.len()
+    };
+    Ok(json!({ "Published": published, "Failed": failed }))
+}
+
+/// May `OpsloopPublishMessages` run on the caller's thread? Yes when the topic is cached, standard
+/// and has no confirmed subscription: then publishing writes nothing to the store.
+pub(crate) fn publishes_nothing_durable(sns: &Inner, input: &Value) -> bool {
+    let Some(arn) =
+        str_field(input, "TopicArn").and_then(|a| TopicArn::parse_param(a, "TopicArn").ok())
+    else {
+        return false;
+    };
+    matches!(sns.topics.peek(&arn), Some(Some(t)) if t.subscriptions.is_empty() && !t.topic.is_fifo() && !arn.is_fifo())
 }
 
 fn valid_batch_id(id: &str) -> bool {

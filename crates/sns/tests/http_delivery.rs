@@ -1,7 +1,8 @@
 //! End-to-end delivery over loopback HTTP/S, driving the service directly: the confirmation flow
 //! through the public SubscribeURL, signed notifications (versions 1 and 2), raw delivery, filter
 //! policies, retries by delivery policy, permanent failures, unsubscribe confirmations and links,
-//! HTTPS with an extra CA, durability across a restart, and in-process publishing via Directory.
+//! HTTPS with an extra CA, durability across a restart, and in-process publishing via Directory
+//! (Publish and the internal OpsloopPublishMessages).
 
 mod common;
 
@@ -551,4 +552,91 @@ async fn fan_out_to_many_subscriptions_delivers_every_copy() {
             .unwrap_or(false)
     })
     .await;
+}
+
+#[tokio::test]
+async fn internal_publish_messages_fans_out_like_publish() {
+    let h = Harness::new(|_| {});
+    h.sns.start().unwrap();
+    let (all_rx, body_rx) = (Receiver::http().await, Receiver::http().await);
+    let topic = h.create_topic("bulk").await;
+    let quiet = h.create_topic("quiet").await;
+    subscribe_confirmed(&h, &topic, "http", &all_rx, json!({})).await;
+    subscribe_confirmed(
+        &h,
+        &topic,
+        "http",
+        &body_rx,
+        json!({"FilterPolicy": r#"{"kind": ["big"]}"#, "FilterPolicyScope": "MessageBody"}),
+    )
+    .await;
+    let directory = Directory::new();
+    directory.insert("SNS", h.sns.clone() as Arc<dyn Service>);
+    let call = |input: serde_json::Value| {
+        directory.invoke("SNS", ACCOUNT, REGION, "OpsloopPublishMessages", input)
+    };
+    let too_long = "x".repeat(256 * 1024 + 1);
+    let out = call(json!({"TopicArn": topic, "Messages": [r#"{"kind":"big"}"#, "", r#"{"kind":"small"}"#, too_long]}))
+        .await
+        .unwrap();
+    assert_eq!(out["Published"], 2);
+    let failed = out["Failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 2);
+    assert_eq!(failed[0]["Index"], 1);
+    assert_eq!(failed[0]["Code"], "InvalidParameter");
+    assert_eq!(failed[0]["Message"], "Invalid parameter: Empty message");
+    assert_eq!(failed[0]["SenderFault"], true);
+    assert_eq!(failed[1]["Index"], 3);
+    let all = all_rx.wait_count(3).await; // confirmation + 2 notifications
+    let mut got: Vec<String> = all
+        .iter()
+        .filter(|r| r.header("x-amz-sns-message-type") == "Notification")
+        .map(|r| r.json()["Message"].as_str().unwrap().to_string())
+        .collect();
+    got.sort();
+    assert_eq!(got, [r#"{"kind":"big"}"#, r#"{"kind":"small"}"#]);
+    let ids: Vec<String> = all
+        .iter()
+        .filter(|r| r.header("x-amz-sns-message-type") == "Notification")
+        .map(|r| r.json()["MessageId"].as_str().unwrap().to_string())
+        .collect();
+    assert_ne!(ids[0], ids[1], "each message has its own id");
+    let body = body_rx.wait_count(2).await;
+    assert_eq!(body[1].json()["Message"], r#"{"kind":"big"}"#);
+    h.drained().await;
+    assert_eq!(
+        body_rx
+            .received()
+            .iter()
+            .filter(|r| r.header("x-amz-sns-message-type") == "Notification")
+            .count(),
+        1,
+        "the filter policy applies"
+    );
+
+    // A topic without subscriptions: accepted, nothing stored; twice (the second from the cache).
+    for _ in 0..2 {
+        let out = call(json!({"TopicArn": quiet, "Messages": ["a", "b"]}))
+            .await
+            .unwrap();
+        assert_eq!(out["Published"], 2);
+        assert_eq!(out["Failed"], json!([]));
+    }
+    let e = call(json!({"TopicArn": format!("{quiet}-missing"), "Messages": ["a"]}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, "NotFoundException");
+    let fifo = h
+        .ok(
+            "CreateTopic",
+            json!({"Name": "bulk.fifo", "Attributes": {"FifoTopic": "true"}}),
+        )
+        .await["TopicArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let e = call(json!({"TopicArn": fifo, "Messages": ["a"]}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, "InvalidParameterException");
 }
