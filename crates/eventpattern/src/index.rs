@@ -101,6 +101,19 @@ impl Affix {
     }
 }
 
+/// A field name's length and first eight bytes, for quick comparison.
+#[inline]
+pub(crate) fn sig(name: &[u8]) -> (usize, u64) {
+    let mut w = 0u64;
+    for (i, &c) in name.iter().take(8).enumerate() {
+        w |= (c as u64) << (8 * i);
+    }
+    (name.len(), w)
+}
+
+/// Up to this many children a node's names are searched in a list, not hashed.
+pub(crate) const SHORT_CHILDREN: usize = 12;
+
 /// One field path of the trie, with the triggers of the rules indexed there.
 #[derive(Default)]
 pub(crate) struct TNode {
@@ -241,6 +254,26 @@ fn range_decides(r: &Range, a: f64) -> Option<bool> {
 }
 
 impl TNode {
+    /// The child named `name`, whose `sig` is `want`.
+    #[inline(always)]
+    pub fn child_by_sig(&self, want: (usize, u64), name: &[u8]) -> Option<u32> {
+        if self.children.len() > SHORT_CHILDREN {
+            return self.child_map.get(name).copied();
+        }
+        for (s, (full, c)) in self.child_sigs.iter().zip(&self.children) {
+            if *s == want && (want.0 <= 8 || full.get(8..) == name.get(8..)) {
+                return Some(*c);
+            }
+        }
+        None
+    }
+
+    /// The child named `name`.
+    #[inline]
+    pub fn child_by_name(&self, name: &[u8]) -> Option<u32> {
+        self.child_by_sig(sig(name), name)
+    }
+
     /// The expected work an anchor entry adds here: the rules already sharing its bucket (all of
     /// which a hit there wakes), plus a little for kinds that hit more often.
     pub fn cost(&self, e: &Entry) -> usize {

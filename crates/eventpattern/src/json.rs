@@ -5,6 +5,8 @@
 
 use std::borrow::Cow;
 
+use crate::bits::{Cursor, QUOTES};
+
 /// A parsed pattern document. Objects keep member order; numbers keep their text.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum J {
@@ -33,11 +35,36 @@ pub(crate) const MAX_DEPTH: usize = 256;
 pub(crate) struct Reader<'a> {
     pub b: &'a [u8],
     pub i: usize,
+    /// Where the quotes and backslashes of `b` are, a block at a time.
+    q: Cursor<QUOTES>,
 }
 
 impl<'a> Reader<'a> {
     pub fn new(b: &'a [u8]) -> Self {
-        Reader { b, i: 0 }
+        Reader {
+            b,
+            i: 0,
+            q: Cursor::new(),
+        }
+    }
+
+    /// The index of the first `"` or `\\` at or after `j`.
+    #[inline(always)]
+    pub fn special(&mut self, j: usize) -> Option<usize> {
+        self.q.next(self.b, j)
+    }
+
+    /// The index after the string whose opening quote is at `i` (unvalidated).
+    #[inline(always)]
+    pub fn skip_str(&mut self, i: usize) -> Option<usize> {
+        let mut j = i + 1;
+        loop {
+            let k = self.special(j)?;
+            if self.b[k] == b'"' {
+                return Some(k + 1);
+            }
+            j = k + 2;
+        }
     }
 
     pub fn err<T>(&self, msg: impl Into<String>) -> Result<T, SyntaxError> {
@@ -179,7 +206,7 @@ impl<'a> Reader<'a> {
         let start = self.i;
         let mut j = start + 1;
         let mut escaped = false;
-        while let Some(k) = find_special(b, j) {
+        while let Some(k) = self.special(j) {
             if b[k] == b'"' {
                 self.i = k + 1;
                 return Ok((&b[start..k + 1], escaped));
@@ -197,7 +224,7 @@ impl<'a> Reader<'a> {
     pub fn raw_string_sig(&mut self) -> Result<RawKey<'a>, SyntaxError> {
         let b = self.b;
         let start = self.i;
-        if let Some(k) = find_special(b, start + 1) {
+        if let Some(k) = self.special(start + 1) {
             if b[k] == b'"' {
                 // No escapes: the signature is the first (up to) eight bytes, read at once.
                 let len = k - start - 1;
@@ -447,49 +474,5 @@ mod tests {
         ] {
             assert!(parse_doc(bad).is_err(), "{:?}", std::str::from_utf8(bad));
         }
-    }
-}
-
-/// The index of the first `"` or `\\` at or after `j`, eight bytes at a time.
-#[inline(always)]
-pub(crate) fn find_special(b: &[u8], mut j: usize) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    while let Some(chunk) = b.get(j..j + 8) {
-        let w = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-        let q = w ^ (LO * b'"' as u64);
-        let e = w ^ (LO * b'\\' as u64);
-        // A zero byte of q or e sets its high bit here (bits above the first may be spurious).
-        let m = ((q.wrapping_sub(LO) & !q) | (e.wrapping_sub(LO) & !e)) & HI;
-        if m != 0 {
-            return Some(j + (m.trailing_zeros() / 8) as usize);
-        }
-        j += 8;
-    }
-    b.get(j..)?
-        .iter()
-        .position(|&c| c == b'"' || c == b'\\')
-        .map(|p| j + p)
-}
-
-#[cfg(test)]
-mod find_tests {
-    use super::find_special;
-
-    #[test]
-    fn finds_quotes_and_backslashes() {
-        let b = br#"abcdefghijklmn"op\q"#;
-        assert_eq!(find_special(b, 0), Some(14));
-        assert_eq!(find_special(b, 15), Some(17));
-        assert_eq!(find_special(b, 18), None);
-        for n in 0..20 {
-            let mut v = vec![b'x'; n];
-            v.push(b'"');
-            v.extend_from_slice(b"\\\"");
-            assert_eq!(find_special(&v, 0), Some(n), "{n}");
-            assert_eq!(find_special(&v, n + 1), Some(n + 1));
-        }
-        assert_eq!(find_special(b"", 0), None);
-        assert_eq!(find_special(b"ab", 5), None);
     }
 }

@@ -10,6 +10,7 @@
 //! `num` (event numbers read in one pass, compared by approximation where that is safe), `scan`
 //! (its byte scanner and pruned event copy).
 
+mod bits;
 mod eval;
 mod index;
 mod json;

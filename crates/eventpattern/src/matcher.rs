@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 
 use crate::eval;
-use crate::index::{anchor_entries, entry_holds, Entry, TNode};
+use crate::index::{anchor_entries, entry_holds, sig, Entry, TNode, SHORT_CHILDREN};
 use crate::json::Reader;
 use crate::num::NumLit;
 use crate::pattern::{Child, Node};
@@ -126,19 +126,6 @@ impl<K: Clone + Eq + Hash> Default for Matcher<K> {
         }
     }
 }
-
-/// A field name's length and first eight bytes, for quick comparison.
-#[inline]
-fn sig(name: &[u8]) -> (usize, u64) {
-    let mut w = 0u64;
-    for (i, &c) in name.iter().take(8).enumerate() {
-        w |= (c as u64) << (8 * i);
-    }
-    (name.len(), w)
-}
-
-/// Up to this many children a node's names are searched in a list, not hashed.
-const SHORT_CHILDREN: usize = 12;
 
 impl<K: Clone + Eq + Hash> Matcher<K> {
     pub fn new() -> Self {
@@ -510,16 +497,7 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
     /// `child_of` with the name's `sig` already computed.
     #[inline(always)]
     pub(crate) fn child_by_sig(&self, t: u32, want: (usize, u64), name: &[u8]) -> Option<u32> {
-        let n = self.trie.get(t as usize)?;
-        if n.children.len() > SHORT_CHILDREN {
-            return n.child_map.get(name).copied();
-        }
-        for (s, (full, c)) in n.child_sigs.iter().zip(&n.children) {
-            if *s == want && (want.0 <= 8 || full.get(8..) == name.get(8..)) {
-                return Some(*c);
-            }
-        }
-        None
+        self.trie.get(t as usize)?.child_by_sig(want, name)
     }
 }
 
