@@ -38,11 +38,13 @@ const MAX_BACKOFF_MS: i64 = 300_000;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Delivery {
     pub id: String,
-    pub account: String,
-    pub region: String,
-    pub bus: String,
+    /// Account, region and bus are shared by the deliveries of one record.
+    pub account: Arc<str>,
+    pub region: Arc<str>,
+    pub bus: Arc<str>,
     pub rule: String,
-    pub target: Value,
+    /// The target as stored in its rule (shared with the rule, not copied per delivery).
+    pub target: Arc<Value>,
     #[serde(with = "crate::event::shared")]
     pub event: Arc<Event>,
     pub accepted_ms: i64,
@@ -252,24 +254,27 @@ fn expand_skipping(events: &Arc<Events>, key: String, rec: Arc<Record>, skip: &H
     let mut out = Vec::new();
     let mut triggered: Vec<(usize, &str)> = Vec::new();
     {
-        // One look at the registry for the whole record (its items nearly always share a bus).
+        // One look at the registry for the whole record (its items nearly always share a bus),
+        // and one shared copy of its account, region and bus names.
         let buses = events.registry.buses.read();
-        let mut bus: Option<(&str, &str, &str, Option<&crate::model::BusState>)> = None;
+        type Names = (Arc<str>, Arc<str>, Arc<str>);
+        let mut bus: Option<(Names, Option<&crate::model::BusState>)> = None;
         for (i, item) in rec.items.iter().enumerate() {
-            let this = (
-                item.account.as_str(),
-                item.region.as_str(),
-                item.bus.as_str(),
-            );
-            let state = match bus {
-                Some((a, r, b, st)) if (a, r, b) == this => st,
-                _ => {
-                    let st = buses.get(&util::bus_key(this.0, this.1, this.2));
-                    bus = Some((this.0, this.1, this.2, st));
-                    st
-                }
+            let same = bus.as_ref().is_some_and(|((a, r, b), _)| {
+                **a == *item.account && **r == *item.region && **b == *item.bus
+            });
+            if !same {
+                let st = buses.get(&util::bus_key(&item.account, &item.region, &item.bus));
+                let names: Names = (
+                    item.account.as_str().into(),
+                    item.region.as_str().into(),
+                    item.bus.as_str().into(),
+                );
+                bus = Some((names, st));
+            }
+            let Some(((account, region, bus_name), Some(state))) = &bus else {
+                continue;
             };
-            let Some(state) = state else { continue };
             for rule_name in &item.rules {
                 let Some(rule) = state.rules.get(rule_name) else {
                     continue;
@@ -282,9 +287,9 @@ fn expand_skipping(events: &Arc<Events>, key: String, rec: Arc<Record>, skip: &H
                     }
                     out.push(Delivery {
                         id,
-                        account: item.account.clone(),
-                        region: item.region.clone(),
-                        bus: item.bus.clone(),
+                        account: account.clone(),
+                        region: region.clone(),
+                        bus: bus_name.clone(),
                         rule: rule_name.clone(),
                         target: t.clone(),
                         event: item.event.clone(),
@@ -322,19 +327,25 @@ fn expand_skipping(events: &Arc<Events>, key: String, rec: Arc<Record>, skip: &H
 /// Start first attempts: deliveries to the same standard SNS topic go out together, up to
 /// [`invoke::MAX_BATCH`] per `PublishBatch` (one task per batch); the rest one task each.
 fn start_all(events: &Arc<Events>, ds: Vec<Delivery>) {
-    let mut by_topic: HashMap<String, Vec<Delivery>> = HashMap::new();
+    // Few topics per record: a short list searched linearly, one key allocated per topic.
+    let mut by_topic: Vec<(String, Vec<Delivery>)> = Vec::new();
     for d in ds {
-        match invoke::batch_topic(&d) {
-            Some(topic) => {
-                let topic = topic.to_string();
-                let group = by_topic.entry(topic.clone()).or_default();
-                group.push(d);
-                if group.len() == invoke::MAX_BATCH {
-                    let full = std::mem::take(group);
-                    spawn_batch(events, topic, full);
-                }
+        let Some(topic) = invoke::batch_topic(&d) else {
+            spawn_attempt(events, d);
+            continue;
+        };
+        let at = match by_topic.iter().position(|(t, _)| t == topic) {
+            Some(at) => at,
+            None => {
+                by_topic.push((topic.to_string(), Vec::with_capacity(invoke::MAX_BATCH)));
+                by_topic.len() - 1
             }
-            None => spawn_attempt(events, d),
+        };
+        let group = &mut by_topic[at].1;
+        group.push(d);
+        if group.len() == invoke::MAX_BATCH {
+            let full = std::mem::replace(group, Vec::with_capacity(invoke::MAX_BATCH));
+            spawn_batch(events, by_topic[at].0.clone(), full);
         }
     }
     for (topic, group) in by_topic {
@@ -345,11 +356,11 @@ fn start_all(events: &Arc<Events>, ds: Vec<Delivery>) {
 }
 
 /// One task invoking `ds` (all to SNS topic `topic`) with one `PublishBatch`, then settling each.
-fn spawn_batch(events: &Arc<Events>, topic: String, mut ds: Vec<Delivery>) {
-    {
-        let mut f = events.delivery.in_flight.lock();
-        ds.retain(|d| f.insert(d.id.clone()));
-    }
+///
+/// Only first attempts of a record come here. They need no in-flight guard: a record is expanded
+/// once (`pending` holds its key until every delivery is settled), and a delivery that becomes a
+/// retry row is due at least a second after its first attempt has settled.
+fn spawn_batch(events: &Arc<Events>, topic: String, ds: Vec<Delivery>) {
     if ds.is_empty() {
         return;
     }
@@ -359,21 +370,31 @@ fn spawn_batch(events: &Arc<Events>, topic: String, mut ds: Vec<Delivery>) {
             return;
         };
         let results = events.invoke_sns_batch(&topic, &ds).await;
-        let ids: Vec<String> = ds.iter().map(|d| d.id.clone()).collect();
+        let mut done: Vec<(String, usize)> = Vec::new();
         for (d, r) in ds.into_iter().zip(results) {
-            settle(&events, d, r).await;
+            // Release the parent record once per batch instead of once per delivery.
+            if let Some(p) = settle(&events, d, r).await {
+                match done.iter_mut().find(|(k, _)| *k == p) {
+                    Some((_, n)) => *n += 1,
+                    None => done.push((p, 1)),
+                }
+            }
         }
-        let mut f = events.delivery.in_flight.lock();
-        for id in &ids {
-            f.remove(id);
+        for (p, n) in done {
+            release_parent_n(&events, &p, n);
         }
     });
 }
 
 fn release_parent(events: &Events, parent: &str) {
+    release_parent_n(events, parent, 1);
+}
+
+/// `done` deliveries of outbox record `parent` are settled: delete the record after its last.
+fn release_parent_n(events: &Events, parent: &str, done: usize) {
     let mut p = events.delivery.pending.lock();
     let Some(n) = p.get_mut(parent) else { return };
-    *n -= 1;
+    *n = n.saturating_sub(done);
     if *n == 0 {
         p.remove(parent);
         drop(p);
@@ -402,12 +423,19 @@ fn spawn_attempt(events: &Arc<Events>, d: Delivery) {
 /// One attempt of `d` and what follows from it.
 async fn attempt(events: &Arc<Events>, d: Delivery) {
     let result = events.invoke_target(&d).await;
-    settle(events, d, result).await;
+    if let Some(p) = settle(events, d, result).await {
+        release_parent(events, &p);
+    }
 }
 
 /// What follows from one attempt of `d`: metrics, then done, a retry row, or the dead-letter
-/// destination.
-async fn settle(events: &Arc<Events>, mut d: Delivery, result: Result<(), Failure>) {
+/// destination. Answers the outbox record `d` no longer holds (the caller releases it), `None`
+/// when it still does (nothing durable stands for `d` yet) or `d` had none.
+async fn settle(
+    events: &Arc<Events>,
+    mut d: Delivery,
+    result: Result<(), Failure>,
+) -> Option<String> {
     let m = &events.metrics;
     let rule = Some(d.rule.as_str());
     let retry = if d.attempts > 0 { 1.0 } else { 0.0 };
@@ -426,7 +454,7 @@ async fn settle(events: &Arc<Events>, mut d: Delivery, result: Result<(), Failur
                     ("Invocations", 1.0),
                 ],
             );
-            finish(events, &d, stored);
+            finish(events, &mut d, stored)
         }
         Err(f) => {
             m.add_all(
@@ -451,7 +479,7 @@ async fn settle(events: &Arc<Events>, mut d: Delivery, result: Result<(), Failur
                     Ok(b) => b,
                     Err(e) => {
                         tracing::error!(error = %e, "cannot encode a retry row");
-                        return;
+                        return None;
                     }
                 };
                 let op = WriteOp::Put {
@@ -462,12 +490,10 @@ async fn settle(events: &Arc<Events>, mut d: Delivery, result: Result<(), Failur
                 if let Err(e) = events.outbox.commit(None, vec![op]).await {
                     // The outbox record (or the old retry row) stays: retried after a restart.
                     tracing::error!(error = %e, "cannot store a retry row");
-                    return;
-                }
-                if let Some(p) = parent {
-                    release_parent(events, &p);
+                    return None;
                 }
                 events.delivery.schedule_retry(d);
+                parent
             } else {
                 m.add_all(
                     &d.account,
@@ -485,23 +511,21 @@ async fn settle(events: &Arc<Events>, mut d: Delivery, result: Result<(), Failur
                 };
                 tracing::warn!(rule = %d.rule, target = %d.target_arn(), attempts = d.attempts, code = %f.code, error = %f.message, condition, "events delivery given up");
                 dead_letter(events, &d, &f, condition).await;
-                finish(events, &d, stored);
+                finish(events, &mut d, stored)
             }
         }
     }
 }
 
-/// `d` is done: release its outbox record, or delete its retry row.
-fn finish(events: &Events, d: &Delivery, stored: bool) {
-    if let Some(p) = &d.parent {
-        release_parent(events, p);
-    }
+/// `d` is done: answer its outbox record to release, or delete its retry row.
+fn finish(events: &Events, d: &mut Delivery, stored: bool) -> Option<String> {
     if stored {
         events.outbox.write_later(vec![WriteOp::Delete {
             table: T_RETRY.into(),
             key: d.id.clone(),
         }]);
     }
+    d.parent.take()
 }
 
 /// Send a given-up delivery to the target's dead-letter destination, if it has one.

@@ -258,24 +258,30 @@ impl Events {
     }
 }
 
-/// Largest total of messages sent in one `PublishBatch` (SNS's limit for a batch).
-const MAX_BATCH_BYTES: usize = 256 * 1024;
-/// Most messages in one `PublishBatch` (SNS's limit).
+/// Most messages sent to one topic in one call (as many as SNS's `PublishBatch` takes).
 pub const MAX_BATCH: usize = 10;
+
+/// SNS's in-process publish of plain messages (see the SNS crate; not a wire operation).
+const SNS_PUBLISH_MESSAGES: &str = "OpsloopPublishMessages";
 
 /// The SNS topic a first attempt of `d` can share a `PublishBatch` with: standard (not FIFO)
 /// topics only. `None`: `d` is invoked on its own.
 pub(crate) fn batch_topic(d: &Delivery) -> Option<&str> {
+    // What `TargetKind::of` classifies as an SNS topic, without building the kind.
     let arn = s(&d.target, "Arn")?;
-    match TargetKind::of(arn, &d.region)? {
-        TargetKind::Sns { .. } if !arn.ends_with(".fifo") => Some(arn),
-        _ => None,
-    }
+    let (service, _, account, res) = crate::util::arn_parts(arn)?;
+    let sns = service == "sns" && !account.is_empty() && !res.is_empty() && !res.contains(':');
+    (sns && !arn.ends_with(".fifo")).then_some(arn)
 }
 
 /// The message of `d` for its target (its `Input`, `InputPath` or `InputTransformer` applied).
 fn render(d: &Delivery) -> String {
-    let rule_arn = d.rule_arn();
+    // Only an input transformer can use the rule's ARN.
+    let rule_arn = if d.target.get("InputTransformer").is_some() {
+        d.rule_arn()
+    } else {
+        String::new()
+    };
     let cx = Context {
         rule_arn: &rule_arn,
         rule_name: &d.rule,
@@ -285,9 +291,10 @@ fn render(d: &Delivery) -> String {
 }
 
 impl Events {
-    /// Invoke deliveries that all target SNS topic `topic_arn` (at most [`MAX_BATCH`]): one
-    /// `PublishBatch` carrying every message (one `Publish` each when there is one message or the
-    /// messages together exceed SNS's batch size). One result per delivery, in order.
+    /// Invoke deliveries that all target SNS topic `topic_arn` (at most [`MAX_BATCH`]) with one
+    /// in-process `OpsloopPublishMessages` call carrying every rendered message: SNS checks each
+    /// as Publish would and stores and fans it out as Publish does, without PublishBatch's
+    /// per-entry request documents. One result per delivery, in order.
     pub(crate) async fn invoke_sns_batch(
         &self,
         topic_arn: &str,
@@ -311,37 +318,15 @@ impl Events {
                 })
                 .collect();
         };
-        let messages: Vec<String> = ds.iter().map(render).collect();
-        let dir = &self.directory;
-        if messages.len() == 1 || messages.iter().map(String::len).sum::<usize>() > MAX_BATCH_BYTES
-        {
-            let mut out = Vec::with_capacity(messages.len());
-            for m in messages {
-                let r = dir
-                    .invoke(
-                        "SNS",
-                        &account,
-                        &region,
-                        "Publish",
-                        json!({"TopicArn": topic_arn, "Message": m}),
-                    )
-                    .await;
-                out.push(r.map(drop).map_err(Failure::from));
-            }
-            return out;
-        }
-        let entries: Vec<Value> = messages
-            .into_iter()
-            .enumerate()
-            .map(|(i, m)| json!({"Id": i.to_string(), "Message": m}))
-            .collect();
-        let answer = dir
+        let messages: Vec<Value> = ds.iter().map(|d| Value::String(render(d))).collect();
+        let answer = self
+            .directory
             .invoke(
                 "SNS",
                 &account,
                 &region,
-                "PublishBatch",
-                json!({"TopicArn": topic_arn, "PublishBatchRequestEntries": entries}),
+                SNS_PUBLISH_MESSAGES,
+                json!({"TopicArn": topic_arn, "Messages": messages}),
             )
             .await;
         let answer = match answer {
@@ -351,58 +336,41 @@ impl Events {
                 return ds.iter().map(|_| Err(f.clone())).collect();
             }
         };
-        let mut out: Vec<Result<(), Failure>> = ds
-            .iter()
-            .map(|_| {
-                Err(Failure {
-                    retryable: true,
-                    code: "InternalFailure".into(),
-                    message: "PublishBatch answered nothing for this message".into(),
-                })
-            })
-            .collect();
-        let index = |e: &Value| {
-            s(e, "Id")
-                .and_then(|id| id.parse::<usize>().ok())
+        let mut out: Vec<Result<(), Failure>> = ds.iter().map(|_| Ok(())).collect();
+        let failed = answer.get("Failed").and_then(Value::as_array);
+        for e in failed.map(Vec::as_slice).unwrap_or_default() {
+            let Some(i) = e
+                .get("Index")
+                .and_then(Value::as_u64)
+                .and_then(|i| usize::try_from(i).ok())
                 .filter(|i| *i < out.len())
-        };
-        let ok: Vec<usize> = answer
-            .get("Successful")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(index).collect())
-            .unwrap_or_default();
-        let failed: Vec<(usize, Failure)> = answer
-            .get("Failed")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|e| {
-                        let i = index(e)?;
-                        let code = s(e, "Code").unwrap_or("InternalFailure");
-                        Some((
-                            i,
-                            Failure {
-                                retryable: !e
-                                    .get("SenderFault")
-                                    .and_then(Value::as_bool)
-                                    .unwrap_or(false),
-                                code: if code.ends_with("Exception") {
-                                    code.to_string()
-                                } else {
-                                    format!("{code}Exception")
-                                },
-                                message: s(e, "Message").unwrap_or_default().to_string(),
-                            },
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        for i in ok {
-            out[i] = Ok(());
+            else {
+                continue;
+            };
+            let code = s(e, "Code").unwrap_or("InternalFailure");
+            out[i] = Err(Failure {
+                retryable: !e
+                    .get("SenderFault")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+                code: if code.ends_with("Exception") {
+                    code.to_string()
+                } else {
+                    format!("{code}Exception")
+                },
+                message: s(e, "Message").unwrap_or_default().to_string(),
+            });
         }
-        for (i, f) in failed {
-            out[i] = Err(f);
+        let published = answer.get("Published").and_then(Value::as_u64);
+        let ok = out.iter().filter(|r| r.is_ok()).count() as u64;
+        if published != Some(ok) {
+            // An answer that does not account for every message: treat all as not delivered.
+            let f = Failure {
+                retryable: true,
+                code: "InternalFailure".into(),
+                message: format!("{SNS_PUBLISH_MESSAGES} answered {answer}"),
+            };
+            return ds.iter().map(|_| Err(f.clone())).collect();
         }
         out
     }

@@ -91,9 +91,10 @@ pub struct StoredRule {
     /// When the schedule was last set (ms): rate() schedules count from it.
     #[serde(default)]
     pub schedule_anchor_ms: i64,
-    /// The targets as given to PutTargets (documents of the model's `Target` shape).
+    /// The targets as given to PutTargets (documents of the model's `Target` shape), shared with
+    /// the deliveries made to them.
     #[serde(default)]
-    pub targets: Vec<Value>,
+    pub targets: Vec<Arc<Value>>,
     #[serde(default)]
     pub tags: Vec<(String, String)>,
 }

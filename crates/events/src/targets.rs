@@ -6,6 +6,8 @@
 //! `DeadLetterConfig.Arn` here is an SNS topic (`arn:aws:sns:...`) or a CloudWatch Logs log group
 //! (`arn:aws:logs:...:log-group:NAME`); an SQS ARN is refused with a ValidationException that says so.
 
+use std::sync::Arc;
+
 use opsloop_core::{ApiError, RequestContext, Value};
 use serde_json::json;
 
@@ -265,8 +267,8 @@ impl Events {
                 .iter_mut()
                 .find(|x| s(x, "Id") == Some(id.as_str()))
             {
-                Some(slot) => *slot = t,
-                None => r.targets.push(t),
+                Some(slot) => *slot = Arc::new(t),
+                None => r.targets.push(Arc::new(t)),
             }
         }
         if r.targets.len() > MAX_TARGETS_PER_RULE {
@@ -325,7 +327,7 @@ impl Events {
         let mut items: Vec<(String, Value)> = rule
             .targets
             .iter()
-            .map(|t| (s(t, "Id").unwrap_or_default().to_string(), t.clone()))
+            .map(|t| (s(t, "Id").unwrap_or_default().to_string(), (**t).clone()))
             .collect();
         items.sort_by(|a, b| a.0.cmp(&b.0));
         let (targets, next) = crate::util::page(&items, input)?;

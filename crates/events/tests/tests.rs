@@ -14,15 +14,16 @@ use serde_json::json;
 const ACCOUNT: &str = "111122223333";
 const REGION: &str = "us-east-1";
 
-/// A fake SNS: records every published message (Publish, and each entry of PublishBatch, as
-/// `{"TopicArn", "Message", ...}`); fails the first `fail` calls with a retryable 503, and the
-/// first `fail_entries` PublishBatch entries with a retryable per-entry failure.
+/// A fake SNS: records every published message (Publish, and each message of the internal
+/// OpsloopPublishMessages, as `{"TopicArn", "Message", ...}`); fails the first `fail` calls with a
+/// retryable 503, and the first `fail_entries` OpsloopPublishMessages messages with a retryable
+/// per-message failure.
 #[derive(Default)]
 struct FakeSns {
     calls: Mutex<Vec<Value>>,
     fail: Mutex<usize>,
     fail_entries: Mutex<usize>,
-    /// Sizes of the PublishBatch calls answered.
+    /// Sizes of the OpsloopPublishMessages calls answered.
     batches: Mutex<Vec<usize>>,
 }
 
@@ -46,24 +47,24 @@ impl Service for FakeSns {
                     self.calls.lock().push(input);
                     Ok(json!({"MessageId": "m"}))
                 }
-                "PublishBatch" => {
-                    let entries = input["PublishBatchRequestEntries"].as_array().unwrap();
-                    assert!((2..=10).contains(&entries.len()), "{input}");
-                    self.batches.lock().push(entries.len());
-                    let (mut ok, mut failed) = (Vec::new(), Vec::new());
+                "OpsloopPublishMessages" => {
+                    let messages = input["Messages"].as_array().unwrap();
+                    assert!((1..=10).contains(&messages.len()), "{input}");
+                    self.batches.lock().push(messages.len());
+                    let (mut published, mut failed) = (0, Vec::new());
                     let mut fail_entries = self.fail_entries.lock();
-                    for e in entries {
+                    for (i, m) in messages.iter().enumerate() {
                         if *fail_entries > 0 {
                             *fail_entries -= 1;
-                            failed.push(json!({"Id": e["Id"], "Code": "InternalError", "Message": "busy", "SenderFault": false}));
+                            failed.push(json!({"Index": i, "Code": "InternalError", "Message": "busy", "SenderFault": false}));
                             continue;
                         }
                         self.calls
                             .lock()
-                            .push(json!({"TopicArn": input["TopicArn"], "Message": e["Message"]}));
-                        ok.push(json!({"Id": e["Id"], "MessageId": "m"}));
+                            .push(json!({"TopicArn": input["TopicArn"], "Message": m}));
+                        published += 1;
                     }
-                    Ok(json!({"Successful": ok, "Failed": failed}))
+                    Ok(json!({"Published": published, "Failed": failed}))
                 }
                 op => panic!("unexpected SNS operation {op}"),
             }
@@ -222,7 +223,7 @@ async fn deliveries_to_one_topic_are_batched_and_failed_entries_retried() {
     assert_eq!(
         *env.sns.batches.lock(),
         [10],
-        "one PublishBatch for the ten first attempts; the retries went one by one"
+        "one call for the ten first attempts; the retries went one by one"
     );
     let end = Instant::now() + Duration::from_secs(10);
     while events.backlog() != (0, 0) {
