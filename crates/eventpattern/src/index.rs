@@ -47,6 +47,105 @@ impl Hasher for Fx {
 
 pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
 
+/// Up to eight bytes as one word (little-endian, zero-padded), read without a byte loop.
+#[inline(always)]
+fn pack(s: &[u8]) -> u64 {
+    let n = s.len();
+    debug_assert!(n <= 8);
+    if n >= 4 {
+        // Two overlapping four-byte reads: the shared bytes are the same on both sides.
+        let lo = u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as u64;
+        let hi = u32::from_le_bytes([s[n - 4], s[n - 3], s[n - 2], s[n - 1]]) as u64;
+        lo | hi << (8 * (n - 4))
+    } else if n >= 2 {
+        let lo = u16::from_le_bytes([s[0], s[1]]) as u64;
+        let hi = u16::from_le_bytes([s[n - 2], s[n - 1]]) as u64;
+        lo | hi << (8 * (n - 2))
+    } else if n == 1 {
+        s[0] as u64
+    } else {
+        0
+    }
+}
+
+/// A map keyed by strings: those of up to eight bytes by (length, bytes) held inline — one word
+/// to hash and compare, no key allocation to follow on a lookup — longer ones by their text.
+pub(crate) struct StrMap<V> {
+    short: FxMap<(u8, u64), V>,
+    long: FxMap<Box<str>, V>,
+}
+
+impl<V> Default for StrMap<V> {
+    fn default() -> Self {
+        StrMap {
+            short: FxMap::default(),
+            long: FxMap::default(),
+        }
+    }
+}
+
+impl<V: Default> StrMap<V> {
+    #[inline(always)]
+    pub fn get(&self, s: &str) -> Option<&V> {
+        self.get_bytes(s.as_bytes())
+    }
+
+    /// Lookup by the key's bytes (a key is valid UTF-8, so equal bytes are an equal string).
+    #[inline(always)]
+    pub fn get_bytes(&self, s: &[u8]) -> Option<&V> {
+        if s.len() <= 8 {
+            if self.short.is_empty() {
+                return None;
+            }
+            self.short.get(&(s.len() as u8, pack(s)))
+        } else {
+            if self.long.is_empty() {
+                return None;
+            }
+            std::str::from_utf8(s).ok().and_then(|s| self.long.get(s))
+        }
+    }
+
+    pub fn get_mut(&mut self, s: &str) -> Option<&mut V> {
+        if s.len() <= 8 {
+            self.short.get_mut(&(s.len() as u8, pack(s.as_bytes())))
+        } else {
+            self.long.get_mut(s)
+        }
+    }
+
+    pub fn entry(&mut self, s: &str) -> &mut V {
+        if s.len() <= 8 {
+            self.short
+                .entry((s.len() as u8, pack(s.as_bytes())))
+                .or_default()
+        } else {
+            self.long.entry(s.into()).or_default()
+        }
+    }
+
+    pub fn remove(&mut self, s: &str) {
+        if s.len() <= 8 {
+            self.short.remove(&(s.len() as u8, pack(s.as_bytes())));
+        } else {
+            self.long.remove(s);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.short.is_empty() && self.long.is_empty()
+    }
+
+    /// Whether some key is `n` bytes long.
+    pub fn has_len(&self, n: usize) -> bool {
+        if n <= 8 {
+            self.short.keys().any(|k| k.0 as usize == n)
+        } else {
+            self.long.keys().any(|k| k.len() == n)
+        }
+    }
+}
+
 /// A rule under an affix, with the wildcard to test on a hit (when the affix came from one).
 type AffixRule = (u32, Option<Box<Wildcard>>);
 
@@ -54,15 +153,14 @@ type AffixRule = (u32, Option<Box<Wildcard>>);
 /// may carry the whole wildcard the affix came from, tested on a hit.
 #[derive(Default)]
 pub(crate) struct Affix {
-    map: FxMap<Box<str>, Vec<AffixRule>>,
+    map: StrMap<Vec<AffixRule>>,
     lens: Vec<usize>,
 }
 
 impl Affix {
     fn add(&mut self, s: &str, rule: u32, check: Option<&Wildcard>) {
         self.map
-            .entry(s.into())
-            .or_default()
+            .entry(s)
             .push((rule, check.map(|w| Box::new(w.clone()))));
         if !self.lens.contains(&s.len()) {
             self.lens.push(s.len());
@@ -73,7 +171,7 @@ impl Affix {
             v.retain(|(r, _)| *r != rule);
             if v.is_empty() {
                 self.map.remove(s);
-                if !self.map.keys().any(|k| k.len() == s.len()) {
+                if !self.map.has_len(s.len()) {
                     self.lens.retain(|&l| l != s.len());
                 }
             }
@@ -85,12 +183,14 @@ impl Affix {
     #[inline]
     fn hits(&self, s: &str, suffix: bool, out: &mut Vec<u32>) {
         for &l in &self.lens {
+            // A byte range equal to a key (valid UTF-8) is whole characters.
+            let b = s.as_bytes();
             let part = if suffix {
-                s.len().checked_sub(l).and_then(|at| s.get(at..))
+                b.len().checked_sub(l).map(|at| &b[at..])
             } else {
-                s.get(..l)
+                b.get(..l)
             };
-            if let Some(rules) = part.and_then(|p| self.map.get(p)) {
+            if let Some(rules) = part.and_then(|p| self.map.get_bytes(p)) {
                 for (r, check) in rules {
                     if check.as_ref().is_none_or(|w| w.matches(s)) {
                         out.push(*r);
@@ -122,7 +222,7 @@ pub(crate) struct TNode {
     /// (length, first eight bytes) of each name in `children`, compared before the bytes.
     pub child_sigs: Vec<(usize, u64)>,
     pub child_map: FxMap<Box<[u8]>, u32>,
-    exact_str: FxMap<Box<str>, Vec<u32>>,
+    exact_str: StrMap<Vec<u32>>,
     exact_num: FxMap<u64, Vec<u32>>,
     /// The distinct keys of `exact_num`, sorted, to rule a number out by its approximation.
     num_sorted: Vec<f64>,
@@ -132,7 +232,7 @@ pub(crate) struct TNode {
     suffix: Affix,
     prefix_ic: Affix,
     suffix_ic: Affix,
-    eq_ic: FxMap<Box<str>, Vec<u32>>,
+    eq_ic: StrMap<Vec<u32>>,
     numeric: Vec<(Range, u32)>,
     /// Rules whose conditions here are tested one by one (anything-but, cidr, IP literals, ...).
     direct: Vec<(u32, Vec<Cond>)>,
@@ -295,11 +395,7 @@ impl TNode {
     pub fn index(&mut self, entries: &[Entry], id: u32) {
         for e in entries {
             match e {
-                Entry::Str(s) => self
-                    .exact_str
-                    .entry(s.as_str().into())
-                    .or_default()
-                    .push(id),
+                Entry::Str(s) => self.exact_str.entry(s).push(id),
                 Entry::Num(x) => {
                     self.exact_num.entry(num_key(*x)).or_default().push(id);
                     if !self.num_sorted.contains(x) {
@@ -312,7 +408,7 @@ impl TNode {
                 Entry::Suffix(s, w) => self.suffix.add(s, id, w.as_ref()),
                 Entry::PrefixIc(s) => self.prefix_ic.add(s, id, None),
                 Entry::SuffixIc(s) => self.suffix_ic.add(s, id, None),
-                Entry::EqIc(s) => self.eq_ic.entry(s.as_str().into()).or_default().push(id),
+                Entry::EqIc(s) => self.eq_ic.entry(s).push(id),
                 Entry::Numeric(r) => self.numeric.push((*r, id)),
                 Entry::Direct(conds) => self.direct.push((id, conds.clone())),
             }
@@ -338,10 +434,18 @@ impl TNode {
             }
             false
         }
+        fn drop_str(m: &mut StrMap<Vec<u32>>, k: &str, id: u32) {
+            if let Some(v) = m.get_mut(k) {
+                v.retain(|&r| r != id);
+                if v.is_empty() {
+                    m.remove(k);
+                }
+            }
+        }
         for e in entries {
             match e {
                 Entry::Str(s) => {
-                    drop_from(&mut self.exact_str, s.as_str(), id);
+                    drop_str(&mut self.exact_str, s, id);
                 }
                 Entry::Num(x) => {
                     if drop_from(&mut self.exact_num, &num_key(*x), id) {
@@ -354,7 +458,7 @@ impl TNode {
                 Entry::PrefixIc(s) => self.prefix_ic.remove(s, id),
                 Entry::SuffixIc(s) => self.suffix_ic.remove(s, id),
                 Entry::EqIc(s) => {
-                    drop_from(&mut self.eq_ic, s.as_str(), id);
+                    drop_str(&mut self.eq_ic, s, id);
                 }
                 Entry::Numeric(_) => self.numeric.retain(|&(_, r)| r != id),
                 Entry::Direct(_) => self.direct.retain(|(r, _)| *r != id),
@@ -394,7 +498,7 @@ impl TNode {
                 }
                 if self.folded > 0 {
                     let f = fold_cow(s);
-                    if let Some(r) = self.eq_ic.get(&*f) {
+                    if let Some(r) = self.eq_ic.get(&f) {
                         out.extend_from_slice(r);
                     }
                     self.prefix_ic.hits(&f, false, out);
@@ -466,5 +570,53 @@ impl TNode {
             let x = get(&mut exact);
             self.direct_hits(Scalar::Num(x), out);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_and_long_keys_are_told_apart() {
+        let keys = [
+            "",
+            "a",
+            "ab",
+            "abc",
+            "abcd",
+            "abcde",
+            "abcdef",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefghi",
+            "a\0",
+            "\0a",
+            "ab\0\0",
+            "é",
+            "éé",
+            "abcdefg\0",
+            "xbcdefgh",
+        ];
+        for k in keys {
+            let mut w = [0u8; 8];
+            let n = k.len().min(8);
+            w[..n].copy_from_slice(&k.as_bytes()[..n]);
+            if k.len() <= 8 {
+                assert_eq!(pack(k.as_bytes()), u64::from_le_bytes(w), "{k:?}");
+            }
+        }
+        let mut m: StrMap<Vec<u32>> = StrMap::default();
+        for (i, k) in keys.iter().enumerate() {
+            m.entry(k).push(i as u32);
+        }
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(m.get(k), Some(&vec![i as u32]), "{k:?}");
+            assert_eq!(m.get_bytes(k.as_bytes()), Some(&vec![i as u32]));
+        }
+        assert!(m.get("abcdefgz").is_none() && m.get("b").is_none());
+        assert!(m.has_len(9) && !m.has_len(10));
+        m.remove("abcdefghi");
+        assert!(!m.has_len(9) && m.get("abcdefghi").is_none());
     }
 }

@@ -36,7 +36,7 @@ pub(crate) struct Reader<'a> {
     pub b: &'a [u8],
     pub i: usize,
     /// Where the quotes and backslashes of `b` are, a block at a time.
-    q: Cursor<QUOTES>,
+    pub q: Cursor<QUOTES>,
 }
 
 impl<'a> Reader<'a> {

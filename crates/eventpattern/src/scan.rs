@@ -9,6 +9,7 @@ use std::hash::Hash;
 
 use crate::bits::{Cursor, STRUCTURE};
 use crate::eval::View;
+use crate::index::TNode;
 use crate::json::{Reader, SyntaxError, J, MAX_DEPTH};
 use crate::matcher::{Kind, Matcher, Rec};
 use crate::num::NumLit;
@@ -84,6 +85,85 @@ fn skip_value(b: &[u8], i: usize) -> Option<usize> {
             (i > start).then_some(i)
         }
     }
+}
+
+/// Where `skip_members` stopped.
+enum Member {
+    /// A member the node has a child for: (child, its name's opening quote, the value's
+    /// position after the colon and at most one space).
+    Child(u32, usize, usize),
+    /// The object's end: the position after its `}`.
+    End(usize),
+    /// Something to read in full (an escaped name, unusual whitespace, an error): the member's
+    /// start.
+    Other(usize),
+}
+
+/// Pass over the members of an object from `i` (a member's start) whose names `node` has no
+/// child for, in the common layout (`"name": value, `), with the value skipped unread.
+#[inline(never)]
+fn skip_members(r: &mut Reader<'_>, node: &TNode, mut i: usize) -> Member {
+    let b = r.b;
+    let mut q = r.q;
+    let out = loop {
+        if b.get(i) != Some(&b'"') {
+            break Member::Other(i);
+        }
+        let Some(k) = q.next(b, i + 1) else {
+            break Member::Other(i);
+        };
+        if b[k] != b'"' {
+            break Member::Other(i);
+        }
+        let len = k - i - 1;
+        let Some(head) = b.get(i + 1..i + 9) else {
+            break Member::Other(i);
+        };
+        let mut h = [0u8; 8];
+        h.copy_from_slice(head);
+        let full = u64::from_le_bytes(h);
+        let w = if len >= 8 {
+            full
+        } else {
+            full & ((1u64 << (8 * len)) - 1)
+        };
+        let child = node.child_by_sig((len, w), &b[i + 1..k]);
+        let mut j = k + 1;
+        if b.get(j) != Some(&b':') {
+            break Member::Other(i);
+        }
+        j += 1;
+        if b.get(j) == Some(&b' ') {
+            j += 1;
+        }
+        if let Some(c) = child {
+            break Member::Child(c, i, j);
+        }
+        match b.get(j) {
+            Some(b'"') => match q.next(b, j + 1) {
+                Some(e) if b[e] == b'"' => j = e + 1,
+                _ => break Member::Other(i),
+            },
+            Some(&c) if c > b' ' => match skip_value(b, j) {
+                Some(e) => j = e,
+                None => break Member::Other(i),
+            },
+            _ => break Member::Other(i),
+        }
+        match b.get(j) {
+            Some(b',') => {
+                j += 1;
+                if b.get(j) == Some(&b' ') {
+                    j += 1;
+                }
+            }
+            Some(b'}') => break Member::End(j + 1),
+            _ => break Member::Other(i),
+        }
+        i = j;
+    };
+    r.q = q;
+    out
 }
 
 /// One scan of one event.
@@ -196,58 +276,74 @@ impl<'m, 'a, K: Clone + Eq + Hash> Scan<'m, 'a, K> {
                     // mentioned member's value).
                     let mut i = r.i;
                     loop {
-                        if b.get(i) != Some(&b'"') {
-                            r.i = i;
-                            if r.peek() != Some(b'"') {
-                                return r.err("expected a field name");
+                        // Members no rule mentions are passed over in a tight loop; it stops at a
+                        // mentioned name, the end, or anything unusual (read below in full).
+                        let (child, key_start) = match skip_members(r, node, i) {
+                            Member::End(e) => {
+                                r.i = e;
+                                break;
                             }
-                            i = r.i;
-                        }
-                        let Some(k) = r.special(i + 1) else {
-                            r.i = b.len();
-                            return r.err("Unexpected end of input in a string");
-                        };
-                        let key_start = i;
-                        let child = if b[k] == b'"' {
-                            // No escapes: compare (length, first eight bytes), then the rest.
-                            let len = k - i - 1;
-                            let w = match b.get(i + 1..i + 9) {
-                                Some(head) => {
-                                    let mut h = [0u8; 8];
-                                    h.copy_from_slice(head);
-                                    let full = u64::from_le_bytes(h);
-                                    if len >= 8 {
-                                        full
-                                    } else {
-                                        full & ((1u64 << (8 * len)) - 1)
+                            Member::Child(c, key_start, at) => {
+                                i = at;
+                                (Some(c), key_start)
+                            }
+                            Member::Other(at) => {
+                                i = at;
+                                if b.get(i) != Some(&b'"') {
+                                    r.i = i;
+                                    if r.peek() != Some(b'"') {
+                                        return r.err("expected a field name");
                                     }
+                                    i = r.i;
                                 }
-                                None => b[i + 1..k]
-                                    .iter()
-                                    .take(8)
-                                    .enumerate()
-                                    .fold(0u64, |w, (n, &c)| w | (c as u64) << (8 * n)),
-                            };
-                            i = k + 1;
-                            node.child_by_sig((len, w), &b[key_start + 1..k])
-                        } else {
-                            r.i = i;
-                            let (raw, _, _) = r.raw_string_sig()?;
-                            i = r.i;
-                            let key = Reader::new(raw).string()?;
-                            node.child_by_name(key.as_bytes())
+                                let Some(k) = r.special(i + 1) else {
+                                    r.i = b.len();
+                                    return r.err("Unexpected end of input in a string");
+                                };
+                                let key_start = i;
+                                let child = if b[k] == b'"' {
+                                    // No escapes: compare (length, first eight bytes), then the rest.
+                                    let len = k - i - 1;
+                                    let w = match b.get(i + 1..i + 9) {
+                                        Some(head) => {
+                                            let mut h = [0u8; 8];
+                                            h.copy_from_slice(head);
+                                            let full = u64::from_le_bytes(h);
+                                            if len >= 8 {
+                                                full
+                                            } else {
+                                                full & ((1u64 << (8 * len)) - 1)
+                                            }
+                                        }
+                                        None => b[i + 1..k]
+                                            .iter()
+                                            .take(8)
+                                            .enumerate()
+                                            .fold(0u64, |w, (n, &c)| w | (c as u64) << (8 * n)),
+                                    };
+                                    i = k + 1;
+                                    node.child_by_sig((len, w), &b[key_start + 1..k])
+                                } else {
+                                    r.i = i;
+                                    let (raw, _, _) = r.raw_string_sig()?;
+                                    i = r.i;
+                                    let key = Reader::new(raw).string()?;
+                                    node.child_by_name(key.as_bytes())
+                                };
+                                // The colon, and the usual single space after it.
+                                if b.get(i) == Some(&b':') {
+                                    i += 1;
+                                } else {
+                                    r.i = i;
+                                    r.expect(b':')?;
+                                    i = r.i;
+                                }
+                                if b.get(i) == Some(&b' ') {
+                                    i += 1;
+                                }
+                                (child, key_start)
+                            }
                         };
-                        // The colon, and the usual single space after it.
-                        if b.get(i) == Some(&b':') {
-                            i += 1;
-                        } else {
-                            r.i = i;
-                            r.expect(b':')?;
-                            i = r.i;
-                        }
-                        if b.get(i) == Some(&b' ') {
-                            i += 1;
-                        }
                         if b.get(i).is_some_and(|&c| c <= b' ') {
                             r.i = i;
                             r.ws();
@@ -263,9 +359,26 @@ impl<'m, 'a, K: Clone + Eq + Hash> Scan<'m, 'a, K> {
                                     self.irregular = true;
                                 }
                                 let last = may_stop && wanted <= 64 && count == wanted;
-                                r.i = i;
-                                let (idx, done) = self.value(r, c, depth + 1, last, false)?;
-                                i = r.i;
+                                // A string without escapes is reported here, without a call.
+                                let plain = if self.build || b.get(i) != Some(&b'"') {
+                                    None
+                                } else {
+                                    r.special(i + 1).filter(|&k| b[k] == b'"')
+                                };
+                                let (idx, done) = if let Some(k) = plain {
+                                    let Ok(v) = std::str::from_utf8(&b[i + 1..k]) else {
+                                        r.i = i + 1;
+                                        return r.err("Invalid UTF-8 in string");
+                                    };
+                                    self.report(c, Scalar::Str(v), i + 1, k, Kind::Plain);
+                                    i = k + 1;
+                                    (u32::MAX, false)
+                                } else {
+                                    r.i = i;
+                                    let res = self.value(r, c, depth + 1, last, false)?;
+                                    i = r.i;
+                                    res
+                                };
                                 if self.build {
                                     let key = Reader::new(&b[key_start..]).lenient_string()?;
                                     self.scratch_m.push((key, idx));
