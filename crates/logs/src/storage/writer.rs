@@ -168,7 +168,6 @@ impl Writer {
                 let _ = wait.recv();
             }
         };
-        let mut buf = Vec::new();
         while let Ok(first) = rx.recv() {
             let mut msgs = vec![first];
             while let Ok(m) = rx.try_recv() {
@@ -181,7 +180,6 @@ impl Writer {
                 return;
             }
             // group commit: every append queued so far shares one write (and one fdatasync)
-            buf.clear();
             let mut appends = Vec::new();
             let mut others = Vec::new();
             for m in msgs {
@@ -195,14 +193,16 @@ impl Writer {
                             *s = self.next_seq;
                             self.next_seq += 1;
                         }
-                        Wal::encode(&mut buf, gid, &cols);
                         appends.push((gid, cols, reply));
                     }
                     other => others.push(other),
                 }
             }
             if !appends.is_empty() {
-                let written = self.wal.append(&buf).map_err(|e| e.to_string());
+                let written = self
+                    .wal
+                    .append_columns(appends.iter_mut().map(|(gid, cols, _)| (*gid, cols)))
+                    .map_err(|e| e.to_string());
                 if let Err(e) = &written {
                     tracing::error!(error = %e, "wal write failed");
                 }
