@@ -43,6 +43,9 @@ struct Rule<K> {
     /// (trie node, entries) of each clause: the first is the indexed trigger, the others (of a
     /// `Counted` rule) are checked against the recorded values when the trigger fires.
     clauses: Vec<(u32, Vec<Entry>)>,
+    /// The shared id of each clause after the first (equal clauses of different rules share
+    /// one, so an event decides each only once).
+    check_ids: Vec<u32>,
     mode: Mode,
 }
 
@@ -68,6 +71,8 @@ pub(crate) type Rec = (u32, u32, u32, Kind);
 struct Scratch {
     epoch: u32,
     rule: Vec<u32>,
+    /// Per shared check clause: (epoch it was decided in, its verdict).
+    memo: Vec<(u32, bool)>,
     cands: Vec<u32>,
     recs: Vec<Rec>,
     eval: Vec<u32>,
@@ -78,20 +83,25 @@ impl Scratch {
         Scratch {
             epoch: 0,
             rule: Vec::new(),
+            memo: Vec::new(),
             cands: Vec::new(),
             recs: Vec::new(),
             eval: Vec::new(),
         }
     }
 
-    fn begin(&mut self, rules: usize) {
+    fn begin(&mut self, rules: usize, checks: usize) {
         if self.epoch == u32::MAX {
             self.rule.iter_mut().for_each(|x| *x = 0);
+            self.memo.iter_mut().for_each(|x| x.0 = 0);
             self.epoch = 0;
         }
         self.epoch += 1;
         if self.rule.len() < rules {
             self.rule.resize(rules, 0);
+        }
+        if self.memo.len() < checks {
+            self.memo.resize(checks, (0, false));
         }
         self.cands.clear();
         self.recs.clear();
@@ -110,6 +120,11 @@ pub struct Matcher<K> {
     by_key: HashMap<K, u32>,
     pub(crate) trie: Vec<TNode>,
     unanchored: Vec<u32>,
+    /// Check clauses by (trie node, entries as text) → shared id, with each id's rule count and
+    /// the ids free for reuse.
+    check_ids: HashMap<(u32, String), u32>,
+    check_refs: Vec<u32>,
+    check_free: Vec<u32>,
     /// Rules always decided by the evaluator (so matching keeps a pruned copy of the event).
     confirm: usize,
 }
@@ -122,6 +137,9 @@ impl<K: Clone + Eq + Hash> Default for Matcher<K> {
             by_key: HashMap::new(),
             trie: vec![TNode::default()],
             unanchored: Vec::new(),
+            check_ids: HashMap::new(),
+            check_refs: Vec::new(),
+            check_free: Vec::new(),
             confirm: 0,
         }
     }
@@ -223,6 +241,7 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
         };
         let countable = plain && leaves.iter().all(|(_, e)| e.is_some());
         let mut clauses = Vec::new();
+        let mut check_ids = Vec::new();
         let mode = match best {
             None => {
                 self.unanchored.push(idx);
@@ -244,6 +263,23 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
                         t.index(&entries, idx);
                     } else {
                         t.checks += 1;
+                        let key = (*at, format!("{entries:?}"));
+                        let id = match self.check_ids.get(&key) {
+                            Some(&id) => id,
+                            None => {
+                                let id = match self.check_free.pop() {
+                                    Some(id) => id,
+                                    None => {
+                                        self.check_refs.push(0);
+                                        (self.check_refs.len() - 1) as u32
+                                    }
+                                };
+                                self.check_ids.insert(key, id);
+                                id
+                            }
+                        };
+                        self.check_refs[id as usize] += 1;
+                        check_ids.push(id);
                     }
                     clauses.push((*at, entries));
                 }
@@ -264,6 +300,7 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
             key,
             root,
             clauses,
+            check_ids,
             mode,
         });
     }
@@ -288,6 +325,12 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
                 t.unindex(entries, idx);
             } else {
                 t.checks -= 1;
+                let id = rule.check_ids[n - 1];
+                self.check_refs[id as usize] -= 1;
+                if self.check_refs[id as usize] == 0 {
+                    self.check_ids.remove(&(*at, format!("{entries:?}")));
+                    self.check_free.push(id);
+                }
             }
         }
         self.free.push(idx);
@@ -369,6 +412,7 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
         let Scratch {
             epoch,
             rule: stamp,
+            memo,
             cands,
             eval,
             ..
@@ -386,7 +430,18 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
             match rule.mode {
                 Mode::Sufficient => out.push(rule.key.clone()),
                 Mode::Counted => {
-                    if rule.clauses[1..].iter().all(|(at, e)| check(*at, e)) {
+                    let holds =
+                        rule.clauses[1..]
+                            .iter()
+                            .zip(&rule.check_ids)
+                            .all(|((at, e), &id)| {
+                                let m = &mut memo[id as usize];
+                                if m.0 != epoch {
+                                    *m = (epoch, check(*at, e));
+                                }
+                                m.1
+                            });
+                    if holds {
                         if irregular {
                             eval.push(r);
                         } else {
@@ -413,12 +468,12 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
     fn with_scratch<R>(&self, f: impl FnOnce(&mut Scratch) -> R) -> R {
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
             Ok(mut sc) => {
-                sc.begin(self.rules.len());
+                sc.begin(self.rules.len(), self.check_refs.len());
                 f(&mut sc)
             }
             Err(_) => {
                 let mut sc = Scratch::new();
-                sc.begin(self.rules.len());
+                sc.begin(self.rules.len(), self.check_refs.len());
                 f(&mut sc)
             }
         })
@@ -513,12 +568,33 @@ fn rec_holds(event: &[u8], start: u32, end: u32, kind: Kind, entries: &[Entry]) 
             let Some(bytes) = event.get(start as usize..end as usize) else {
                 return false;
             };
+            // Plain ASCII needs no decoding for the common string tests: folding ASCII is
+            // `to_ascii_lowercase`, and a pattern's folded text is compared byte by byte.
+            let ascii = bytes.is_ascii();
+            let folded_eq = |a: &[u8], p: &[u8]| {
+                a.len() == p.len() && a.iter().zip(p).all(|(x, y)| x.to_ascii_lowercase() == *y)
+            };
             let mut rest = false;
             for e in entries {
-                match e {
-                    Entry::Str(p) if p.as_bytes() == bytes => return true,
-                    Entry::Str(_) => {}
-                    _ => rest = true,
+                let hit = match e {
+                    Entry::Str(p) => p.as_bytes() == bytes,
+                    Entry::Prefix(p, None) => bytes.starts_with(p.as_bytes()),
+                    Entry::Suffix(p, None) => bytes.ends_with(p.as_bytes()),
+                    Entry::EqIc(p) if ascii => folded_eq(bytes, p.as_bytes()),
+                    Entry::PrefixIc(p) if ascii => bytes
+                        .get(..p.len())
+                        .is_some_and(|a| folded_eq(a, p.as_bytes())),
+                    Entry::SuffixIc(p) if ascii => bytes
+                        .len()
+                        .checked_sub(p.len())
+                        .is_some_and(|at| folded_eq(&bytes[at..], p.as_bytes())),
+                    _ => {
+                        rest = true;
+                        false
+                    }
+                };
+                if hit {
+                    return true;
                 }
             }
             if !rest {
@@ -585,5 +661,47 @@ mod tests {
             vec![999]
         );
         assert!(m.trie.iter().map(|t| t.checks).sum::<usize>() == 2);
+    }
+
+    #[test]
+    fn equal_check_clauses_are_shared_and_survive_removal() {
+        let mut m = Matcher::new();
+        let pat = |i: usize| {
+            let p = format!(
+                r#"{{"lot": [{{"equals-ignore-case": "a{}"}}], "side": ["E"]}}"#,
+                i % 5
+            );
+            parse(&p).unwrap()
+        };
+        for i in 0..50 {
+            m.add(i, &pat(i));
+        }
+        // Ten distinct clauses at most (five lots, one side), however the triggers fell.
+        assert!(m.check_ids.len() <= 6, "{}", m.check_ids.len());
+        let want: Vec<usize> = (0..50).filter(|i| i % 5 == 3).collect();
+        for _ in 0..2 {
+            let mut got = m.matches_json(br#"{"lot": "A3", "side": "E"}"#);
+            got.sort_unstable();
+            assert_eq!(got, want);
+            let mut got = m.matches(&serde_json::json!({"lot": "a3", "side": "E"}));
+            got.sort_unstable();
+            assert_eq!(got, want);
+            assert!(m.matches_json(br#"{"lot": "A3", "side": "O"}"#).is_empty());
+        }
+        let ids = m.check_refs.len();
+        for i in 1..50 {
+            assert!(m.remove(&i));
+        }
+        assert_eq!(
+            m.check_refs.iter().map(|&n| n as usize).sum::<usize>(),
+            m.rules[0].as_ref().map_or(0, |r| r.check_ids.len())
+        );
+        for i in 1..50 {
+            m.add(i, &pat(i));
+        }
+        assert_eq!(m.check_refs.len(), ids, "ids are reused");
+        let mut got = m.matches_json(br#"{"side": "E", "lot": "a3"}"#);
+        got.sort_unstable();
+        assert_eq!(got, want);
     }
 }
