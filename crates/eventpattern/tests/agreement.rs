@@ -178,10 +178,71 @@ fn check(m: &Matcher<usize>, rules: &[Option<Pattern>], events: &[Value]) {
         let mut got = m.matches(ev);
         got.sort_unstable();
         assert_eq!(got, want, "Matcher::matches on {ev}");
-        let mut raw = m.matches_json(&serde_json::to_vec(ev).unwrap());
-        raw.sort_unstable();
-        assert_eq!(raw, want, "Matcher::matches_json on {ev}");
+        for text in layouts(ev) {
+            let mut raw = m.matches_json(text.as_bytes());
+            raw.sort_unstable();
+            assert_eq!(raw, want, "Matcher::matches_json on {text}");
+        }
     }
+}
+
+/// The event as raw text in several layouts the scanner must read alike: compact, with a space
+/// after each `,` and `:` (as Python writes JSON), pretty-printed, and — for an object — led by
+/// a long member no pattern names (escapes, brackets in strings, a nested array), so the members
+/// after it fall across the scanner's 64-byte blocks.
+fn layouts(ev: &Value) -> Vec<String> {
+    fn spaced(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(m) => {
+                out.push('{');
+                for (i, (k, x)) in m.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    out.push_str(&serde_json::to_string(k).unwrap());
+                    out.push_str(": ");
+                    spaced(x, out);
+                }
+                out.push('}');
+            }
+            Value::Array(xs) => {
+                out.push('[');
+                for (i, x) in xs.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    spaced(x, out);
+                }
+                out.push(']');
+            }
+            _ => out.push_str(&v.to_string()),
+        }
+    }
+    let mut out = vec![ev.to_string(), serde_json::to_string_pretty(ev).unwrap()];
+    let mut s = String::new();
+    spaced(ev, &mut s);
+    out.push(s);
+    if let Value::Object(m) = ev {
+        let mut padded = serde_json::Map::new();
+        padded.insert(
+            "_pad".into(),
+            json!([
+                "a quote \" and a backslash \\ and brackets ] } [ { in a string",
+                {"k": [1.5, -2e3, true, null, "}]"]},
+                "x".repeat(70)
+            ]),
+        );
+        padded.insert("_s".into(), json!("y".repeat(61)));
+        for (k, v) in m {
+            padded.insert(k.clone(), v.clone());
+        }
+        let padded = Value::Object(padded);
+        out.push(padded.to_string());
+        let mut s = String::new();
+        spaced(&padded, &mut s);
+        out.push(s);
+    }
+    out
 }
 
 #[test]
