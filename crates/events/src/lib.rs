@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod model;
 pub mod outbox;
 mod put;
+pub mod putdecode;
 mod rules;
 pub mod schedule;
 pub mod targets;
@@ -28,7 +29,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use opsloop_core::{ApiError, BoxFuture, Directory, RequestContext, Service, Value};
+use opsloop_core::{ApiError, BoxFuture, DecodedInput, Directory, RequestContext, Service, Value};
 use opsloop_store::ControlStore;
 use tokio::sync::{mpsc, watch};
 
@@ -175,6 +176,29 @@ impl Service for Events {
         input: Value,
     ) -> BoxFuture<'a, Result<Value, ApiError>> {
         Box::pin(self.handle(ctx, input))
+    }
+
+    fn decode_json_input(&self, operation: &str, json: &[u8]) -> Option<DecodedInput> {
+        match operation {
+            "PutEvents" => putdecode::decode(json).map(|p| Box::new(p) as DecodedInput),
+            _ => None,
+        }
+    }
+
+    fn call_decoded<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        input: DecodedInput,
+    ) -> BoxFuture<'a, Result<Value, ApiError>> {
+        Box::pin(async move {
+            match (
+                ctx.operation.as_str(),
+                input.downcast::<putdecode::PutInput>(),
+            ) {
+                ("PutEvents", Ok(p)) => self.put_decoded(ctx, &p).await,
+                _ => Err(ApiError::internal()),
+            }
+        })
     }
 }
 

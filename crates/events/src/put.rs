@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::event::{push_compact_object, push_json_str, Event};
 use crate::outbox::{Item, Record};
+use crate::putdecode::{PutEntry, PutInput};
 use crate::util::{self, internal, is_internal, iso_seconds, now_ms, resolve_bus, s, validation};
 use crate::{ext, Events, ReplayDelivery};
 
@@ -25,53 +26,123 @@ pub fn new_event_id() -> String {
         .to_string()
 }
 
-/// AWS's size of one entry.
-fn entry_size(e: &Value) -> usize {
-    let mut n = 0;
-    if e.get("Time").is_some() {
-        n += 14;
-    }
-    for k in ["Source", "DetailType", "Detail"] {
-        n += s(e, k).map_or(0, str::len);
-    }
-    if let Some(r) = e.get("Resources").and_then(Value::as_array) {
-        n += r
-            .iter()
+/// One PutEvents entry as PutEvents reads it, from either decode path: the generic request
+/// document or the fast decoder's [`PutEntry`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct EntryRef<'a> {
+    source: Option<&'a str>,
+    detail_type: Option<&'a str>,
+    detail: Option<&'a str>,
+    event_bus_name: Option<&'a str>,
+    /// `Some(None)`: a `Time` that is not a number.
+    time: Option<Option<f64>>,
+    resources: Resources<'a>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+enum Resources<'a> {
+    #[default]
+    None,
+    /// The request document's `Resources` array.
+    Doc(&'a [Value]),
+    List(&'a [String]),
+}
+
+impl<'a> Resources<'a> {
+    fn each(self) -> impl Iterator<Item = &'a str> {
+        let (doc, list): (&[Value], &[String]) = match self {
+            Resources::None => (&[], &[]),
+            Resources::Doc(d) => (d, &[]),
+            Resources::List(l) => (&[], l),
+        };
+        doc.iter()
             .filter_map(Value::as_str)
-            .map(str::len)
-            .sum::<usize>();
+            .chain(list.iter().map(String::as_str))
     }
-    n
+}
+
+impl<'a> EntryRef<'a> {
+    /// An entry of the generic request document.
+    pub(crate) fn of_doc(e: &'a Value) -> EntryRef<'a> {
+        EntryRef {
+            source: s(e, "Source"),
+            detail_type: s(e, "DetailType"),
+            detail: s(e, "Detail"),
+            event_bus_name: s(e, "EventBusName"),
+            time: e.get("Time").map(Value::as_f64),
+            resources: match e.get("Resources") {
+                Some(Value::Array(a)) => Resources::Doc(a),
+                _ => Resources::None,
+            },
+        }
+    }
+
+    /// An entry of the fast decoder.
+    pub(crate) fn of_decoded(e: &'a PutEntry) -> EntryRef<'a> {
+        EntryRef {
+            source: e.source.as_deref(),
+            detail_type: e.detail_type.as_deref(),
+            detail: e.detail.as_deref(),
+            event_bus_name: e.event_bus_name.as_deref(),
+            time: None,
+            resources: e
+                .resources
+                .as_deref()
+                .map_or(Resources::None, Resources::List),
+        }
+    }
+
+    /// AWS's size of the entry.
+    fn size(&self) -> usize {
+        let mut n = 0;
+        if self.time.is_some() {
+            n += 14;
+        }
+        for v in [self.source, self.detail_type, self.detail] {
+            n += v.map_or(0, str::len);
+        }
+        n + self.resources.each().map(str::len).sum::<usize>()
+    }
 }
 
 /// Build the event of one entry — its JSON text, envelope written around the entry's `Detail` —
 /// or the entry's (ErrorCode, ErrorMessage).
+#[cfg(test)]
 pub(crate) fn build_event(
     ctx: &RequestContext,
     entry: &Value,
     now: i64,
 ) -> Result<(String, String, String, Event), (&'static str, String)> {
-    let required = |k: &str| {
-        s(entry, k).filter(|v| !v.is_empty()).ok_or_else(|| {
+    build_entry(ctx, &EntryRef::of_doc(entry), now)
+}
+
+/// See `build_event`.
+pub(crate) fn build_entry<'a>(
+    ctx: &RequestContext,
+    entry: &EntryRef<'a>,
+    now: i64,
+) -> Result<(String, String, String, Event), (&'static str, String)> {
+    fn required<'a>(k: &str, v: Option<&'a str>) -> Result<&'a str, (&'static str, String)> {
+        v.filter(|v| !v.is_empty()).ok_or_else(|| {
             (
                 "InvalidArgument",
                 format!("Parameter {k} is not valid. Reason: {k} is a required argument."),
             )
         })
-    };
-    let source = required("Source")?;
-    let detail_type = required("DetailType")?;
-    let detail_text = required("Detail")?;
+    }
+    let source = required("Source", entry.source)?;
+    let detail_type = required("DetailType", entry.detail_type)?;
+    let detail_text = required("Detail", entry.detail)?;
     if source.starts_with("aws.") && !is_internal(ctx) {
         return Err((
             "NotAuthorizedForSourceException",
             "Not authorized for the source.".into(),
         ));
     }
-    let (account, region, bus) = resolve_bus(ctx, s(entry, "EventBusName"));
+    let (account, region, bus) = resolve_bus(ctx, entry.event_bus_name);
     let time_ms = entry
-        .get("Time")
-        .and_then(Value::as_f64)
+        .time
+        .flatten()
         .map(|t| (t * 1000.0) as i64)
         .unwrap_or(now);
     let mut t = Vec::with_capacity(256 + detail_text.len());
@@ -87,14 +158,14 @@ pub(crate) fn build_event(
     t.extend_from_slice(iso_seconds(time_ms).as_bytes());
     t.extend_from_slice(b"\",\"region\":");
     push_json_str(&mut t, &ctx.region);
-    t.extend_from_slice(b",\"resources\":");
-    match entry.get("Resources") {
-        Some(r @ Value::Array(_)) => {
-            let _ = serde_json::to_writer(&mut t, r);
+    t.extend_from_slice(b",\"resources\":[");
+    for (i, r) in entry.resources.each().enumerate() {
+        if i > 0 {
+            t.push(b',');
         }
-        _ => t.extend_from_slice(b"[]"),
+        push_json_str(&mut t, r);
     }
-    t.extend_from_slice(b",\"detail\":");
+    t.extend_from_slice(b"],\"detail\":");
     if push_compact_object(&mut t, detail_text).is_none() {
         return Err(("MalformedDetail", "Detail is malformed.".into()));
     }
@@ -111,22 +182,41 @@ fn event_id(text: &str) -> &str {
 }
 
 impl Events {
+    /// PutEvents from the generic request document.
     pub(crate) async fn put_events(
         &self,
         ctx: &RequestContext,
         input: &Value,
     ) -> Result<Value, ApiError> {
-        let entries = input
+        let entries: Vec<EntryRef<'_>> = input
             .get("Entries")
             .and_then(Value::as_array)
-            .map(Vec::as_slice)
+            .map(|a| a.iter().map(EntryRef::of_doc).collect())
             .unwrap_or_default();
+        self.put_entries(ctx, &entries).await
+    }
+
+    /// PutEvents from the fast decoder's input.
+    pub(crate) async fn put_decoded(
+        &self,
+        ctx: &RequestContext,
+        input: &PutInput,
+    ) -> Result<Value, ApiError> {
+        let entries: Vec<EntryRef<'_>> = input.entries.iter().map(EntryRef::of_decoded).collect();
+        self.put_entries(ctx, &entries).await
+    }
+
+    async fn put_entries(
+        &self,
+        ctx: &RequestContext,
+        entries: &[EntryRef<'_>],
+    ) -> Result<Value, ApiError> {
         if entries.is_empty() || entries.len() > 10 {
             return Err(validation(
                 "1 validation error detected: Value at 'entries' failed to satisfy constraint: Member must have length between 1 and 10",
             ));
         }
-        if entries.iter().map(entry_size).sum::<usize>() > MAX_ENTRIES_BYTES {
+        if entries.iter().map(EntryRef::size).sum::<usize>() > MAX_ENTRIES_BYTES {
             return Err(validation(
                 "Total size of the entries in the request is over the limit.",
             ));
@@ -138,7 +228,7 @@ impl Events {
         // Entries of one call nearly always name one bus: its access check is made once.
         let mut checked: Option<(String, String, String)> = None;
         for entry in entries {
-            let built = build_event(ctx, entry, now).and_then(|(account, region, bus, ev)| {
+            let built = build_entry(ctx, entry, now).and_then(|(account, region, bus, ev)| {
                 let same = checked
                     .as_ref()
                     .is_some_and(|(a, r, b)| *a == account && *r == region && *b == bus);
