@@ -38,7 +38,7 @@ impl<const S: bool> Cursor<S> {
     }
 
     /// Classify blocks from `j` on until one holds a byte of the class.
-    #[inline(never)]
+    #[inline]
     fn refill(&mut self, b: &[u8], mut j: usize) -> Option<usize> {
         loop {
             if j >= b.len() {

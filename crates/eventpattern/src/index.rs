@@ -221,6 +221,9 @@ pub(crate) struct TNode {
     pub children: Vec<(Box<[u8]>, u32)>,
     /// (length, first eight bytes) of each name in `children`, compared before the bytes.
     pub child_sigs: Vec<(usize, u64)>,
+    /// Bit `n` (63 for 63 and longer) set when some child's name is `n` bytes long: most names
+    /// in an event are ruled out by their length alone.
+    pub name_lens: u64,
     pub child_map: FxMap<Box<[u8]>, u32>,
     exact_str: StrMap<Vec<u32>>,
     exact_num: FxMap<u64, Vec<u32>>,

@@ -162,6 +162,7 @@ impl<K: Clone + Eq + Hash> Matcher<K> {
         let t = &mut self.trie[at as usize];
         t.children.push((name.as_bytes().into(), id));
         t.child_sigs.push(sig(name.as_bytes()));
+        t.name_lens |= 1u64 << name.len().min(63);
         if t.children.len() > SHORT_CHILDREN {
             if t.child_map.is_empty() {
                 t.child_map = t.children.iter().cloned().collect();

@@ -116,18 +116,22 @@ fn skip_members(r: &mut Reader<'_>, node: &TNode, mut i: usize) -> Member {
             break Member::Other(i);
         }
         let len = k - i - 1;
-        let Some(head) = b.get(i + 1..i + 9) else {
-            break Member::Other(i);
-        };
-        let mut h = [0u8; 8];
-        h.copy_from_slice(head);
-        let full = u64::from_le_bytes(h);
-        let w = if len >= 8 {
-            full
+        let child = if node.name_lens & (1u64 << len.min(63)) == 0 {
+            None
         } else {
-            full & ((1u64 << (8 * len)) - 1)
+            let Some(head) = b.get(i + 1..i + 9) else {
+                break Member::Other(i);
+            };
+            let mut h = [0u8; 8];
+            h.copy_from_slice(head);
+            let full = u64::from_le_bytes(h);
+            let w = if len >= 8 {
+                full
+            } else {
+                full & ((1u64 << (8 * len)) - 1)
+            };
+            node.child_by_sig((len, w), &b[i + 1..k])
         };
-        let child = node.child_by_sig((len, w), &b[i + 1..k]);
         let mut j = k + 1;
         if b.get(j) != Some(&b':') {
             break Member::Other(i);
