@@ -68,11 +68,23 @@ fn pack(s: &[u8]) -> u64 {
     }
 }
 
-/// A map keyed by strings: those of up to eight bytes by (length, bytes) held inline — one word
-/// to hash and compare, no key allocation to follow on a lookup — longer ones by their text.
+/// Up to sixteen bytes as (length, first eight, next eight), each word as `pack` makes it.
+#[inline(always)]
+fn key16(s: &[u8]) -> (u8, u64, u64) {
+    debug_assert!(s.len() <= 16);
+    if s.len() <= 8 {
+        (s.len() as u8, pack(s), 0)
+    } else {
+        (s.len() as u8, pack(&s[..8]), pack(&s[8..]))
+    }
+}
+
+/// A map keyed by strings: those of up to sixteen bytes by (length, bytes) held inline — two
+/// words to hash and compare, no key allocation to follow on a lookup — longer ones by their
+/// bytes.
 pub(crate) struct StrMap<V> {
-    short: FxMap<(u8, u64), V>,
-    long: FxMap<Box<str>, V>,
+    short: FxMap<(u8, u64, u64), V>,
+    long: FxMap<Box<[u8]>, V>,
 }
 
 impl<V> Default for StrMap<V> {
@@ -93,40 +105,41 @@ impl<V: Default> StrMap<V> {
     /// Lookup by the key's bytes (a key is valid UTF-8, so equal bytes are an equal string).
     #[inline(always)]
     pub fn get_bytes(&self, s: &[u8]) -> Option<&V> {
-        if s.len() <= 8 {
+        if s.len() <= 16 {
             if self.short.is_empty() {
                 return None;
             }
-            self.short.get(&(s.len() as u8, pack(s)))
+            self.short.get(&key16(s))
         } else {
             if self.long.is_empty() {
                 return None;
             }
-            std::str::from_utf8(s).ok().and_then(|s| self.long.get(s))
+            self.long.get(s)
         }
     }
 
     pub fn get_mut(&mut self, s: &str) -> Option<&mut V> {
-        if s.len() <= 8 {
-            self.short.get_mut(&(s.len() as u8, pack(s.as_bytes())))
+        let s = s.as_bytes();
+        if s.len() <= 16 {
+            self.short.get_mut(&key16(s))
         } else {
             self.long.get_mut(s)
         }
     }
 
     pub fn entry(&mut self, s: &str) -> &mut V {
-        if s.len() <= 8 {
-            self.short
-                .entry((s.len() as u8, pack(s.as_bytes())))
-                .or_default()
+        let s = s.as_bytes();
+        if s.len() <= 16 {
+            self.short.entry(key16(s)).or_default()
         } else {
             self.long.entry(s.into()).or_default()
         }
     }
 
     pub fn remove(&mut self, s: &str) {
-        if s.len() <= 8 {
-            self.short.remove(&(s.len() as u8, pack(s.as_bytes())));
+        let s = s.as_bytes();
+        if s.len() <= 16 {
+            self.short.remove(&key16(s));
         } else {
             self.long.remove(s);
         }
@@ -138,7 +151,7 @@ impl<V: Default> StrMap<V> {
 
     /// Whether some key is `n` bytes long.
     pub fn has_len(&self, n: usize) -> bool {
-        if n <= 8 {
+        if n <= 16 {
             self.short.keys().any(|k| k.0 as usize == n)
         } else {
             self.long.keys().any(|k| k.len() == n)
@@ -209,6 +222,15 @@ pub(crate) fn sig(name: &[u8]) -> (usize, u64) {
         w |= (c as u64) << (8 * i);
     }
     (name.len(), w)
+}
+
+/// Whether two names of the same length (more than eight bytes) agree after their first eight.
+#[inline(always)]
+fn tail_eq(a: &[u8], b: &[u8]) -> bool {
+    match (a.get(8..), b.get(8..)) {
+        (Some(x), Some(y)) if x.len() <= 8 && y.len() == x.len() => pack(x) == pack(y),
+        (x, y) => x == y,
+    }
 }
 
 /// Up to this many children a node's names are searched in a list, not hashed.
@@ -364,7 +386,7 @@ impl TNode {
             return self.child_map.get(name).copied();
         }
         for (s, (full, c)) in self.child_sigs.iter().zip(&self.children) {
-            if *s == want && (want.0 <= 8 || full.get(8..) == name.get(8..)) {
+            if *s == want && (want.0 <= 8 || tail_eq(full, name)) {
                 return Some(*c);
             }
         }
@@ -600,6 +622,10 @@ mod tests {
             "éé",
             "abcdefg\0",
             "xbcdefgh",
+            "abcdefghijklmnop",
+            "abcdefghijklmnoq",
+            "abcdefghijklmnopq",
+            "abcdefgh\0",
         ];
         for k in keys {
             let mut w = [0u8; 8];
@@ -618,8 +644,19 @@ mod tests {
             assert_eq!(m.get_bytes(k.as_bytes()), Some(&vec![i as u32]));
         }
         assert!(m.get("abcdefgz").is_none() && m.get("b").is_none());
-        assert!(m.has_len(9) && !m.has_len(10));
+        assert!(m.get("abcdefghijklmnoz").is_none() && m.get("abcdefghijklmnopz").is_none());
+        assert!(m.has_len(9) && !m.has_len(10) && m.has_len(17));
         m.remove("abcdefghi");
+        m.remove("abcdefgh\0");
         assert!(!m.has_len(9) && m.get("abcdefghi").is_none());
+        m.remove("abcdefghijklmnopq");
+        assert!(!m.has_len(17));
+        for (a, b, same) in [
+            ("abcdefghi", "abcdefghj", false),
+            ("abcdefghijklmnop", "abcdefghijklmnop", true),
+            ("abcdefghijklmnopqr", "abcdefghijklmnopqs", false),
+        ] {
+            assert_eq!(tail_eq(a.as_bytes(), b.as_bytes()), same);
+        }
     }
 }
