@@ -302,16 +302,27 @@ fn expand_skipping(events: &Arc<Events>, key: String, rec: Arc<Record>, skip: &H
             }
         }
     }
-    for (i, rule_name) in triggered {
-        let item = &rec.items[i];
-        events.metrics.add(
-            &item.account,
-            &item.region,
-            &item.bus,
-            Some(rule_name),
-            "TriggeredRules",
-            1.0,
+    // TriggeredRules: one bulk count per run of items on one bus.
+    let mut start = 0;
+    while start < triggered.len() {
+        let first = &rec.items[triggered[start].0];
+        let end = start
+            + triggered[start..]
+                .iter()
+                .take_while(|(i, _)| {
+                    let it = &rec.items[*i];
+                    it.bus == first.bus && it.account == first.account && it.region == first.region
+                })
+                .count();
+        events.metrics.add_bulk(
+            &first.account,
+            &first.region,
+            &first.bus,
+            triggered[start..end].iter().map(|(_, r)| *r),
+            &[("TriggeredRules", 1.0)],
+            end - start,
         );
+        start = end;
     }
     if out.is_empty() {
         events.outbox.write_later(vec![WriteOp::Delete {
@@ -370,10 +381,40 @@ fn spawn_batch(events: &Arc<Events>, topic: String, ds: Vec<Delivery>) {
             return;
         };
         let results = events.invoke_sns_batch(&topic, &ds).await;
+        // Successful first attempts of one bus (the usual batch) are counted in bulk and
+        // finished here; everything else is settled one by one.
+        let one_bus = ds.windows(2).all(|w| {
+            Arc::ptr_eq(&w[0].bus, &w[1].bus)
+                && Arc::ptr_eq(&w[0].account, &w[1].account)
+                && Arc::ptr_eq(&w[0].region, &w[1].region)
+        });
+        let bulk = |d: &Delivery, r: &Result<(), Failure>| one_bus && r.is_ok() && d.attempts == 0;
+        let counted = ds.iter().zip(&results).filter(|(d, r)| bulk(d, r));
+        if let Some((first, _)) = counted.clone().next() {
+            events.metrics.add_bulk(
+                &first.account,
+                &first.region,
+                &first.bus,
+                counted.clone().map(|(d, _)| d.rule.as_str()),
+                &[
+                    ("InvocationAttempts", 1.0),
+                    ("RetryInvocationAttempts", 0.0),
+                    ("SuccessfulInvocationAttempts", 1.0),
+                    ("Invocations", 1.0),
+                ],
+                counted.count(),
+            );
+        }
         let mut done: Vec<(String, usize)> = Vec::new();
-        for (d, r) in ds.into_iter().zip(results) {
+        for (mut d, r) in ds.into_iter().zip(results) {
+            let released = if bulk(&d, &r) {
+                let stored = d.parent.is_none();
+                finish(&events, &mut d, stored)
+            } else {
+                settle(&events, d, r).await
+            };
             // Release the parent record once per batch instead of once per delivery.
-            if let Some(p) = settle(&events, d, r).await {
+            if let Some(p) = released {
                 match done.iter_mut().find(|(k, _)| *k == p) {
                     Some((_, n)) => *n += 1,
                     None => done.push((p, 1)),

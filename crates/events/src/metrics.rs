@@ -128,6 +128,44 @@ impl Metrics {
         bump(&mut c, &key, items);
     }
 
+    /// Count `items` once for each of `rules` (a rule named twice counts twice) and
+    /// `aggregate_times` times in the account-wide aggregate: one lock and one aggregate lookup
+    /// for many events or deliveries of one bus.
+    pub fn add_bulk<'r>(
+        &self,
+        account: &str,
+        region: &str,
+        bus: &str,
+        rules: impl IntoIterator<Item = &'r str>,
+        items: &[(&'static str, f64)],
+        aggregate_times: usize,
+    ) {
+        let mut key = String::with_capacity(account.len() + region.len() + bus.len() + 40);
+        key.push_str(account);
+        key.push(SEP);
+        key.push_str(region);
+        key.push(SEP);
+        let base = key.len();
+        let mut c = self.counts.lock();
+        for r in rules {
+            key.push_str(bus);
+            key.push(SEP);
+            key.push_str(r);
+            bump(&mut c, &key, items);
+            key.truncate(base);
+        }
+        if aggregate_times == 0 {
+            return;
+        }
+        key.push(SEP);
+        let mut scaled = [("", 0.0); METRICS.len()];
+        let n = items.len().min(METRICS.len());
+        for (slot, (m, v)) in scaled.iter_mut().zip(items) {
+            *slot = (*m, *v * aggregate_times as f64);
+        }
+        bump(&mut c, &key, &scaled[..n]);
+    }
+
     /// An event of `bus` matched `rules` (none: nothing is counted).
     pub fn matched(&self, account: &str, region: &str, bus: &str, rules: &[String]) {
         if rules.is_empty() {
@@ -256,5 +294,41 @@ mod tests {
             Some(1.0)
         );
         assert!(m.drain(100.0).is_empty());
+    }
+
+    #[test]
+    fn bulk_counts_equal_single_counts() {
+        let items = [
+            ("InvocationAttempts", 1.0),
+            ("RetryInvocationAttempts", 0.0),
+        ];
+        let single = Metrics::default();
+        for r in ["a", "b", "a"] {
+            single.add_all("1", "r", "default", Some(r), &items);
+        }
+        single.matched("1", "r", "default", &["a".into(), "b".into()]);
+        single.matched("1", "r", "default", &["a".into()]);
+        let bulk = Metrics::default();
+        bulk.add_bulk("1", "r", "default", ["a", "b", "a"], &items, 3);
+        bulk.add_bulk(
+            "1",
+            "r",
+            "default",
+            ["a", "b", "a"],
+            &[("MatchedEvents", 1.0)],
+            2,
+        );
+        bulk.add_bulk("1", "r", "default", [], &[("MatchedEvents", 1.0)], 0);
+        let sorted = |m: &Metrics| {
+            let mut v: Vec<String> = m.drain(1.0)[0].2["MetricData"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(Value::to_string)
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(sorted(&bulk), sorted(&single));
     }
 }

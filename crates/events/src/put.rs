@@ -317,9 +317,28 @@ impl Events {
         now: i64,
         archive: bool,
     ) -> Result<(), ApiError> {
-        for it in &items {
-            self.metrics
-                .matched(&it.account, &it.region, &it.bus, &it.rules);
+        // MatchedEvents: one bulk count per run of items on one bus.
+        let mut start = 0;
+        while start < items.len() {
+            let first = &items[start];
+            let end = start
+                + items[start..]
+                    .iter()
+                    .take_while(|i| {
+                        i.bus == first.bus && i.account == first.account && i.region == first.region
+                    })
+                    .count();
+            let run = &items[start..end];
+            let matched = run.iter().filter(|i| !i.rules.is_empty()).count();
+            self.metrics.add_bulk(
+                &first.account,
+                &first.region,
+                &first.bus,
+                run.iter().flat_map(|i| i.rules.iter().map(String::as_str)),
+                &[("MatchedEvents", 1.0)],
+                matched,
+            );
+            start = end;
         }
         let (to_deliver, rest): (Vec<Item>, Vec<Item>) =
             items.into_iter().partition(|i| !i.rules.is_empty());

@@ -59,7 +59,21 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 
 /// `2026-11-21T21:13:40Z`: an event's `time` (whole seconds, as EventBridge writes it).
 pub fn iso_seconds(ms: i64) -> String {
+    // Events come in bursts within one second: each thread keeps its last answer.
+    thread_local! {
+        static LAST: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
     let secs = ms.div_euclid(1000);
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != secs {
+            *last = (secs, format_seconds(secs));
+        }
+        last.1.clone()
+    })
+}
+
+fn format_seconds(secs: i64) -> String {
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
     format!(

@@ -75,6 +75,15 @@ pub fn string_list(input: &Value, name: &str) -> Vec<String> {
     }
 }
 
+/// A random (version 4) UUID from the thread-local generator: no system call per id, unlike
+/// `Uuid::new_v4` without uuid's `fast-rng` feature (message and delivery ids are made per publish).
+pub fn new_uuid() -> String {
+    uuid::Builder::from_random_bytes(rand::random())
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
 pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

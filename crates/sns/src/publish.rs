@@ -370,7 +370,7 @@ fn store_messages(
             topic.to_mut().next_sequence += 1;
             topic_changed = true;
             sequence = Some(seq.clone());
-            let id = uuid::Uuid::new_v4().to_string();
+            let id = doc::new_uuid();
             ops.push(state::put_op(
                 state::DEDUP,
                 &key,
@@ -386,7 +386,7 @@ fn store_messages(
             });
         } else {
             out.push(Published {
-                message_id: uuid::Uuid::new_v4().to_string(),
+                message_id: doc::new_uuid(),
                 sequence: None,
             });
         }

@@ -50,7 +50,7 @@ pub(crate) fn make_delivery(
         content_type
     };
     Delivery {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: crate::doc::new_uuid(),
         subscription_arn: sub.arn.clone(),
         topic_arn: topic.arn.clone(),
         protocol: sub.protocol.clone(),
