@@ -144,7 +144,9 @@ async fn gateway(State(app): State<Arc<App>>, req: Request) -> Response {
 /// Collect `body` up to `limit` bytes; stop reading (and return what was read, `limit` bytes) once
 /// the limit is reached.
 async fn read_bounded(mut body: Body, limit: usize) -> Result<Bytes, axum::Error> {
-    let mut buf = BytesMut::new();
+    // sized once from Content-Length (the size hint), so a large body is not copied as it grows
+    let hint = usize::try_from(axum::body::HttpBody::size_hint(&body).lower()).unwrap_or(limit);
+    let mut buf = BytesMut::with_capacity(hint.min(limit));
     while let Some(frame) = body.frame().await {
         let frame = frame?;
         if let Ok(data) = frame.into_data() {
