@@ -44,7 +44,7 @@ pub struct Delivery {
     pub bus: Arc<str>,
     pub rule: String,
     /// The target as stored in its rule (shared with the rule, not copied per delivery).
-    pub target: Arc<Value>,
+    pub target: Arc<crate::targets::Target>,
     #[serde(with = "crate::event::shared")]
     pub event: Arc<Event>,
     pub accepted_ms: i64,
@@ -281,7 +281,7 @@ fn expand_skipping(events: &Arc<Events>, key: String, rec: Arc<Record>, skip: &H
                 };
                 triggered.push((i, rule_name));
                 for t in &rule.targets {
-                    let id = format!("{key}.{i}.{rule_name}.{}", s(t, "Id").unwrap_or_default());
+                    let id = format!("{key}.{i}.{rule_name}.{}", t.id);
                     if skip.contains(&id) {
                         continue;
                     }

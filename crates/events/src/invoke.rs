@@ -267,15 +267,14 @@ const SNS_PUBLISH_MESSAGES: &str = "OpsloopPublishMessages";
 /// The SNS topic a first attempt of `d` can share a `PublishBatch` with: standard (not FIFO)
 /// topics only. `None`: `d` is invoked on its own.
 pub(crate) fn batch_topic(d: &Delivery) -> Option<&str> {
-    // What `TargetKind::of` classifies as an SNS topic, without building the kind.
-    let arn = s(&d.target, "Arn")?;
-    let (service, _, account, res) = crate::util::arn_parts(arn)?;
-    let sns = service == "sns" && !account.is_empty() && !res.is_empty() && !res.contains(':');
-    (sns && !arn.ends_with(".fifo")).then_some(arn)
+    d.target.batch_topic.then_some(d.target.arn.as_str())
 }
 
 /// The message of `d` for its target (its `Input`, `InputPath` or `InputTransformer` applied).
 fn render(d: &Delivery) -> String {
+    if d.target.verbatim {
+        return d.event.text().to_string();
+    }
     // Only an input transformer can use the rule's ARN.
     let rule_arn = if d.target.get("InputTransformer").is_some() {
         d.rule_arn()

@@ -94,7 +94,7 @@ pub struct StoredRule {
     /// The targets as given to PutTargets (documents of the model's `Target` shape), shared with
     /// the deliveries made to them.
     #[serde(default)]
-    pub targets: Vec<Arc<Value>>,
+    pub targets: Vec<Arc<crate::targets::Target>>,
     #[serde(default)]
     pub tags: Vec<(String, String)>,
 }

@@ -1,6 +1,7 @@
 //! Targets of rules: PutTargets, RemoveTargets, ListTargetsByRule, the validation of a target
 //! (ARN kind, Input / InputPath / InputTransformer, RunCommandParameters, DeadLetterConfig), and
-//! [`TargetKind`] — what a target ARN means to delivery.
+//! [`TargetKind`] — what a target ARN means to delivery — and [`Target`], a rule's target with what
+//! delivery reads of it on every event worked out once.
 //!
 //! Dead-letter destinations: AWS uses SQS queues, which opsloop does not host. A
 //! `DeadLetterConfig.Arn` here is an SNS topic (`arn:aws:sns:...`) or a CloudWatch Logs log group
@@ -18,6 +19,69 @@ use crate::Events;
 
 /// Most targets per rule (AWS's quota).
 pub const MAX_TARGETS_PER_RULE: usize = 5;
+
+/// A rule's target: the document as given to PutTargets (what is stored and listed, and what
+/// `Deref` shows) plus what delivery reads of it for every event, worked out once per rule version
+/// and shared by the rule and its deliveries.
+#[derive(Debug, Clone)]
+pub struct Target {
+    doc: Value,
+    /// `Id`.
+    pub id: String,
+    /// `Arn`.
+    pub arn: String,
+    /// No `Input`, `InputPath` or `InputTransformer`: the message is the event itself.
+    pub verbatim: bool,
+    /// A standard (not FIFO) SNS topic: first attempts may share one publish call.
+    pub batch_topic: bool,
+}
+
+impl Target {
+    pub fn new(doc: Value) -> Target {
+        let arn = s(&doc, "Arn").unwrap_or_default().to_string();
+        let batch_topic = matches!(TargetKind::of(&arn, ""), Some(TargetKind::Sns { .. }))
+            && !arn.ends_with(".fifo");
+        Target {
+            id: s(&doc, "Id").unwrap_or_default().to_string(),
+            verbatim: ["Input", "InputPath", "InputTransformer"]
+                .iter()
+                .all(|k| doc.get(k).is_none()),
+            batch_topic,
+            arn,
+            doc,
+        }
+    }
+
+    /// The target document.
+    pub fn doc(&self) -> &Value {
+        &self.doc
+    }
+}
+
+impl std::ops::Deref for Target {
+    type Target = Value;
+    fn deref(&self) -> &Value {
+        &self.doc
+    }
+}
+
+impl PartialEq for Target {
+    fn eq(&self, other: &Target) -> bool {
+        self.doc == other.doc
+    }
+}
+
+impl serde::Serialize for Target {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        self.doc.serialize(ser)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Target {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Target, D::Error> {
+        Value::deserialize(d).map(Target::new)
+    }
+}
 
 /// What a target ARN names, as far as delivery is concerned.
 #[derive(Debug, Clone, PartialEq)]
@@ -267,8 +331,8 @@ impl Events {
                 .iter_mut()
                 .find(|x| s(x, "Id") == Some(id.as_str()))
             {
-                Some(slot) => *slot = Arc::new(t),
-                None => r.targets.push(Arc::new(t)),
+                Some(slot) => *slot = Arc::new(Target::new(t)),
+                None => r.targets.push(Arc::new(Target::new(t))),
             }
         }
         if r.targets.len() > MAX_TARGETS_PER_RULE {
@@ -327,7 +391,7 @@ impl Events {
         let mut items: Vec<(String, Value)> = rule
             .targets
             .iter()
-            .map(|t| (s(t, "Id").unwrap_or_default().to_string(), (**t).clone()))
+            .map(|t| (t.id.clone(), t.doc().clone()))
             .collect();
         items.sort_by(|a, b| a.0.cmp(&b.0));
         let (targets, next) = crate::util::page(&items, input)?;
@@ -342,6 +406,27 @@ impl Events {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn targets_know_what_delivery_reads() {
+        let t = Target::new(json!({"Id": "a", "Arn": "arn:aws:sns:us-east-1:111122223333:t"}));
+        assert_eq!(
+            (t.id.as_str(), t.verbatim, t.batch_topic),
+            ("a", true, true)
+        );
+        let fifo =
+            Target::new(json!({"Id": "f", "Arn": "arn:aws:sns:us-east-1:111122223333:t.fifo"}));
+        assert!(!fifo.batch_topic);
+        let logs = Target::new(
+            json!({"Id": "l", "Arn": "arn:aws:logs:us-east-1:111122223333:log-group:g", "InputPath": "$.detail"}),
+        );
+        assert!(!logs.batch_topic && !logs.verbatim);
+        let stored = serde_json::to_string(&vec![Arc::new(t.clone())]).unwrap();
+        assert_eq!(stored, format!("[{}]", t.doc()));
+        let back: Vec<Arc<Target>> = serde_json::from_str(&stored).unwrap();
+        assert_eq!(*back[0], t);
+        assert_eq!(back[0].id, "a");
+    }
 
     #[test]
     fn classifies_target_arns() {
