@@ -3,7 +3,8 @@
 //! values and wildcard affixes, a sorted list of exact numbers and a range list — so a leaf value
 //! finds the triggers it satisfies by lookup, whatever the number of rules. `Entry` is one indexed
 //! condition; `entry_holds` tests one directly (for a rule's other clauses, checked only once its
-//! trigger fired).
+//! trigger fired). String keys of up to 16 bytes are held inline (`StrMap`), and a node keeps a
+//! bitmask of its children's name lengths, so most event member names are ruled out unread.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};

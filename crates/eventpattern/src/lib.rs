@@ -8,7 +8,8 @@
 //! tests: numbers, ranges, wildcards, CIDR, case folding), `eval` (the reference semantics of one
 //! pattern), `matcher` (the compiled many-rule matcher), `index` (its per-field trigger index),
 //! `num` (event numbers read in one pass, compared by approximation where that is safe), `scan`
-//! (its byte scanner and pruned event copy).
+//! (its byte scanner and pruned event copy), `bits` (64-byte quote and bracket masks the scanner
+//! finds string ends and skips containers with).
 
 mod bits;
 mod eval;

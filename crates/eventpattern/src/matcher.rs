@@ -9,7 +9,8 @@
 //! but the result), as long as the event is *regular* (no object inside an array, no repeated
 //! name, at mentioned paths — there AWS's per-element consistency could tell otherwise); the rest
 //! are confirmed by the reference evaluator (`eval`) over a pruned copy of the event that holds
-//! only the fields some rule mentions.
+//! only the fields some rule mentions. Equal check clauses of different rules (same field, same
+//! conditions) share an id, so each is decided at most once per event.
 
 use std::collections::HashMap;
 use std::hash::Hash;
