@@ -7,7 +7,9 @@
 //! - [`unordered`]: for queries whose answer does not depend on event order (a count), every
 //!   wanted block of every partition is a task; the caller and helper threads take tasks from a
 //!   shared counter, each decoding its block into its own reused [`Lean`] buffers (only the columns
-//!   a count needs, message text not copied) and evaluating it right there.
+//!   a count needs, message text not copied) and evaluating it right there. Blocks are read
+//!   through a read-only map of their segment file ([`Segment::map`], one map per thread at a
+//!   time), so the compressed bytes are decoded where the page cache holds them.
 
 use std::fs::File;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -17,7 +19,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::columns::{Columns, Lean};
-use super::segment::Segment;
+use super::segment::{Mapped, Segment};
 use super::{PartSnap, StorageError};
 
 /// Scans of at least this many compressed bytes are pipelined.
@@ -132,32 +134,32 @@ pub fn unordered(
     let stop = AtomicBool::new(false);
     let failed: Mutex<Option<StorageError>> = Mutex::new(None);
     let work = || {
-        let (mut lean, mut buf) = (Lean::default(), Vec::new());
-        // the file of the segment this thread read last
-        let mut open: Option<(&Segment, Option<File>)> = None;
+        let mut lean = Lean::default();
+        // the segment this thread read last, mapped (None: removed meanwhile)
+        let mut open: Option<(&Segment, Option<Mapped>)> = None;
         while !stop.load(Ordering::Relaxed) {
             let Some(&(tag, seg, k)) = tasks.get(next.fetch_add(1, Ordering::Relaxed)) else {
                 return;
             };
             if open.as_ref().is_none_or(|(s, _)| !std::ptr::eq(*s, seg)) {
-                let file = match File::open(&seg.path) {
-                    Ok(f) => Some(f),
+                // unmap the previous segment first: a thread holds one map at a time
+                drop(open.take());
+                match seg.map() {
                     // expired or deleted meanwhile: reads as empty, as in Segment::scan
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                    Ok(map) => open = Some((seg, map)),
                     Err(e) => {
-                        *failed.lock() = Some(e.into());
+                        failed.lock().get_or_insert(e);
                         stop.store(true, Ordering::Relaxed);
                         return;
                     }
-                };
-                open = Some((seg, file));
+                }
             }
-            let Some((_, Some(file))) = &open else {
+            let Some((_, Some(map))) = &open else {
                 continue;
             };
             let b = &seg.blocks[k];
             let inside = b.min_ts >= start && b.max_ts < end;
-            if let Err(e) = seg.read_lean(file, k, &mut lean, &mut buf, !inside) {
+            if let Err(e) = seg.read_lean_mapped(map, k, &mut lean, !inside) {
                 failed.lock().get_or_insert(e);
                 stop.store(true, Ordering::Relaxed);
                 return;

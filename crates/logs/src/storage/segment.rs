@@ -14,6 +14,11 @@
 //! A segment covers a range of segment numbers of its partition (`N.seg` covers `N..=N`, a merged
 //! `A-B.seg` covers `A..=B`, see [`super::compact`]). A segment replaced by a merge is marked
 //! obsolete and its file is removed when the last scan holding it lets go.
+//!
+//! Reads: ordered scans `pread` spans of blocks; the parallel count reads blocks through a
+//! read-only memory map of the file ([`Segment::map`]), so lz4 decodes straight from the page
+//! cache without copying the compressed bytes first. That is sound because a segment file never
+//! changes once renamed into place (see [`Segment::map`]).
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -382,17 +387,92 @@ impl Segment {
         with_ts: bool,
     ) -> Result<(), StorageError> {
         self.read_checked(file, k, buf)?;
+        self.decode_lean(buf, lean, with_ts)
+    }
+
+    /// Decode a checked block payload into `lean` (timestamps only if `with_ts`).
+    fn decode_lean(
+        &self,
+        payload: &[u8],
+        lean: &mut Lean,
+        with_ts: bool,
+    ) -> Result<(), StorageError> {
         if self.format == 1 {
-            decompress_into(buf, &mut lean.raw)?;
+            decompress_into(payload, &mut lean.raw)?;
             return lean.decode(with_ts);
         }
-        let (a, b) = split_payload(buf)?;
+        let (a, b) = split_payload(payload)?;
         decompress_into(a, &mut lean.raw)?;
         if with_ts {
             decompress_into(b, &mut lean.rest)?;
         }
         lean.decode_split(with_ts)
     }
+
+    /// Map this segment's file read-only for [`Segment::read_lean_mapped`]; `None` when the file
+    /// was removed meanwhile (an expired partition or a deleted group: it reads as empty, as in
+    /// [`Segment::scan`]). A file shorter than its block index is an error, never a fault.
+    ///
+    /// The map stays valid when the file is removed while mapped (unlinking keeps the inode and
+    /// its pages until the last map goes). What a map must never see is a file changing under
+    /// it, and segment files do not: they are written under a temporary name, fsynced and renamed
+    /// into place, then only read and finally unlinked; nothing in opsloop opens them for
+    /// writing again or truncates them. Blocks are CRC-checked before they are decoded, as with
+    /// `pread`.
+    #[allow(unsafe_code)]
+    pub fn map(&self) -> Result<Option<Mapped>, StorageError> {
+        let file = match File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        if file.metadata()?.len() < self.bytes {
+            return Err(StorageError::Corrupt("segment block truncated"));
+        }
+        // SAFETY: the file is a segment, immutable once in place (see above), so the mapped
+        // bytes cannot change or shrink while the map lives; the map is read-only and only ever
+        // read through the `&[u8]` it derefs to, with every block's bounds checked against it.
+        let map = unsafe {
+            memmap2::MmapOptions::new()
+                .len(self.bytes as usize)
+                .map(&file)?
+        };
+        Ok(Some(Mapped { map }))
+    }
+
+    /// Decode block `k` into `lean` (timestamps only if `with_ts`) from `map`, this segment's
+    /// file mapped by [`Segment::map`]: no copy of the compressed bytes.
+    pub fn read_lean_mapped(
+        &self,
+        map: &Mapped,
+        k: usize,
+        lean: &mut Lean,
+        with_ts: bool,
+    ) -> Result<(), StorageError> {
+        let b = self
+            .blocks
+            .get(k)
+            .ok_or(StorageError::Corrupt("segment block index"))?;
+        let at = b.offset as usize + HEADER;
+        let payload = map
+            .map
+            .get(at..at + b.clen as usize)
+            .ok_or(StorageError::Corrupt("segment block truncated"))?;
+        // decompress first, then check the CRC: the decoder is the first to touch the mapped
+        // bytes, so it (not the CRC) pays for bringing them into the cache, and the CRC then reads
+        // them hot. The decoder is safe on any input; a block that fails the CRC is an error
+        // whatever it decoded to.
+        let decoded = self.decode_lean(payload, lean, with_ts);
+        if crc32fast::hash(payload) != b.crc {
+            return Err(StorageError::Corrupt("segment block checksum"));
+        }
+        decoded
+    }
+}
+
+/// A segment file mapped read-only ([`Segment::map`]); unmapped when dropped.
+pub struct Mapped {
+    map: memmap2::Mmap,
 }
 
 impl Drop for Segment {
@@ -589,6 +669,7 @@ mod tests {
             .unwrap();
             assert_eq!(all, c, "format {}", seg.format);
             let file = File::open(&seg.path).unwrap();
+            let map = seg.map().unwrap().unwrap();
             let (mut buf, mut lean) = (Vec::new(), Lean::default());
             let mut text = Vec::new();
             let mut ends = 0;
@@ -604,6 +685,13 @@ mod tests {
                     assert_eq!(lean.ends, cols.ends);
                     assert_eq!(lean.text(), &cols.text[..]);
                     assert_eq!(lean.ts, if with_ts { cols.ts.clone() } else { Vec::new() });
+                    // the same through a map of the file
+                    let mut mapped = Lean::default();
+                    seg.read_lean_mapped(&map, k, &mut mapped, with_ts).unwrap();
+                    assert_eq!(
+                        (&mapped.stream, &mapped.ends, mapped.text(), &mapped.ts),
+                        (&lean.stream, &lean.ends, lean.text(), &lean.ts)
+                    );
                 }
                 text.extend_from_slice(lean.text());
                 ends += lean.len();
@@ -627,6 +715,43 @@ mod tests {
         assert_eq!((seg.first, seg.last), (2, 4));
         let (mut cols, mut raw) = (Columns::default(), Vec::new());
         assert!(seg.scan(0, 10, &mut cols, &mut raw, &mut |_| true).is_err());
+    }
+
+    #[test]
+    fn maps_outlive_removal_and_check_their_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Columns::default();
+        for i in 0..20_000i64 {
+            c.push(i, i, i as u64, 1, format!("mapped {i} ERROR").as_bytes());
+        }
+        let path = dir.path().join("00000001.seg");
+        let seg = Segment::write(&path, &c, 1, 1).unwrap();
+        let map = seg.map().unwrap().unwrap();
+        // removed while mapped (an expired partition): the map still reads every block
+        fs::remove_file(&path).unwrap();
+        let (mut lean, mut n) = (Lean::default(), 0);
+        for k in 0..seg.blocks.len() {
+            seg.read_lean_mapped(&map, k, &mut lean, false).unwrap();
+            n += lean.len();
+        }
+        assert_eq!(n, 20_000);
+        assert!(seg
+            .read_lean_mapped(&map, seg.blocks.len(), &mut lean, false)
+            .is_err());
+        drop(map);
+        // a removed file maps as nothing (reads as empty)
+        assert!(seg.map().unwrap().is_none());
+        // a file shorter than its index is an error, not a fault; a flipped byte fails the CRC
+        let seg = Segment::write(&path, &c, 1, 1).unwrap();
+        let data = fs::read(&path).unwrap();
+        fs::write(&path, &data[..data.len() - 3]).unwrap();
+        assert!(seg.map().is_err());
+        let mut bad = data.clone();
+        bad[seg.blocks[1].offset as usize + HEADER + 10] ^= 0x40;
+        fs::write(&path, &bad).unwrap();
+        let map = seg.map().unwrap().unwrap();
+        assert!(seg.read_lean_mapped(&map, 0, &mut lean, true).is_ok());
+        assert!(seg.read_lean_mapped(&map, 1, &mut lean, true).is_err());
     }
 
     /// Texts like the ones blocks hold: repetitive log lines, random bytes, empty, tiny.
