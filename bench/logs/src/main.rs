@@ -69,6 +69,11 @@ struct Cli {
     /// Run only the scan query (not the one-hour window or the seed queries).
     #[arg(long)]
     scan_only: bool,
+    /// Milliseconds between GetQueryResults polls while the scan query runs (its time is
+    /// StartQuery sent to `Complete` received, so a coarser poll adds up to this much; a finer
+    /// one costs the server CPU the scan competes for).
+    #[arg(long, default_value_t = 5)]
+    poll_ms: u64,
 }
 
 /// One line of the results table.
@@ -98,6 +103,67 @@ fn main() -> Result<()> {
 
 fn mb_s(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / 1e6 / d.as_secs_f64()
+}
+
+/// Run `q` over the bench group as the scan measurement does: StartQuery, then GetQueryResults
+/// every `poll_ms` until `Complete` (calling `during` between polls); returns the last answer and
+/// the time from StartQuery sent to `Complete` received.
+async fn scan_query(
+    c: &mut LogsClient,
+    q: &str,
+    start_s: i64,
+    end_s: i64,
+    poll_ms: u64,
+    mut during: impl FnMut(),
+) -> Result<(Value, Duration)> {
+    let t = Instant::now();
+    let started = c
+        .call(
+            "StartQuery",
+            &json!({"logGroupName": GROUP, "queryString": q, "startTime": start_s, "endTime": end_s, "limit": 10000}),
+        )
+        .await?;
+    let id = started["queryId"].clone();
+    loop {
+        let r = c.call("GetQueryResults", &json!({"queryId": id})).await?;
+        match r["status"].as_str().unwrap_or_default() {
+            "Running" | "Scheduled" => {
+                during();
+                tokio::time::sleep(Duration::from_millis(poll_ms)).await;
+            }
+            "Complete" => return Ok((r, t.elapsed())),
+            other => bail!("query {q:?} ended {other}: {r}"),
+        }
+    }
+}
+
+/// The `RssAnon` of `pid` in KiB (0 if unreadable).
+fn rss_anon_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("RssAnon:"))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+/// CPU seconds (user + system) of this process's waited-for children (`/proc/self/stat` fields
+/// 16 and 17).
+fn children_cpu_seconds(tck: u64) -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let Some(close) = stat.rfind(')') else {
+        return 0.0;
+    };
+    let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+    // the slice starts at field 3: fields 16/17 are at indexes 13/14
+    let ticks: u64 = [13, 14]
+        .iter()
+        .filter_map(|i| f.get(*i)?.parse::<u64>().ok())
+        .sum();
+    ticks as f64 / tck as f64
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -158,6 +224,9 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
     rg(&text)?;
     let mut rg_times = Vec::new();
     let mut rg_count = 0;
+    // clock ticks per second (asked first: `getconf` is a child too)
+    let tck = procs::clk_tck().max(1);
+    let rg_cpu0 = children_cpu_seconds(tck);
     for _ in 0..cli.rounds {
         let (n, d) = rg(&text)?;
         rg_count = n;
@@ -170,6 +239,8 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
         );
     }
     let rg_best = *rg_times.iter().min().unwrap_or(&Duration::ZERO);
+    // CPU seconds of the waited-for rg runs (10 ms ticks: summed over the rounds)
+    let rg_cpu = (children_cpu_seconds(tck) - rg_cpu0) / cli.rounds.max(1) as f64;
 
     // 3. the server
     let data = cli.work_dir.join("data");
@@ -197,19 +268,27 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
     let pid = server.pid();
     let idle_rss = procs::vm_rss_kib(pid).unwrap_or(0);
     let mut peak = idle_rss;
+    // anonymous memory apart: the scan maps segment files, whose page-cache pages count in VmRSS
+    // while mapped
+    let idle_anon = rss_anon_kib(pid);
+    let mut peak_anon = idle_anon;
     let mut times = Vec::new();
     let mut last = Value::Null;
     let q = "filter @message like /ERROR/ | stats count()";
+    let cpu0 = procs::cpu_seconds(pid).unwrap_or(0.0);
     for _ in 0..cli.rounds {
-        let (r, d) = c
-            .run_query(GROUP, q, start_s, end_s, || {
-                peak = peak.max(procs::vm_rss_kib(pid).unwrap_or(0));
-            })
-            .await?;
+        let (r, d) = scan_query(&mut c, q, start_s, end_s, cli.poll_ms, || {
+            peak = peak.max(procs::vm_rss_kib(pid).unwrap_or(0));
+            peak_anon = peak_anon.max(rss_anon_kib(pid));
+        })
+        .await?;
         peak = peak.max(procs::vm_rss_kib(pid).unwrap_or(0));
+        peak_anon = peak_anon.max(rss_anon_kib(pid));
         times.push(d);
         last = r;
     }
+    // server CPU seconds per scan, request handling included (10 ms ticks: summed over the rounds)
+    let scan_cpu = (procs::cpu_seconds(pid).unwrap_or(0.0) - cpu0) / cli.rounds.max(1) as f64;
     let count: u64 = last["results"][0][0]["value"]
         .as_str()
         .and_then(|v| v.parse().ok())
@@ -242,11 +321,22 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
         ),
     ));
     rows.push(Row(
+        "CPU seconds per run (scan: the server's; rg: its own)".into(),
+        format!(
+            "scan **{scan_cpu:.3}** CPU-s ({:.3} per 512 MB), rg **{rg_cpu:.3}** CPU-s ({:.3} per 512 MB); CPU ratio {:.2}x",
+            scan_cpu * 512e6 / g.bytes as f64,
+            rg_cpu * 512e6 / g.bytes as f64,
+            scan_cpu / rg_cpu.max(1e-9)
+        ),
+    ));
+    rows.push(Row(
         "server RSS during the scan query".into(),
         format!(
-            "{:.1} MB peak (idle after restart {:.1} MB)",
+            "{:.1} MB peak (idle after restart {:.1} MB); anonymous {:.1} MB peak (idle {:.1} MB)",
             peak as f64 / 1024.0,
-            idle_rss as f64 / 1024.0
+            idle_rss as f64 / 1024.0,
+            peak_anon as f64 / 1024.0,
+            idle_anon as f64 / 1024.0
         ),
     ));
     if count != rg_count {
