@@ -304,7 +304,8 @@ fn special(b: u8) -> bool {
 /// (a branch-free test per 16-byte block, which the compiler turns into vector compares).
 fn special_at(s: &[u8]) -> usize {
     let mut i = 0;
-    while let Some(block) = s.get(i..i + 16) {
+    // a fixed-size block, so the test compiles to vector compares and one mask
+    while let Some(block) = s.get(i..i + 16).and_then(|b| <&[u8; 16]>::try_from(b).ok()) {
         if block.iter().fold(false, |any, &b| {
             any | (b == b'"') | (b == b'\\') | (b < 0x20)
         }) {
@@ -361,6 +362,16 @@ impl<'a> Cursor<'a> {
         }
         self.i += k + 1;
         Some(&rest[..k])
+    }
+
+    /// Whether the next token (after whitespace) is exactly `lit`; consumed if so.
+    fn literal(&mut self, lit: &[u8]) -> bool {
+        self.ws();
+        let hit = self.b[self.i..].starts_with(lit);
+        if hit {
+            self.i += lit.len();
+        }
+        hit
     }
 
     /// An object key and its colon.
@@ -457,7 +468,15 @@ impl<'a> Cursor<'a> {
         let start = cols.text.len();
         let (mut ts, mut message) = (None, false);
         loop {
-            match self.key()? {
+            // the two members as SDKs write them, else the general key
+            let key: &[u8] = if self.literal(b"\"timestamp\":") {
+                b"timestamp"
+            } else if self.literal(b"\"message\":") {
+                b"message"
+            } else {
+                self.key()?
+            };
+            match key {
                 b"timestamp" => once_opt(&mut ts, self.digits()?)?,
                 b"message" if !message => {
                     self.string_into(&mut cols.text)?;
