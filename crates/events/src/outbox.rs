@@ -7,6 +7,11 @@
 //! records to the dispatcher. Many concurrent PutEvents calls therefore share one fsync. Deleting
 //! delivered records and writing retry rows go through the same thread and batches.
 //!
+//! Writes nobody waits for ([`Writer::write_later`]: deleting delivered records and finished retry
+//! rows) do not get a commit of their own: they ride along with the next commit someone waits for,
+//! or are written after at most [`DEFER`] (or once [`DEFER_MAX_OPS`] have gathered, or at stop).
+//! Losing them in a crash only means delivering those events again (at least once).
+//!
 //! Layout: `events.outbox` key `<13-digit ms><10-digit sequence>` → JSON [`Record`]; the key sorts
 //! by acceptance time and is unique (the sequence restarts with the process, the milliseconds move on).
 
@@ -22,6 +27,10 @@ use crate::util::{now_ms, T_OUTBOX};
 
 /// Most messages folded into one commit.
 const MAX_GROUP: usize = 4096;
+/// Longest a write nobody waits for is held back for a commit to ride along with.
+pub const DEFER: std::time::Duration = std::time::Duration::from_millis(100);
+/// Most held-back writes before they are written anyway.
+pub const DEFER_MAX_OPS: usize = 4096;
 
 /// One accepted event and the rules (of its bus) it matched.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -94,6 +103,7 @@ enum Msg {
 /// Handle of the writer thread.
 pub struct Writer {
     tx: parking_lot::Mutex<mpsc::Sender<Msg>>,
+    thread: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Writer {
@@ -103,12 +113,13 @@ impl Writer {
         dispatch: tmpsc::UnboundedSender<Committed>,
     ) -> Result<Writer, String> {
         let (tx, rx) = mpsc::channel::<Msg>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("events-outbox".into())
             .spawn(move || run(control, rx, dispatch))
             .map_err(|e| e.to_string())?;
         Ok(Writer {
             tx: parking_lot::Mutex::new(tx),
+            thread: parking_lot::Mutex::new(Some(thread)),
         })
     }
 
@@ -135,7 +146,8 @@ impl Writer {
             .map_err(|_| "the outbox writer has stopped".to_string())?
     }
 
-    /// Write `ops` with the next batch, without waiting (deletes of finished work).
+    /// Write `ops` with a later batch, without waiting (deletes of finished work; see the module
+    /// documentation for how long they may be held back).
     pub fn write_later(&self, ops: Vec<WriteOp>) {
         if !ops.is_empty() {
             let _ = self.send(Msg::Commit {
@@ -146,8 +158,14 @@ impl Writer {
         }
     }
 
+    /// Write what is held back and stop the thread (waits for it).
     pub fn stop(&self) {
         let _ = self.send(Msg::Stop);
+        if let Some(t) = self.thread.lock().take() {
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
+        }
     }
 }
 
@@ -157,8 +175,25 @@ fn run(
     dispatch: tmpsc::UnboundedSender<Committed>,
 ) {
     let mut seq: u64 = 0;
+    // Writes nobody waits for, held back for the next commit (oldest first).
+    let mut deferred: Vec<WriteOp> = Vec::new();
     loop {
-        let Ok(first) = rx.recv() else { return };
+        let first = if deferred.is_empty() {
+            rx.recv().ok()
+        } else {
+            match rx.recv_timeout(DEFER) {
+                Ok(m) => Some(m),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    write_deferred(control.as_ref(), &mut deferred);
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => None,
+            }
+        };
+        let Some(first) = first else {
+            write_deferred(control.as_ref(), &mut deferred);
+            return;
+        };
         let mut msgs = vec![first];
         while msgs.len() < MAX_GROUP {
             match rx.try_recv() {
@@ -166,7 +201,7 @@ fn run(
                 Err(_) => break,
             }
         }
-        let mut ops = Vec::new();
+        let mut ops = std::mem::take(&mut deferred);
         let mut records = Vec::new();
         let mut replies = Vec::new();
         let mut stop = false;
@@ -194,6 +229,11 @@ fn run(
                 }
             }
         }
+        // Nobody waits for this group: hold it back for a commit someone waits for.
+        if records.is_empty() && replies.is_empty() && !stop && ops.len() < DEFER_MAX_OPS {
+            deferred = ops;
+            continue;
+        }
         let result = if ops.is_empty() {
             Ok(())
         } else {
@@ -213,6 +253,16 @@ fn run(
         if stop {
             return;
         }
+    }
+}
+
+/// Write the held-back writes now (a failure only leaves work to be done again after a restart).
+fn write_deferred(control: &dyn ControlStore, deferred: &mut Vec<WriteOp>) {
+    if deferred.is_empty() {
+        return;
+    }
+    if let Err(e) = control.batch(std::mem::take(deferred)) {
+        tracing::error!(error = %e, "events outbox: cannot write finished work");
     }
 }
 
@@ -298,5 +348,49 @@ mod tests {
         w.commit(None, vec![]).await.unwrap();
         assert_eq!(load(store.as_ref()).unwrap().len(), 49);
         w.stop();
+    }
+
+    #[tokio::test]
+    async fn writes_nobody_waits_for_are_held_back_then_written() {
+        let store: Arc<dyn ControlStore> = Arc::new(SqliteStore::memory().unwrap());
+        let (tx, _rx) = tmpsc::unbounded_channel();
+        let w = Writer::spawn(store.clone(), tx).unwrap();
+        for i in 0..3 {
+            w.commit(
+                Some(Arc::new(Record {
+                    accepted_ms: i,
+                    items: vec![],
+                })),
+                vec![],
+            )
+            .await
+            .unwrap();
+        }
+        let keys: Vec<String> = load(store.as_ref())
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        let delete = |k: &String| {
+            vec![WriteOp::Delete {
+                table: T_OUTBOX.into(),
+                key: k.clone(),
+            }]
+        };
+        // alone: written once DEFER has passed
+        w.write_later(delete(&keys[0]));
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while load(store.as_ref()).unwrap().len() != 2 {
+            assert!(std::time::Instant::now() < end, "held back for good");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        // with a commit someone waits for: written by it
+        w.write_later(delete(&keys[1]));
+        w.commit(None, vec![]).await.unwrap();
+        assert_eq!(load(store.as_ref()).unwrap().len(), 1);
+        // at stop: written before the thread ends
+        w.write_later(delete(&keys[2]));
+        w.stop();
+        assert_eq!(load(store.as_ref()).unwrap().len(), 0);
     }
 }
