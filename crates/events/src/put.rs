@@ -240,7 +240,13 @@ impl Events {
             });
             match built {
                 Ok((account, region, bus, event)) => {
-                    results.push(json!({ "EventId": event_id(event.text()) }));
+                    // Built directly: `json!` serializes each value into a document first.
+                    let mut r = serde_json::Map::with_capacity(1);
+                    r.insert(
+                        "EventId".into(),
+                        Value::String(event_id(event.text()).into()),
+                    );
+                    results.push(Value::Object(r));
                     let rules = self.registry.matching_json(
                         &account,
                         &region,
@@ -262,7 +268,10 @@ impl Events {
             }
         }
         self.accept(accepted, now, true).await?;
-        Ok(json!({ "FailedEntryCount": failed, "Entries": results }))
+        let mut out = serde_json::Map::with_capacity(2);
+        out.insert("FailedEntryCount".into(), Value::from(failed));
+        out.insert("Entries".into(), Value::Array(results));
+        Ok(Value::Object(out))
     }
 
     /// May the caller put events on this bus? (Another account's bus needs its policy's consent.)
