@@ -8,8 +8,9 @@
 //!   wanted block of every partition is a task; the caller and helper threads take tasks from a
 //!   shared counter, each decoding its block into its own reused [`Lean`] buffers (only the columns
 //!   a count needs, message text not copied) and evaluating it right there. Blocks are read
-//!   through a read-only map of their segment file ([`Segment::map`], one map per thread at a
-//!   time), so the compressed bytes are decoded where the page cache holds them.
+//!   through read-only maps of windows of their segment file ([`Segment::map_window`], one
+//!   window per thread at a time), so the compressed bytes are decoded where the page cache
+//!   holds them.
 
 use std::fs::File;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -135,18 +136,19 @@ pub fn unordered(
     let failed: Mutex<Option<StorageError>> = Mutex::new(None);
     let work = || {
         let mut lean = Lean::default();
-        // the segment this thread read last, mapped (None: removed meanwhile)
-        let mut open: Option<(&Segment, Option<Mapped>)> = None;
+        // the segment this thread read last, its file (None: removed meanwhile) and the window
+        // of it mapped now
+        let mut open: Option<(&Segment, Option<File>)> = None;
+        let mut window: Option<Mapped> = None;
         while !stop.load(Ordering::Relaxed) {
             let Some(&(tag, seg, k)) = tasks.get(next.fetch_add(1, Ordering::Relaxed)) else {
                 return;
             };
             if open.as_ref().is_none_or(|(s, _)| !std::ptr::eq(*s, seg)) {
-                // unmap the previous segment first: a thread holds one map at a time
-                drop(open.take());
-                match seg.map() {
+                window = None;
+                match seg.open_file() {
                     // expired or deleted meanwhile: reads as empty, as in Segment::scan
-                    Ok(map) => open = Some((seg, map)),
+                    Ok(file) => open = Some((seg, file)),
                     Err(e) => {
                         failed.lock().get_or_insert(e);
                         stop.store(true, Ordering::Relaxed);
@@ -154,7 +156,22 @@ pub fn unordered(
                     }
                 }
             }
-            let Some((_, Some(map))) = &open else {
+            let Some((_, Some(file))) = &open else {
+                continue;
+            };
+            if !window.as_ref().is_some_and(|w| w.covers(k)) {
+                // unmap the old window first: a thread holds one at a time
+                drop(window.take());
+                match seg.map_window(file, k) {
+                    Ok(w) => window = Some(w),
+                    Err(e) => {
+                        failed.lock().get_or_insert(e);
+                        stop.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            }
+            let Some(map) = &window else {
                 continue;
             };
             let b = &seg.blocks[k];
