@@ -115,7 +115,7 @@ fn line(
         return (false, true, None);
     }
     if roll < 180 {
-        let kind = if rng.next_u64() % 2 == 0 {
+        let kind = if rng.next_u64().is_multiple_of(2) {
             "START"
         } else {
             "END"
