@@ -7,10 +7,7 @@
 //! - [`unordered`]: for queries whose answer does not depend on event order (a count), every
 //!   wanted block of every partition is a task; the caller and helper threads take tasks from a
 //!   shared counter, each decoding its block into its own reused [`Lean`] buffers (only the columns
-//!   a count needs, message text not copied) and evaluating it right there. Blocks are read
-//!   through read-only maps of windows of their segment file ([`Segment::map_window`], one
-//!   window per thread at a time), so the compressed bytes are decoded where the page cache
-//!   holds them.
+//!   a count needs, message text not copied) and evaluating it right there.
 
 use std::fs::File;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -20,7 +17,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::columns::{Columns, Lean};
-use super::segment::{Mapped, Segment};
+use super::segment::Segment;
 use super::{PartSnap, StorageError};
 
 /// Scans of at least this many compressed bytes are pipelined.
@@ -135,48 +132,32 @@ pub fn unordered(
     let stop = AtomicBool::new(false);
     let failed: Mutex<Option<StorageError>> = Mutex::new(None);
     let work = || {
-        let mut lean = Lean::default();
-        // the segment this thread read last, its file (None: removed meanwhile) and the window
-        // of it mapped now
+        let (mut lean, mut buf) = (Lean::default(), Vec::new());
+        // the file of the segment this thread read last
         let mut open: Option<(&Segment, Option<File>)> = None;
-        let mut window: Option<Mapped> = None;
         while !stop.load(Ordering::Relaxed) {
             let Some(&(tag, seg, k)) = tasks.get(next.fetch_add(1, Ordering::Relaxed)) else {
                 return;
             };
             if open.as_ref().is_none_or(|(s, _)| !std::ptr::eq(*s, seg)) {
-                window = None;
-                match seg.open_file() {
+                let file = match File::open(&seg.path) {
+                    Ok(f) => Some(f),
                     // expired or deleted meanwhile: reads as empty, as in Segment::scan
-                    Ok(file) => open = Some((seg, file)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
                     Err(e) => {
-                        failed.lock().get_or_insert(e);
+                        *failed.lock() = Some(e.into());
                         stop.store(true, Ordering::Relaxed);
                         return;
                     }
-                }
+                };
+                open = Some((seg, file));
             }
             let Some((_, Some(file))) = &open else {
                 continue;
             };
-            if !window.as_ref().is_some_and(|w| w.covers(k)) {
-                // unmap the old window first: a thread holds one at a time
-                drop(window.take());
-                match seg.map_window(file, k) {
-                    Ok(w) => window = Some(w),
-                    Err(e) => {
-                        failed.lock().get_or_insert(e);
-                        stop.store(true, Ordering::Relaxed);
-                        return;
-                    }
-                }
-            }
-            let Some(map) = &window else {
-                continue;
-            };
             let b = &seg.blocks[k];
             let inside = b.min_ts >= start && b.max_ts < end;
-            if let Err(e) = seg.read_lean_mapped(map, k, &mut lean, !inside) {
+            if let Err(e) = seg.read_lean(file, k, &mut lean, &mut buf, !inside) {
                 failed.lock().get_or_insert(e);
                 stop.store(true, Ordering::Relaxed);
                 return;

@@ -14,11 +14,6 @@
 //! A segment covers a range of segment numbers of its partition (`N.seg` covers `N..=N`, a merged
 //! `A-B.seg` covers `A..=B`, see [`super::compact`]). A segment replaced by a merge is marked
 //! obsolete and its file is removed when the last scan holding it lets go.
-//!
-//! Reads: ordered scans `pread` spans of blocks; the parallel count reads blocks through
-//! read-only memory maps of windows of the file ([`Segment::map_window`]), so lz4 decodes straight
-//! from the page cache without copying the compressed bytes first. That is sound because a segment
-//! file never changes once renamed into place (see [`Segment::map_window`]).
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -387,140 +382,16 @@ impl Segment {
         with_ts: bool,
     ) -> Result<(), StorageError> {
         self.read_checked(file, k, buf)?;
-        self.decode_lean(buf, lean, with_ts)
-    }
-
-    /// Decode a checked block payload into `lean` (timestamps only if `with_ts`).
-    fn decode_lean(
-        &self,
-        payload: &[u8],
-        lean: &mut Lean,
-        with_ts: bool,
-    ) -> Result<(), StorageError> {
         if self.format == 1 {
-            decompress_into(payload, &mut lean.raw)?;
+            decompress_into(buf, &mut lean.raw)?;
             return lean.decode(with_ts);
         }
-        let (a, b) = split_payload(payload)?;
+        let (a, b) = split_payload(buf)?;
         decompress_into(a, &mut lean.raw)?;
         if with_ts {
             decompress_into(b, &mut lean.rest)?;
         }
         lean.decode_split(with_ts)
-    }
-
-    /// Open this segment's file for [`Segment::map_window`]; `None` when it was removed
-    /// meanwhile (an expired partition or a deleted group: it reads as empty, as in
-    /// [`Segment::scan`]). A file shorter than its block index is an error.
-    pub fn open_file(&self) -> Result<Option<File>, StorageError> {
-        let file = match File::open(&self.path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        if file.metadata()?.len() < self.bytes {
-            return Err(StorageError::Corrupt("segment block truncated"));
-        }
-        Ok(Some(file))
-    }
-
-    /// Map read-only the part of `file` (this segment's, from [`Segment::open_file`]) that holds
-    /// block `k` and the blocks after it, up to [`MAP_WINDOW`] bytes (at least block `k`), for
-    /// [`Segment::read_lean_mapped`]. Windows keep what a scan maps (and what its RSS shows of
-    /// the page cache) small.
-    ///
-    /// The map stays valid when the file is removed while mapped (unlinking keeps the inode and
-    /// its pages until the last map goes). What a map must never see is a file changing under
-    /// it, and segment files do not: they are written under a temporary name, fsynced and renamed
-    /// into place, then only read and finally unlinked; nothing in opsloop opens them for
-    /// writing again or truncates them. Every block is CRC-checked, as with `pread`.
-    #[allow(unsafe_code)]
-    pub fn map_window(&self, file: &File, k: usize) -> Result<Mapped, StorageError> {
-        let first = self
-            .blocks
-            .get(k)
-            .ok_or(StorageError::Corrupt("segment block index"))?;
-        let base = first.offset;
-        let end_of = |b: &BlockMeta| b.offset + (HEADER as u64) + u64::from(b.clen);
-        let mut last = k;
-        while let Some(b) = self.blocks.get(last + 1) {
-            if end_of(b) - base > MAP_WINDOW {
-                break;
-            }
-            last += 1;
-        }
-        let end = end_of(&self.blocks[last]);
-        if end > self.bytes || file.metadata()?.len() < end {
-            return Err(StorageError::Corrupt("segment block truncated"));
-        }
-        // SAFETY: the file is a segment, immutable once in place (see above), so the mapped
-        // bytes cannot change or shrink while the map lives (its length was checked just now);
-        // the map is read-only and only ever read through the `&[u8]` it derefs to, with every
-        // block's bounds checked against it.
-        let map = unsafe {
-            memmap2::MmapOptions::new()
-                .offset(base)
-                .len((end - base) as usize)
-                .map(file)?
-        };
-        Ok(Mapped {
-            map,
-            base,
-            first: k,
-            last,
-        })
-    }
-
-    /// Decode block `k` into `lean` (timestamps only if `with_ts`) from `map`, a window of this
-    /// segment's file holding it ([`Segment::map_window`], [`Mapped::covers`]): no copy of the
-    /// compressed bytes.
-    pub fn read_lean_mapped(
-        &self,
-        map: &Mapped,
-        k: usize,
-        lean: &mut Lean,
-        with_ts: bool,
-    ) -> Result<(), StorageError> {
-        let b = self
-            .blocks
-            .get(k)
-            .filter(|_| map.covers(k))
-            .ok_or(StorageError::Corrupt("segment block index"))?;
-        let at = (b.offset - map.base) as usize + HEADER;
-        let payload = map
-            .map
-            .get(at..at + b.clen as usize)
-            .ok_or(StorageError::Corrupt("segment block truncated"))?;
-        // decompress first, then check the CRC: the decoder is the first to touch the mapped
-        // bytes, so it (not the CRC) pays for bringing them into the cache, and the CRC then reads
-        // them hot. The decoder is safe on any input; a block that fails the CRC is an error
-        // whatever it decoded to.
-        let decoded = self.decode_lean(payload, lean, with_ts);
-        if crc32fast::hash(payload) != b.crc {
-            return Err(StorageError::Corrupt("segment block checksum"));
-        }
-        decoded
-    }
-}
-
-/// Most file bytes one [`Mapped`] window spans (a block larger than this gets a window of its
-/// own).
-pub const MAP_WINDOW: u64 = 8 << 20;
-
-/// Blocks `first..=last` of a segment file mapped read-only ([`Segment::map_window`]); unmapped
-/// when dropped.
-pub struct Mapped {
-    map: memmap2::Mmap,
-    /// File offset of the map's first byte (block `first`'s header).
-    base: u64,
-    first: usize,
-    last: usize,
-}
-
-impl Mapped {
-    /// Whether block `k` of the mapped segment lies in this window.
-    pub fn covers(&self, k: usize) -> bool {
-        (self.first..=self.last).contains(&k)
     }
 }
 
@@ -733,15 +604,6 @@ mod tests {
                     assert_eq!(lean.ends, cols.ends);
                     assert_eq!(lean.text(), &cols.text[..]);
                     assert_eq!(lean.ts, if with_ts { cols.ts.clone() } else { Vec::new() });
-                    // the same through a map of the file
-                    let mut mapped = Lean::default();
-                    let map = seg.map_window(&file, k).unwrap();
-                    assert!(map.covers(k));
-                    seg.read_lean_mapped(&map, k, &mut mapped, with_ts).unwrap();
-                    assert_eq!(
-                        (&mapped.stream, &mapped.ends, mapped.text(), &mapped.ts),
-                        (&lean.stream, &lean.ends, lean.text(), &lean.ts)
-                    );
                 }
                 text.extend_from_slice(lean.text());
                 ends += lean.len();
@@ -765,89 +627,6 @@ mod tests {
         assert_eq!((seg.first, seg.last), (2, 4));
         let (mut cols, mut raw) = (Columns::default(), Vec::new());
         assert!(seg.scan(0, 10, &mut cols, &mut raw, &mut |_| true).is_err());
-    }
-
-    #[test]
-    fn maps_outlive_removal_and_check_their_blocks() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut c = Columns::default();
-        for i in 0..20_000i64 {
-            c.push(i, i, i as u64, 1, format!("mapped {i} ERROR").as_bytes());
-        }
-        let path = dir.path().join("00000001.seg");
-        let seg = Segment::write(&path, &c, 1, 1).unwrap();
-        let file = seg.open_file().unwrap().unwrap();
-        let map = seg.map_window(&file, 0).unwrap();
-        assert!(
-            map.covers(seg.blocks.len() - 1),
-            "a small file fits one window"
-        );
-        // removed while mapped (an expired partition): the map still reads every block
-        fs::remove_file(&path).unwrap();
-        let (mut lean, mut n) = (Lean::default(), 0);
-        for k in 0..seg.blocks.len() {
-            seg.read_lean_mapped(&map, k, &mut lean, false).unwrap();
-            n += lean.len();
-        }
-        assert_eq!(n, 20_000);
-        assert!(seg
-            .read_lean_mapped(&map, seg.blocks.len(), &mut lean, false)
-            .is_err());
-        // a window from a later block does not hold the earlier ones
-        let late = seg.map_window(&file, 1).unwrap();
-        assert!(!late.covers(0) && late.covers(1));
-        assert!(seg.read_lean_mapped(&late, 0, &mut lean, false).is_err());
-        seg.read_lean_mapped(&late, 1, &mut lean, true).unwrap();
-        drop((map, late, file));
-        // a removed file opens as nothing (reads as empty)
-        assert!(seg.open_file().unwrap().is_none());
-        // a file shorter than its index is an error, not a fault; a flipped byte fails the CRC
-        let seg = Segment::write(&path, &c, 1, 1).unwrap();
-        let data = fs::read(&path).unwrap();
-        fs::write(&path, &data[..data.len() - 3]).unwrap();
-        assert!(seg.open_file().is_err());
-        let mut bad = data.clone();
-        bad[seg.blocks[1].offset as usize + HEADER + 10] ^= 0x40;
-        fs::write(&path, &bad).unwrap();
-        let file = seg.open_file().unwrap().unwrap();
-        let map = seg.map_window(&file, 0).unwrap();
-        assert!(seg.read_lean_mapped(&map, 0, &mut lean, true).is_ok());
-        assert!(seg.read_lean_mapped(&map, 1, &mut lean, true).is_err());
-    }
-
-    #[test]
-    fn windows_span_at_most_map_window_bytes() {
-        // random letters lz4 cannot shrink: ~1 MiB per block, so a window holds about 8 blocks
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut c = Columns::default();
-        for i in 0..64i64 {
-            let msg: Vec<u8> = (0..300_000)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    b'a' + (x % 26) as u8
-                })
-                .collect();
-            c.push(i, i, i as u64, 0, &msg);
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let seg = Segment::write(&dir.path().join("00000001.seg"), &c, 1, 1).unwrap();
-        assert!(seg.bytes > 2 * MAP_WINDOW);
-        let file = seg.open_file().unwrap().unwrap();
-        let (mut k, mut windows, mut lean, mut n) = (0, 0, Lean::default(), 0);
-        while k < seg.blocks.len() {
-            let map = seg.map_window(&file, k).unwrap();
-            assert!(map.map.len() as u64 <= MAP_WINDOW);
-            while map.covers(k) {
-                seg.read_lean_mapped(&map, k, &mut lean, true).unwrap();
-                n += lean.len();
-                k += 1;
-            }
-            windows += 1;
-        }
-        assert_eq!(n, 64);
-        assert!(windows >= 3, "{windows} windows");
     }
 
     /// Texts like the ones blocks hold: repetitive log lines, random bytes, empty, tiny.
