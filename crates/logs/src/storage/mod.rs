@@ -68,6 +68,9 @@ pub struct StreamStats {
 pub struct StoreOptions {
     /// Checkpoint when the WAL holds this many bytes.
     pub checkpoint_wal_bytes: u64,
+    /// While a checkpoint is being written, take appends only until the WAL holds this many
+    /// bytes (backpressure: bounds the memory of unflushed heads).
+    pub max_unflushed_wal_bytes: u64,
     /// Segments smaller than this (file bytes) are merged with their neighbours.
     pub compact_small_bytes: u64,
     /// Merge a run of at least this many small segments (below 2: never merge).
@@ -88,6 +91,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             checkpoint_wal_bytes: 64 << 20,
+            max_unflushed_wal_bytes: 256 << 20,
             compact_small_bytes: 4 << 20,
             compact_min_run: 4,
             compact_max_run: 64,
@@ -385,7 +389,7 @@ impl LogStore {
                 .spawn(move || compact::run_compactor(&inner, compact_rx))?
         };
         let (flush_tx, flush_rx) = mpsc::channel();
-        let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let in_flight = Arc::new(writer::Flights::default());
         let flusher = {
             let (inner, in_flight) = (inner.clone(), in_flight.clone());
             std::thread::Builder::new()
@@ -774,6 +778,102 @@ mod tests {
         store.close();
         let reopened = LogStore::open(dir.path(), opts, &|_| true).unwrap();
         assert_eq!(read_all(&reopened, 9).len(), 160);
+    }
+
+    #[tokio::test]
+    async fn ingest_waits_for_a_slow_checkpoint_beyond_the_backlog_limit() {
+        use std::sync::{Condvar, Mutex as StdMutex};
+        // the flusher blocks at its commit point until the gate opens
+        let gate = Arc::new((StdMutex::new((false, false)), Condvar::new()));
+        let g = gate.clone();
+        let faults = Faults::new(move |point| {
+            if point == "flush.commit" {
+                let (m, cv) = &*g;
+                let mut st = m.lock().unwrap();
+                st.1 = true; // reached
+                cv.notify_all();
+                while !st.0 {
+                    st = cv.wait(st).unwrap();
+                }
+            }
+            false
+        });
+        // opens the gate however the test ends, so a failed assertion cannot leave the flusher
+        // (and the store's shutdown) hanging
+        struct Open(Arc<(StdMutex<(bool, bool)>, Condvar)>);
+        impl Drop for Open {
+            fn drop(&mut self) {
+                let (m, cv) = &*self.0;
+                m.lock().unwrap_or_else(|e| e.into_inner()).0 = true;
+                cv.notify_all();
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let opts = StoreOptions {
+            checkpoint_wal_bytes: 4096,
+            max_unflushed_wal_bytes: 16_384,
+            faults,
+            ..StoreOptions::default()
+        };
+        let store = Arc::new(LogStore::open(dir.path(), opts, &|_| true).unwrap());
+        let opener = Open(gate.clone());
+        let msg = "z".repeat(1000);
+        // fill past the checkpoint size: a checkpoint starts and hangs at the gate
+        let mut ts = 0i64;
+        for _ in 0..5 {
+            store.append(3, cols(&[ts], &msg)).await.unwrap();
+            ts += 1;
+        }
+        {
+            let (m, cv) = &*gate;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            let mut st = m.lock().unwrap();
+            while !st.1 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no checkpoint started"
+                );
+                st = cv
+                    .wait_timeout(st, std::time::Duration::from_millis(50))
+                    .unwrap()
+                    .0;
+            }
+        }
+        // appends go on until the WAL holds the backlog limit, then wait for the checkpoint
+        let mut accepted = 0;
+        let mut blocked = false;
+        for _ in 0..40 {
+            let append = store.append(3, cols(&[ts], &msg));
+            ts += 1;
+            match tokio::time::timeout(std::time::Duration::from_secs(2), append).await {
+                Ok(r) => {
+                    r.unwrap();
+                    accepted += 1;
+                }
+                Err(_) => {
+                    blocked = true;
+                    break;
+                }
+            }
+        }
+        assert!(
+            blocked,
+            "40 KB were taken while a checkpoint hung (limit 16 KB)"
+        );
+        assert!(
+            (5..=17).contains(&accepted),
+            "{accepted} appends of 1 KB taken before the limit of 16 KB"
+        );
+        // the checkpoint finishes: the waiting append (already queued) and new ones go through
+        drop(opener);
+        let late = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            store.append(3, cols(&[ts], &msg)),
+        )
+        .await
+        .expect("ingest resumes once the checkpoint is done");
+        late.unwrap();
+        assert_eq!(read_all(&store, 3).len(), 5 + accepted + 2);
     }
 
     #[tokio::test]

@@ -21,8 +21,9 @@
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::time::Instant;
 
 use super::columns::Columns;
 use super::segment::{self, Segment};
@@ -63,6 +64,39 @@ pub(super) struct FlushJob {
     reply: Option<Reply>,
 }
 
+/// How many checkpoints the flusher has yet to finish, and a way to wait until it has none.
+#[derive(Default)]
+pub(super) struct Flights {
+    n: Mutex<usize>,
+    idle: Condvar,
+}
+
+impl Flights {
+    fn count(&self) -> std::sync::MutexGuard<'_, usize> {
+        self.n.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn start(&self) {
+        *self.count() += 1;
+    }
+    fn finish(&self) {
+        let mut n = self.count();
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            self.idle.notify_all();
+        }
+    }
+    fn busy(&self) -> bool {
+        *self.count() > 0
+    }
+    /// Block until no checkpoint is in flight.
+    fn wait_idle(&self) {
+        let mut n = self.count();
+        while *n > 0 {
+            n = self.idle.wait(n).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
 pub(super) struct Writer {
     pub(super) inner: Arc<Inner>,
     pub(super) wal: Wal,
@@ -70,7 +104,7 @@ pub(super) struct Writer {
     pub(super) next_seq: u64,
     pub(super) options: StoreOptions,
     pub(super) flush_tx: Option<mpsc::Sender<FlushJob>>,
-    pub(super) in_flight: Arc<AtomicUsize>,
+    pub(super) in_flight: Arc<Flights>,
 }
 
 /// Work for the sync thread, in WAL order.
@@ -217,9 +251,22 @@ impl Writer {
                     }
                 }
             }
+            // backpressure: while a checkpoint is being written, the WAL (and the heads it
+            // mirrors in memory) may grow only to `max_unflushed_wal_bytes`; beyond that no
+            // further append is taken until the flusher is done, so memory stays bounded and
+            // acknowledged ingest cannot run ahead of compression
+            if self.wal.len() >= self.options.max_unflushed_wal_bytes && self.in_flight.busy() {
+                let started = Instant::now();
+                self.in_flight.wait_idle();
+                tracing::debug!(
+                    waited_ms = started.elapsed().as_millis() as u64,
+                    wal_bytes = self.wal.len(),
+                    "log ingest waited for the checkpoint"
+                );
+            }
             // what follows must see every earlier append applied
-            let checkpoint = self.wal.len() >= self.options.checkpoint_wal_bytes
-                && self.in_flight.load(Ordering::SeqCst) == 0;
+            let checkpoint =
+                self.wal.len() >= self.options.checkpoint_wal_bytes && !self.in_flight.busy();
             if !others.is_empty() || checkpoint {
                 drain(&sync_tx);
             }
@@ -237,7 +284,7 @@ impl Writer {
             }
             // one checkpoint in flight at a time: while the flusher works, the WAL keeps growing
             // (only this thread starts one, so `checkpoint` still holds unless a message did)
-            if checkpoint && self.in_flight.load(Ordering::SeqCst) == 0 {
+            if checkpoint && !self.in_flight.busy() {
                 self.freeze(None);
             }
         }
@@ -292,10 +339,10 @@ impl Writer {
             wal_upto,
             reply,
         };
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        self.in_flight.start();
         if let Some(tx) = &self.flush_tx {
             if let Err(mpsc::SendError(job)) = tx.send(job) {
-                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+                self.in_flight.finish();
                 if let Some(r) = job.reply {
                     let _ = r.send(Err("the flusher has stopped".into()));
                 }
@@ -349,7 +396,7 @@ impl Writer {
 pub(super) fn run_flusher(
     inner: &Inner,
     rx: mpsc::Receiver<FlushJob>,
-    in_flight: &AtomicUsize,
+    in_flight: &Flights,
     compactor: mpsc::Sender<()>,
 ) {
     // parts of failed flushes, written again with the next job
@@ -369,7 +416,7 @@ pub(super) fn run_flusher(
                 let _ = compactor.send(());
             }
         }
-        in_flight.fetch_sub(1, Ordering::SeqCst);
+        in_flight.finish();
         if let Some(r) = job.reply.take() {
             let _ = r.send(result.map_err(|(e, _)| e.to_string()));
         }
