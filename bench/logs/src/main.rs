@@ -276,8 +276,7 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
     let pid = server.pid();
     let idle_rss = procs::vm_rss_kib(pid).unwrap_or(0);
     let mut peak = idle_rss;
-    // anonymous memory apart: the scan maps segment files, whose page-cache pages count in VmRSS
-    // while mapped
+    // anonymous memory apart: file pages a server maps (page cache) count in VmRSS too
     let idle_anon = rss_anon_kib(pid);
     let mut peak_anon = idle_anon;
     let mut times = Vec::new();
