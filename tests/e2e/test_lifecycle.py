@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 
+import botocore.exceptions
 import pytest
 
 import harness
@@ -195,10 +196,27 @@ def test_bad_configuration_fails_fast_with_a_message(make_server):
 
 
 def test_json_logs_carry_the_request_span(make_server, namespace):
-    srv = make_server(args=["--log-format", "json"])
+    # every request logged when the wire crate logs at DEBUG
+    srv = make_server(args=["--log-format", "json"], env={"OPSLOOP_LOG": "info,opsloop_wire=debug"})
     cw = harness.client(srv, None)
     put_and_list(cw, namespace)
     assert srv.stop() == 0
     lines = [json.loads(line) for line in srv.stderr().splitlines() if line.strip()]
     assert any(line.get("message") == "listening" for line in lines)
-    assert any("PutMetricData" in json.dumps(line) for line in lines), "no log line names the operation"
+    done = [line for line in lines if line.get("message") == "request completed"]
+    assert any(line.get("operation") == "PutMetricData" and line.get("status") == 200 for line in done), done
+
+
+def test_info_logs_name_failed_requests_only(make_server, namespace):
+    # at the default level a client error is logged with its request fields; successes are not
+    srv = make_server(args=["--log-format", "json"])
+    cw = harness.client(srv, None)
+    put_and_list(cw, namespace)
+    with pytest.raises(botocore.exceptions.ClientError):
+        cw.put_metric_data(Namespace="AWS/Reserved", MetricData=[{"MetricName": "M", "Value": 1}])
+    assert srv.stop() == 0
+    lines = [json.loads(line) for line in srv.stderr().splitlines() if line.strip()]
+    done = [line for line in lines if line.get("message") == "request completed"]
+    assert [(d.get("operation"), d.get("status"), d.get("level")) for d in done] == [
+        ("PutMetricData", 400, "INFO")
+    ], done
