@@ -110,22 +110,7 @@ impl Metrics {
         rule: Option<&str>,
         items: &[(&'static str, f64)],
     ) {
-        let mut key = String::with_capacity(account.len() + region.len() + bus.len() + 40);
-        key.push_str(account);
-        key.push(SEP);
-        key.push_str(region);
-        key.push(SEP);
-        let base = key.len();
-        let mut c = self.counts.lock();
-        if let Some(r) = rule {
-            key.push_str(bus);
-            key.push(SEP);
-            key.push_str(r);
-            bump(&mut c, &key, items);
-            key.truncate(base);
-        }
-        key.push(SEP);
-        bump(&mut c, &key, items);
+        self.add_bulk(account, region, bus, rule, items, 1);
     }
 
     /// Count `items` once for each of `rules` (a rule named twice counts twice) and
@@ -171,18 +156,8 @@ impl Metrics {
         if rules.is_empty() {
             return;
         }
-        let mut key = format!("{account}{SEP}{region}{SEP}");
-        let base = key.len();
-        let mut c = self.counts.lock();
-        for r in rules {
-            key.push_str(bus);
-            key.push(SEP);
-            key.push_str(r);
-            bump(&mut c, &key, &[("MatchedEvents", 1.0)]);
-            key.truncate(base);
-        }
-        key.push(SEP);
-        bump(&mut c, &key, &[("MatchedEvents", 1.0)]);
+        let names = rules.iter().map(String::as_str);
+        self.add_bulk(account, region, bus, names, &[("MatchedEvents", 1.0)], 1);
     }
 
     /// Take the counters: PutMetricData inputs by (account, region).
