@@ -836,6 +836,10 @@ pub fn run(
     let mut pipeline = Pipeline::new(cmds, limit);
     let literal = required_literal(pipeline.streaming());
     let finder = literal.as_deref().map(memchr::memmem::Finder::new);
+    // only events holding the literal are evaluated: granules that cannot hold it stay undecoded
+    let probe = literal
+        .as_deref()
+        .map(|l| crate::storage::granules::Probe::new(l.as_bytes()));
     // `filter @message like /ERROR/ | stats count()`: the block search decides every event.
     let count_hits = literal.as_deref().is_some_and(|l| pipeline.prefiltered(l));
     if let (true, Some(f)) = (count_hits, &finder) {
@@ -848,7 +852,7 @@ pub fn run(
         for part in store.snapshot(src.gid, start, end) {
             let mut stop = false;
             let mut err = None;
-            part.scan(start, end, &mut buf, &mut raw, &mut |b| {
+            part.scan_probed(start, end, probe.as_ref(), &mut buf, &mut raw, &mut |b| {
                 if cancel.load(Ordering::Relaxed) {
                     err = Some(ExecError::Cancelled);
                     return false;

@@ -3,6 +3,7 @@
 //! WAL and (lz4-compressed) by segment blocks. Decoding reuses the caller's buffers, so scanning
 //! allocates nothing per event.
 
+use super::granules::{Granules, Probe};
 use super::StorageError;
 
 /// A batch of events in columns. Event `i`'s message is `text[start(i)..ends[i]]`.
@@ -153,6 +154,29 @@ impl Columns {
         }
     }
 
+    /// The format-3 split: as [`Columns::encode_split`] but `head` without the message text
+    /// (`[n u32][stream u32 × n][ends u32 × n]`), which goes into granules.
+    pub fn encode_head(&self, head: &mut Vec<u8>, rest: &mut Vec<u8>) {
+        head.reserve(4 + 8 * self.len());
+        head.extend_from_slice(&(self.len() as u32).to_le_bytes());
+        for v in &self.stream {
+            head.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in &self.ends {
+            head.extend_from_slice(&v.to_le_bytes());
+        }
+        rest.reserve(24 * self.len());
+        for v in &self.ts {
+            rest.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in &self.ingest {
+            rest.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in &self.seq {
+            rest.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
     /// Replace the contents with the decoding of the two parts of [`Columns::encode_split`].
     pub fn decode_split(&mut self, lean: &[u8], rest: &[u8]) -> Result<(), StorageError> {
         self.clear();
@@ -199,6 +223,18 @@ pub fn for_each_hit(
     text: &[u8],
     ends: &[u32],
     finder: &memchr::memmem::Finder,
+    hit: impl FnMut(usize),
+) {
+    for_each_hit_from(text, 0, ends, finder, hit)
+}
+
+/// [`for_each_hit`] over a slice of a block's text that starts at offset `base` of it, `ends`
+/// the (absolute) ends of the messages the slice holds; `hit` gets indexes into `ends`.
+pub fn for_each_hit_from(
+    text: &[u8],
+    base: usize,
+    ends: &[u32],
+    finder: &memchr::memmem::Finder,
     mut hit: impl FnMut(usize),
 ) {
     let needle = finder.needle().len();
@@ -209,11 +245,11 @@ pub fn for_each_hit(
         };
         let pos = from + at;
         // hits only move forward: search the events not passed yet
-        let i = lo + ends[lo..].partition_point(|e| (*e as usize) <= pos);
+        let i = lo + ends[lo..].partition_point(|e| (*e as usize) <= base + pos);
         let Some(&end) = ends.get(i) else {
             break;
         };
-        let end = end as usize;
+        let end = (end as usize).saturating_sub(base).max(pos + 1);
         if pos + needle <= end {
             hit(i);
             from = end;
@@ -238,9 +274,14 @@ pub struct Lean {
     /// The decompressed block (format 1) or its lean part (format 2); the message text starts
     /// at `text_at`.
     pub raw: Vec<u8>,
-    /// The decompressed second part of a format-2 block, when timestamps are wanted.
+    /// The decompressed second part of a format-2 or 3 block, when timestamps are wanted.
     pub rest: Vec<u8>,
     text_at: usize,
+    /// A format-3 block's text granules; `lazy` while they are not decoded into `raw`.
+    pub granules: Granules,
+    /// The payload of a format-3 block, which holds its granules.
+    pub packed: Vec<u8>,
+    lazy: bool,
 }
 
 impl Lean {
@@ -252,9 +293,86 @@ impl Lean {
         self.ends.is_empty()
     }
 
-    /// The message text of every event, back to back.
+    /// The message text of every event, back to back (of a format-3 block: only once
+    /// [`Lean::load_text`] decoded it).
     pub fn text(&self) -> &[u8] {
         self.raw.get(self.text_at..).unwrap_or_default()
+    }
+
+    /// Bytes of message text.
+    pub fn text_len(&self) -> usize {
+        self.ends.last().map_or(0, |e| *e as usize)
+    }
+
+    /// Decode a format-3 block's text granules, so [`Lean::text`] holds the whole text.
+    pub fn load_text(&mut self) -> Result<&[u8], StorageError> {
+        if self.lazy {
+            self.raw.truncate(self.text_at);
+            self.granules.decode_all(&self.packed, &mut self.raw)?;
+            self.lazy = false;
+        }
+        Ok(self.text())
+    }
+
+    /// Call `hit(i)` (ascending) for every event `i` whose message contains the finder's needle
+    /// (see [`for_each_hit`]). A format-3 block whose text is not loaded decodes only the granules
+    /// whose bloom filter passes `probe` (the probe of the same needle).
+    pub fn for_each_hit(
+        &mut self,
+        finder: &memchr::memmem::Finder,
+        probe: &Probe,
+        hit: impl FnMut(usize),
+    ) -> Result<(), StorageError> {
+        self.split().1.for_each_hit(finder, probe, hit)
+    }
+
+    /// The decoded columns (timestamps, stream ids, message ends) and a [`TextSearch`] over the
+    /// text, borrowed apart so a search's callback can read the columns.
+    pub fn split(&mut self) -> (LeanCols<'_>, TextSearch<'_>) {
+        let text = self.raw.get(self.text_at..).unwrap_or_default();
+        (
+            LeanCols {
+                ts: &self.ts,
+                stream: &self.stream,
+                ends: &self.ends,
+            },
+            TextSearch {
+                lazy: self.lazy,
+                granules: &mut self.granules,
+                packed: &self.packed,
+                ends: &self.ends,
+                text,
+            },
+        )
+    }
+
+    /// Decode a format-3 block's lean columns from `self.raw` (its first part without the
+    /// text) and `self.rest` (when `with_ts`), its granules already parsed with `text` bytes of
+    /// text; the text stays in the granules until [`Lean::load_text`].
+    pub fn decode_lazy(&mut self, with_ts: bool, text: usize) -> Result<(), StorageError> {
+        self.ts.clear();
+        self.stream.clear();
+        self.ends.clear();
+        self.text_at = 0;
+        self.lazy = false;
+        let buf = &self.raw;
+        let (n, fixed) = block_header(buf, 8)?;
+        if buf.len() != fixed {
+            return Err(StorageError::Corrupt("column block too long"));
+        }
+        read_u32s(&buf[4..4 + 4 * n], &mut self.stream);
+        read_u32s(&buf[4 + 4 * n..fixed], &mut self.ends);
+        check_ends(&self.ends, text)?;
+        self.granules.check_ends(&self.ends)?;
+        if with_ts {
+            if self.rest.len() != 24 * n {
+                return Err(StorageError::Corrupt("column block too short"));
+            }
+            read_i64s(&self.rest[..8 * n], &mut self.ts);
+        }
+        self.text_at = fixed;
+        self.lazy = true;
+        Ok(())
     }
 
     /// Decode `self.raw`, the lean part of [`Columns::encode_split`], and when `with_ts` the
@@ -264,6 +382,7 @@ impl Lean {
         self.stream.clear();
         self.ends.clear();
         self.text_at = 0;
+        self.lazy = false;
         let buf = &self.raw;
         let (n, fixed) = block_header(buf, 8)?;
         read_u32s(&buf[4..4 + 4 * n], &mut self.stream);
@@ -285,6 +404,7 @@ impl Lean {
         self.stream.clear();
         self.ends.clear();
         self.text_at = 0;
+        self.lazy = false;
         let buf = &self.raw;
         let (n, fixed) = block_header(buf, 32)?;
         if with_ts {
@@ -296,6 +416,40 @@ impl Lean {
         let text = buf.len() - fixed;
         check_ends(&self.ends, text)?;
         self.text_at = fixed;
+        Ok(())
+    }
+}
+
+/// The columns of a [`Lean`] (see [`Lean::split`]).
+pub struct LeanCols<'a> {
+    pub ts: &'a [i64],
+    pub stream: &'a [u32],
+    pub ends: &'a [u32],
+}
+
+/// A search over a [`Lean`]'s text (see [`Lean::split`]).
+pub struct TextSearch<'a> {
+    lazy: bool,
+    granules: &'a mut Granules,
+    packed: &'a [u8],
+    ends: &'a [u32],
+    text: &'a [u8],
+}
+
+impl TextSearch<'_> {
+    /// See [`Lean::for_each_hit`].
+    pub fn for_each_hit(
+        self,
+        finder: &memchr::memmem::Finder,
+        probe: &Probe,
+        hit: impl FnMut(usize),
+    ) -> Result<(), StorageError> {
+        if self.lazy {
+            return self
+                .granules
+                .for_each_hit(self.packed, self.ends, finder, probe, hit);
+        }
+        for_each_hit(self.text, self.ends, finder, hit);
         Ok(())
     }
 }

@@ -119,7 +119,7 @@ impl Cursor<'_> {
                 return Ok(false);
             }
             self.seg
-                .read_block(&self.file, self.block, &mut self.cols, buf, raw)?;
+                .read_block(&self.file, self.block, None, &mut self.cols, buf, raw)?;
             self.block += 1;
             self.i = 0;
         }

@@ -214,6 +214,10 @@ async fn compaction_merges_runs_while_scans_continue() {
     let segs = files(dir.path(), ".seg");
     assert_eq!(segs.len(), 2, "the inputs' files are gone: {segs:?}");
     assert!(segs.iter().all(|s| s.ends_with("00000000-00000011.seg")));
+    // merged segments are written in the current format (3: text granules with bloom filters)
+    for s in &segs {
+        assert_eq!(&fs::read(s).unwrap()[..8], b"OLLOGSG3", "{s}");
+    }
     // merged blocks are sorted by time
     for p in store.snapshot(1, 0, i64::MAX) {
         p.scan(

@@ -19,6 +19,7 @@ pub mod columns;
 pub mod compact;
 #[cfg(test)]
 mod crash_tests;
+pub mod granules;
 pub mod scan;
 pub mod segment;
 pub mod wal;
@@ -272,13 +273,28 @@ impl PartSnap {
         raw: &mut Vec<u8>,
         f: &mut dyn FnMut(&Columns) -> bool,
     ) -> Result<bool, StorageError> {
+        self.scan_probed(start, end, None, cols, raw, f)
+    }
+
+    /// [`PartSnap::scan`] for a caller that only looks at the events whose message contains the
+    /// literal of `probe` (and at message lengths): the text of segment granules whose bloom
+    /// filter rules the literal out is left zeroed, not decoded (see [`granules`]).
+    pub fn scan_probed(
+        &self,
+        start: i64,
+        end: i64,
+        probe: Option<&granules::Probe>,
+        cols: &mut Columns,
+        raw: &mut Vec<u8>,
+        f: &mut dyn FnMut(&Columns) -> bool,
+    ) -> Result<bool, StorageError> {
         if scan::wanted_bytes(&self.segments, start, end) >= scan::PIPELINE_MIN_BYTES {
-            if !scan::pipelined(&self.segments, start, end, f)? {
+            if !scan::pipelined(&self.segments, start, end, probe, f)? {
                 return Ok(false);
             }
         } else {
             for seg in &self.segments {
-                if !seg.scan(start, end, cols, raw, f)? {
+                if !seg.scan(start, end, probe, cols, raw, f)? {
                     return Ok(false);
                 }
             }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::columns::{Columns, Lean};
+use super::granules::Probe;
 use super::segment::Segment;
 use super::{PartSnap, StorageError};
 
@@ -40,6 +41,7 @@ pub fn pipelined(
     segs: &[Arc<Segment>],
     start: i64,
     end: i64,
+    probe: Option<&Probe>,
     f: &mut dyn FnMut(&Columns) -> bool,
 ) -> Result<bool, StorageError> {
     let (full_tx, full_rx) = mpsc::sync_channel::<Result<Columns, StorageError>>(DEPTH);
@@ -63,7 +65,7 @@ pub fn pipelined(
                     }
                     let mut cols = free_rx.try_recv().unwrap_or_default();
                     let r = seg
-                        .read_block(&file, k, &mut cols, &mut buf, &mut raw)
+                        .read_block(&file, k, probe, &mut cols, &mut buf, &mut raw)
                         .map(|()| cols);
                     let failed = r.is_err();
                     // the caller stopped (dropped the receiver) or this failed: done
@@ -103,7 +105,9 @@ pub struct BlockRef<'a> {
     pub tag: usize,
     /// Every event of the block lies in the scan's window (then `cols.ts` is not decoded).
     pub inside: bool,
-    pub cols: &'a Lean,
+    /// Text not copied; of a format-3 block not even decoded (see [`Lean::for_each_hit`],
+    /// [`Lean::load_text`]).
+    pub cols: &'a mut Lean,
 }
 
 /// Hand every segment block of `parts` (each with a caller's tag) overlapping `[start, end)` to
@@ -165,7 +169,7 @@ pub fn unordered(
             let block = BlockRef {
                 tag,
                 inside,
-                cols: &lean,
+                cols: &mut lean,
             };
             if !f(block) {
                 stop.store(true, Ordering::Relaxed);
@@ -210,7 +214,7 @@ mod tests {
             segs.push(Arc::new(Segment::write(&path, &c, s, s).unwrap()));
         }
         let mut seen = Vec::new();
-        let done = pipelined(&segs, 20_000, 220_000, &mut |b| {
+        let done = pipelined(&segs, 20_000, 220_000, None, &mut |b| {
             seen.extend(
                 b.ts.iter()
                     .copied()
@@ -226,7 +230,7 @@ mod tests {
             .collect();
         assert_eq!(seen, want);
         let mut blocks = 0;
-        let done = pipelined(&segs, 0, i64::MAX, &mut |_| {
+        let done = pipelined(&segs, 0, i64::MAX, None, &mut |_| {
             blocks += 1;
             blocks < 2
         })
@@ -246,6 +250,7 @@ mod tests {
             let got = Mutex::new(Vec::new());
             let done = unordered(&[(7, &part)], 20_000, 220_000, threads, &|b| {
                 assert_eq!(b.tag, 7);
+                b.cols.load_text().unwrap();
                 let text = std::str::from_utf8(b.cols.text()).unwrap();
                 assert_eq!(text.len(), *b.cols.ends.last().unwrap() as usize);
                 if b.inside {
@@ -292,7 +297,7 @@ mod tests {
         let n = data.len();
         data[n - 10] ^= 0xff;
         std::fs::write(&bad.path, data).unwrap();
-        assert!(pipelined(&segs, 0, i64::MAX, &mut |_| true).is_err());
+        assert!(pipelined(&segs, 0, i64::MAX, None, &mut |_| true).is_err());
         assert!(unordered(&[(0, &part)], 0, i64::MAX, 2, &|_| true).is_err());
         // a file removed meanwhile (expired partition) reads as empty
         std::fs::remove_file(&segs[1].path).unwrap();

@@ -5,11 +5,14 @@
 //!
 //! Layout: a magic naming the format, then per block `[count u32][min_ts i64][max_ts i64][clen u32]
 //! [crc u32][clen bytes]`. Format 1 (`OLLOGSG1`, still read): the payload is the lz4 (size-prefixed)
-//! of the block's [`Columns::encode`]. Format 2 (`OLLOGSG2`, written now): the payload is
+//! of the block's [`Columns::encode`]. Format 2 (`OLLOGSG2`, still read): the payload is
 //! `[alen u32][A: alen bytes][B]`, A and B the lz4 (size-prefixed) of the two parts of
 //! [`Columns::encode_split`]: A holds the stream ids, message ends and text, B the timestamps,
 //! ingestion times and sequence numbers, so a count over blocks wholly inside its window
-//! decompresses A only.
+//! decompresses A only. Format 3 (`OLLOGSG3`, written now): `[alen u32][A][blen u32][B][T]`, A
+//! and B as in format 2 but A without the text ([`Columns::encode_head`]); T holds the text as
+//! granules with bloom filters ([`super::granules`]), so a search for a literal decodes only the
+//! granules that may hold it. The CRC covers the whole payload.
 //! Files are written to a temporary name, fsynced and renamed, so a segment is either whole or absent.
 //! A segment covers a range of segment numbers of its partition (`N.seg` covers `N..=N`, a merged
 //! `A-B.seg` covers `A..=B`, see [`super::compact`]). A segment replaced by a merge is marked
@@ -22,10 +25,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::columns::{Columns, Lean};
+use super::granules::{self, Granules, Probe};
 use super::StorageError;
 
 const MAGIC_V1: &[u8; 8] = b"OLLOGSG1";
-const MAGIC: &[u8; 8] = b"OLLOGSG2";
+const MAGIC_V2: &[u8; 8] = b"OLLOGSG2";
+const MAGIC: &[u8; 8] = b"OLLOGSG3";
 const HEADER: usize = 4 + 8 + 8 + 4 + 4;
 /// Target uncompressed message bytes per block.
 pub const BLOCK_BYTES: usize = 1 << 20;
@@ -55,7 +60,7 @@ pub struct Segment {
     pub last: u32,
     /// Set once a merged segment replaced this one: the file goes when the last holder drops it.
     obsolete: AtomicBool,
-    /// The file's format (1 or 2, see the module docs).
+    /// The file's format (1, 2 or 3, see the module docs).
     format: u8,
 }
 
@@ -124,12 +129,18 @@ impl SegmentWriter {
         }
         self.raw.clear();
         self.rest.clear();
-        self.block.encode_split(&mut self.raw, &mut self.rest);
-        let mut compressed = Vec::with_capacity(4 + self.raw.len() / 2 + self.rest.len() / 2);
+        self.block.encode_head(&mut self.raw, &mut self.rest);
+        let mut compressed = Vec::with_capacity(
+            8 + self.raw.len() / 2 + self.rest.len() / 2 + self.block.text.len() * 2 / 3,
+        );
         compressed.extend_from_slice(&[0; 4]);
         let alen = compress_append(&self.raw, &mut compressed)?;
         compressed[..4].copy_from_slice(&(alen as u32).to_le_bytes());
-        compress_append(&self.rest, &mut compressed)?;
+        let at = compressed.len();
+        compressed.extend_from_slice(&[0; 4]);
+        let blen = compress_append(&self.rest, &mut compressed)?;
+        compressed[at..at + 4].copy_from_slice(&(blen as u32).to_le_bytes());
+        granules::encode(&self.block.text, &self.block.ends, &mut compressed)?;
         let (min_ts, max_ts) = self.block.ts_range().unwrap_or((0, 0));
         let meta = BlockMeta {
             offset: self.off,
@@ -179,7 +190,7 @@ impl SegmentWriter {
             first,
             last,
             obsolete: AtomicBool::new(false),
-            format: 2,
+            format: 3,
         })
     }
 
@@ -216,7 +227,8 @@ impl Segment {
             .ok_or(StorageError::Corrupt("segment file name"))?;
         let data = fs::read(path)?;
         let format = match data.get(..MAGIC.len()) {
-            Some(m) if m == MAGIC => 2,
+            Some(m) if m == MAGIC => 3,
+            Some(m) if m == MAGIC_V2 => 2,
             Some(m) if m == MAGIC_V1 => 1,
             _ => return Err(StorageError::Corrupt("segment magic")),
         };
@@ -273,6 +285,7 @@ impl Segment {
         &self,
         start: i64,
         end: i64,
+        probe: Option<&Probe>,
         cols: &mut Columns,
         raw: &mut Vec<u8>,
         f: &mut dyn FnMut(&Columns) -> bool,
@@ -314,7 +327,7 @@ impl Segment {
                 if crc32fast::hash(payload) != b.crc {
                     return Err(StorageError::Corrupt("segment block checksum"));
                 }
-                self.decode(payload, cols, raw)?;
+                self.decode(payload, probe, cols, raw)?;
                 if !f(cols) {
                     return Ok(false);
                 }
@@ -342,28 +355,46 @@ impl Segment {
         Ok(())
     }
 
+    /// With a `probe`, format-3 granules that cannot hold its literal are left zeroed (see
+    /// [`super::PartSnap::scan_probed`]).
     pub fn read_block(
         &self,
         file: &File,
         k: usize,
+        probe: Option<&Probe>,
         cols: &mut Columns,
         buf: &mut Vec<u8>,
         raw: &mut Vec<u8>,
     ) -> Result<(), StorageError> {
         self.read_checked(file, k, buf)?;
-        self.decode(buf, cols, raw)
+        self.decode(buf, probe, cols, raw)
     }
 
     /// Decode a checked block payload into `cols`, decompressing into `raw` (reused).
     fn decode(
         &self,
         payload: &[u8],
+        probe: Option<&Probe>,
         cols: &mut Columns,
         raw: &mut Vec<u8>,
     ) -> Result<(), StorageError> {
         if self.format == 1 {
             decompress_into(payload, raw)?;
             return cols.decode_into(raw);
+        }
+        if self.format == 3 {
+            let (head, rest, text_at) = split_payload3(payload)?;
+            decompress_into(head, raw)?;
+            let mut g = Granules::default();
+            let n = raw
+                .get(..4)
+                .map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize);
+            g.parse(payload, text_at, n)?;
+            g.decode_some(payload, probe, raw)?;
+            let at = raw.len();
+            decompress_append(rest, raw)?;
+            let (lean, rest) = raw.split_at(at);
+            return cols.decode_split(lean, rest);
         }
         let (lean, rest) = split_payload(payload)?;
         let at = decompress_into(lean, raw)?;
@@ -385,6 +416,21 @@ impl Segment {
         if self.format == 1 {
             decompress_into(buf, &mut lean.raw)?;
             return lean.decode(with_ts);
+        }
+        if self.format == 3 {
+            let (head, rest, text_at) = split_payload3(buf)?;
+            decompress_into(head, &mut lean.raw)?;
+            if with_ts {
+                decompress_into(rest, &mut lean.rest)?;
+            }
+            // the payload stays with the granules (decoded on demand); `buf` takes their old one
+            std::mem::swap(buf, &mut lean.packed);
+            let n = lean
+                .raw
+                .get(..4)
+                .map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize);
+            let text = lean.granules.parse(&lean.packed, text_at, n)?;
+            return lean.decode_lazy(with_ts, text);
         }
         let (a, b) = split_payload(buf)?;
         decompress_into(a, &mut lean.raw)?;
@@ -417,6 +463,27 @@ fn split_payload(payload: &[u8]) -> Result<(&[u8], &[u8]), StorageError> {
         return Err(StorageError::Corrupt("block parts"));
     }
     Ok(rest.split_at(alen))
+}
+
+/// The three parts of a format-3 block payload `[alen u32][A][blen u32][B][text section]`: A
+/// (the compressed columns without text), B (the compressed timestamps, ingestion times and
+/// sequence numbers) and where the text section ([`granules`]) starts.
+fn split_payload3(payload: &[u8]) -> Result<(&[u8], &[u8], usize), StorageError> {
+    let bad = || StorageError::Corrupt("block parts");
+    let len_at = |at: usize| {
+        payload
+            .get(at..at + 4)
+            .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize)
+            .ok_or_else(bad)
+    };
+    let alen = len_at(0)?;
+    let b_at = 4usize.checked_add(alen).ok_or_else(bad)?;
+    let blen = len_at(b_at)?;
+    let t_at = (b_at + 4).checked_add(blen).ok_or_else(bad)?;
+    if t_at > payload.len() {
+        return Err(bad());
+    }
+    Ok((&payload[4..b_at], &payload[b_at + 4..t_at], t_at))
 }
 
 /// Decompress a size-prefixed lz4 payload into `raw`, reusing its allocation; returns its length.
@@ -494,7 +561,7 @@ mod tests {
         assert_eq!((seg.first, seg.last, seg.events()), (1, 1, 40_000));
         let (mut cols, mut raw) = (Columns::default(), Vec::new());
         let mut seen = Vec::new();
-        seg.scan(100, 20_000, &mut cols, &mut raw, &mut |b| {
+        seg.scan(100, 20_000, None, &mut cols, &mut raw, &mut |b| {
             for i in 0..b.len() {
                 if b.ts[i] >= 100 && b.ts[i] < 20_000 {
                     seen.push((b.ts[i], String::from_utf8_lossy(b.message(i)).into_owned()));
@@ -527,7 +594,7 @@ mod tests {
         assert!(path.exists(), "a holder keeps a retired file");
         let (mut cols, mut raw) = (Columns::default(), Vec::new());
         let mut n = 0;
-        held.scan(0, 10, &mut cols, &mut raw, &mut |b| {
+        held.scan(0, 10, None, &mut cols, &mut raw, &mut |b| {
             n += b.len();
             true
         })
@@ -558,6 +625,29 @@ mod tests {
         fs::write(path, out).unwrap();
     }
 
+    /// A format-2 file as the previous version wrote it: `[alen][lz4 A][lz4 B]` per block.
+    fn write_v2(path: &Path, cols: &Columns, per_block: usize) {
+        let mut out = MAGIC_V2.to_vec();
+        for start in (0..cols.len()).step_by(per_block) {
+            let mut b = Columns::default();
+            b.extend_range(cols, start..(start + per_block).min(cols.len()));
+            let (mut lean, mut rest) = (Vec::new(), Vec::new());
+            b.encode_split(&mut lean, &mut rest);
+            let mut c = vec![0; 4];
+            let alen = compress_append(&lean, &mut c).unwrap();
+            c[..4].copy_from_slice(&(alen as u32).to_le_bytes());
+            compress_append(&rest, &mut c).unwrap();
+            let (min, max) = b.ts_range().unwrap();
+            out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+            out.extend_from_slice(&min.to_le_bytes());
+            out.extend_from_slice(&max.to_le_bytes());
+            out.extend_from_slice(&(c.len() as u32).to_le_bytes());
+            out.extend_from_slice(&crc32fast::hash(&c).to_le_bytes());
+            out.extend_from_slice(&c);
+        }
+        fs::write(path, out).unwrap();
+    }
+
     #[test]
     fn both_formats_read_the_same_events() {
         let dir = tempfile::tempdir().unwrap();
@@ -573,16 +663,29 @@ mod tests {
         }
         let old = dir.path().join("00000001.seg");
         write_v1(&old, &c, 7_000);
-        let new = dir.path().join("00000002.seg");
-        Segment::write(&new, &c, 2, 2).unwrap();
+        let mid = dir.path().join("00000002.seg");
+        write_v2(&mid, &c, 6_000);
+        let new = dir.path().join("00000003.seg");
+        Segment::write(&new, &c, 3, 3).unwrap();
         assert_eq!(&fs::read(&new).unwrap()[..8], MAGIC);
-        let (v1, v2) = (Segment::open(&old).unwrap(), Segment::open(&new).unwrap());
-        assert_eq!((v1.format, v2.format), (1, 2));
-        for seg in [&v1, &v2] {
+        let (v1, v2, v3) = (
+            Segment::open(&old).unwrap(),
+            Segment::open(&mid).unwrap(),
+            Segment::open(&new).unwrap(),
+        );
+        assert_eq!((v1.format, v2.format, v3.format), (1, 2, 3));
+        let (finder, probe) = (
+            memchr::memmem::Finder::new("ERROR 7"),
+            Probe::new(b"ERROR 7"),
+        );
+        let want: Vec<usize> = (0..c.len())
+            .filter(|i| memchr::memmem::find(c.message(*i), b"ERROR 7").is_some())
+            .collect();
+        for seg in [&v1, &v2, &v3] {
             // ordered scans and block reads give every column back
             let (mut cols, mut raw) = (Columns::default(), Vec::new());
             let mut all = Columns::default();
-            seg.scan(0, i64::MAX, &mut cols, &mut raw, &mut |b| {
+            seg.scan(0, i64::MAX, None, &mut cols, &mut raw, &mut |b| {
                 all.extend_range(b, 0..b.len());
                 true
             })
@@ -592,8 +695,9 @@ mod tests {
             let (mut buf, mut lean) = (Vec::new(), Lean::default());
             let mut text = Vec::new();
             let mut ends = 0;
+            let mut hits = Vec::new();
             for k in 0..seg.blocks.len() {
-                seg.read_block(&file, k, &mut cols, &mut buf, &mut raw)
+                seg.read_block(&file, k, None, &mut cols, &mut buf, &mut raw)
                     .unwrap();
                 assert_eq!(cols.ts[0], seg.blocks[k].min_ts);
                 // lean reads, with and without timestamps
@@ -602,13 +706,33 @@ mod tests {
                         .unwrap();
                     assert_eq!(lean.stream, cols.stream);
                     assert_eq!(lean.ends, cols.ends);
-                    assert_eq!(lean.text(), &cols.text[..]);
+                    // format 3 leaves the text in its granules until asked for
+                    let loaded = if seg.format == 3 {
+                        &[][..]
+                    } else {
+                        &cols.text[..]
+                    };
+                    assert_eq!(lean.text(), loaded);
                     assert_eq!(lean.ts, if with_ts { cols.ts.clone() } else { Vec::new() });
+                    // searches see the same hits, text loaded or not
+                    let base = ends;
+                    let mut got = Vec::new();
+                    lean.for_each_hit(&finder, &probe, |i| got.push(base + i))
+                        .unwrap();
+                    let t = lean.text_len();
+                    assert_eq!(lean.load_text().unwrap(), &cols.text[..]);
+                    assert_eq!(t, cols.text.len());
+                    let mut again = Vec::new();
+                    lean.for_each_hit(&finder, &probe, |i| again.push(base + i))
+                        .unwrap();
+                    assert_eq!(got, again);
+                    hits.extend(got.into_iter().filter(|_| with_ts));
                 }
                 text.extend_from_slice(lean.text());
                 ends += lean.len();
             }
             assert_eq!((text, ends), (c.text.clone(), c.len()));
+            assert_eq!(hits, want, "format {}", seg.format);
         }
     }
 
@@ -626,7 +750,9 @@ mod tests {
         let seg = Segment::open(&path).unwrap();
         assert_eq!((seg.first, seg.last), (2, 4));
         let (mut cols, mut raw) = (Columns::default(), Vec::new());
-        assert!(seg.scan(0, 10, &mut cols, &mut raw, &mut |_| true).is_err());
+        assert!(seg
+            .scan(0, 10, None, &mut cols, &mut raw, &mut |_| true)
+            .is_err());
     }
 
     /// Texts like the ones blocks hold: repetitive log lines, random bytes, empty, tiny.
