@@ -155,25 +155,32 @@ impl Columns {
     }
 
     /// The format-3 split: as [`Columns::encode_split`] but `head` without the message text
-    /// (`[n u32][stream u32 × n][ends u32 × n]`), which goes into granules.
+    /// (`[n u32][stream u32 × n][ends u32 × n]`), which goes into granules, and every column but
+    /// the stream ids as differences from the previous value (wrapping; the first from 0), which
+    /// compress far better than the values; [`undelta_head`] and [`undelta_rest`] undo them.
     pub fn encode_head(&self, head: &mut Vec<u8>, rest: &mut Vec<u8>) {
         head.reserve(4 + 8 * self.len());
         head.extend_from_slice(&(self.len() as u32).to_le_bytes());
         for v in &self.stream {
             head.extend_from_slice(&v.to_le_bytes());
         }
+        let mut prev = 0u32;
         for v in &self.ends {
-            head.extend_from_slice(&v.to_le_bytes());
+            head.extend_from_slice(&v.wrapping_sub(prev).to_le_bytes());
+            prev = *v;
         }
         rest.reserve(24 * self.len());
-        for v in &self.ts {
-            rest.extend_from_slice(&v.to_le_bytes());
+        for col in [&self.ts, &self.ingest] {
+            let mut prev = 0i64;
+            for v in col {
+                rest.extend_from_slice(&v.wrapping_sub(prev).to_le_bytes());
+                prev = *v;
+            }
         }
-        for v in &self.ingest {
-            rest.extend_from_slice(&v.to_le_bytes());
-        }
+        let mut prev = 0u64;
         for v in &self.seq {
-            rest.extend_from_slice(&v.to_le_bytes());
+            rest.extend_from_slice(&v.wrapping_sub(prev).to_le_bytes());
+            prev = *v;
         }
     }
 
@@ -452,6 +459,38 @@ impl TextSearch<'_> {
         for_each_hit(self.text, self.ends, finder, hit);
         Ok(())
     }
+}
+
+/// Undo the differences of a format-3 head ([`Columns::encode_head`]) in place.
+pub fn undelta_head(head: &mut [u8]) -> Result<(), StorageError> {
+    let (n, fixed) = block_header(head, 8)?;
+    let mut acc = 0u32;
+    for c in head[4 + 4 * n..fixed].chunks_exact_mut(4) {
+        let mut a = [0u8; 4];
+        a.copy_from_slice(c);
+        acc = acc.wrapping_add(u32::from_le_bytes(a));
+        c.copy_from_slice(&acc.to_le_bytes());
+    }
+    Ok(())
+}
+
+/// Undo the differences of the first `cols` columns (timestamps, ingestion times, sequence
+/// numbers) of a format-3 second part ([`Columns::encode_head`]) in place.
+pub fn undelta_rest(rest: &mut [u8], cols: usize) -> Result<(), StorageError> {
+    if rest.len() % 24 != 0 {
+        return Err(StorageError::Corrupt("column block too short"));
+    }
+    let n = rest.len() / 24;
+    for k in 0..cols.min(3) {
+        let mut acc = 0u64;
+        for c in rest[8 * n * k..8 * n * (k + 1)].chunks_exact_mut(8) {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(c);
+            acc = acc.wrapping_add(u64::from_le_bytes(a));
+            c.copy_from_slice(&acc.to_le_bytes());
+        }
+    }
+    Ok(())
 }
 
 /// Message ends must be non-decreasing and end exactly at the text's length.

@@ -24,7 +24,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::columns::{Columns, Lean};
+use super::columns::{self, Columns, Lean};
 use super::granules::{self, Granules, Probe};
 use super::StorageError;
 
@@ -385,6 +385,7 @@ impl Segment {
         if self.format == 3 {
             let (head, rest, text_at) = split_payload3(payload)?;
             decompress_into(head, raw)?;
+            columns::undelta_head(raw)?;
             let mut g = Granules::default();
             let n = raw
                 .get(..4)
@@ -393,6 +394,7 @@ impl Segment {
             g.decode_some(payload, probe, raw)?;
             let at = raw.len();
             decompress_append(rest, raw)?;
+            columns::undelta_rest(&mut raw[at..], 3)?;
             let (lean, rest) = raw.split_at(at);
             return cols.decode_split(lean, rest);
         }
@@ -420,8 +422,10 @@ impl Segment {
         if self.format == 3 {
             let (head, rest, text_at) = split_payload3(buf)?;
             decompress_into(head, &mut lean.raw)?;
+            columns::undelta_head(&mut lean.raw)?;
             if with_ts {
                 decompress_into(rest, &mut lean.rest)?;
+                columns::undelta_rest(&mut lean.rest, 1)?;
             }
             // the payload stays with the granules (decoded on demand); `buf` takes their old one
             std::mem::swap(buf, &mut lean.packed);
