@@ -37,6 +37,8 @@ const MAX_BACKOFF_MS: i64 = 300_000;
 /// One delivery of an event to one target of one rule (also the stored retry row).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Delivery {
+    /// `<record key>.<item>.<rule>.<target id>`. Empty until needed (see [`Delivery::ensure_id`]):
+    /// most first attempts succeed and never need it.
     pub id: String,
     /// Account, region and bus are shared by the deliveries of one record.
     pub account: Arc<str>,
@@ -51,12 +53,27 @@ pub struct Delivery {
     /// Failed attempts so far.
     pub attempts: u32,
     pub due_ms: i64,
-    /// The outbox record this delivery still holds (first attempt only; not stored).
+    /// The outbox record this delivery still holds (first attempt only; not stored), shared by
+    /// the deliveries of the record.
     #[serde(skip)]
-    pub parent: Option<String>,
+    pub parent: Option<Arc<str>>,
+    /// Position of the event in its outbox record (first attempt only; not stored).
+    #[serde(skip)]
+    pub item: u32,
 }
 
 impl Delivery {
+    /// The id of a first attempt, built from its record key the first time it is needed (a
+    /// retry row, the in-flight guard, a resume); stored deliveries already have theirs.
+    pub(crate) fn ensure_id(&mut self) -> &str {
+        if self.id.is_empty() {
+            if let Some(p) = &self.parent {
+                self.id = delivery_id(p, self.item as usize, &self.rule, &self.target.id);
+            }
+        }
+        &self.id
+    }
+
     pub(crate) fn rule_arn(&self) -> String {
         util::rule_arn(&self.account, &self.region, &self.bus, &self.rule)
     }
@@ -172,6 +189,11 @@ impl DeliveryState {
     }
 }
 
+/// See [`Delivery::id`].
+fn delivery_id(record: &str, item: usize, rule: &str, target: &str) -> String {
+    format!("{record}.{item}.{rule}.{target}")
+}
+
 fn backoff_ms(attempts: u32) -> i64 {
     let base = (1000i64 << attempts.saturating_sub(1).min(20)).min(MAX_BACKOFF_MS);
     let jitter = (rand::random::<u32>() % 21) as i64 - 10; // ±10 %
@@ -252,75 +274,87 @@ fn expand_skipping(events: &Arc<Events>, key: String, rec: Arc<Record>, skip: &H
         return;
     }
     let mut out = Vec::new();
-    let mut triggered: Vec<(usize, &str)> = Vec::new();
+    // (item, rule, whether the rule still exists): MatchedEvents and TriggeredRules.
+    let mut matched: Vec<(usize, &str, bool)> = Vec::new();
+    let parent: Arc<str> = key.as_str().into();
     {
-        // One look at the registry for the whole record (its items nearly always share a bus),
-        // and one shared copy of its account, region and bus names.
+        // One look at the registry for the whole record (its items nearly always share a bus;
+        // they share the names' `Arc`s too).
         let buses = events.registry.buses.read();
-        type Names = (Arc<str>, Arc<str>, Arc<str>);
-        let mut bus: Option<(Names, Option<&crate::model::BusState>)> = None;
+        let mut bus: Option<(&crate::outbox::Item, Option<&crate::model::BusState>)> = None;
         for (i, item) in rec.items.iter().enumerate() {
-            let same = bus.as_ref().is_some_and(|((a, r, b), _)| {
-                **a == *item.account && **r == *item.region && **b == *item.bus
+            let same = bus.as_ref().is_some_and(|(b, _)| {
+                b.account == item.account && b.region == item.region && b.bus == item.bus
             });
             if !same {
                 let st = buses.get(&util::bus_key(&item.account, &item.region, &item.bus));
-                let names: Names = (
-                    item.account.as_str().into(),
-                    item.region.as_str().into(),
-                    item.bus.as_str().into(),
-                );
-                bus = Some((names, st));
+                bus = Some((item, st));
             }
-            let Some(((account, region, bus_name), Some(state))) = &bus else {
+            let Some((_, Some(state))) = &bus else {
+                matched.extend(item.rules.iter().map(|r| (i, r.as_str(), false)));
                 continue;
             };
             for rule_name in &item.rules {
                 let Some(rule) = state.rules.get(rule_name) else {
+                    matched.push((i, rule_name, false));
                     continue;
                 };
-                triggered.push((i, rule_name));
+                matched.push((i, rule_name, true));
                 for t in &rule.targets {
-                    let id = format!("{key}.{i}.{rule_name}.{}", t.id);
-                    if skip.contains(&id) {
-                        continue;
+                    let mut id = String::new();
+                    if !skip.is_empty() {
+                        id = delivery_id(&key, i, rule_name, &t.id);
+                        if skip.contains(&id) {
+                            continue;
+                        }
                     }
                     out.push(Delivery {
                         id,
-                        account: account.clone(),
-                        region: region.clone(),
-                        bus: bus_name.clone(),
+                        account: item.account.clone(),
+                        region: item.region.clone(),
+                        bus: item.bus.clone(),
                         rule: rule_name.clone(),
                         target: t.clone(),
                         event: item.event.clone(),
                         accepted_ms: rec.accepted_ms,
                         attempts: 0,
                         due_ms: rec.accepted_ms,
-                        parent: Some(key.clone()),
+                        parent: Some(parent.clone()),
+                        item: i as u32,
                     });
                 }
             }
         }
     }
-    // TriggeredRules: one bulk count per run of items on one bus.
+    // MatchedEvents and TriggeredRules, counted here (once the events are durable) rather than at
+    // acceptance: one lock and one look-up per (event, rule) for both, one bulk count per run of
+    // items on one bus.
     let mut start = 0;
-    while start < triggered.len() {
-        let first = &rec.items[triggered[start].0];
+    while start < matched.len() {
+        let first = &rec.items[matched[start].0];
         let end = start
-            + triggered[start..]
+            + matched[start..]
                 .iter()
-                .take_while(|(i, _)| {
+                .take_while(|(i, _, _)| {
                     let it = &rec.items[*i];
                     it.bus == first.bus && it.account == first.account && it.region == first.region
                 })
                 .count();
-        events.metrics.add_bulk(
+        let run = &matched[start..end];
+        let mut events_matched = 0;
+        let mut last = None;
+        for (i, _, _) in run {
+            if last != Some(*i) {
+                events_matched += 1;
+                last = Some(*i);
+            }
+        }
+        events.metrics.add_matched(
             &first.account,
             &first.region,
             &first.bus,
-            triggered[start..end].iter().map(|(_, r)| *r),
-            &[("TriggeredRules", 1.0)],
-            end - start,
+            run.iter().map(|(_, r, t)| (*r, *t)),
+            events_matched,
         );
         start = end;
     }
@@ -405,7 +439,7 @@ fn spawn_batch(events: &Arc<Events>, topic: String, ds: Vec<Delivery>) {
                 counted.count(),
             );
         }
-        let mut done: Vec<(String, usize)> = Vec::new();
+        let mut done: Vec<(Arc<str>, usize)> = Vec::new();
         for (mut d, r) in ds.into_iter().zip(results) {
             let released = if bulk(&d, &r) {
                 let stored = d.parent.is_none();
@@ -446,8 +480,13 @@ fn release_parent_n(events: &Events, parent: &str, done: usize) {
     }
 }
 
-fn spawn_attempt(events: &Arc<Events>, d: Delivery) {
-    if !events.delivery.in_flight.lock().insert(d.id.clone()) {
+fn spawn_attempt(events: &Arc<Events>, mut d: Delivery) {
+    if !events
+        .delivery
+        .in_flight
+        .lock()
+        .insert(d.ensure_id().to_string())
+    {
         return;
     }
     let events = events.clone();
@@ -476,7 +515,7 @@ async fn settle(
     events: &Arc<Events>,
     mut d: Delivery,
     result: Result<(), Failure>,
-) -> Option<String> {
+) -> Option<Arc<str>> {
     let m = &events.metrics;
     let rule = Some(d.rule.as_str());
     let retry = if d.attempts > 0 { 1.0 } else { 0.0 };
@@ -515,6 +554,7 @@ async fn settle(
             tracing::debug!(rule = %d.rule, target = %d.target_arn(), attempts = d.attempts, code = %f.code, error = %f.message, "events delivery failed");
             if f.retryable && age_ok && retries_ok {
                 d.due_ms = now + backoff_ms(d.attempts);
+                d.ensure_id();
                 let parent = d.parent.take();
                 let bytes = match serde_json::to_vec(&d) {
                     Ok(b) => b,
@@ -559,7 +599,7 @@ async fn settle(
 }
 
 /// `d` is done: answer its outbox record to release, or delete its retry row.
-fn finish(events: &Events, d: &mut Delivery, stored: bool) -> Option<String> {
+fn finish(events: &Events, d: &mut Delivery, stored: bool) -> Option<Arc<str>> {
     if stored {
         events.outbox.write_later(vec![WriteOp::Delete {
             table: T_RETRY.into(),

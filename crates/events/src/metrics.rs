@@ -151,6 +151,47 @@ impl Metrics {
         bump(&mut c, &key, &scaled[..n]);
     }
 
+    /// `events` events of `bus` matched `rules` (each `(rule, triggered)`: a rule named twice counts
+    /// twice): MatchedEvents for every rule, TriggeredRules for those that still exist and so were
+    /// triggered, and both account-wide. One lock and one look-up per rule for both metrics.
+    pub fn add_matched<'r>(
+        &self,
+        account: &str,
+        region: &str,
+        bus: &str,
+        rules: impl IntoIterator<Item = (&'r str, bool)>,
+        events: usize,
+    ) {
+        const BOTH: [(&str, f64); 2] = [("MatchedEvents", 1.0), ("TriggeredRules", 1.0)];
+        let mut key = String::with_capacity(account.len() + region.len() + bus.len() + 40);
+        key.push_str(account);
+        key.push(SEP);
+        key.push_str(region);
+        key.push(SEP);
+        let base = key.len();
+        let mut triggered = 0usize;
+        let mut any = false;
+        let mut c = self.counts.lock();
+        for (r, t) in rules {
+            any = true;
+            key.push_str(bus);
+            key.push(SEP);
+            key.push_str(r);
+            bump(&mut c, &key, if t { &BOTH } else { &BOTH[..1] });
+            key.truncate(base);
+            triggered += usize::from(t);
+        }
+        if !any {
+            return;
+        }
+        key.push(SEP);
+        let all = [
+            ("MatchedEvents", events as f64),
+            ("TriggeredRules", triggered as f64),
+        ];
+        bump(&mut c, &key, if triggered > 0 { &all } else { &all[..1] });
+    }
+
     /// An event of `bus` matched `rules` (none: nothing is counted).
     pub fn matched(&self, account: &str, region: &str, bus: &str, rules: &[String]) {
         if rules.is_empty() {
@@ -305,5 +346,47 @@ mod tests {
             v
         };
         assert_eq!(sorted(&bulk), sorted(&single));
+    }
+
+    #[test]
+    fn matched_and_triggered_equal_separate_counts() {
+        let sorted = |m: &Metrics| {
+            let mut v: Vec<String> = m.drain(1.0)[0].2["MetricData"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(Value::to_string)
+                .collect();
+            v.sort();
+            v
+        };
+        // two events: the first matched a and gone (a rule deleted since), the second a again
+        let separate = Metrics::default();
+        separate.matched("1", "r", "default", &["a".into(), "gone".into()]);
+        separate.matched("1", "r", "default", &["a".into()]);
+        separate.add_bulk(
+            "1",
+            "r",
+            "default",
+            ["a", "a"],
+            &[("TriggeredRules", 1.0)],
+            2,
+        );
+        let together = Metrics::default();
+        together.add_matched(
+            "1",
+            "r",
+            "default",
+            [("a", true), ("gone", false), ("a", true)],
+            2,
+        );
+        together.add_matched("1", "r", "default", [], 0);
+        assert_eq!(sorted(&together), sorted(&separate));
+        // nothing triggered: no TriggeredRules value at all (not a zero)
+        let none = Metrics::default();
+        none.add_matched("1", "r", "default", [("gone", false)], 1);
+        let out = sorted(&none);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(out.iter().all(|d| d.contains("MatchedEvents")), "{out:?}");
     }
 }

@@ -32,47 +32,131 @@ pub const DEFER: std::time::Duration = std::time::Duration::from_millis(100);
 /// Most held-back writes before they are written anyway.
 pub const DEFER_MAX_OPS: usize = 4096;
 
-/// One accepted event and the rules (of its bus) it matched.
+/// One accepted event and the rules (of its bus) it matched. The names are shared (`Arc`) by the
+/// items of one call and by the deliveries made from them.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Item {
-    pub account: String,
-    pub region: String,
-    pub bus: String,
+    pub account: Arc<str>,
+    pub region: Arc<str>,
+    pub bus: Arc<str>,
     #[serde(with = "crate::event::shared")]
     pub event: Arc<Event>,
     pub rules: Vec<String>,
 }
 
 /// Events accepted together (one PutEvents call, one schedule firing, ...).
+///
+/// Stored (see [`Record::encode`]) with the account, region and bus written once at the top when
+/// every item shares them (the usual case), or in each item otherwise; both forms decode.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(try_from = "RawRecord")]
 pub struct Record {
     pub accepted_ms: i64,
     pub items: Vec<Item>,
 }
 
+/// A stored record as read: names at the top, in each item, or both (an item's own win).
+#[derive(Deserialize)]
+struct RawRecord {
+    accepted_ms: i64,
+    #[serde(default)]
+    account: Option<Arc<str>>,
+    #[serde(default)]
+    region: Option<Arc<str>>,
+    #[serde(default)]
+    bus: Option<Arc<str>>,
+    items: Vec<RawItem>,
+}
+
+#[derive(Deserialize)]
+struct RawItem {
+    #[serde(default)]
+    account: Option<Arc<str>>,
+    #[serde(default)]
+    region: Option<Arc<str>>,
+    #[serde(default)]
+    bus: Option<Arc<str>>,
+    #[serde(with = "crate::event::shared")]
+    event: Arc<Event>,
+    rules: Vec<String>,
+}
+
+impl TryFrom<RawRecord> for Record {
+    type Error = String;
+
+    fn try_from(raw: RawRecord) -> Result<Record, String> {
+        let pick = |own: Option<Arc<str>>, top: &Option<Arc<str>>, what: &str| {
+            own.or_else(|| top.clone())
+                .ok_or_else(|| format!("outbox record item without {what}"))
+        };
+        let items = raw
+            .items
+            .into_iter()
+            .map(|i| {
+                Ok(Item {
+                    account: pick(i.account, &raw.account, "account")?,
+                    region: pick(i.region, &raw.region, "region")?,
+                    bus: pick(i.bus, &raw.bus, "bus")?,
+                    event: i.event,
+                    rules: i.rules,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Record {
+            accepted_ms: raw.accepted_ms,
+            items,
+        })
+    }
+}
+
 impl Record {
-    /// The stored row: the record as JSON, each event's text written as it is (not re-encoded).
+    /// The stored row: the record as JSON, each event's text written as it is (not re-encoded),
+    /// the names once at the top when every item has the same.
     pub fn encode(&self) -> Vec<u8> {
+        let shared = self.items.split_first().and_then(|(first, rest)| {
+            rest.iter()
+                .all(|i| {
+                    i.account == first.account && i.region == first.region && i.bus == first.bus
+                })
+                .then_some(first)
+        });
+        let names = |i: &Item| i.account.len() + i.region.len() + i.bus.len() + 40;
         let size: usize = self
             .items
             .iter()
-            .map(|i| i.event.text().len() + 64 + i.rules.iter().map(|r| r.len() + 3).sum::<usize>())
+            .map(|i| {
+                i.event.text().len()
+                    + 24
+                    + i.rules.iter().map(|r| r.len() + 3).sum::<usize>()
+                    + if shared.is_some() { 0 } else { names(i) }
+            })
             .sum();
-        let mut out = Vec::with_capacity(size + 32);
+        let mut out = Vec::with_capacity(size + 32 + shared.map_or(0, names));
         out.extend_from_slice(b"{\"accepted_ms\":");
         out.extend_from_slice(self.accepted_ms.to_string().as_bytes());
-        out.extend_from_slice(b",\"items\":[");
+        let push_names = |out: &mut Vec<u8>, i: &Item| {
+            out.extend_from_slice(b"\"account\":");
+            push_json_str(out, &i.account);
+            out.extend_from_slice(b",\"region\":");
+            push_json_str(out, &i.region);
+            out.extend_from_slice(b",\"bus\":");
+            push_json_str(out, &i.bus);
+            out.push(b',');
+        };
+        out.push(b',');
+        if let Some(first) = shared {
+            push_names(&mut out, first);
+        }
+        out.extend_from_slice(b"\"items\":[");
         for (n, i) in self.items.iter().enumerate() {
             if n > 0 {
                 out.push(b',');
             }
-            out.extend_from_slice(b"{\"account\":");
-            push_json_str(&mut out, &i.account);
-            out.extend_from_slice(b",\"region\":");
-            push_json_str(&mut out, &i.region);
-            out.extend_from_slice(b",\"bus\":");
-            push_json_str(&mut out, &i.bus);
-            out.extend_from_slice(b",\"event\":");
+            out.push(b'{');
+            if shared.is_none() {
+                push_names(&mut out, i);
+            }
+            out.extend_from_slice(b"\"event\":");
             out.extend_from_slice(i.event.text().as_bytes());
             out.extend_from_slice(b",\"rules\":[");
             for (k, r) in i.rules.iter().enumerate() {
@@ -312,6 +396,57 @@ mod tests {
             serde_json::to_vec(&back).unwrap().len() + 1,
             row.len(),
             "2.50 kept as written"
+        );
+    }
+
+    #[test]
+    fn names_shared_by_every_item_are_stored_once() {
+        let names = |b: &str| -> (Arc<str>, Arc<str>, Arc<str>) {
+            ("111122223333".into(), "us-east-1".into(), b.into())
+        };
+        let (a, r, b) = names("orders");
+        let item = |n: u32| Item {
+            account: a.clone(),
+            region: r.clone(),
+            bus: b.clone(),
+            event: Arc::new(Event::from_text(format!(r#"{{"id":"{n}","detail":{{}}}}"#))),
+            rules: vec![format!("rule-{n}")],
+        };
+        let rec = Record {
+            accepted_ms: 7,
+            items: (0..3).map(item).collect(),
+        };
+        let row = rec.encode();
+        let text = String::from_utf8(row.clone()).unwrap();
+        assert_eq!(text.matches("111122223333").count(), 1, "{text}");
+        assert_eq!(text.matches("\"orders\"").count(), 1, "{text}");
+        let back: Record = serde_json::from_slice(&row).unwrap();
+        assert_eq!(back, rec);
+        assert!(
+            Arc::ptr_eq(&back.items[0].bus, &back.items[2].bus),
+            "decoded items share the names"
+        );
+        // the per-item form (rows written before, or items on different buses) still decodes,
+        // and an item's own names win over the top ones
+        let full = serde_json::to_vec(&rec).unwrap();
+        assert_eq!(serde_json::from_slice::<Record>(&full).unwrap(), rec);
+        assert!(row.len() < full.len());
+        let mixed = r#"{"accepted_ms":1,"account":"a","region":"r","bus":"b","items":[{"event":{},"rules":[]},{"bus":"c","event":{},"rules":["x"]}]}"#;
+        let m: Record = serde_json::from_str(mixed).unwrap();
+        assert_eq!((&*m.items[0].bus, &*m.items[1].bus), ("b", "c"));
+        assert_eq!(&*m.items[1].account, "a");
+        let missing =
+            r#"{"accepted_ms":1,"items":[{"account":"a","region":"r","event":{},"rules":[]}]}"#;
+        let err = serde_json::from_str::<Record>(missing).unwrap_err();
+        assert!(err.to_string().contains("without bus"), "{err}");
+        // an empty record
+        let empty = Record {
+            accepted_ms: 3,
+            items: vec![],
+        };
+        assert_eq!(
+            serde_json::from_slice::<Record>(&empty.encode()).unwrap(),
+            empty
         );
     }
 

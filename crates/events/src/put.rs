@@ -12,7 +12,9 @@ use serde_json::json;
 use crate::event::{push_compact_object, push_json_str, Event};
 use crate::outbox::{Item, Record};
 use crate::putdecode::{PutEntry, PutInput};
-use crate::util::{self, internal, is_internal, iso_seconds, now_ms, resolve_bus, s, validation};
+use crate::util::{
+    self, internal, is_internal, iso_seconds, now_ms, resolve_bus_ref, s, validation,
+};
 use crate::{ext, Events, ReplayDelivery};
 
 /// Largest total size of a PutEvents request's entries (AWS's 256 KB).
@@ -114,14 +116,18 @@ pub(crate) fn build_event(
     now: i64,
 ) -> Result<(String, String, String, Event), (&'static str, String)> {
     build_entry(ctx, &EntryRef::of_doc(entry), now)
+        .map(|(a, r, b, ev)| (a.to_string(), r.to_string(), b.to_string(), ev))
 }
+
+/// The names of the bus an event goes to (account, region, bus), borrowed from the request.
+type BusNames<'a> = (&'a str, &'a str, &'a str);
 
 /// See `build_event`.
 pub(crate) fn build_entry<'a>(
-    ctx: &RequestContext,
+    ctx: &'a RequestContext,
     entry: &EntryRef<'a>,
     now: i64,
-) -> Result<(String, String, String, Event), (&'static str, String)> {
+) -> Result<(&'a str, &'a str, &'a str, Event), (&'static str, String)> {
     fn required<'a>(k: &str, v: Option<&'a str>) -> Result<&'a str, (&'static str, String)> {
         v.filter(|v| !v.is_empty()).ok_or_else(|| {
             (
@@ -139,7 +145,7 @@ pub(crate) fn build_entry<'a>(
             "Not authorized for the source.".into(),
         ));
     }
-    let (account, region, bus) = resolve_bus(ctx, entry.event_bus_name);
+    let (account, region, bus) = resolve_bus_ref(ctx, entry.event_bus_name);
     let time_ms = entry
         .time
         .flatten()
@@ -225,38 +231,40 @@ impl Events {
         let mut results = Vec::with_capacity(entries.len());
         let mut accepted: Vec<Item> = Vec::with_capacity(entries.len());
         let mut failed = 0usize;
-        // Entries of one call nearly always name one bus: its access check is made once.
-        let mut checked: Option<(String, String, String)> = None;
+        // Entries of one call nearly always name one bus: its access check is made once, and its
+        // names are copied once and shared by the call's items.
+        let mut checked: Option<(BusNames<'_>, [Arc<str>; 3])> = None;
         for entry in entries {
             let built = build_entry(ctx, entry, now).and_then(|(account, region, bus, ev)| {
                 let same = checked
                     .as_ref()
-                    .is_some_and(|(a, r, b)| *a == account && *r == region && *b == bus);
+                    .is_some_and(|(names, _)| *names == (account, region, bus));
                 if !same {
-                    self.check_bus_access(ctx, &account, &region, &bus)?;
-                    checked = Some((account.clone(), region.clone(), bus.clone()));
+                    self.check_bus_access(ctx, account, region, bus)?;
+                    let shared = [account.into(), region.into(), bus.into()];
+                    checked = Some(((account, region, bus), shared));
                 }
-                Ok((account, region, bus, ev))
+                Ok(ev)
             });
             match built {
-                Ok((account, region, bus, event)) => {
+                Ok(event) => {
+                    let Some(((account, region, bus), [a, r, b])) = &checked else {
+                        return Err(internal("bus names not recorded"));
+                    };
                     // Built directly: `json!` serializes each value into a document first.
-                    let mut r = serde_json::Map::with_capacity(1);
-                    r.insert(
+                    let mut res = serde_json::Map::with_capacity(1);
+                    res.insert(
                         "EventId".into(),
                         Value::String(event_id(event.text()).into()),
                     );
-                    results.push(Value::Object(r));
-                    let rules = self.registry.matching_json(
-                        &account,
-                        &region,
-                        &bus,
-                        event.text().as_bytes(),
-                    );
+                    results.push(Value::Object(res));
+                    let rules =
+                        self.registry
+                            .matching_json(account, region, bus, event.text().as_bytes());
                     accepted.push(Item {
-                        account,
-                        region,
-                        bus,
+                        account: a.clone(),
+                        region: r.clone(),
+                        bus: b.clone(),
                         event: Arc::new(event),
                         rules,
                     });
@@ -326,29 +334,7 @@ impl Events {
         now: i64,
         archive: bool,
     ) -> Result<(), ApiError> {
-        // MatchedEvents: one bulk count per run of items on one bus.
-        let mut start = 0;
-        while start < items.len() {
-            let first = &items[start];
-            let end = start
-                + items[start..]
-                    .iter()
-                    .take_while(|i| {
-                        i.bus == first.bus && i.account == first.account && i.region == first.region
-                    })
-                    .count();
-            let run = &items[start..end];
-            let matched = run.iter().filter(|i| !i.rules.is_empty()).count();
-            self.metrics.add_bulk(
-                &first.account,
-                &first.region,
-                &first.bus,
-                run.iter().flat_map(|i| i.rules.iter().map(String::as_str)),
-                &[("MatchedEvents", 1.0)],
-                matched,
-            );
-            start = end;
-        }
+        // MatchedEvents are counted when the dispatcher takes the committed record.
         let (to_deliver, rest): (Vec<Item>, Vec<Item>) =
             items.into_iter().partition(|i| !i.rules.is_empty());
         let record = Arc::new(Record {
@@ -366,7 +352,7 @@ impl Events {
             let mut arn_of: Option<(&str, &str, &str)> = None;
             let mut archived = false;
             for i in record.items.iter().chain(rest.iter()) {
-                let this = (i.account.as_str(), i.region.as_str(), i.bus.as_str());
+                let this = (&*i.account, &*i.region, &*i.bus);
                 if arn_of != Some(this) {
                     arn = util::bus_arn(&i.account, &i.region, &i.bus);
                     arn_of = Some(this);

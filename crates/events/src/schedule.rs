@@ -88,19 +88,13 @@ pub async fn run(events: Arc<Events>, mut stop: watch::Receiver<bool>) {
             let record = Record {
                 accepted_ms: now,
                 items: vec![Item {
-                    account: rule.account.clone(),
-                    region: rule.region.clone(),
-                    bus: rule.bus.clone(),
+                    account: rule.account.as_str().into(),
+                    region: rule.region.as_str().into(),
+                    bus: rule.bus.as_str().into(),
                     event: Arc::new(crate::event::Event::from_value(event)),
                     rules: vec![rule.name.clone()],
                 }],
             };
-            events.metrics.matched(
-                &rule.account,
-                &rule.region,
-                &rule.bus,
-                std::slice::from_ref(&rule.name),
-            );
             let op = WriteOp::Put {
                 table: T_SCHED.into(),
                 key: key.clone(),
