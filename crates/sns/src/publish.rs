@@ -485,13 +485,21 @@ pub(crate) fn publish_messages(
             "FIFO topics need a MessageGroupId: use Publish or PublishBatch",
         ));
     }
-    let mut prepared = Vec::with_capacity(messages.len());
+    // No confirmed subscription: publishing stores and sends nothing, so only the checks remain
+    // (no message ids, no stored messages: nobody sees them).
+    let nobody = cached.subscriptions.is_empty();
+    let mut prepared = Vec::with_capacity(if nobody { 0 } else { messages.len() });
+    let mut accepted = 0usize;
     let mut failed = Vec::new();
     for (i, m) in messages.into_iter().enumerate() {
         let refused = match m {
             Value::String(message) if message.is_empty() => error::invalid("Empty message"),
             Value::String(message) if message.len() > MAX_MESSAGE_BYTES => {
                 error::invalid("Message too long")
+            }
+            Value::String(_) if nobody => {
+                accepted += 1;
+                continue;
             }
             Value::String(message) => {
                 prepared.push(Prepared {
@@ -515,7 +523,7 @@ pub(crate) fn publish_messages(
         }));
     }
     let published = if prepared.is_empty() {
-        0
+        accepted
     } else {
         store_messages(sns, &arn, prepared)?.len()
     };

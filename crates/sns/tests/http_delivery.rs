@@ -622,6 +622,26 @@ async fn internal_publish_messages_fans_out_like_publish() {
         assert_eq!(out["Published"], 2);
         assert_eq!(out["Failed"], json!([]));
     }
+    // ... and checked as a topic with subscriptions checks them.
+    let out =
+        call(json!({"TopicArn": quiet, "Messages": ["", "a", "x".repeat(256 * 1024 + 1), 5]}))
+            .await
+            .unwrap();
+    assert_eq!(out["Published"], 1);
+    let failed: Vec<_> = out["Failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["Index"].as_u64().unwrap(), f["Code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            (0, "InvalidParameter"),
+            (2, "InvalidParameter"),
+            (3, "InvalidParameter")
+        ]
+    );
     let e = call(json!({"TopicArn": format!("{quiet}-missing"), "Messages": ["a"]}))
         .await
         .unwrap_err();
