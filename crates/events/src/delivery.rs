@@ -713,6 +713,36 @@ mod tests {
     }
 
     #[test]
+    fn first_attempt_ids_are_built_when_needed_and_stored_ids_kept() {
+        let mut d = Delivery {
+            id: String::new(),
+            account: "111122223333".into(),
+            region: "us-east-1".into(),
+            bus: "default".into(),
+            rule: "r1".into(),
+            target: Arc::new(crate::targets::Target::new(
+                json!({"Id": "t1", "Arn": "arn:aws:sns:us-east-1:111122223333:t"}),
+            )),
+            event: Arc::new(Event::from_text("{}".into())),
+            accepted_ms: 1,
+            attempts: 0,
+            due_ms: 1,
+            parent: Some("0001795296820123000000042".into()),
+            item: 7,
+        };
+        // the same id expand_skipping compares with the stored retry rows after a restart
+        let want = delivery_id("0001795296820123000000042", 7, "r1", "t1");
+        assert_eq!(want, "0001795296820123000000042.7.r1.t1");
+        assert_eq!(d.ensure_id(), want);
+        // a retry row keeps its id through storage (parent and item are not stored)
+        d.parent = None;
+        let back: Delivery = serde_json::from_slice(&serde_json::to_vec(&d).unwrap()).unwrap();
+        let mut back2 = back.clone();
+        assert_eq!(back2.ensure_id(), want);
+        assert_eq!((back.parent, back.item), (None, 0));
+    }
+
+    #[test]
     fn backoff_grows_and_caps() {
         let b1 = backoff_ms(1);
         assert!((900..=1100).contains(&b1), "{b1}");
