@@ -1,7 +1,8 @@
 //! Fuzzing entry points shared by the cargo-fuzz targets (`fuzz/fuzz_targets/logs_insights.rs`,
-//! `logs_filter_pattern.rs`) and the regression tests (`crates/logs/tests/fuzz_regressions.rs`),
-//! so a stored crash replays through exactly the code the fuzzer ran. Each takes raw bytes: the
-//! first line is the query or pattern, the rest (if any) one more log event.
+//! `logs_filter_pattern.rs`; [`skip_search`] has no target yet) and the regression tests
+//! (`crates/logs/tests/fuzz_regressions.rs`), so a stored crash replays through exactly the code
+//! the fuzzer ran. Each takes raw bytes: the first line is the query, pattern or literal, the rest
+//! (if any) one more log event ([`skip_search`]: one message per line).
 
 use super::exec::run_events;
 use super::parser::parse;
@@ -73,6 +74,39 @@ pub fn filter_pattern(data: &[u8]) -> Option<usize> {
     Some(matched)
 }
 
+/// The granule skip index against a naive search: the first line is a literal, every further
+/// line one message. The messages become one segment block's text section (granules with bloom
+/// filters); the events the skip path reports must be exactly those whose message contains the
+/// literal. Returns how many matched (`None` for an empty literal, which no query has).
+pub fn skip_search(data: &[u8]) -> Option<usize> {
+    use crate::storage::granules::{encode, Granules, Probe};
+    let mut lines = data.split(|b| *b == b'\n');
+    let literal = lines.next().filter(|l| !l.is_empty())?;
+    let msgs: Vec<&[u8]> = lines.collect();
+    let mut text = Vec::new();
+    let mut ends = Vec::new();
+    for m in &msgs {
+        text.extend_from_slice(m);
+        ends.push(text.len() as u32);
+    }
+    let mut packed = Vec::new();
+    encode(&text, &ends, &mut packed).ok()?;
+    let mut g = Granules::default();
+    assert_eq!(g.parse(&packed, 0, ends.len()).ok(), Some(text.len()));
+    assert!(g.check_ends(&ends).is_ok());
+    let finder = memchr::memmem::Finder::new(literal);
+    let mut got = Vec::new();
+    g.for_each_hit(&packed, &ends, &finder, &Probe::new(literal), |i| {
+        got.push(i)
+    })
+    .ok()?;
+    let want: Vec<usize> = (0..msgs.len())
+        .filter(|i| memchr::memmem::find(msgs[*i], literal).is_some())
+        .collect();
+    assert_eq!(got, want, "the skip index lost or invented a match");
+    Some(got.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +126,20 @@ mod tests {
         assert_eq!(filter_pattern(b"ERROR"), Some(2));
         assert_eq!(filter_pattern(b"{ $.user.id = 7 }"), Some(1));
         assert_eq!(filter_pattern(b"{ $.user.id = "), None);
+        assert_eq!(
+            skip_search(b"ERROR\nan ERROR\nerror\nERR\nOR ERRORs"),
+            Some(2)
+        );
+        assert_eq!(skip_search(b"\nx"), None);
+        let mut many = b"Timeout".to_vec();
+        for i in 0..5_000 {
+            many.extend_from_slice(
+                format!("\nreq {i} TIMEOUT timeout Time out {}", i % 7).as_bytes(),
+            );
+            if i % 613 == 0 {
+                many.extend_from_slice(b" Timeout");
+            }
+        }
+        assert_eq!(skip_search(&many), Some(9));
     }
 }

@@ -477,7 +477,7 @@ pub fn undelta_head(head: &mut [u8]) -> Result<(), StorageError> {
 /// Undo the differences of the first `cols` columns (timestamps, ingestion times, sequence
 /// numbers) of a format-3 second part ([`Columns::encode_head`]) in place.
 pub fn undelta_rest(rest: &mut [u8], cols: usize) -> Result<(), StorageError> {
-    if rest.len() % 24 != 0 {
+    if !rest.len().is_multiple_of(24) {
         return Err(StorageError::Corrupt("column block too short"));
     }
     let n = rest.len() / 24;
