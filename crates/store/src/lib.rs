@@ -107,6 +107,36 @@ fn prefix_end(prefix: &str) -> Option<String> {
     None
 }
 
+/// The writes of one batch, inside its transaction.
+fn apply(conn: &Connection, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+    for op in ops {
+        match op {
+            WriteOp::Put { table, key, value } => {
+                conn.prepare_cached(
+                    "INSERT INTO kv (tbl, key, value) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (tbl, key) DO UPDATE SET value = excluded.value",
+                )?
+                .execute(params![table, key, value])?;
+            }
+            WriteOp::Delete { table, key } => {
+                conn.prepare_cached("DELETE FROM kv WHERE tbl = ?1 AND key = ?2")?
+                    .execute(params![table, key])?;
+            }
+            WriteOp::Insert { table, key, value } => {
+                let n = conn
+                    .prepare_cached(
+                        "INSERT INTO kv (tbl, key, value) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                    )?
+                    .execute(params![table, key, value])?;
+                if n == 0 {
+                    return Err(StoreError::Conflict { table, key });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 impl ControlStore for SqliteStore {
     fn get(&self, table: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let conn = self.conn.lock();
@@ -164,35 +194,19 @@ impl ControlStore for SqliteStore {
     }
 
     fn batch(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-        let mut conn = self.conn.lock();
-        let tx = conn.transaction()?;
-        for op in ops {
-            match op {
-                WriteOp::Put { table, key, value } => {
-                    tx.prepare_cached(
-                        "INSERT INTO kv (tbl, key, value) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (tbl, key) DO UPDATE SET value = excluded.value",
-                    )?
-                    .execute(params![table, key, value])?;
-                }
-                WriteOp::Delete { table, key } => {
-                    tx.prepare_cached("DELETE FROM kv WHERE tbl = ?1 AND key = ?2")?
-                        .execute(params![table, key])?;
-                }
-                WriteOp::Insert { table, key, value } => {
-                    let n = tx
-                        .prepare_cached(
-                            "INSERT INTO kv (tbl, key, value) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-                        )?
-                        .execute(params![table, key, value])?;
-                    if n == 0 {
-                        return Err(StoreError::Conflict { table, key });
-                    }
-                }
-            }
+        let conn = self.conn.lock();
+        // BEGIN and COMMIT as cached statements (a transaction object prepares both anew on
+        // every batch); anything that fails rolls the whole batch back.
+        conn.prepare_cached("BEGIN")?.execute([])?;
+        let result = apply(&conn, ops).and_then(|()| {
+            conn.prepare_cached("COMMIT")?.execute([])?;
+            Ok(())
+        });
+        if result.is_err() && !conn.is_autocommit() {
+            // Nothing better to do if even this fails: the next BEGIN reports it.
+            let _ = conn.execute_batch("ROLLBACK");
         }
-        tx.commit()?;
-        Ok(())
+        result
     }
 
     fn wipe(&self) -> Result<(), StoreError> {
@@ -261,6 +275,45 @@ mod tests {
             "failed batch must change nothing"
         );
         assert_eq!(s.get("t", "x").unwrap(), Some(b"old".to_vec()));
+        // the failed batch left no transaction open: the next batch commits on its own
+        s.batch(vec![WriteOp::Put {
+            table: "t".into(),
+            key: "z".into(),
+            value: b"after".to_vec(),
+        }])
+        .unwrap();
+        assert!(s.conn.lock().is_autocommit());
+        assert_eq!(s.get("t", "z").unwrap(), Some(b"after".to_vec()));
+    }
+
+    #[test]
+    fn batches_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let s = SqliteStore::open(&path).unwrap();
+        for i in 0..3 {
+            s.batch(vec![
+                WriteOp::Put {
+                    table: "t".into(),
+                    key: format!("k{i}"),
+                    value: b"v".to_vec(),
+                },
+                WriteOp::Delete {
+                    table: "t".into(),
+                    key: "k0".into(),
+                },
+            ])
+            .unwrap();
+        }
+        drop(s);
+        let s = SqliteStore::open(&path).unwrap();
+        let keys: Vec<String> = s
+            .scan("t", "", None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(keys, ["k1", "k2"]);
     }
 
     #[test]
