@@ -1,6 +1,7 @@
 //! Log setup: `tracing` to standard error, human-readable by default or one JSON object per line,
-//! filtered by the `log` setting (env-filter syntax). The wire gateway's per-request span (service,
-//! operation, request id, account, status, latency) appears on every line logged inside it.
+//! filtered by the `log` setting (env-filter syntax). The wire gateway's per-request span (its request
+//! id) appears on every line logged inside it; its completion event carries service, operation, request
+//! id, account, status and latency.
 
 use std::io::IsTerminal;
 
