@@ -178,7 +178,11 @@ impl Services {
         }
         sns_config.extra_ca_file = config.sns_ca_file.clone();
         let sns = Sns::new(control.clone(), sns_config).context("cannot open the SNS state")?;
-        let logs = Logs::open(data_dir, control.clone())
+        let log_options = opsloop_logs::storage::StoreOptions {
+            skip_index: config.logs_skip_index,
+            ..Default::default()
+        };
+        let logs = Logs::open_with(data_dir, control.clone(), log_options)
             .map_err(|e| anyhow!("cannot open the log store in {}: {e}", data_dir.display()))?
             .with_directory(directory.clone());
         let events = Events::open(data_dir, control.clone(), directory.clone())

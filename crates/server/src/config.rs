@@ -114,6 +114,11 @@ pub struct Config {
     /// in seconds of one engagement-plan minute (`DurationInMinutes`). Default `60`; end-to-end tests
     /// set e.g. `0.5` so escalation stages pass quickly. Never change it in production.
     pub contacts_minute_seconds: f64,
+    /// `logs_skip_index` / `OPSLOOP_LOGS_SKIP_INDEX`: write log segments with a skip index (message
+    /// text in ~1 KiB granules, each with a bloom filter of its letter trigrams), so Insights
+    /// searches for a literal (`like /text/`) decode only the granules that may hold it. Costs
+    /// checkpoint CPU (ingest) and slows queries that read all text. Default `false`.
+    pub logs_skip_index: bool,
 }
 
 /// Every configuration key: `(file key, environment variable)`.
@@ -145,6 +150,7 @@ pub const KEYS: &[(&str, &str)] = &[
         "OPSLOOP_CONTACTS_VOICE_GATEWAY_URL",
     ),
     ("contacts_minute_seconds", "OPSLOOP_CONTACTS_MINUTE_SECONDS"),
+    ("logs_skip_index", "OPSLOOP_LOGS_SKIP_INDEX"),
 ];
 
 /// Default sender address of SNS email.
@@ -179,6 +185,7 @@ pub struct Layer {
     pub contacts_sms_gateway_url: Option<String>,
     pub contacts_voice_gateway_url: Option<String>,
     pub contacts_minute_seconds: Option<f64>,
+    pub logs_skip_index: Option<bool>,
 }
 
 impl Layer {
@@ -233,6 +240,9 @@ impl Layer {
                     })
                 })
                 .transpose()?,
+            logs_skip_index: var("OPSLOOP_LOGS_SKIP_INDEX")
+                .map(|v| parse_bool("OPSLOOP_LOGS_SKIP_INDEX", &v))
+                .transpose()?,
         })
     }
 
@@ -266,6 +276,7 @@ impl Layer {
             contacts_minute_seconds: self
                 .contacts_minute_seconds
                 .or(lower.contacts_minute_seconds),
+            logs_skip_index: self.logs_skip_index.or(lower.logs_skip_index),
         }
     }
 }
@@ -332,6 +343,7 @@ impl Config {
             contacts_sms_gateway_url: merged.contacts_sms_gateway_url,
             contacts_voice_gateway_url: merged.contacts_voice_gateway_url,
             contacts_minute_seconds: merged.contacts_minute_seconds.unwrap_or(60.0),
+            logs_skip_index: merged.logs_skip_index.unwrap_or(false),
         };
         config.validate()?;
         Ok(config)
@@ -485,7 +497,15 @@ mod tests {
             ("OPSLOOP_LOG_FORMAT", "JSON"),
             ("OPSLOOP_EPHEMERAL", "0"),
             ("OPSLOOP_DATA_DIR", ""),
+            ("OPSLOOP_LOGS_SKIP_INDEX", "on"),
         ]);
+        assert_eq!(e.logs_skip_index, Some(true));
+        assert!(
+            !Config::resolve(Layer::default(), Layer::default(), None)
+                .unwrap()
+                .logs_skip_index,
+            "off by default"
+        );
         assert_eq!(e.auth, Some(AuthSetting::AnyKey));
         assert_eq!(e.enable_reset, Some(true));
         assert_eq!(e.log_format, Some(LogFormat::Json));

@@ -259,8 +259,22 @@ mod tests {
     /// windows, across many blocks, partitions and the in-memory head.
     #[tokio::test]
     async fn parallel_count_agrees_with_evaluation() {
+        parallel_count_case(false).await;
+    }
+
+    /// The same over format-3 segments (granules skipped by their bloom filters).
+    #[tokio::test]
+    async fn parallel_count_agrees_with_evaluation_with_the_skip_index() {
+        parallel_count_case(true).await;
+    }
+
+    async fn parallel_count_case(skip_index: bool) {
         let dir = tempfile::tempdir().unwrap();
-        let store = LogStore::open(dir.path(), StoreOptions::default(), &|_| true).unwrap();
+        let opts = StoreOptions {
+            skip_index,
+            ..StoreOptions::default()
+        };
+        let store = LogStore::open(dir.path(), opts, &|_| true).unwrap();
         let hour = crate::storage::PARTITION_MS;
         let mut events = Vec::new();
         for i in 0..120_000i64 {

@@ -154,7 +154,10 @@ fn merge(inner: &Inner, plan: Plan) -> Result<bool, StorageError> {
             Err(e) => return Err(e.into()),
         }
     }
-    let mut w = SegmentWriter::create(&dir.join(segment::file_name(first, last)))?;
+    let mut w = SegmentWriter::create(
+        &dir.join(segment::file_name(first, last)),
+        inner.options.skip_index,
+    )?;
     let written = (|| {
         let (mut buf, mut raw) = (Vec::new(), Vec::new());
         let mut heap = BinaryHeap::with_capacity(cursors.len());

@@ -34,6 +34,8 @@ fn opts(faults: Faults) -> StoreOptions {
         compact_small_bytes: 1 << 20,
         // only explicit passes, so the tests decide when merges happen
         compact_background: false,
+        // format 3, so merges and recovery are exercised with granules and bloom filters
+        skip_index: true,
         faults,
         ..StoreOptions::default()
     }

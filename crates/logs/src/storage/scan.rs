@@ -211,7 +211,9 @@ mod tests {
                 );
             }
             let path = dir.path().join(super::super::segment::file_name(s, s));
-            segs.push(Arc::new(Segment::write(&path, &c, s, s).unwrap()));
+            segs.push(Arc::new(
+                Segment::write(&path, &c, s, s, s % 2 == 0).unwrap(),
+            ));
         }
         let mut seen = Vec::new();
         let done = pipelined(&segs, 20_000, 220_000, None, &mut |b| {

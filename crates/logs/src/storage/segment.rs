@@ -91,24 +91,71 @@ pub struct SegmentWriter {
     tmp: PathBuf,
     file: BufWriter<File>,
     block: Columns,
-    raw: Vec<u8>,
-    rest: Vec<u8>,
+    /// Whether blocks are written in format 3 (granules with bloom filters) rather than 2.
+    granules: bool,
     blocks: Vec<BlockMeta>,
     off: u64,
 }
 
+/// One block's payload (see the module docs) and its header fields.
+struct Encoded {
+    payload: Vec<u8>,
+    count: u32,
+    min_ts: i64,
+    max_ts: i64,
+}
+
+fn encode_block(block: &Columns, granules: bool) -> Result<Encoded, StorageError> {
+    let (mut raw, mut rest) = (Vec::new(), Vec::new());
+    if !granules {
+        // format 2: [alen][lz4 of ids, ends and text][lz4 of timestamps, ingestion times, seqs]
+        block.encode_split(&mut raw, &mut rest);
+        let mut compressed = Vec::with_capacity(4 + raw.len() / 2 + rest.len() / 2);
+        compressed.extend_from_slice(&[0; 4]);
+        let alen = compress_append(&raw, &mut compressed)?;
+        compressed[..4].copy_from_slice(&(alen as u32).to_le_bytes());
+        compress_append(&rest, &mut compressed)?;
+        let (min_ts, max_ts) = block.ts_range().unwrap_or((0, 0));
+        return Ok(Encoded {
+            payload: compressed,
+            count: block.len() as u32,
+            min_ts,
+            max_ts,
+        });
+    }
+    block.encode_head(&mut raw, &mut rest);
+    let mut compressed =
+        Vec::with_capacity(8 + raw.len() / 2 + rest.len() / 2 + block.text.len() * 2 / 3);
+    compressed.extend_from_slice(&[0; 4]);
+    let alen = compress_append(&raw, &mut compressed)?;
+    compressed[..4].copy_from_slice(&(alen as u32).to_le_bytes());
+    let at = compressed.len();
+    compressed.extend_from_slice(&[0; 4]);
+    let blen = compress_append(&rest, &mut compressed)?;
+    compressed[at..at + 4].copy_from_slice(&(blen as u32).to_le_bytes());
+    granules::encode(&block.text, &block.ends, &mut compressed)?;
+    let (min_ts, max_ts) = block.ts_range().unwrap_or((0, 0));
+    Ok(Encoded {
+        payload: compressed,
+        count: block.len() as u32,
+        min_ts,
+        max_ts,
+    })
+}
+
 impl SegmentWriter {
-    pub fn create(path: &Path) -> Result<SegmentWriter, StorageError> {
+    /// Start writing `path`, in format 3 (granules with bloom filters: literal searches skip
+    /// text) when `granules`, else in format 2 (cheaper to write, faster to decode whole).
+    pub fn create(path: &Path, granules: bool) -> Result<SegmentWriter, StorageError> {
         let tmp = path.with_extension("tmp");
         let mut file = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
-        file.write_all(MAGIC)?;
+        file.write_all(if granules { MAGIC } else { MAGIC_V2 })?;
         Ok(SegmentWriter {
             path: path.to_path_buf(),
             tmp,
             file,
             block: Columns::default(),
-            raw: Vec::new(),
-            rest: Vec::new(),
+            granules,
             blocks: Vec::new(),
             off: MAGIC.len() as u64,
         })
@@ -123,32 +170,26 @@ impl SegmentWriter {
         Ok(())
     }
 
+    /// Encode the current block and write it out.
     fn flush_block(&mut self) -> Result<(), StorageError> {
         if self.block.is_empty() {
             return Ok(());
         }
-        self.raw.clear();
-        self.rest.clear();
-        self.block.encode_head(&mut self.raw, &mut self.rest);
-        let mut compressed = Vec::with_capacity(
-            8 + self.raw.len() / 2 + self.rest.len() / 2 + self.block.text.len() * 2 / 3,
-        );
-        compressed.extend_from_slice(&[0; 4]);
-        let alen = compress_append(&self.raw, &mut compressed)?;
-        compressed[..4].copy_from_slice(&(alen as u32).to_le_bytes());
-        let at = compressed.len();
-        compressed.extend_from_slice(&[0; 4]);
-        let blen = compress_append(&self.rest, &mut compressed)?;
-        compressed[at..at + 4].copy_from_slice(&(blen as u32).to_le_bytes());
-        granules::encode(&self.block.text, &self.block.ends, &mut compressed)?;
-        let (min_ts, max_ts) = self.block.ts_range().unwrap_or((0, 0));
+        let encoded = encode_block(&self.block, self.granules)?;
+        self.write_encoded(encoded)?;
+        self.block.clear();
+        Ok(())
+    }
+
+    fn write_encoded(&mut self, e: Encoded) -> Result<(), StorageError> {
+        let compressed = e.payload;
         let meta = BlockMeta {
             offset: self.off,
             clen: compressed.len() as u32,
             crc: crc32fast::hash(&compressed),
-            count: self.block.len() as u32,
-            min_ts,
-            max_ts,
+            count: e.count,
+            min_ts: e.min_ts,
+            max_ts: e.max_ts,
         };
         let f = &mut self.file;
         f.write_all(&meta.count.to_le_bytes())?;
@@ -159,7 +200,6 @@ impl SegmentWriter {
         f.write_all(&compressed)?;
         self.off += (HEADER + compressed.len()) as u64;
         self.blocks.push(meta);
-        self.block.clear();
         Ok(())
     }
 
@@ -190,7 +230,7 @@ impl SegmentWriter {
             first,
             last,
             obsolete: AtomicBool::new(false),
-            format: 3,
+            format: if self.granules { 3 } else { 2 },
         })
     }
 
@@ -201,16 +241,18 @@ impl SegmentWriter {
 }
 
 impl Segment {
-    /// Write `cols` (any order) as a new segment at `path` covering `first..=last`.
+    /// Write `cols` (any order) as a new segment at `path` covering `first..=last`, in format 3
+    /// when `granules` (see [`SegmentWriter::create`]).
     pub fn write(
         path: &Path,
         cols: &Columns,
         first: u32,
         last: u32,
+        granules: bool,
     ) -> Result<Segment, StorageError> {
         let mut order: Vec<usize> = (0..cols.len()).collect();
         order.sort_by_key(|&i| (cols.ts[i], cols.seq[i]));
-        let mut w = SegmentWriter::create(path)?;
+        let mut w = SegmentWriter::create(path, granules)?;
         for i in order {
             w.push_from(cols, i)?;
         }
@@ -558,7 +600,7 @@ mod tests {
             );
         }
         let path = dir.path().join("00000001.seg");
-        let written = Segment::write(&path, &c, 1, 1).unwrap();
+        let written = Segment::write(&path, &c, 1, 1, true).unwrap();
         assert!(written.blocks.len() >= 3);
         let seg = Segment::open(&path).unwrap();
         assert_eq!(seg.blocks, written.blocks);
@@ -591,7 +633,7 @@ mod tests {
         let mut c = Columns::default();
         c.push(1, 1, 1, 1, b"m");
         let path = dir.path().join(file_name(5, 5));
-        let seg = std::sync::Arc::new(Segment::write(&path, &c, 5, 5).unwrap());
+        let seg = std::sync::Arc::new(Segment::write(&path, &c, 5, 5, false).unwrap());
         let held = seg.clone();
         seg.retire();
         drop(seg);
@@ -670,7 +712,7 @@ mod tests {
         let mid = dir.path().join("00000002.seg");
         write_v2(&mid, &c, 6_000);
         let new = dir.path().join("00000003.seg");
-        Segment::write(&new, &c, 3, 3).unwrap();
+        Segment::write(&new, &c, 3, 3, true).unwrap();
         assert_eq!(&fs::read(&new).unwrap()[..8], MAGIC);
         let (v1, v2, v3) = (
             Segment::open(&old).unwrap(),
@@ -746,7 +788,7 @@ mod tests {
         let mut c = Columns::default();
         c.push(1, 1, 1, 1, b"some message text");
         let path = dir.path().join("00000002-00000004.seg");
-        Segment::write(&path, &c, 2, 4).unwrap();
+        Segment::write(&path, &c, 2, 4, true).unwrap();
         let mut data = fs::read(&path).unwrap();
         let last = data.len() - 1;
         data[last] ^= 0xff;

@@ -456,7 +456,13 @@ fn flush(inner: &Inner, job: &FlushJob, parts: &[FrozenPart]) -> Result<(), (Sto
             let dir = inner.dir.join(format!("g{gid}")).join(hour.to_string());
             fs::create_dir_all(&dir)?;
             let all = concat(cols);
-            let seg = Segment::write(&pending_path(&dir, *n, job.wal_upto), &all, *n, *n)?;
+            let seg = Segment::write(
+                &pending_path(&dir, *n, job.wal_upto),
+                &all,
+                *n,
+                *n,
+                inner.options.skip_index,
+            )?;
             written.push((k, seg));
             faults.hit("flush.pending")?;
         }
