@@ -8,7 +8,7 @@
 
 use std::hint::black_box;
 
-use opsloop_logs::storage::granules::{self, Granules, Probe};
+use opsloop_logs::storage::granules::{self, Granules, Probe, FOLD};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -114,20 +114,6 @@ impl Cpu {
         Cpu::read() - self.0
     }
 }
-
-/// Lowercase of an ASCII letter, 0 for every other byte (as the granules fold).
-const FOLD: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        if c.is_ascii_alphabetic() {
-            t[b] = c | 0x20;
-        }
-        b += 1;
-    }
-    t
-};
 
 /// Calibration: one table look-up and one add per byte, the floor of any per-byte gram loop on
 /// this machine (a loaded shared machine runs it at ~0.6-1 ns/byte).

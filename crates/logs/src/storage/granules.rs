@@ -42,7 +42,7 @@ pub const HASHES: usize = 2;
 const ENTRY: usize = 12;
 
 /// Lowercase of an ASCII letter, 0 for every other byte.
-const FOLD: [u8; 256] = {
+pub const FOLD: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut b = 0;
     while b < 256 {

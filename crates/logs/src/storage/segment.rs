@@ -660,15 +660,20 @@ mod tests {
             b.encode(&mut raw);
             // earlier versions compressed with lz4_flex: keep writing these test files with it
             let c = lz4_flex::compress_prepend_size(&raw);
-            let (min, max) = b.ts_range().unwrap();
-            out.extend_from_slice(&(b.len() as u32).to_le_bytes());
-            out.extend_from_slice(&min.to_le_bytes());
-            out.extend_from_slice(&max.to_le_bytes());
-            out.extend_from_slice(&(c.len() as u32).to_le_bytes());
-            out.extend_from_slice(&crc32fast::hash(&c).to_le_bytes());
-            out.extend_from_slice(&c);
+            push_block(&mut out, &b, &c);
         }
         fs::write(path, out).unwrap();
+    }
+
+    /// Append a block header for `b` and its payload `c`.
+    fn push_block(out: &mut Vec<u8>, b: &Columns, c: &[u8]) {
+        let (min, max) = b.ts_range().unwrap();
+        out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+        out.extend_from_slice(&min.to_le_bytes());
+        out.extend_from_slice(&max.to_le_bytes());
+        out.extend_from_slice(&(c.len() as u32).to_le_bytes());
+        out.extend_from_slice(&crc32fast::hash(c).to_le_bytes());
+        out.extend_from_slice(c);
     }
 
     /// A format-2 file as the previous version wrote it: `[alen][lz4 A][lz4 B]` per block.
@@ -683,13 +688,7 @@ mod tests {
             let alen = compress_append(&lean, &mut c).unwrap();
             c[..4].copy_from_slice(&(alen as u32).to_le_bytes());
             compress_append(&rest, &mut c).unwrap();
-            let (min, max) = b.ts_range().unwrap();
-            out.extend_from_slice(&(b.len() as u32).to_le_bytes());
-            out.extend_from_slice(&min.to_le_bytes());
-            out.extend_from_slice(&max.to_le_bytes());
-            out.extend_from_slice(&(c.len() as u32).to_le_bytes());
-            out.extend_from_slice(&crc32fast::hash(&c).to_le_bytes());
-            out.extend_from_slice(&c);
+            push_block(&mut out, &b, &c);
         }
         fs::write(path, out).unwrap();
     }
