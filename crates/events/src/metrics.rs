@@ -335,31 +335,23 @@ mod tests {
             2,
         );
         bulk.add_bulk("1", "r", "default", [], &[("MatchedEvents", 1.0)], 0);
-        let sorted = |m: &Metrics| {
-            let mut v: Vec<String> = m.drain(1.0)[0].2["MetricData"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(Value::to_string)
-                .collect();
-            v.sort();
-            v
-        };
-        assert_eq!(sorted(&bulk), sorted(&single));
+        assert_eq!(sorted_data(&bulk), sorted_data(&single));
+    }
+
+    /// The drained MetricData entries as sorted JSON strings.
+    fn sorted_data(m: &Metrics) -> Vec<String> {
+        let mut v: Vec<String> = m.drain(1.0)[0].2["MetricData"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(Value::to_string)
+            .collect();
+        v.sort();
+        v
     }
 
     #[test]
     fn matched_and_triggered_equal_separate_counts() {
-        let sorted = |m: &Metrics| {
-            let mut v: Vec<String> = m.drain(1.0)[0].2["MetricData"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(Value::to_string)
-                .collect();
-            v.sort();
-            v
-        };
         // two events: the first matched a and gone (a rule deleted since), the second a again
         let separate = Metrics::default();
         separate.matched("1", "r", "default", &["a".into(), "gone".into()]);
@@ -381,11 +373,11 @@ mod tests {
             2,
         );
         together.add_matched("1", "r", "default", [], 0);
-        assert_eq!(sorted(&together), sorted(&separate));
+        assert_eq!(sorted_data(&together), sorted_data(&separate));
         // nothing triggered: no TriggeredRules value at all (not a zero)
         let none = Metrics::default();
         none.add_matched("1", "r", "default", [("gone", false)], 1);
-        let out = sorted(&none);
+        let out = sorted_data(&none);
         assert_eq!(out.len(), 2, "{out:?}");
         assert!(out.iter().all(|d| d.contains("MatchedEvents")), "{out:?}");
     }
