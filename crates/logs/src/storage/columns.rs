@@ -353,17 +353,22 @@ impl Lean {
         )
     }
 
-    /// Decode a format-3 block's lean columns from `self.raw` (its first part without the
-    /// text) and `self.rest` (when `with_ts`), its granules already parsed with `text` bytes of
-    /// text; the text stays in the granules until [`Lean::load_text`].
-    pub fn decode_lazy(&mut self, with_ts: bool, text: usize) -> Result<(), StorageError> {
+    /// Clear the decoded columns and read the lean part's header: (events, end of the fixed part).
+    fn start_decode(&mut self) -> Result<(usize, usize), StorageError> {
         self.ts.clear();
         self.stream.clear();
         self.ends.clear();
         self.text_at = 0;
         self.lazy = false;
+        block_header(&self.raw, 8)
+    }
+
+    /// Decode a format-3 block's lean columns from `self.raw` (its first part without the
+    /// text) and `self.rest` (when `with_ts`), its granules already parsed with `text` bytes of
+    /// text; the text stays in the granules until [`Lean::load_text`].
+    pub fn decode_lazy(&mut self, with_ts: bool, text: usize) -> Result<(), StorageError> {
+        let (n, fixed) = self.start_decode()?;
         let buf = &self.raw;
-        let (n, fixed) = block_header(buf, 8)?;
         if buf.len() != fixed {
             return Err(StorageError::Corrupt("column block too long"));
         }
@@ -385,13 +390,8 @@ impl Lean {
     /// Decode `self.raw`, the lean part of [`Columns::encode_split`], and when `with_ts` the
     /// timestamps from `self.rest`, its other part.
     pub fn decode_split(&mut self, with_ts: bool) -> Result<(), StorageError> {
-        self.ts.clear();
-        self.stream.clear();
-        self.ends.clear();
-        self.text_at = 0;
-        self.lazy = false;
+        let (n, fixed) = self.start_decode()?;
         let buf = &self.raw;
-        let (n, fixed) = block_header(buf, 8)?;
         read_u32s(&buf[4..4 + 4 * n], &mut self.stream);
         read_u32s(&buf[4 + 4 * n..fixed], &mut self.ends);
         check_ends(&self.ends, buf.len() - fixed)?;
