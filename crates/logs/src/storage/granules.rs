@@ -323,14 +323,7 @@ impl Granules {
 
     /// Append the whole text (every granule) to `out`; `packed` as given to [`Granules::parse`].
     pub fn decode_all(&mut self, packed: &[u8], out: &mut Vec<u8>) -> Result<(), StorageError> {
-        let at = out.len();
-        let len = self.entries.last().map_or(0, |e| e.text.1);
-        out.resize(at + len, 0);
-        for k in 0..self.entries.len() {
-            let (a, b) = self.entries[k].text;
-            self.decode_into(packed, k, &mut out[at + a..at + b])?;
-        }
-        Ok(())
+        self.decode_some(packed, None, out)
     }
 
     /// Append the whole text to `out`, but with a `probe` leave the granules whose filter rules
@@ -341,16 +334,15 @@ impl Granules {
         probe: Option<&Probe>,
         out: &mut Vec<u8>,
     ) -> Result<(), StorageError> {
-        let Some(probe) = probe.filter(|p| !p.is_empty()) else {
-            return self.decode_all(packed, out);
-        };
+        let probe = probe.filter(|p| !p.is_empty());
         let at = out.len();
         let len = self.entries.last().map_or(0, |e| e.text.1);
         // resizing writes zeros over every new byte
         out.resize(at + len, 0);
         for k in 0..self.entries.len() {
             let f = self.blooms + k * BLOOM_BYTES;
-            if probe.may_match(packed.get(f..f + BLOOM_BYTES).unwrap_or_default()) {
+            if probe.is_none_or(|p| p.may_match(packed.get(f..f + BLOOM_BYTES).unwrap_or_default()))
+            {
                 let (a, b) = self.entries[k].text;
                 self.decode_into(packed, k, &mut out[at + a..at + b])?;
             }
