@@ -101,6 +101,19 @@ async fn finish(app: Arc<App>) -> Result<()> {
         }
     }
     if let Some(dir) = ephemeral_dir {
+        if dir.exists() {
+            // Something wrote into the directory while it was being removed (a bug: every
+            // writer stops in `close`). Say what, and remove it anyway.
+            let left: Vec<String> = std::fs::read_dir(&dir)
+                .map(|rd| {
+                    rd.filter_map(|e| e.ok())
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            tracing::warn!(data_dir = %dir.display(), ?left, "ephemeral data directory was written during removal");
+            let _ = std::fs::remove_dir_all(&dir);
+        }
         tracing::info!(data_dir = %dir.display(), "ephemeral data directory removed");
     }
     tracing::info!("stopped");

@@ -104,6 +104,9 @@ pub(crate) struct Inner {
     pub schedule: Schedule,
     pub url_secret: Vec<u8>,
     runtime: OnceCell<Result<Arc<Runtime>, String>>,
+    /// `true` once [`Sns::shutdown`] ran: no file is written into the data directory after that
+    /// (see [`Signer::load_or_create`]).
+    files_closed: Arc<Mutex<bool>>,
     filters: Mutex<FilterCache>,
     /// Topics with their confirmed subscriptions for Publish; `store` invalidates it on writes.
     pub topics: Arc<cache::TopicCache>,
@@ -129,8 +132,10 @@ impl Inner {
             .get_or_init(|| async {
                 let key_dir = self.config.key_dir.clone();
                 let ca = self.config.extra_ca_file.clone();
+                let gate = self.files_closed.clone();
                 let prepared = tokio::task::spawn_blocking(move || -> Result<Runtime, String> {
-                    let signer = Signer::load_or_create(&key_dir).map_err(|e| e.to_string())?;
+                    let signer =
+                        Signer::load_or_create(&key_dir, &gate).map_err(|e| e.to_string())?;
                     let roots =
                         delivery::http::root_store(ca.as_deref()).map_err(|e| e.to_string())?;
                     let tls = delivery::http::tls_config(roots).map_err(|e| e.to_string())?;
@@ -222,6 +227,7 @@ impl Sns {
                 schedule: Schedule::new(),
                 url_secret,
                 runtime: OnceCell::new(),
+                files_closed: Arc::new(Mutex::new(false)),
                 filters: Mutex::new(HashMap::new()),
             }),
             started: AtomicBool::new(false),
@@ -256,8 +262,11 @@ impl Sns {
     }
 
     /// Stop the dispatcher (attempts in flight finish on their own; undelivered rows stay stored).
+    /// Returns only when no file write into the data directory is in progress, and none starts
+    /// later (a signing key being generated is then not saved).
     pub fn shutdown(&self) {
         let _ = self.stop.send(true);
+        *self.inner.files_closed.lock() = true;
     }
 
     /// Answer a request for one of the public routes (`GET /_opsloop/sns/...`): `path` is the full

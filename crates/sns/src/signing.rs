@@ -8,6 +8,8 @@
 
 use std::path::Path;
 
+use parking_lot::Mutex;
+
 use base64::Engine;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 use rsa::{Pkcs1v15Sign, RsaPrivateKey};
@@ -29,6 +31,8 @@ pub enum SigningError {
     Rsa(String),
     #[error("certificate: {0}")]
     Cert(String),
+    #[error("the server is stopping; the signing key was not written")]
+    Closed,
 }
 
 /// The signing key and its certificate.
@@ -55,26 +59,45 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SigningError + '_ {
 
 impl Signer {
     /// Load the key pair from `dir`, or generate it (and the certificate) on first use. Slow the
-    /// first time (RSA key generation): call it off the async executor.
-    pub fn load_or_create(dir: &Path) -> Result<Signer, SigningError> {
-        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    /// first time (RSA key generation): call it off the async executor. Every file operation
+    /// runs while holding `gate`, and only while it reads `false`: the owner sets it to `true`
+    /// when it stops, after which this never creates or writes a file (the data directory may be
+    /// about to be removed) and fails with [`SigningError::Closed`] instead.
+    pub fn load_or_create(dir: &Path, gate: &Mutex<bool>) -> Result<Signer, SigningError> {
         let key_path = dir.join(KEY_FILE);
         let cert_path = dir.join(CERT_FILE);
-        let key_pem = match std::fs::read_to_string(&key_path) {
-            Ok(pem) => pem,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let with_files = |f: &mut dyn FnMut() -> Result<(), SigningError>| {
+            let closed = gate.lock();
+            if *closed {
+                return Err(SigningError::Closed);
+            }
+            f()
+        };
+        let mut key_pem = None;
+        with_files(&mut || {
+            std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+            match std::fs::read_to_string(&key_path) {
+                Ok(pem) => key_pem = Some(pem),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(&key_path)(e)),
+            }
+            Ok(())
+        })?;
+        let key_pem = match key_pem {
+            Some(pem) => pem,
+            None => {
+                // the slow part runs outside the gate, so stopping never waits for it
                 let pem = generate_key_pem()?;
-                write_private(&key_path, &pem)?;
+                with_files(&mut || write_private(&key_path, &pem))?;
                 tracing::info!(path = %key_path.display(), "generated the sns signing key");
                 pem
             }
-            Err(e) => return Err(io_err(&key_path)(e)),
         };
         let cert_pem = match std::fs::read_to_string(&cert_path) {
             Ok(pem) if pem.contains("BEGIN CERTIFICATE") => pem,
             _ => {
                 let pem = self_signed_cert(&key_pem)?;
-                std::fs::write(&cert_path, &pem).map_err(io_err(&cert_path))?;
+                with_files(&mut || std::fs::write(&cert_path, &pem).map_err(io_err(&cert_path)))?;
                 pem
             }
         };
@@ -237,9 +260,21 @@ mod tests {
     }
 
     #[test]
+    fn a_closed_gate_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys");
+        let err = Signer::load_or_create(&keys, &Mutex::new(true)).unwrap_err();
+        assert!(matches!(err, SigningError::Closed), "{err}");
+        assert!(
+            !keys.exists(),
+            "no directory is created once the gate is closed"
+        );
+    }
+
+    #[test]
     fn keys_persist_with_private_mode_and_signatures_verify() {
         let dir = tempfile::tempdir().unwrap();
-        let signer = Signer::load_or_create(dir.path()).unwrap();
+        let signer = Signer::load_or_create(dir.path(), &Mutex::new(false)).unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -251,7 +286,7 @@ mod tests {
         }
         assert!(signer.cert_pem().starts_with("-----BEGIN CERTIFICATE-----"));
         assert!(signer.cert_name().starts_with("SimpleNotificationService-"));
-        let again = Signer::load_or_create(dir.path()).unwrap();
+        let again = Signer::load_or_create(dir.path(), &Mutex::new(false)).unwrap();
         assert_eq!(
             again.cert_pem(),
             signer.cert_pem(),
