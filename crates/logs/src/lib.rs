@@ -713,6 +713,16 @@ impl Service for Logs {
         Box::pin(self.handle(ctx, input))
     }
 
+    /// Ready always; the detail says how much the idle indexer has left to do.
+    fn health(&self) -> opsloop_core::Health {
+        let (segments, bytes) = self.store.unindexed();
+        opsloop_core::Health {
+            ready: true,
+            detail: (segments > 0 && self.store.indexes_when_idle())
+                .then(|| format!("{segments} log segments ({bytes} bytes) await the skip index")),
+        }
+    }
+
     fn decode_json_input(&self, operation: &str, json: &[u8]) -> Option<DecodedInput> {
         match operation {
             "PutLogEvents" => putdecode::decode(json).map(|p| Box::new(p) as DecodedInput),

@@ -27,8 +27,9 @@ use opsloop_store::{ControlStore, SqliteStore};
 use opsloop_tsdb::MetricStore;
 use opsloop_wire::{AuthMode, Credentials, Gateway, GatewayConfig};
 
-use crate::config::{AuthSetting, Config};
+use crate::config::{AuthSetting, Config, LogsSkipIndex};
 use crate::credentials::{self, Origin, SingleKey, WithNodeKeys};
+use opsloop_logs::storage::SkipIndex;
 
 /// SQLite file of the control-plane store, inside the data directory.
 pub const STATE_DB: &str = "state.db";
@@ -179,7 +180,11 @@ impl Services {
         sns_config.extra_ca_file = config.sns_ca_file.clone();
         let sns = Sns::new(control.clone(), sns_config).context("cannot open the SNS state")?;
         let log_options = opsloop_logs::storage::StoreOptions {
-            skip_index: config.logs_skip_index,
+            skip_index: match config.logs_skip_index {
+                LogsSkipIndex::Off => SkipIndex::Off,
+                LogsSkipIndex::Idle => SkipIndex::Idle,
+                LogsSkipIndex::Checkpoint => SkipIndex::Checkpoint,
+            },
             ..Default::default()
         };
         let logs = Logs::open_with(data_dir, control.clone(), log_options)

@@ -42,6 +42,44 @@ pub enum LogFormat {
     Json,
 }
 
+/// When log segments get their skip index (see `logs_skip_index`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogsSkipIndex {
+    /// Never: segments stay in format 2.
+    Off,
+    /// In the background, once the log store has been idle for 2 s (the default).
+    Idle,
+    /// At every checkpoint (costs ingest CPU).
+    Checkpoint,
+}
+
+impl LogsSkipIndex {
+    /// From a config value: a mode name, or a boolean (`true`: checkpoint, `false`: off).
+    fn parse(name: &str, v: &str) -> Result<LogsSkipIndex> {
+        match parse_bool(name, v) {
+            Ok(true) => Ok(LogsSkipIndex::Checkpoint),
+            Ok(false) => Ok(LogsSkipIndex::Off),
+            Err(_) => parse_enum(name, v),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for LogsSkipIndex {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bool(bool),
+            Text(String),
+        }
+        let text = match Raw::deserialize(d)? {
+            Raw::Bool(b) => b.to_string(),
+            Raw::Text(t) => t,
+        };
+        LogsSkipIndex::parse("logs_skip_index", &text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// The resolved server configuration. Field docs are the configuration reference.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -114,11 +152,13 @@ pub struct Config {
     /// in seconds of one engagement-plan minute (`DurationInMinutes`). Default `60`; end-to-end tests
     /// set e.g. `0.5` so escalation stages pass quickly. Never change it in production.
     pub contacts_minute_seconds: f64,
-    /// `logs_skip_index` / `OPSLOOP_LOGS_SKIP_INDEX`: write log segments with a skip index (message
+    /// `logs_skip_index` / `OPSLOOP_LOGS_SKIP_INDEX`: when log segments get a skip index (message
     /// text in ~1 KiB granules, each with a bloom filter of its letter trigrams), so Insights
-    /// searches for a literal (`like /text/`) decode only the granules that may hold it. Costs
-    /// checkpoint CPU (ingest) and slows queries that read all text. Default `false`.
-    pub logs_skip_index: bool,
+    /// searches for a literal (`like /text/`) decode only the granules that may hold it: `idle`
+    /// (default: rewritten in the background once the store has been idle for 2 s, so ingest
+    /// pays nothing), `checkpoint` (at every checkpoint: costs ingest CPU) or `off`. `true` and
+    /// `false` mean `checkpoint` and `off`.
+    pub logs_skip_index: LogsSkipIndex,
 }
 
 /// Every configuration key: `(file key, environment variable)`.
@@ -185,7 +225,7 @@ pub struct Layer {
     pub contacts_sms_gateway_url: Option<String>,
     pub contacts_voice_gateway_url: Option<String>,
     pub contacts_minute_seconds: Option<f64>,
-    pub logs_skip_index: Option<bool>,
+    pub logs_skip_index: Option<LogsSkipIndex>,
 }
 
 impl Layer {
@@ -241,7 +281,7 @@ impl Layer {
                 })
                 .transpose()?,
             logs_skip_index: var("OPSLOOP_LOGS_SKIP_INDEX")
-                .map(|v| parse_bool("OPSLOOP_LOGS_SKIP_INDEX", &v))
+                .map(|v| LogsSkipIndex::parse("OPSLOOP_LOGS_SKIP_INDEX", &v))
                 .transpose()?,
         })
     }
@@ -343,7 +383,7 @@ impl Config {
             contacts_sms_gateway_url: merged.contacts_sms_gateway_url,
             contacts_voice_gateway_url: merged.contacts_voice_gateway_url,
             contacts_minute_seconds: merged.contacts_minute_seconds.unwrap_or(60.0),
-            logs_skip_index: merged.logs_skip_index.unwrap_or(false),
+            logs_skip_index: merged.logs_skip_index.unwrap_or(LogsSkipIndex::Idle),
         };
         config.validate()?;
         Ok(config)
@@ -499,13 +539,34 @@ mod tests {
             ("OPSLOOP_DATA_DIR", ""),
             ("OPSLOOP_LOGS_SKIP_INDEX", "on"),
         ]);
-        assert_eq!(e.logs_skip_index, Some(true));
-        assert!(
-            !Config::resolve(Layer::default(), Layer::default(), None)
+        assert_eq!(e.logs_skip_index, Some(LogsSkipIndex::Checkpoint));
+        assert_eq!(
+            Config::resolve(Layer::default(), Layer::default(), None)
                 .unwrap()
                 .logs_skip_index,
-            "off by default"
+            LogsSkipIndex::Idle,
+            "indexed when idle by default"
         );
+        for (v, want) in [
+            ("off", LogsSkipIndex::Off),
+            ("false", LogsSkipIndex::Off),
+            ("Idle", LogsSkipIndex::Idle),
+            ("checkpoint", LogsSkipIndex::Checkpoint),
+        ] {
+            let l = Layer::from_env(&|k| (k == "OPSLOOP_LOGS_SKIP_INDEX").then(|| v.to_string()));
+            assert_eq!(l.unwrap().logs_skip_index, Some(want), "{v}");
+        }
+        let bad = Layer::from_env(&|k| (k == "OPSLOOP_LOGS_SKIP_INDEX").then(|| "soon".into()));
+        let msg = format!("{:#}", bad.unwrap_err());
+        assert!(
+            msg.contains("OPSLOOP_LOGS_SKIP_INDEX") && msg.contains("checkpoint"),
+            "{msg}"
+        );
+        let file: Layer = toml::from_str("logs_skip_index = \"off\"").unwrap();
+        assert_eq!(file.logs_skip_index, Some(LogsSkipIndex::Off));
+        let file: Layer = toml::from_str("logs_skip_index = true").unwrap();
+        assert_eq!(file.logs_skip_index, Some(LogsSkipIndex::Checkpoint));
+        assert!(toml::from_str::<Layer>("logs_skip_index = \"soon\"").is_err());
         assert_eq!(e.auth, Some(AuthSetting::AnyKey));
         assert_eq!(e.enable_reset, Some(true));
         assert_eq!(e.log_format, Some(LogFormat::Json));

@@ -259,16 +259,16 @@ mod tests {
     /// windows, across many blocks, partitions and the in-memory head.
     #[tokio::test]
     async fn parallel_count_agrees_with_evaluation() {
-        parallel_count_case(false).await;
+        parallel_count_case(crate::storage::SkipIndex::Off).await;
     }
 
     /// The same over format-3 segments (granules skipped by their bloom filters).
     #[tokio::test]
     async fn parallel_count_agrees_with_evaluation_with_the_skip_index() {
-        parallel_count_case(true).await;
+        parallel_count_case(crate::storage::SkipIndex::Checkpoint).await;
     }
 
-    async fn parallel_count_case(skip_index: bool) {
+    async fn parallel_count_case(skip_index: crate::storage::SkipIndex) {
         let dir = tempfile::tempdir().unwrap();
         let opts = StoreOptions {
             skip_index,

@@ -12,15 +12,25 @@
 //! hold `Arc`s to the segments of their snapshot, so they read the old files to the end while a
 //! merge replaces them. Merging streams the inputs block by block (a k-way merge on
 //! (timestamp, sequence)), so memory stays at about one block per input.
+//!
+//! The same thread adds the skip index ([`SkipIndex::Idle`]): once the store has seen no append
+//! and no scan for `index_idle`, it rewrites format-1/2 segments in format 3, one at a time, as
+//! `N.i.seg` / `A-B.i.seg` (same numbers, a name of its own). The switch is the merge's: write
+//! the temporary file, fsync, rename, swap in memory under the fs lock, retire the original.
+//! Recovery prefers the indexed file of two with the same span. A rewrite is abandoned (its
+//! temporary file removed) as soon as foreground work shows up, so it never competes with ingest
+//! or queries for long.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
+use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
+use std::time::Instant;
 
 use super::columns::Columns;
 use super::segment::{self, Segment, SegmentWriter};
-use super::{Inner, StorageError};
+use super::{Inner, SkipIndex, StorageError};
 
 /// A run of segments of one partition to merge.
 struct Plan {
@@ -30,21 +40,189 @@ struct Plan {
 }
 
 /// The compactor thread: a pass after every flush (nudged through `rx`) and every
-/// `compact_interval`, until every sender is gone.
+/// `compact_interval`, until every sender is gone; in between, with [`SkipIndex::Idle`], index
+/// segments while the store is idle.
 pub(super) fn run_compactor(inner: &Inner, rx: mpsc::Receiver<()>) {
+    let o = &inner.options;
+    let idle_mode = o.skip_index == SkipIndex::Idle && o.compact_background;
+    // wake often enough to notice idleness soon after it starts
+    let tick = if idle_mode {
+        o.compact_interval
+            .min(o.index_idle / 2)
+            .max(std::time::Duration::from_millis(10))
+    } else {
+        o.compact_interval
+    };
+    let mut last_pass = Instant::now();
     loop {
-        match rx.recv_timeout(inner.options.compact_interval) {
-            Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+        let nudged = match rx.recv_timeout(tick) {
+            Ok(()) => true,
+            Err(mpsc::RecvTimeoutError::Timeout) => false,
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
-        }
+        };
         while rx.try_recv().is_ok() {}
-        if !inner.options.compact_background {
+        if !o.compact_background {
             continue;
         }
-        if let Err(e) = compact_all(inner) {
-            tracing::error!(error = %e, "log segment compaction failed");
+        if nudged || last_pass.elapsed() >= o.compact_interval {
+            last_pass = Instant::now();
+            if let Err(e) = compact_all(inner) {
+                tracing::error!(error = %e, "log segment compaction failed");
+            }
+        }
+        if idle_mode && inner.idle_for() >= o.index_idle {
+            if let Err(e) = index_all(inner, true) {
+                tracing::error!(error = %e, "log segment indexing failed");
+            }
         }
     }
+}
+
+/// Rewrite format-1/2 segments in format 3 until none is left or, when `yield_to_work`, until
+/// foreground work shows up. Returns the number rewritten.
+pub(super) fn index_all(inner: &Inner, yield_to_work: bool) -> Result<usize, StorageError> {
+    let _one = inner.compact_lock.lock();
+    let mut done = 0;
+    let mut skip: Vec<*const Segment> = Vec::new();
+    let started = Instant::now();
+    loop {
+        if yield_to_work && inner.idle_for() < inner.options.index_idle {
+            break;
+        }
+        let Some((gid, hour, seg)) = pick_unindexed(inner, &skip) else {
+            break;
+        };
+        let busy_at = yield_to_work.then(|| inner.activity.load(Ordering::Relaxed));
+        match reindex(inner, gid, hour, &seg, busy_at) {
+            Ok(Reindex::Done) => done += 1,
+            Ok(Reindex::Gone) => skip.push(Arc::as_ptr(&seg)),
+            Ok(Reindex::Busy) => break,
+            Err(e) => {
+                // leave this one as it is (still readable) and go on with the others
+                tracing::warn!(path = %seg.path.display(), error = %e, "cannot index a log segment");
+                skip.push(Arc::as_ptr(&seg));
+            }
+        }
+    }
+    if done > 0 {
+        tracing::info!(
+            segments = done,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "log segments indexed"
+        );
+    }
+    Ok(done)
+}
+
+/// A live segment without the skip index, the newest partition first (recent data is the most
+/// searched).
+fn pick_unindexed(inner: &Inner, skip: &[*const Segment]) -> Option<(u64, i64, Arc<Segment>)> {
+    let groups = inner.groups.read();
+    let mut best: Option<(u64, i64, Arc<Segment>)> = None;
+    for (gid, g) in groups.iter() {
+        for (hour, p) in &g.parts {
+            if best.as_ref().is_some_and(|(_, h, _)| h >= hour) {
+                continue;
+            }
+            if let Some(seg) = p
+                .segments
+                .iter()
+                .find(|s| s.format() < 3 && !s.is_retired() && !skip.contains(&Arc::as_ptr(s)))
+            {
+                best = Some((*gid, *hour, seg.clone()));
+            }
+        }
+    }
+    best
+}
+
+enum Reindex {
+    Done,
+    /// The partition no longer holds the segment (merged, expired, dropped).
+    Gone,
+    /// Foreground work arrived: abandoned.
+    Busy,
+}
+
+/// Rewrite `seg` of partition (`gid`, `hour`) in format 3 and swap it in. With `busy_at` (the
+/// activity counter when the caller decided to start), give up as soon as the counter moves.
+fn reindex(
+    inner: &Inner,
+    gid: u64,
+    hour: i64,
+    seg: &Arc<Segment>,
+    busy_at: Option<u64>,
+) -> Result<Reindex, StorageError> {
+    let faults = &inner.options.faults;
+    let busy = || busy_at.is_some_and(|a| inner.activity.load(Ordering::Relaxed) != a);
+    let file = match File::open(&seg.path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Reindex::Gone),
+        Err(e) => return Err(e.into()),
+    };
+    let path = seg
+        .path
+        .with_file_name(segment::indexed_file_name(seg.first, seg.last));
+    let mut w = SegmentWriter::create(&path, true)?;
+    let written = (|| {
+        let (mut cols, mut buf, mut raw) = (Columns::default(), Vec::new(), Vec::new());
+        let mut events = 0u64;
+        for b in 0..seg.blocks.len() {
+            if busy() {
+                return Ok(None);
+            }
+            seg.read_block(&file, b, None, &mut cols, &mut buf, &mut raw)?;
+            for i in 0..cols.len() {
+                w.push_from(&cols, i)?;
+            }
+            events += cols.len() as u64;
+        }
+        w.sync()?;
+        faults.hit("index.written")?;
+        Ok::<Option<u64>, StorageError>(Some(events))
+    })();
+    let events = match written {
+        Ok(Some(n)) => n,
+        Ok(None) => {
+            w.discard();
+            return Ok(Reindex::Busy);
+        }
+        Err(e) => {
+            w.discard();
+            return Err(e);
+        }
+    };
+    if events != seg.events() {
+        w.discard();
+        return Err(StorageError::Corrupt("indexed segment lost events"));
+    }
+    // the switch, as for a merge: under the fs lock, only if the partition still holds `seg`
+    let _fs = inner.fs_lock.lock();
+    let still_there = inner
+        .groups
+        .read()
+        .get(&gid)
+        .and_then(|g| g.parts.get(&hour))
+        .is_some_and(|p| p.segments.iter().any(|x| Arc::ptr_eq(x, seg)));
+    if !still_there {
+        w.discard();
+        return Ok(Reindex::Gone);
+    }
+    let indexed = Arc::new(w.finish(seg.first, seg.last)?);
+    faults.hit("index.renamed")?;
+    {
+        let mut groups = inner.groups.write();
+        if let Some(p) = groups.get_mut(&gid).and_then(|g| g.parts.get_mut(&hour)) {
+            for x in p.segments.iter_mut() {
+                if Arc::ptr_eq(x, seg) {
+                    *x = indexed.clone();
+                }
+            }
+        }
+    }
+    seg.retire();
+    tracing::debug!(gid, hour, path = %indexed.path.display(), bytes = indexed.bytes, "indexed a log segment");
+    Ok(Reindex::Done)
 }
 
 /// Merge until no partition has a run worth merging; returns the number of merges.
@@ -154,10 +332,14 @@ fn merge(inner: &Inner, plan: Plan) -> Result<bool, StorageError> {
             Err(e) => return Err(e.into()),
         }
     }
-    let mut w = SegmentWriter::create(
-        &dir.join(segment::file_name(first, last)),
-        inner.options.skip_index,
-    )?;
+    // indexed when the setting says so at checkpoints, or when every input already is (the idle
+    // indexer would only have to redo it)
+    let granules = match inner.options.skip_index {
+        SkipIndex::Off => false,
+        SkipIndex::Checkpoint => true,
+        SkipIndex::Idle => plan.segs.iter().all(|s| s.format() >= 3),
+    };
+    let mut w = SegmentWriter::create(&dir.join(segment::file_name(first, last)), granules)?;
     let written = (|| {
         let (mut buf, mut raw) = (Vec::new(), Vec::new());
         let mut heap = BinaryHeap::with_capacity(cursors.len());
@@ -235,4 +417,54 @@ fn merge(inner: &Inner, plan: Plan) -> Result<bool, StorageError> {
         "merged log segments"
     );
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{LogStore, StoreOptions};
+    use super::*;
+
+    #[tokio::test]
+    async fn a_rewrite_gives_up_when_work_arrives_and_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = StoreOptions {
+            compact_background: false,
+            skip_index: SkipIndex::Idle,
+            ..StoreOptions::default()
+        };
+        let store = LogStore::open(dir.path(), o, &|_| true).unwrap();
+        let mut c = Columns::default();
+        for i in 0..20_000i64 {
+            c.push(i, 0, 0, 0, format!("event {i} ERROR maybe").as_bytes());
+        }
+        store.append(1, c).await.unwrap();
+        store.checkpoint().await.unwrap();
+        let inner = &store.inner;
+        let (gid, hour, seg) = pick_unindexed(inner, &[]).unwrap();
+        assert_eq!((gid, hour), (1, 0));
+        assert!(seg.blocks.len() > 1);
+        // the counter moved since the caller decided to start: abandoned before any block
+        let before = inner.activity.load(Ordering::Relaxed);
+        assert!(matches!(
+            reindex(inner, gid, hour, &seg, Some(before.wrapping_sub(1))).unwrap(),
+            Reindex::Busy
+        ));
+        let part = dir.path().join("g1").join("0");
+        let names: Vec<String> = std::fs::read_dir(&part)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            vec!["00000000.seg".to_string()],
+            "no temporary file is left"
+        );
+        assert_eq!(store.unindexed().0, 1);
+        // unchanged counter: done
+        assert!(matches!(
+            reindex(inner, gid, hour, &seg, Some(before)).unwrap(),
+            Reindex::Done
+        ));
+        assert_eq!(store.unindexed(), (0, 0));
+    }
 }

@@ -1,4 +1,4 @@
-//! Crash-safety tests of checkpoints and compaction: failures are injected at every named point
+//! Crash-safety tests of checkpoints, compaction and indexing: failures are injected at every named point
 //! ([`Faults`]), the store is abandoned as a crash would leave it, and the reopened store must hold
 //! every acknowledged event exactly once, with matching stream statistics.
 
@@ -35,7 +35,7 @@ fn opts(faults: Faults) -> StoreOptions {
         // only explicit passes, so the tests decide when merges happen
         compact_background: false,
         // format 3, so merges and recovery are exercised with granules and bloom filters
-        skip_index: true,
+        skip_index: SkipIndex::Checkpoint,
         faults,
         ..StoreOptions::default()
     }
@@ -308,6 +308,136 @@ async fn the_background_thread_compacts_after_checkpoints() {
     while store.segment_count(1) > 2 {
         assert!(std::time::Instant::now() < deadline, "no background merge");
         std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(messages(&store, 1), want);
+}
+
+/// Options for the indexing tests: format-2 checkpoints, indexing only when a test asks.
+fn idle_opts(faults: Faults) -> StoreOptions {
+    StoreOptions {
+        skip_index: SkipIndex::Idle,
+        ..opts(faults)
+    }
+}
+
+fn formats(dir: &Path) -> Vec<(String, u8)> {
+    files(dir, ".seg")
+        .into_iter()
+        .map(|f| {
+            let magic = fs::read(&f).unwrap()[..8].to_vec();
+            let name = Path::new(&f)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            (name, magic[7] - b'0')
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn indexing_rewrites_every_segment_while_scans_continue_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        Arc::new(LogStore::open(dir.path(), idle_opts(Faults::default()), &|_| true).unwrap());
+    let want = fill(&store, 4).await;
+    assert!(
+        formats(dir.path()).iter().all(|(_, f)| *f == 2),
+        "checkpoints write format 2"
+    );
+    assert_eq!(store.unindexed().0, 8);
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (store, stop, want) = (store.clone(), stop.clone(), want.clone());
+        std::thread::spawn(move || {
+            let mut scans = 0;
+            while !stop.load(Ordering::SeqCst) || scans == 0 {
+                assert_eq!(messages(&store, 1), want, "a scan during indexing");
+                scans += 1;
+            }
+            scans
+        })
+    };
+    assert_eq!(store.index_now().unwrap(), 8);
+    stop.store(true, Ordering::SeqCst);
+    assert!(reader.join().unwrap() > 0);
+    assert_eq!(store.unindexed(), (0, 0));
+    assert_eq!(messages(&store, 1), want);
+    let after = formats(dir.path());
+    assert_eq!(after.len(), 8, "the originals are gone: {after:?}");
+    assert!(
+        after.iter().all(|(n, f)| *f == 3 && n.ends_with(".i.seg")),
+        "{after:?}"
+    );
+    // a merge of indexed segments stays indexed
+    assert_eq!(store.compact().unwrap(), 2);
+    assert!(formats(dir.path()).iter().all(|(_, f)| *f == 3));
+    store.close();
+    let reopened = LogStore::open(dir.path(), idle_opts(Faults::default()), &|_| true).unwrap();
+    assert_exactly(&reopened, &want);
+    assert_eq!(reopened.unindexed(), (0, 0));
+}
+
+#[tokio::test]
+async fn indexing_crash_at_every_point_keeps_events_exactly_once() {
+    for point in ["index.written", "index.renamed"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (faults, slot) = armed();
+        let store = LogStore::open(dir.path(), idle_opts(faults), &|_| true).unwrap();
+        let want = fill(&store, 2).await;
+        *slot.lock() = Some(point);
+        // the failed rewrite is left as it was; the other segments are indexed
+        assert_eq!(store.index_now().unwrap(), 3, "{point}");
+        assert_eq!(store.unindexed().0, 1, "{point}");
+        assert_eq!(
+            messages(&store, 1),
+            want,
+            "{point}: readable after the failure"
+        );
+        store.abandon();
+        let reopened = LogStore::open(dir.path(), idle_opts(Faults::default()), &|_| true).unwrap();
+        assert_exactly(&reopened, &want);
+        assert!(files(dir.path(), ".tmp").is_empty(), "{point}");
+        let segs = formats(dir.path());
+        assert_eq!(segs.len(), 4, "{point}: one file per segment: {segs:?}");
+        let indexed = segs.iter().filter(|(_, f)| *f == 3).count();
+        // a crash after the rename leaves both files: recovery keeps the indexed one
+        let want_indexed = if point == "index.written" { 3 } else { 4 };
+        assert_eq!(indexed, want_indexed, "{point}: {segs:?}");
+        assert_eq!(reopened.unindexed().0, 4 - want_indexed);
+        reopened.index_now().unwrap();
+        assert_eq!(reopened.unindexed(), (0, 0));
+        assert_exactly(&reopened, &want);
+    }
+}
+
+#[tokio::test]
+async fn the_background_thread_indexes_only_when_the_store_is_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = StoreOptions {
+        compact_background: true,
+        index_idle: std::time::Duration::from_secs(1),
+        // no merges: the segment count below changes only by indexing
+        compact_min_run: 100,
+        ..idle_opts(Faults::default())
+    };
+    let store = LogStore::open(dir.path(), o, &|_| true).unwrap();
+    let want = fill(&store, 3).await;
+    // busy: scans at a pace well inside the idle time hold the indexer off
+    let busy_until = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+    while std::time::Instant::now() < busy_until {
+        assert_eq!(messages(&store, 1), want);
+        assert_eq!(store.unindexed().0, 6, "indexed while scans kept coming");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // idle: the indexer gets to work
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while store.unindexed().0 > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never indexed while idle"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert_eq!(messages(&store, 1), want);
 }

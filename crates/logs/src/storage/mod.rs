@@ -84,11 +84,13 @@ pub struct StoreOptions {
     pub compact_interval: std::time::Duration,
     /// Whether the background thread compacts (else only [`LogStore::compact`] does).
     pub compact_background: bool,
-    /// Write segments in format 3: message text in ~1 KiB granules, each with a bloom filter of
-    /// its letter trigrams, so searches for a literal decode only the granules that may hold it.
-    /// Costs ~6 ns of checkpoint CPU per message byte and slows whole-text decoding; off by
-    /// default (format 2). Segments of either format are read either way.
-    pub skip_index: bool,
+    /// When segments get a skip index (format 3: message text in ~1 KiB granules, each with a
+    /// bloom filter of its letter trigrams, so searches for a literal decode only the granules that
+    /// may hold it). See [`SkipIndex`].
+    pub skip_index: SkipIndex,
+    /// With [`SkipIndex::Idle`]: how long the store must go without appends and scans before the
+    /// background thread starts rewriting segments with the index.
+    pub index_idle: std::time::Duration,
     /// Failure injection for crash tests.
     pub faults: Faults,
 }
@@ -104,14 +106,31 @@ impl Default for StoreOptions {
             compact_max_bytes: 64 << 20,
             compact_interval: std::time::Duration::from_secs(60),
             compact_background: true,
-            skip_index: false,
+            skip_index: SkipIndex::Idle,
+            index_idle: std::time::Duration::from_secs(2),
             faults: Faults::default(),
         }
     }
 }
 
+/// When segments are written with the skip index (format 3). Segments of every format are read
+/// whatever the setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipIndex {
+    /// Never: segments are written in format 2 (cheapest to write, fastest to decode whole).
+    Off,
+    /// Checkpoints write format 2, so ingest pays nothing; once the store has been idle (no
+    /// appends, no scans) for [`StoreOptions::index_idle`], a background thread rewrites format-1
+    /// and format-2 segments in format 3, one at a time, giving up a rewrite as soon as work
+    /// arrives. The default.
+    Idle,
+    /// Checkpoints write format 3 directly: every segment is indexed at once, for ~8 ns of
+    /// checkpoint CPU per message byte more than format 2.
+    Checkpoint,
+}
+
 /// Named failure points (`flush.pending`, `flush.commit`, `flush.committed`, `flush.published`,
-/// `compact.written`, `compact.renamed`): when the predicate returns true for a point, the
+/// `compact.written`, `compact.renamed`, `index.written`, `index.renamed`): when the predicate returns true for a point, the
 /// operation stops there with an I/O error, leaving the files as a crash at that point would.
 #[derive(Clone, Default)]
 pub struct Faults(Option<Arc<FaultFn>>);
@@ -227,6 +246,31 @@ struct Inner {
     options: StoreOptions,
     /// The largest group id ever written (including dropped groups).
     max_gid: std::sync::atomic::AtomicU64,
+    /// Foreground work seen (appends, scans): a counter, and when last (ms since `opened`). The
+    /// background indexer runs only while these stand still.
+    activity: std::sync::atomic::AtomicU64,
+    last_active_ms: std::sync::atomic::AtomicU64,
+    opened: std::time::Instant,
+}
+
+impl Inner {
+    /// Note foreground work (the background indexer yields to it).
+    fn touch(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.activity.fetch_add(1, Relaxed);
+        self.last_active_ms
+            .store(self.opened.elapsed().as_millis() as u64, Relaxed);
+    }
+
+    /// How long since the last foreground work.
+    fn idle_for(&self) -> std::time::Duration {
+        let last = self
+            .last_active_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        self.opened
+            .elapsed()
+            .saturating_sub(std::time::Duration::from_millis(last))
+    }
 }
 
 type Reply = tokio::sync::oneshot::Sender<Result<(), String>>;
@@ -402,6 +446,9 @@ impl LogStore {
             compact_lock: Mutex::new(()),
             options: options.clone(),
             max_gid: std::sync::atomic::AtomicU64::new(max_gid),
+            activity: std::sync::atomic::AtomicU64::new(0),
+            last_active_ms: std::sync::atomic::AtomicU64::new(0),
+            opened: std::time::Instant::now(),
         });
         let (compact_tx, compact_rx) = mpsc::channel();
         let compactor = {
@@ -456,6 +503,7 @@ impl LogStore {
 
     /// Append events (sequence numbers are assigned here); resolves once durable.
     pub async fn append(&self, gid: u64, cols: Columns) -> Result<(), StorageError> {
+        self.inner.touch();
         self.send(|reply| Msg::Append { gid, cols, reply }).await
     }
 
@@ -521,6 +569,7 @@ impl LogStore {
 
     /// Partitions of `gid` that may hold events in `[start, end)`, ascending.
     pub fn snapshot(&self, gid: u64, start: i64, end: i64) -> Vec<PartSnap> {
+        self.inner.touch();
         let groups = self.inner.groups.read();
         let Some(g) = groups.get(&gid) else {
             return Vec::new();
@@ -570,6 +619,30 @@ impl LogStore {
             .unwrap_or_default()
     }
 
+    /// Whether the background thread adds the skip index ([`SkipIndex::Idle`]).
+    pub fn indexes_when_idle(&self) -> bool {
+        self.inner.options.skip_index == SkipIndex::Idle && self.inner.options.compact_background
+    }
+
+    /// Segments still without the skip index, and their bytes (what [`SkipIndex::Idle`] has
+    /// left to rewrite).
+    pub fn unindexed(&self) -> (usize, u64) {
+        let groups = self.inner.groups.read();
+        groups
+            .values()
+            .flat_map(|g| g.parts.values())
+            .flat_map(|p| &p.segments)
+            .filter(|s| s.format() < 3)
+            .fold((0, 0), |(n, b), s| (n + 1, b + s.bytes))
+    }
+
+    /// Rewrite segments with the skip index now, on the calling thread, as the idle indexer does
+    /// (for tests and tools; runs whatever the [`SkipIndex`] setting). Returns how many were
+    /// rewritten.
+    pub fn index_now(&self) -> Result<usize, StorageError> {
+        compact::index_all(&self.inner, false)
+    }
+
     /// Bytes stored for `gid` (compressed segments plus raw head text).
     pub fn stored_bytes(&self, gid: u64) -> u64 {
         let groups = self.inner.groups.read();
@@ -600,7 +673,8 @@ impl Drop for LogStore {
 /// wal_upto`) and delete the others and temporary files, then drop segments that a merged segment
 /// covers (a compaction interrupted between its rename and the removal of its inputs).
 fn open_partition(path: &Path, wal_upto: u64) -> Result<Partition, StorageError> {
-    let mut found: Vec<(u32, u32, PathBuf)> = Vec::new();
+    // (first, last, indexed, path)
+    let mut found: Vec<(u32, u32, bool, PathBuf)> = Vec::new();
     for seg in fs::read_dir(path)? {
         let path = seg?.path();
         let name = path
@@ -611,24 +685,26 @@ fn open_partition(path: &Path, wal_upto: u64) -> Result<Partition, StorageError>
             if w <= wal_upto {
                 let to = path.with_file_name(segment::file_name(n, n));
                 fs::rename(&path, &to)?;
-                found.push((n, n, to));
+                found.push((n, n, false, to));
             } else {
                 fs::remove_file(&path)?;
             }
         } else if let Some(stem) = name.strip_suffix(".seg") {
             if let Some((a, b)) = segment::parse_stem(stem) {
-                found.push((a, b, path));
+                found.push((a, b, segment::is_indexed_stem(stem), path));
             }
         } else if name.ends_with(".tmp") {
             fs::remove_file(&path)?;
         }
     }
     segment::sync_dir(path);
-    // widest first among equal starts; a segment inside the span of one kept before it is covered
-    found.sort_by_key(|(a, b, _)| (*a, Reverse(*b)));
+    // widest first among equal starts, and of two equal spans the indexed rewrite (an indexing
+    // interrupted before the original was removed); a segment inside the span of one kept before
+    // it is covered
+    found.sort_by_key(|(a, b, indexed, _)| (*a, Reverse(*b), Reverse(*indexed)));
     let mut p = Partition::default();
     let mut covered_to: Option<u32> = None;
-    for (a, b, path) in found {
+    for (a, b, _, path) in found {
         if let Some(end) = covered_to.filter(|end| a <= *end) {
             if b <= end {
                 tracing::info!(path = %path.display(), "removing a segment a merged one replaced");

@@ -73,8 +73,22 @@ pub fn file_name(first: u32, last: u32) -> String {
     }
 }
 
-/// The numbers covered by a segment file name stem (`N` or `A-B`).
+/// Name of the skip-indexed rewrite of segment `first..=last` (`N.i.seg` or `A-B.i.seg`): a name
+/// of its own, so the original stays readable by scans that hold it until it is retired, and
+/// recovery can tell the two apart (the rewrite wins).
+pub fn indexed_file_name(first: u32, last: u32) -> String {
+    let plain = file_name(first, last);
+    format!("{}.i.seg", plain.trim_end_matches(".seg"))
+}
+
+/// Whether a segment file name stem is that of an indexed rewrite (see [`indexed_file_name`]).
+pub fn is_indexed_stem(stem: &str) -> bool {
+    stem.ends_with(".i")
+}
+
+/// The numbers covered by a segment file name stem (`N` or `A-B`, either with an `.i` suffix).
 pub fn parse_stem(stem: &str) -> Option<(u32, u32)> {
+    let stem = stem.strip_suffix(".i").unwrap_or(stem);
     match stem.split_once('-') {
         None => stem.parse().ok().map(|n| (n, n)),
         Some((a, b)) => {
@@ -308,6 +322,16 @@ impl Segment {
             obsolete: AtomicBool::new(false),
             format,
         })
+    }
+
+    /// The file's format: 1, 2, or 3 (with the skip index).
+    pub fn format(&self) -> u8 {
+        self.format
+    }
+
+    /// Whether a merged segment replaced this one.
+    pub fn is_retired(&self) -> bool {
+        self.obsolete.load(Ordering::SeqCst)
     }
 
     /// Events stored.
@@ -629,6 +653,10 @@ mod tests {
         assert_eq!(parse_stem("00000003-00000009"), Some((3, 9)));
         assert_eq!(parse_stem("9-3"), None);
         assert_eq!(parse_stem("x"), None);
+        assert_eq!(indexed_file_name(3, 3), "00000003.i.seg");
+        assert_eq!(indexed_file_name(3, 9), "00000003-00000009.i.seg");
+        assert_eq!(parse_stem("00000003-00000009.i"), Some((3, 9)));
+        assert!(is_indexed_stem("00000003.i") && !is_indexed_stem("00000003"));
         let dir = tempfile::tempdir().unwrap();
         let mut c = Columns::default();
         c.push(1, 1, 1, 1, b"m");

@@ -461,7 +461,7 @@ fn flush(inner: &Inner, job: &FlushJob, parts: &[FrozenPart]) -> Result<(), (Sto
                 &all,
                 *n,
                 *n,
-                inner.options.skip_index,
+                inner.options.skip_index == super::SkipIndex::Checkpoint,
             )?;
             written.push((k, seg));
             faults.hit("flush.pending")?;
