@@ -86,7 +86,9 @@ pub(super) fn index_all(inner: &Inner, yield_to_work: bool) -> Result<usize, Sto
     let mut skip: Vec<*const Segment> = Vec::new();
     let started = Instant::now();
     loop {
-        if yield_to_work && inner.idle_for() < inner.options.index_idle {
+        if yield_to_work
+            && (inner.idle_for() < inner.options.index_idle || inner.closing.load(Ordering::SeqCst))
+        {
             break;
         }
         let Some((gid, hour, seg)) = pick_unindexed(inner, &skip) else {
@@ -145,7 +147,8 @@ enum Reindex {
 }
 
 /// Rewrite `seg` of partition (`gid`, `hour`) in format 3 and swap it in. With `busy_at` (the
-/// activity counter when the caller decided to start), give up as soon as the counter moves.
+/// activity counter when the caller decided to start), give up as soon as the counter moves or
+/// the store starts closing.
 fn reindex(
     inner: &Inner,
     gid: u64,
@@ -154,7 +157,11 @@ fn reindex(
     busy_at: Option<u64>,
 ) -> Result<Reindex, StorageError> {
     let faults = &inner.options.faults;
-    let busy = || busy_at.is_some_and(|a| inner.activity.load(Ordering::Relaxed) != a);
+    let busy = || {
+        busy_at.is_some_and(|a| {
+            inner.activity.load(Ordering::Relaxed) != a || inner.closing.load(Ordering::SeqCst)
+        })
+    };
     let file = match File::open(&seg.path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Reindex::Gone),
@@ -460,6 +467,14 @@ mod tests {
             "no temporary file is left"
         );
         assert_eq!(store.unindexed().0, 1);
+        // a closing store: abandoned too (close does not wait for the backlog)
+        inner.closing.store(true, Ordering::SeqCst);
+        assert!(matches!(
+            reindex(inner, gid, hour, &seg, Some(before)).unwrap(),
+            Reindex::Busy
+        ));
+        assert_eq!(index_all(inner, true).unwrap(), 0);
+        inner.closing.store(false, Ordering::SeqCst);
         // unchanged counter: done
         assert!(matches!(
             reindex(inner, gid, hour, &seg, Some(before)).unwrap(),

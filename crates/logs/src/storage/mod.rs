@@ -251,6 +251,8 @@ struct Inner {
     activity: std::sync::atomic::AtomicU64,
     last_active_ms: std::sync::atomic::AtomicU64,
     opened: std::time::Instant,
+    /// Set by `close`/`abandon`: background work stops at the next step instead of finishing.
+    closing: std::sync::atomic::AtomicBool,
 }
 
 impl Inner {
@@ -449,6 +451,7 @@ impl LogStore {
             activity: std::sync::atomic::AtomicU64::new(0),
             last_active_ms: std::sync::atomic::AtomicU64::new(0),
             opened: std::time::Instant::now(),
+            closing: std::sync::atomic::AtomicBool::new(false),
         });
         let (compact_tx, compact_rx) = mpsc::channel();
         let compactor = {
@@ -525,6 +528,9 @@ impl LogStore {
     /// Checkpoint and stop the writer and flusher threads (blocking). Later calls fail with
     /// `Closed`.
     pub fn close(&self) {
+        self.inner
+            .closing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         // the writer checkpoints when its channel closes
         drop(self.tx.lock().take());
         self.join();
@@ -560,6 +566,9 @@ impl LogStore {
     /// Stop the writer thread without checkpointing, leaving the WAL as a crash would (for
     /// recovery tests). Later calls fail with `Closed`.
     pub fn abandon(&self) {
+        self.inner
+            .closing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let tx = self.tx.lock().take();
         if let Some(tx) = tx {
             let _ = tx.send(Msg::Abort);
