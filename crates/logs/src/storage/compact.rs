@@ -13,13 +13,14 @@
 //! merge replaces them. Merging streams the inputs block by block (a k-way merge on
 //! (timestamp, sequence)), so memory stays at about one block per input.
 //!
-//! The same thread adds the skip index ([`SkipIndex::Idle`]): once the store has seen no append
-//! and no scan for `index_idle`, it rewrites format-1/2 segments in format 3, one at a time, as
+//! The same thread adds the skip index ([`SkipIndex::Idle`]): once the store has seen no scan and
+//! appends below `index_quiet_rate` for `index_idle`, it rewrites format-1/2 segments in format 3,
+//! one at a time, as
 //! `N.i.seg` / `A-B.i.seg` (same numbers, a name of its own). The switch is the merge's: write
 //! the temporary file, fsync, rename, swap in memory under the fs lock, retire the original.
 //! Recovery prefers the indexed file of two with the same span. A rewrite is abandoned (its
-//! temporary file removed) as soon as foreground work shows up, so it never competes with ingest
-//! or queries for long.
+//! temporary file removed) as soon as a scan starts or appends pick up, so it never competes with
+//! a heavy ingest or a query for long.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -54,6 +55,8 @@ pub(super) fn run_compactor(inner: &Inner, rx: mpsc::Receiver<()>) {
         o.compact_interval
     };
     let mut last_pass = Instant::now();
+    // recent (time, bytes appended so far) samples, to tell the append rate over `index_idle`
+    let mut samples: std::collections::VecDeque<(Instant, u64)> = Default::default();
     loop {
         let nudged = match rx.recv_timeout(tick) {
             Ok(()) => true,
@@ -70,7 +73,20 @@ pub(super) fn run_compactor(inner: &Inner, rx: mpsc::Receiver<()>) {
                 tracing::error!(error = %e, "log segment compaction failed");
             }
         }
-        if idle_mode && inner.idle_for() >= o.index_idle {
+        if !idle_mode {
+            continue;
+        }
+        let now = (Instant::now(), inner.load.appended.load(Ordering::Relaxed));
+        samples.push_back(now);
+        while samples.len() > 2 && now.0 - samples[1].0 >= o.index_idle {
+            samples.pop_front();
+        }
+        let quiet_appends = samples.front().is_some_and(|(t, bytes)| {
+            let span = now.0 - *t;
+            span >= o.index_idle
+                && (now.1 - bytes) as f64 <= o.index_quiet_rate as f64 * span.as_secs_f64()
+        });
+        if quiet_appends && inner.load.since_scan() >= o.index_idle {
             if let Err(e) = index_all(inner, true) {
                 tracing::error!(error = %e, "log segment indexing failed");
             }
@@ -78,24 +94,48 @@ pub(super) fn run_compactor(inner: &Inner, rx: mpsc::Receiver<()>) {
     }
 }
 
+/// What the idle indexer yields to: a scan started since `scans` was read, appends beyond the
+/// quiet rate since `at` (with one `index_idle` worth of slack), or the store closing.
+struct Yield {
+    at: Instant,
+    scans: u64,
+    appended: u64,
+}
+
+impl Yield {
+    fn now(inner: &Inner) -> Yield {
+        Yield {
+            at: Instant::now(),
+            scans: inner.load.scans.load(Ordering::Relaxed),
+            appended: inner.load.appended.load(Ordering::Relaxed),
+        }
+    }
+
+    fn busy(&self, inner: &Inner) -> bool {
+        let o = &inner.options;
+        let allowed = o.index_quiet_rate as f64 * (self.at.elapsed() + o.index_idle).as_secs_f64();
+        inner.closing.load(Ordering::SeqCst)
+            || inner.load.scans.load(Ordering::Relaxed) != self.scans
+            || (inner.load.appended.load(Ordering::Relaxed) - self.appended) as f64 > allowed
+    }
+}
+
 /// Rewrite format-1/2 segments in format 3 until none is left or, when `yield_to_work`, until
-/// foreground work shows up. Returns the number rewritten.
+/// foreground work shows up (see [`Yield`]). Returns the number rewritten.
 pub(super) fn index_all(inner: &Inner, yield_to_work: bool) -> Result<usize, StorageError> {
     let _one = inner.compact_lock.lock();
     let mut done = 0;
     let mut skip: Vec<*const Segment> = Vec::new();
     let started = Instant::now();
+    let watch = yield_to_work.then(|| Yield::now(inner));
     loop {
-        if yield_to_work
-            && (inner.idle_for() < inner.options.index_idle || inner.closing.load(Ordering::SeqCst))
-        {
+        if watch.as_ref().is_some_and(|w| w.busy(inner)) {
             break;
         }
         let Some((gid, hour, seg)) = pick_unindexed(inner, &skip) else {
             break;
         };
-        let busy_at = yield_to_work.then(|| inner.activity.load(Ordering::Relaxed));
-        match reindex(inner, gid, hour, &seg, busy_at) {
+        match reindex(inner, gid, hour, &seg, watch.as_ref()) {
             Ok(Reindex::Done) => done += 1,
             Ok(Reindex::Gone) => skip.push(Arc::as_ptr(&seg)),
             Ok(Reindex::Busy) => break,
@@ -146,22 +186,17 @@ enum Reindex {
     Busy,
 }
 
-/// Rewrite `seg` of partition (`gid`, `hour`) in format 3 and swap it in. With `busy_at` (the
-/// activity counter when the caller decided to start), give up as soon as the counter moves or
-/// the store starts closing.
+/// Rewrite `seg` of partition (`gid`, `hour`) in format 3 and swap it in. With `watch`, give up
+/// (between blocks) as soon as it says the store is busy.
 fn reindex(
     inner: &Inner,
     gid: u64,
     hour: i64,
     seg: &Arc<Segment>,
-    busy_at: Option<u64>,
+    watch: Option<&Yield>,
 ) -> Result<Reindex, StorageError> {
     let faults = &inner.options.faults;
-    let busy = || {
-        busy_at.is_some_and(|a| {
-            inner.activity.load(Ordering::Relaxed) != a || inner.closing.load(Ordering::SeqCst)
-        })
-    };
+    let busy = || watch.is_some_and(|w| w.busy(inner));
     let file = match File::open(&seg.path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Reindex::Gone),
@@ -431,55 +466,68 @@ mod tests {
     use super::super::{LogStore, StoreOptions};
     use super::*;
 
+    fn batch(from: i64, n: i64) -> Columns {
+        let mut c = Columns::default();
+        for i in from..from + n {
+            c.push(i, 0, 0, 0, format!("event {i} ERROR maybe").as_bytes());
+        }
+        c
+    }
+
     #[tokio::test]
     async fn a_rewrite_gives_up_when_work_arrives_and_leaves_nothing_behind() {
         let dir = tempfile::tempdir().unwrap();
         let o = StoreOptions {
             compact_background: false,
             skip_index: SkipIndex::Idle,
+            index_idle: std::time::Duration::from_secs(1),
+            // 1 KiB/s: the 10 KB append below is a surge
+            index_quiet_rate: 1024,
             ..StoreOptions::default()
         };
         let store = LogStore::open(dir.path(), o, &|_| true).unwrap();
-        let mut c = Columns::default();
-        for i in 0..20_000i64 {
-            c.push(i, 0, 0, 0, format!("event {i} ERROR maybe").as_bytes());
-        }
-        store.append(1, c).await.unwrap();
+        store.append(1, batch(0, 20_000)).await.unwrap();
         store.checkpoint().await.unwrap();
         let inner = &store.inner;
         let (gid, hour, seg) = pick_unindexed(inner, &[]).unwrap();
         assert_eq!((gid, hour), (1, 0));
         assert!(seg.blocks.len() > 1);
-        // the counter moved since the caller decided to start: abandoned before any block
-        let before = inner.activity.load(Ordering::Relaxed);
-        assert!(matches!(
-            reindex(inner, gid, hour, &seg, Some(before.wrapping_sub(1))).unwrap(),
-            Reindex::Busy
-        ));
         let part = dir.path().join("g1").join("0");
-        let names: Vec<String> = std::fs::read_dir(&part)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+        let names = || -> Vec<String> {
+            std::fs::read_dir(&part)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        };
+        // a scan started since the indexer decided to start: abandoned
+        let watch = Yield::now(inner);
+        drop(store.snapshot(1, 0, 10));
+        let r = reindex(inner, gid, hour, &seg, Some(&watch)).unwrap();
+        assert!(matches!(r, Reindex::Busy));
         assert_eq!(
-            names,
+            names(),
             vec!["00000000.seg".to_string()],
             "no temporary file is left"
         );
-        assert_eq!(store.unindexed().0, 1);
+        // appends beyond the quiet rate: abandoned
+        let watch = Yield::now(inner);
+        store.append(1, batch(20_000, 500)).await.unwrap();
+        let r = reindex(inner, gid, hour, &seg, Some(&watch)).unwrap();
+        assert!(matches!(r, Reindex::Busy));
         // a closing store: abandoned too (close does not wait for the backlog)
         inner.closing.store(true, Ordering::SeqCst);
-        assert!(matches!(
-            reindex(inner, gid, hour, &seg, Some(before)).unwrap(),
-            Reindex::Busy
-        ));
+        let r = reindex(inner, gid, hour, &seg, Some(&Yield::now(inner))).unwrap();
+        assert!(matches!(r, Reindex::Busy));
         assert_eq!(index_all(inner, true).unwrap(), 0);
         inner.closing.store(false, Ordering::SeqCst);
-        // unchanged counter: done
-        assert!(matches!(
-            reindex(inner, gid, hour, &seg, Some(before)).unwrap(),
-            Reindex::Done
-        ));
+        assert_eq!(store.unindexed().0, 1);
+        assert_eq!(names(), vec!["00000000.seg".to_string()]);
+        // nothing going on: done
+        let r = reindex(inner, gid, hour, &seg, Some(&Yield::now(inner))).unwrap();
+        assert!(matches!(r, Reindex::Done));
         assert_eq!(store.unindexed(), (0, 0));
+        // the original goes with its last holder
+        drop(seg);
+        assert_eq!(names(), vec!["00000000.i.seg".to_string()]);
     }
 }

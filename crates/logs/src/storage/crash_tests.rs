@@ -412,7 +412,7 @@ async fn indexing_crash_at_every_point_keeps_events_exactly_once() {
 }
 
 #[tokio::test]
-async fn the_background_thread_indexes_only_when_the_store_is_idle() {
+async fn the_background_thread_indexes_when_no_scan_comes_even_under_a_trickle_of_appends() {
     let dir = tempfile::tempdir().unwrap();
     let o = StoreOptions {
         compact_background: true,
@@ -422,7 +422,7 @@ async fn the_background_thread_indexes_only_when_the_store_is_idle() {
         ..idle_opts(Faults::default())
     };
     let store = LogStore::open(dir.path(), o, &|_| true).unwrap();
-    let want = fill(&store, 3).await;
+    let mut want = fill(&store, 3).await;
     // busy: scans at a pace well inside the idle time hold the indexer off
     let busy_until = std::time::Instant::now() + std::time::Duration::from_millis(1500);
     while std::time::Instant::now() < busy_until {
@@ -430,14 +430,20 @@ async fn the_background_thread_indexes_only_when_the_store_is_idle() {
         assert_eq!(store.unindexed().0, 6, "indexed while scans kept coming");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    // idle: the indexer gets to work
+    // no scans, a trickle of small appends (far below the quiet rate): the indexer gets to work
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut k = 0;
     while store.unindexed().0 > 0 {
         assert!(
             std::time::Instant::now() < deadline,
-            "never indexed while idle"
+            "never indexed under a trickle"
         );
+        let c = batch(&[5 + k], "trickle");
+        want.push(String::from_utf8_lossy(c.message(0)).into_owned());
+        store.append(1, c).await.unwrap();
+        k += 1;
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    want.sort();
     assert_eq!(messages(&store, 1), want);
 }

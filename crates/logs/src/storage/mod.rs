@@ -88,9 +88,12 @@ pub struct StoreOptions {
     /// bloom filter of its letter trigrams, so searches for a literal decode only the granules that
     /// may hold it). See [`SkipIndex`].
     pub skip_index: SkipIndex,
-    /// With [`SkipIndex::Idle`]: how long the store must go without appends and scans before the
-    /// background thread starts rewriting segments with the index.
+    /// With [`SkipIndex::Idle`]: how long the store must go without a scan, and with appends
+    /// below `index_quiet_rate`, before the background thread rewrites segments with the index.
     pub index_idle: std::time::Duration,
+    /// Message bytes per second of appends below which the store counts as idle (a steady trickle
+    /// of logs does not keep the index from being built; a heavy ingest does).
+    pub index_quiet_rate: u64,
     /// Failure injection for crash tests.
     pub faults: Faults,
 }
@@ -108,6 +111,7 @@ impl Default for StoreOptions {
             compact_background: true,
             skip_index: SkipIndex::Idle,
             index_idle: std::time::Duration::from_secs(2),
+            index_quiet_rate: 2 << 20,
             faults: Faults::default(),
         }
     }
@@ -119,10 +123,10 @@ impl Default for StoreOptions {
 pub enum SkipIndex {
     /// Never: segments are written in format 2 (cheapest to write, fastest to decode whole).
     Off,
-    /// Checkpoints write format 2, so ingest pays nothing; once the store has been idle (no
-    /// appends, no scans) for [`StoreOptions::index_idle`], a background thread rewrites format-1
-    /// and format-2 segments in format 3, one at a time, giving up a rewrite as soon as work
-    /// arrives. The default.
+    /// Checkpoints write format 2, so ingest pays nothing; once the store has been idle (no scan,
+    /// appends below [`StoreOptions::index_quiet_rate`]) for [`StoreOptions::index_idle`], a
+    /// background thread rewrites format-1 and format-2 segments in format 3, one at a time,
+    /// giving up a rewrite as soon as a scan starts or appends pick up. The default.
     Idle,
     /// Checkpoints write format 3 directly: every segment is indexed at once, for ~8 ns of
     /// checkpoint CPU per message byte more than format 2.
@@ -246,29 +250,46 @@ struct Inner {
     options: StoreOptions,
     /// The largest group id ever written (including dropped groups).
     max_gid: std::sync::atomic::AtomicU64,
-    /// Foreground work seen (appends, scans): a counter, and when last (ms since `opened`). The
-    /// background indexer runs only while these stand still.
-    activity: std::sync::atomic::AtomicU64,
-    last_active_ms: std::sync::atomic::AtomicU64,
-    opened: std::time::Instant,
+    /// Foreground work seen (scans, appended bytes), which the background indexer yields to.
+    load: Load,
     /// Set by `close`/`abandon`: background work stops at the next step instead of finishing.
     closing: std::sync::atomic::AtomicBool,
 }
 
-impl Inner {
-    /// Note foreground work (the background indexer yields to it).
-    fn touch(&self) {
+/// Foreground work seen by the store, for the idle indexer: scans started (and when the last one
+/// started, in ms since `opened`) and message bytes appended.
+struct Load {
+    opened: std::time::Instant,
+    scans: std::sync::atomic::AtomicU64,
+    last_scan_ms: std::sync::atomic::AtomicU64,
+    appended: std::sync::atomic::AtomicU64,
+}
+
+impl Load {
+    fn new() -> Load {
+        Load {
+            opened: std::time::Instant::now(),
+            scans: Default::default(),
+            last_scan_ms: Default::default(),
+            appended: Default::default(),
+        }
+    }
+
+    fn note_scan(&self) {
         use std::sync::atomic::Ordering::Relaxed;
-        self.activity.fetch_add(1, Relaxed);
-        self.last_active_ms
+        self.scans.fetch_add(1, Relaxed);
+        self.last_scan_ms
             .store(self.opened.elapsed().as_millis() as u64, Relaxed);
     }
 
-    /// How long since the last foreground work.
-    fn idle_for(&self) -> std::time::Duration {
-        let last = self
-            .last_active_ms
-            .load(std::sync::atomic::Ordering::Relaxed);
+    fn note_append(&self, bytes: usize) {
+        self.appended
+            .fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Time since the last scan started (since the store opened, if none did).
+    fn since_scan(&self) -> std::time::Duration {
+        let last = self.last_scan_ms.load(std::sync::atomic::Ordering::Relaxed);
         self.opened
             .elapsed()
             .saturating_sub(std::time::Duration::from_millis(last))
@@ -448,9 +469,7 @@ impl LogStore {
             compact_lock: Mutex::new(()),
             options: options.clone(),
             max_gid: std::sync::atomic::AtomicU64::new(max_gid),
-            activity: std::sync::atomic::AtomicU64::new(0),
-            last_active_ms: std::sync::atomic::AtomicU64::new(0),
-            opened: std::time::Instant::now(),
+            load: Load::new(),
             closing: std::sync::atomic::AtomicBool::new(false),
         });
         let (compact_tx, compact_rx) = mpsc::channel();
@@ -506,7 +525,7 @@ impl LogStore {
 
     /// Append events (sequence numbers are assigned here); resolves once durable.
     pub async fn append(&self, gid: u64, cols: Columns) -> Result<(), StorageError> {
-        self.inner.touch();
+        self.inner.load.note_append(cols.text.len());
         self.send(|reply| Msg::Append { gid, cols, reply }).await
     }
 
@@ -578,7 +597,7 @@ impl LogStore {
 
     /// Partitions of `gid` that may hold events in `[start, end)`, ascending.
     pub fn snapshot(&self, gid: u64, start: i64, end: i64) -> Vec<PartSnap> {
-        self.inner.touch();
+        self.inner.load.note_scan();
         let groups = self.inner.groups.read();
         let Some(g) = groups.get(&gid) else {
             return Vec::new();
