@@ -140,9 +140,10 @@ pub(super) fn index_all(inner: &Inner, yield_to_work: bool) -> Result<usize, Sto
             Ok(Reindex::Gone) => skip.push(Arc::as_ptr(&seg)),
             Ok(Reindex::Busy) => break,
             Err(e) => {
-                // leave this one as it is (still readable) and go on with the others
-                tracing::warn!(path = %seg.path.display(), error = %e, "cannot index a log segment");
-                skip.push(Arc::as_ptr(&seg));
+                // leave this one as it is (still readable, or its scans report the damage) and
+                // never try it again in this process: no retry loop on a damaged file
+                tracing::warn!(path = %seg.path.display(), error = %e, "cannot index a log segment; left as it is");
+                seg.mark_unindexable();
             }
         }
     }
@@ -169,7 +170,7 @@ fn pick_unindexed(inner: &Inner, skip: &[*const Segment]) -> Option<(u64, i64, A
             if let Some(seg) = p
                 .segments
                 .iter()
-                .find(|s| s.format() < 3 && !s.is_retired() && !skip.contains(&Arc::as_ptr(s)))
+                .find(|s| s.awaits_index() && !skip.contains(&Arc::as_ptr(s)))
             {
                 best = Some((*gid, *hour, seg.clone()));
             }

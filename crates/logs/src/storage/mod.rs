@@ -660,7 +660,7 @@ impl LogStore {
             .values()
             .flat_map(|g| g.parts.values())
             .flat_map(|p| &p.segments)
-            .filter(|s| s.format() < 3)
+            .filter(|s| s.awaits_index())
             .fold((0, 0), |(n, b), s| (n + 1, b + s.bytes))
     }
 

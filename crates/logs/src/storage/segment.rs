@@ -60,6 +60,8 @@ pub struct Segment {
     pub last: u32,
     /// Set once a merged segment replaced this one: the file goes when the last holder drops it.
     obsolete: AtomicBool,
+    /// Set when a rewrite with the skip index failed.
+    unindexable: AtomicBool,
     /// The file's format (1, 2 or 3, see the module docs).
     format: u8,
 }
@@ -244,6 +246,7 @@ impl SegmentWriter {
             first,
             last,
             obsolete: AtomicBool::new(false),
+            unindexable: AtomicBool::new(false),
             format: if self.granules { 3 } else { 2 },
         })
     }
@@ -320,6 +323,7 @@ impl Segment {
             first,
             last,
             obsolete: AtomicBool::new(false),
+            unindexable: AtomicBool::new(false),
             format,
         })
     }
@@ -332,6 +336,17 @@ impl Segment {
     /// Whether a merged segment replaced this one.
     pub fn is_retired(&self) -> bool {
         self.obsolete.load(Ordering::SeqCst)
+    }
+
+    /// Whether the idle indexer still has to rewrite this segment with the skip index: a live
+    /// format-1/2 segment whose rewrite has not failed.
+    pub fn awaits_index(&self) -> bool {
+        self.format < 3 && !self.is_retired() && !self.unindexable.load(Ordering::Relaxed)
+    }
+
+    /// Note that rewriting this segment failed (it is not tried again).
+    pub fn mark_unindexable(&self) {
+        self.unindexable.store(true, Ordering::Relaxed);
     }
 
     /// Events stored.
