@@ -241,13 +241,7 @@ fn reindex(
     }
     // the switch, as for a merge: under the fs lock, only if the partition still holds `seg`
     let _fs = inner.fs_lock.lock();
-    let still_there = inner
-        .groups
-        .read()
-        .get(&gid)
-        .and_then(|g| g.parts.get(&hour))
-        .is_some_and(|p| p.segments.iter().any(|x| Arc::ptr_eq(x, seg)));
-    if !still_there {
+    if !holds_all(inner, gid, hour, std::slice::from_ref(seg)) {
         w.discard();
         return Ok(Reindex::Gone);
     }
@@ -320,6 +314,20 @@ fn pick(inner: &Inner, skip: &[(u64, i64, u32)]) -> Option<Plan> {
         }
     }
     None
+}
+
+/// Whether partition (`gid`, `hour`) still holds every one of `segs` (a switch checks it under
+/// the fs lock: retention, group deletion or another switch may have changed the partition).
+fn holds_all(inner: &Inner, gid: u64, hour: i64, segs: &[Arc<Segment>]) -> bool {
+    inner
+        .groups
+        .read()
+        .get(&gid)
+        .and_then(|g| g.parts.get(&hour))
+        .is_some_and(|p| {
+            segs.iter()
+                .all(|s| p.segments.iter().any(|x| Arc::ptr_eq(x, s)))
+        })
 }
 
 /// One input of the k-way merge: a segment and its current decoded block.
@@ -419,17 +427,7 @@ fn merge(inner: &Inner, plan: Plan) -> Result<bool, StorageError> {
     // the switch: rename into place and swap in memory under the fs lock, so retention and
     // group deletion (which remove directories under it) see either the old or the new state
     let _fs = inner.fs_lock.lock();
-    let still_there = inner
-        .groups
-        .read()
-        .get(&plan.gid)
-        .and_then(|g| g.parts.get(&plan.hour))
-        .is_some_and(|p| {
-            plan.segs
-                .iter()
-                .all(|s| p.segments.iter().any(|x| Arc::ptr_eq(x, s)))
-        });
-    if !still_there {
+    if !holds_all(inner, plan.gid, plan.hour, &plan.segs) {
         w.discard();
         return Ok(false);
     }

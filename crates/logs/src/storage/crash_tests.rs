@@ -102,6 +102,34 @@ async fn fill(store: &LogStore, rounds: i64) -> Vec<String> {
     all
 }
 
+/// A thread scanning group 1 over and over, each scan checked against `want`, until finished.
+struct Reader {
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<usize>,
+}
+
+impl Reader {
+    fn start(store: &Arc<LogStore>, want: &[String], what: &'static str) -> Reader {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (store, flag, want) = (store.clone(), stop.clone(), want.to_vec());
+        let handle = std::thread::spawn(move || {
+            let mut scans = 0;
+            while !flag.load(Ordering::SeqCst) || scans == 0 {
+                assert_eq!(messages(&store, 1), want, "{what}");
+                scans += 1;
+            }
+            scans
+        });
+        Reader { stop, handle }
+    }
+
+    /// Stop and check the thread scanned at least once (a failed check fails the test here).
+    fn finish(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        assert!(self.handle.join().unwrap() > 0);
+    }
+}
+
 fn assert_exactly(store: &LogStore, want: &[String]) {
     let got = messages(store, 1);
     assert_eq!(got.len(), want.len(), "event count");
@@ -195,21 +223,9 @@ async fn compaction_merges_runs_while_scans_continue() {
     let store = Arc::new(LogStore::open(dir.path(), opts(Faults::default()), &|_| true).unwrap());
     let want = fill(&store, 12).await;
     assert_eq!(store.segment_count(1), 24);
-    let stop = Arc::new(AtomicBool::new(false));
-    let reader = {
-        let (store, stop, want) = (store.clone(), stop.clone(), want.clone());
-        std::thread::spawn(move || {
-            let mut scans = 0;
-            while !stop.load(Ordering::SeqCst) || scans == 0 {
-                assert_eq!(messages(&store, 1), want, "a scan during compaction");
-                scans += 1;
-            }
-            scans
-        })
-    };
+    let reader = Reader::start(&store, &want, "a scan during compaction");
     let merges = store.compact().unwrap();
-    stop.store(true, Ordering::SeqCst);
-    assert!(reader.join().unwrap() > 0);
+    reader.finish();
     assert_eq!(merges, 2, "one merge per partition");
     assert_eq!(store.segment_count(1), 2);
     assert_eq!(messages(&store, 1), want);
@@ -346,21 +362,9 @@ async fn indexing_rewrites_every_segment_while_scans_continue_and_survives_a_res
         "checkpoints write format 2"
     );
     assert_eq!(store.unindexed().0, 8);
-    let stop = Arc::new(AtomicBool::new(false));
-    let reader = {
-        let (store, stop, want) = (store.clone(), stop.clone(), want.clone());
-        std::thread::spawn(move || {
-            let mut scans = 0;
-            while !stop.load(Ordering::SeqCst) || scans == 0 {
-                assert_eq!(messages(&store, 1), want, "a scan during indexing");
-                scans += 1;
-            }
-            scans
-        })
-    };
+    let reader = Reader::start(&store, &want, "a scan during indexing");
     assert_eq!(store.index_now().unwrap(), 8);
-    stop.store(true, Ordering::SeqCst);
-    assert!(reader.join().unwrap() > 0);
+    reader.finish();
     assert_eq!(store.unindexed(), (0, 0));
     assert_eq!(messages(&store, 1), want);
     let after = formats(dir.path());
