@@ -276,50 +276,59 @@ impl Segment {
         w.finish(first, last)
     }
 
-    /// Open an existing segment, reading only its block headers. The numbers it covers come
-    /// from its name.
+    /// Open an existing segment, reading only its magic and block headers (one small read per
+    /// block, so opening a store does not read its data). The numbers it covers come from its
+    /// name.
     pub fn open(path: &Path) -> Result<Segment, StorageError> {
         let (first, last) = path
             .file_stem()
             .and_then(|s| s.to_str())
             .and_then(parse_stem)
             .ok_or(StorageError::Corrupt("segment file name"))?;
-        let data = fs::read(path)?;
-        let format = match data.get(..MAGIC.len()) {
-            Some(m) if m == MAGIC => 3,
-            Some(m) if m == MAGIC_V2 => 2,
-            Some(m) if m == MAGIC_V1 => 1,
+        let file = File::open(path)?;
+        let len = file.metadata()?.len();
+        let mut magic = [0u8; MAGIC.len()];
+        if len < magic.len() as u64 {
+            return Err(StorageError::Corrupt("segment magic"));
+        }
+        file.read_exact_at(&mut magic, 0)?;
+        let format = match &magic {
+            m if m == MAGIC => 3,
+            m if m == MAGIC_V2 => 2,
+            m if m == MAGIC_V1 => 1,
             _ => return Err(StorageError::Corrupt("segment magic")),
         };
         let mut blocks = Vec::new();
-        let mut off = MAGIC.len();
-        while off < data.len() {
-            let h = data
-                .get(off..off + HEADER)
-                .ok_or(StorageError::Corrupt("segment block header"))?;
+        let mut off = MAGIC.len() as u64;
+        let mut h = [0u8; HEADER];
+        while off < len {
+            if off + HEADER as u64 > len {
+                return Err(StorageError::Corrupt("segment block header"));
+            }
+            file.read_exact_at(&mut h, off)?;
             let count = u32::from_le_bytes(h[0..4].try_into().unwrap_or([0; 4]));
             let min_ts = i64::from_le_bytes(h[4..12].try_into().unwrap_or([0; 8]));
             let max_ts = i64::from_le_bytes(h[12..20].try_into().unwrap_or([0; 8]));
             let clen = u32::from_le_bytes(h[20..24].try_into().unwrap_or([0; 4]));
             let crc = u32::from_le_bytes(h[24..28].try_into().unwrap_or([0; 4]));
-            let start = off + HEADER;
-            if start + clen as usize > data.len() {
+            let start = off + HEADER as u64;
+            if start + u64::from(clen) > len {
                 return Err(StorageError::Corrupt("segment block truncated"));
             }
             blocks.push(BlockMeta {
-                offset: off as u64,
+                offset: off,
                 clen,
                 crc,
                 count,
                 min_ts,
                 max_ts,
             });
-            off = start + clen as usize;
+            off = start + u64::from(clen);
         }
         Ok(Segment {
             path: path.to_path_buf(),
             blocks,
-            bytes: data.len() as u64,
+            bytes: len,
             first,
             last,
             obsolete: AtomicBool::new(false),
