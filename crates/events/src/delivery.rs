@@ -248,7 +248,7 @@ fn resume(events: &Arc<Events>) {
             Err(e) => tracing::error!(error = %e, "unreadable events retry row"),
         }
     }
-    match crate::outbox::load(events.control.as_ref()) {
+    match events.outbox.load(events.control.as_ref()) {
         Ok(records) => {
             let n = records.len();
             for (key, rec) in records {

@@ -3,8 +3,8 @@
 //! Architecture: [`Events`] keeps buses and rules in the control store (`events.bus`,
 //! `events.rule`, targets and tags inside the rule record) and in memory ([`model::Registry`]: per
 //! bus one compiled matcher over its enabled rules). PutEvents builds the events, matches them, and
-//! writes the matched ones to the outbox ([`outbox`], group commit: one fsync for many concurrent
-//! calls) before answering; the dispatcher ([`delivery`]) invokes the targets through the
+//! writes the matched ones to the outbox ([`outbox`], group commit into the log of [`outlog`]: one
+//! fsync for many concurrent calls) before answering; the dispatcher ([`delivery`]) invokes the targets through the
 //! `Directory` with retries, backoff and dead-lettering; [`schedule`] fires schedule rules;
 //! [`metrics`] publishes `AWS/Events`. Connections, API destinations, archives and replays live in
 //! [`ext`].
@@ -17,6 +17,7 @@ mod invoke;
 pub mod metrics;
 pub mod model;
 pub mod outbox;
+pub mod outlog;
 mod put;
 pub mod putdecode;
 mod rules;
@@ -62,10 +63,9 @@ impl Events {
         control: Arc<dyn ControlStore>,
         directory: Arc<Directory>,
     ) -> Result<Events, String> {
-        let _ = data_dir;
         let registry = model::Registry::load(control.as_ref())?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let outbox = outbox::Writer::spawn(control.clone(), tx)?;
+        let outbox = outbox::Writer::spawn(control.clone(), &outbox_dir(data_dir), tx)?;
         Ok(Events {
             control,
             directory,
@@ -98,9 +98,12 @@ impl Events {
         Ok(())
     }
 
-    /// The control store was wiped: drop in-memory state derived from it.
+    /// The control store was wiped: drop in-memory state derived from it, and the outbox log.
     pub fn reset(&self) {
         let _guard = self.write_lock.lock();
+        if let Err(e) = self.outbox.wipe() {
+            tracing::error!(error = %e, "cannot wipe the events outbox log");
+        }
         self.registry.clear();
         self.delivery.clear();
         self.sched.clear();
@@ -200,6 +203,11 @@ impl Service for Events {
             }
         })
     }
+}
+
+/// The outbox log's directory under the server's data directory.
+pub fn outbox_dir(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("events").join("outbox")
 }
 
 /// Where a replayed event goes (called by `ext` for each archived event of a replay).

@@ -2,19 +2,26 @@
 //!
 //! PutEvents (and schedule firings, bus-to-bus forwarding, replays) hand an [`Record`] — the
 //! accepted events and, for each, the rules it matched — to the [`Writer`]. One writer thread takes
-//! everything queued while the previous commit ran and writes it in ONE control-store batch (one
-//! SQLite transaction, one fsync), then answers every waiting caller and hands the committed
-//! records to the dispatcher. Many concurrent PutEvents calls therefore share one fsync. Deleting
-//! delivered records and writing retry rows go through the same thread and batches.
+//! everything queued while the previous commit ran and writes it at once, then answers every
+//! waiting caller and hands the committed records to the dispatcher, so many concurrent PutEvents
+//! calls share one fsync. A record alone goes to the outbox log ([`crate::outlog`]: one `write` and
+//! one `fdatasync` for the whole group); a record that comes with control-store writes (a schedule
+//! firing and its new fire time) goes with them into one control-store batch, so both or neither
+//! happen; other control-store writes (retry rows) go into that batch too.
 //!
 //! Writes nobody waits for ([`Writer::write_later`]: deleting delivered records and finished retry
 //! rows) do not get a commit of their own: they ride along with the next commit someone waits for,
 //! or are written after at most [`DEFER`] (or once [`DEFER_MAX_OPS`] have gathered, or at stop).
+//! Deleting a record of the log appends a tombstone; deleting any other is a control-store delete.
 //! Losing them in a crash only means delivering those events again (at least once).
 //!
-//! Layout: `events.outbox` key `<13-digit ms><10-digit sequence>` → JSON [`Record`]; the key sorts
-//! by acceptance time and is unique (the sequence restarts with the process, the milliseconds move on).
+//! Keys: `<13-digit ms><10-digit sequence>`, in the log and in the control store's
+//! `events.outbox` table alike → JSON [`Record`]; the key sorts by acceptance time and is unique
+//! (the sequence restarts with the process, the milliseconds move on). At start the dispatcher
+//! takes the log's unsettled records and the table's rows (including rows written by versions
+//! before the log, which are delivered and deleted there), oldest first.
 
+use std::path::Path;
 use std::sync::mpsc;
 use std::sync::Arc;
 
@@ -23,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc as tmpsc, oneshot};
 
 use crate::event::{push_json_str, Event};
+use crate::outlog::{OutLog, Replayed};
 use crate::util::{now_ms, T_OUTBOX};
 
 /// Most messages folded into one commit.
@@ -113,6 +121,13 @@ impl Record {
     /// The stored row: the record as JSON, each event's text written as it is (not re-encoded),
     /// the names once at the top when every item has the same.
     pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// [`Record::encode`], appended to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
         let shared = self.items.split_first().and_then(|(first, rest)| {
             rest.iter()
                 .all(|i| {
@@ -131,7 +146,7 @@ impl Record {
                     + if shared.is_some() { 0 } else { names(i) }
             })
             .sum();
-        let mut out = Vec::with_capacity(size + 32 + shared.map_or(0, names));
+        out.reserve(size + 32 + shared.map_or(0, names));
         out.extend_from_slice(b"{\"accepted_ms\":");
         out.extend_from_slice(self.accepted_ms.to_string().as_bytes());
         let push_names = |out: &mut Vec<u8>, i: &Item| {
@@ -145,7 +160,7 @@ impl Record {
         };
         out.push(b',');
         if let Some(first) = shared {
-            push_names(&mut out, first);
+            push_names(out, first);
         }
         out.extend_from_slice(b"\"items\":[");
         for (n, i) in self.items.iter().enumerate() {
@@ -154,7 +169,7 @@ impl Record {
             }
             out.push(b'{');
             if shared.is_none() {
-                push_names(&mut out, i);
+                push_names(out, i);
             }
             out.extend_from_slice(b"\"event\":");
             out.extend_from_slice(i.event.text().as_bytes());
@@ -163,12 +178,11 @@ impl Record {
                 if k > 0 {
                     out.push(b',');
                 }
-                push_json_str(&mut out, r);
+                push_json_str(out, r);
             }
             out.extend_from_slice(b"]}");
         }
         out.extend_from_slice(b"]}");
-        out
     }
 }
 
@@ -181,6 +195,7 @@ enum Msg {
         ops: Vec<WriteOp>,
         reply: Option<oneshot::Sender<Result<(), String>>>,
     },
+    Wipe(mpsc::Sender<Result<(), String>>),
     Stop,
 }
 
@@ -188,22 +203,33 @@ enum Msg {
 pub struct Writer {
     tx: parking_lot::Mutex<mpsc::Sender<Msg>>,
     thread: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Unsettled records read back from the outbox log at open, until [`Writer::load`] takes them.
+    replayed: parking_lot::Mutex<Vec<Replayed>>,
 }
 
 impl Writer {
-    /// Start the writer thread over `control`; committed records go to `dispatch`.
+    /// Open the outbox log in `log_dir` and start the writer thread over it and `control`;
+    /// committed records go to `dispatch`.
     pub fn spawn(
         control: Arc<dyn ControlStore>,
+        log_dir: &Path,
         dispatch: tmpsc::UnboundedSender<Committed>,
     ) -> Result<Writer, String> {
+        let (log, replayed) = OutLog::open(log_dir).map_err(|e| {
+            format!(
+                "cannot open the events outbox log in {}: {e}",
+                log_dir.display()
+            )
+        })?;
         let (tx, rx) = mpsc::channel::<Msg>();
         let thread = std::thread::Builder::new()
             .name("events-outbox".into())
-            .spawn(move || run(control, rx, dispatch))
+            .spawn(move || run(control, log, rx, dispatch))
             .map_err(|e| e.to_string())?;
         Ok(Writer {
             tx: parking_lot::Mutex::new(tx),
             thread: parking_lot::Mutex::new(Some(thread)),
+            replayed: parking_lot::Mutex::new(replayed),
         })
     }
 
@@ -214,7 +240,8 @@ impl Writer {
             .map_err(|_| "the outbox writer has stopped".to_string())
     }
 
-    /// Durably write `record` (if any) and `ops` in one transaction; resolves once committed.
+    /// Durably write `record` (if any) and `ops`; resolves once committed. A record alone goes to
+    /// the outbox log; a record with `ops` goes with them into one control-store batch (atomic).
     pub async fn commit(
         &self,
         record: Option<Arc<Record>>,
@@ -231,7 +258,8 @@ impl Writer {
     }
 
     /// Write `ops` with a later batch, without waiting (deletes of finished work; see the module
-    /// documentation for how long they may be held back).
+    /// documentation for how long they may be held back). Deleting an outbox record of the log
+    /// settles it there (a tombstone); any other write goes to the control store.
     pub fn write_later(&self, ops: Vec<WriteOp>) {
         if !ops.is_empty() {
             let _ = self.send(Msg::Commit {
@@ -240,6 +268,39 @@ impl Writer {
                 reply: None,
             });
         }
+    }
+
+    /// Every stored record not yet settled, oldest first: those of the `events.outbox` table
+    /// (records written together with other control-store writes, and rows left by versions
+    /// before the outbox log) and, the first time, those read back from the outbox log.
+    pub fn load(&self, control: &dyn ControlStore) -> Result<Vec<Committed>, String> {
+        let mut out = load(control)?;
+        let replayed = std::mem::take(&mut *self.replayed.lock());
+        let mut unreadable = Vec::new();
+        for (key, bytes) in replayed {
+            match serde_json::from_slice::<Record>(&bytes) {
+                Ok(r) => out.push((key, Arc::new(r))),
+                Err(e) => {
+                    tracing::error!(key = %key, error = %e, "unreadable events outbox record dropped");
+                    unreadable.push(WriteOp::Delete {
+                        table: T_OUTBOX.into(),
+                        key,
+                    });
+                }
+            }
+        }
+        self.write_later(unreadable);
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// Forget every record of the outbox log (the control store was wiped). Blocking.
+    pub fn wipe(&self) -> Result<(), String> {
+        self.replayed.lock().clear();
+        let (tx, rx) = mpsc::channel();
+        self.send(Msg::Wipe(tx))?;
+        rx.recv()
+            .map_err(|_| "the outbox writer has stopped".to_string())?
     }
 
     /// Write what is held back and stop the thread (waits for it).
@@ -253,29 +314,39 @@ impl Writer {
     }
 }
 
+/// Which store a waiting caller's writes went to (neither: it waits for everything before it).
+struct Waiter {
+    reply: oneshot::Sender<Result<(), String>>,
+    log: bool,
+    control: bool,
+}
+
 fn run(
     control: Arc<dyn ControlStore>,
+    mut log: OutLog,
     rx: mpsc::Receiver<Msg>,
     dispatch: tmpsc::UnboundedSender<Committed>,
 ) {
     let mut seq: u64 = 0;
-    // Writes nobody waits for, held back for the next commit (oldest first).
+    // Control-store writes nobody waits for, held back for the next commit (oldest first);
+    // tombstones wait in `log` the same way.
     let mut deferred: Vec<WriteOp> = Vec::new();
     loop {
-        let first = if deferred.is_empty() {
+        let held = !deferred.is_empty() || log.tombstones() > 0;
+        let first = if !held {
             rx.recv().ok()
         } else {
             match rx.recv_timeout(DEFER) {
                 Ok(m) => Some(m),
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    write_deferred(control.as_ref(), &mut deferred);
+                    write_held(control.as_ref(), &mut log, &mut deferred, false);
                     continue;
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => None,
             }
         };
         let Some(first) = first else {
-            write_deferred(control.as_ref(), &mut deferred);
+            write_held(control.as_ref(), &mut log, &mut deferred, true);
             return;
         };
         let mut msgs = vec![first];
@@ -286,53 +357,95 @@ fn run(
             }
         }
         let mut ops = std::mem::take(&mut deferred);
-        let mut records = Vec::new();
-        let mut replies = Vec::new();
+        // Records of this group: in the log, and in the control-store batch.
+        let mut logged: Vec<Committed> = Vec::new();
+        let mut stored: Vec<Committed> = Vec::new();
+        let mut waiters: Vec<Waiter> = Vec::new();
         let mut stop = false;
         let ms = now_ms();
         for m in msgs {
             match m {
                 Msg::Stop => stop = true,
+                Msg::Wipe(reply) => {
+                    logged.clear();
+                    let _ = reply.send(log.wipe().map_err(|e| e.to_string()));
+                }
                 Msg::Commit {
                     record,
                     ops: extra,
                     reply,
                 } => {
+                    let before = ops.len();
+                    for op in extra {
+                        match op {
+                            WriteOp::Delete { table, key }
+                                if table == T_OUTBOX && log.settle(&key) => {}
+                            op => ops.push(op),
+                        }
+                    }
+                    let mut in_log = false;
                     if let Some(r) = record {
                         seq += 1;
-                        let key = format!("{ms:013}{seq:010}");
-                        ops.push(WriteOp::Put {
-                            table: T_OUTBOX.into(),
-                            key: key.clone(),
-                            value: r.encode(),
-                        });
-                        records.push((key, r));
+                        let key = record_key(ms, seq);
+                        if ops.len() == before {
+                            log.push_record(&key, |out| r.encode_into(out));
+                            logged.push((key, r));
+                            in_log = true;
+                        } else {
+                            ops.push(WriteOp::Put {
+                                table: T_OUTBOX.into(),
+                                key: key.clone(),
+                                value: r.encode(),
+                            });
+                            stored.push((key, r));
+                        }
                     }
-                    ops.extend(extra);
-                    replies.extend(reply);
+                    if let Some(reply) = reply {
+                        waiters.push(Waiter {
+                            reply,
+                            log: in_log,
+                            control: ops.len() > before,
+                        });
+                    }
                 }
             }
         }
         // Nobody waits for this group: hold it back for a commit someone waits for.
-        if records.is_empty() && replies.is_empty() && !stop && ops.len() < DEFER_MAX_OPS {
+        if waiters.is_empty() && !stop && ops.len() + log.tombstones() < DEFER_MAX_OPS {
             deferred = ops;
             continue;
         }
-        let result = if ops.is_empty() {
+        let log_result = log
+            .flush(stop)
+            .map_err(|e| format!("cannot write the events outbox log: {e}"));
+        let control_result = if ops.is_empty() {
             Ok(())
         } else {
             control.batch(ops).map_err(|e| e.to_string())
         };
-        match &result {
-            Ok(()) => {
-                for r in records {
-                    let _ = dispatch.send(r);
-                }
+        for (what, r) in [("log", &log_result), ("control store", &control_result)] {
+            if let Err(e) = r {
+                tracing::error!(error = %e, store = what, "events outbox commit failed");
             }
-            Err(e) => tracing::error!(error = %e, "events outbox commit failed"),
         }
-        for r in replies {
-            let _ = r.send(result.clone());
+        let mut committed = Vec::new();
+        if log_result.is_ok() {
+            committed = logged;
+        }
+        if control_result.is_ok() && !stored.is_empty() {
+            committed.extend(stored);
+            committed.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        for r in committed {
+            let _ = dispatch.send(r);
+        }
+        for w in waiters {
+            let result = match (w.log, w.control) {
+                (true, _) => log_result.clone(),
+                (false, true) => control_result.clone(),
+                (false, false) => log_result.clone().and(control_result.clone()),
+            };
+            let _ = w.reply.send(result);
         }
         if stop {
             return;
@@ -340,8 +453,35 @@ fn run(
     }
 }
 
-/// Write the held-back writes now (a failure only leaves work to be done again after a restart).
-fn write_deferred(control: &dyn ControlStore, deferred: &mut Vec<WriteOp>) {
+/// `<13-digit ms><10-digit sequence>` (written without `format!`: one per record).
+fn record_key(ms: i64, seq: u64) -> String {
+    if !(0..10_000_000_000_000).contains(&ms) || seq >= 10_000_000_000 {
+        return format!("{ms:013}{seq:010}");
+    }
+    let mut b = [b'0'; 23];
+    let (mut m, mut q) = (ms as u64, seq);
+    for d in b[..13].iter_mut().rev() {
+        *d = b'0' + (m % 10) as u8;
+        m /= 10;
+    }
+    for d in b[13..].iter_mut().rev() {
+        *d = b'0' + (q % 10) as u8;
+        q /= 10;
+    }
+    String::from_utf8_lossy(&b).into_owned()
+}
+
+/// Write what is held back now: tombstones (synced when `sync`) and control-store writes (a
+/// failure only leaves work to be done again after a restart).
+fn write_held(
+    control: &dyn ControlStore,
+    log: &mut OutLog,
+    deferred: &mut Vec<WriteOp>,
+    sync: bool,
+) {
+    if let Err(e) = log.flush(sync) {
+        tracing::error!(error = %e, "events outbox: cannot write tombstones");
+    }
     if deferred.is_empty() {
         return;
     }
@@ -350,7 +490,7 @@ fn write_deferred(control: &dyn ControlStore, deferred: &mut Vec<WriteOp>) {
     }
 }
 
-/// Every stored record, oldest first (to resume after a restart).
+/// Every row of the control store's `events.outbox` table, oldest first.
 pub fn load(control: &dyn ControlStore) -> Result<Vec<Committed>, String> {
     crate::model::scan_all(control, T_OUTBOX)?
         .into_iter()
@@ -450,82 +590,235 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn commits_are_durable_and_dispatched_in_order() {
-        let store: Arc<dyn ControlStore> = Arc::new(SqliteStore::memory().unwrap());
-        let (tx, mut rx) = tmpsc::unbounded_channel();
-        let w = Arc::new(Writer::spawn(store.clone(), tx).unwrap());
-        let rec = |n: i64| Record {
+    #[test]
+    fn record_keys_are_fixed_width_digits() {
+        for (ms, seq) in [
+            (0i64, 0u64),
+            (1_795_296_820_123, 42),
+            (9_999_999_999_999, 9_999_999_999),
+            (10_000_000_000_000, 1),
+            (5, 10_000_000_000),
+        ] {
+            assert_eq!(record_key(ms, seq), format!("{ms:013}{seq:010}"));
+        }
+    }
+
+    fn rec(n: i64) -> Arc<Record> {
+        Arc::new(Record {
             accepted_ms: n,
             items: vec![],
-        };
+        })
+    }
+
+    fn delete(k: &str) -> Vec<WriteOp> {
+        vec![WriteOp::Delete {
+            table: T_OUTBOX.into(),
+            key: k.to_string(),
+        }]
+    }
+
+    /// A writer over a fresh memory store and a log in a temporary directory.
+    struct Env {
+        dir: tempfile::TempDir,
+        store: Arc<dyn ControlStore>,
+    }
+
+    impl Env {
+        fn new() -> Env {
+            Env {
+                dir: tempfile::tempdir().unwrap(),
+                store: Arc::new(SqliteStore::memory().unwrap()),
+            }
+        }
+        fn spawn(&self) -> (Writer, tmpsc::UnboundedReceiver<Committed>) {
+            let (tx, rx) = tmpsc::unbounded_channel();
+            let w = Writer::spawn(self.store.clone(), &self.dir.path().join("outbox"), tx).unwrap();
+            (w, rx)
+        }
+        /// What a restarted writer would resume (read without touching the files).
+        fn unsettled(&self) -> Vec<Committed> {
+            let mut all = load(self.store.as_ref()).unwrap();
+            for (k, v) in OutLog::peek(&self.dir.path().join("outbox")).unwrap() {
+                all.push((k, Arc::new(serde_json::from_slice(&v).unwrap())));
+            }
+            all.sort_by(|a, b| a.0.cmp(&b.0));
+            all
+        }
+    }
+
+    #[tokio::test]
+    async fn commits_are_durable_and_dispatched_in_order() {
+        let env = Env::new();
+        let (w, mut rx) = env.spawn();
+        let w = Arc::new(w);
         let mut handles = Vec::new();
         for i in 0..50 {
             let w = w.clone();
-            handles.push(tokio::spawn(async move {
-                w.commit(Some(Arc::new(rec(i))), vec![]).await
-            }));
+            handles.push(tokio::spawn(
+                async move { w.commit(Some(rec(i)), vec![]).await },
+            ));
         }
         for h in handles {
             h.await.unwrap().unwrap();
         }
-        let stored = load(store.as_ref()).unwrap();
-        assert_eq!(stored.len(), 50);
         let mut got = Vec::new();
         for _ in 0..50 {
             got.push(rx.recv().await.unwrap());
         }
-        assert_eq!(got, stored, "dispatched what was stored, in key order");
-        w.write_later(vec![WriteOp::Delete {
-            table: T_OUTBOX.into(),
-            key: got[0].0.clone(),
-        }]);
+        let mut sorted = got.clone();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(got, sorted, "dispatched in key order");
+        assert!(
+            load(env.store.as_ref()).unwrap().is_empty(),
+            "records alone go to the log"
+        );
+        assert_eq!(env.unsettled(), got, "what was dispatched is stored");
+        w.write_later(delete(&got[0].0));
         w.commit(None, vec![]).await.unwrap();
-        assert_eq!(load(store.as_ref()).unwrap().len(), 49);
+        assert_eq!(env.unsettled().len(), 49);
         w.stop();
+        assert_eq!(env.unsettled(), got[1..], "kept over a stop");
     }
 
     #[tokio::test]
     async fn writes_nobody_waits_for_are_held_back_then_written() {
-        let store: Arc<dyn ControlStore> = Arc::new(SqliteStore::memory().unwrap());
-        let (tx, _rx) = tmpsc::unbounded_channel();
-        let w = Writer::spawn(store.clone(), tx).unwrap();
+        let env = Env::new();
+        let (w, _rx) = env.spawn();
         for i in 0..3 {
-            w.commit(
-                Some(Arc::new(Record {
-                    accepted_ms: i,
-                    items: vec![],
-                })),
-                vec![],
-            )
-            .await
-            .unwrap();
+            w.commit(Some(rec(i)), vec![]).await.unwrap();
         }
-        let keys: Vec<String> = load(store.as_ref())
-            .unwrap()
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
-        let delete = |k: &String| {
-            vec![WriteOp::Delete {
-                table: T_OUTBOX.into(),
-                key: k.clone(),
-            }]
-        };
+        let keys: Vec<String> = env.unsettled().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys.len(), 3);
         // alone: written once DEFER has passed
         w.write_later(delete(&keys[0]));
         let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while load(store.as_ref()).unwrap().len() != 2 {
+        while env.unsettled().len() != 2 {
             assert!(std::time::Instant::now() < end, "held back for good");
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         // with a commit someone waits for: written by it
         w.write_later(delete(&keys[1]));
         w.commit(None, vec![]).await.unwrap();
-        assert_eq!(load(store.as_ref()).unwrap().len(), 1);
+        assert_eq!(env.unsettled().len(), 1);
         // at stop: written before the thread ends
         w.write_later(delete(&keys[2]));
         w.stop();
-        assert_eq!(load(store.as_ref()).unwrap().len(), 0);
+        assert!(env.unsettled().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_record_with_control_store_writes_is_committed_with_them() {
+        let env = Env::new();
+        let (w, mut rx) = env.spawn();
+        let put = |k: &str| WriteOp::Put {
+            table: "events.sched".into(),
+            key: k.into(),
+            value: b"1".to_vec(),
+        };
+        w.commit(Some(rec(1)), vec![put("a")]).await.unwrap();
+        w.commit(Some(rec(2)), vec![]).await.unwrap();
+        let rows = load(env.store.as_ref()).unwrap();
+        assert_eq!(rows.len(), 1, "in the control store, with its write");
+        assert_eq!(rows[0].1.accepted_ms, 1);
+        assert!(env.store.get("events.sched", "a").unwrap().is_some());
+        let (first, second) = (rx.recv().await.unwrap(), rx.recv().await.unwrap());
+        assert!(first.0 < second.0);
+        let both = env.unsettled();
+        assert_eq!(both, [first.clone(), second.clone()]);
+        // settling each removes it from where it is
+        w.write_later(delete(&first.0));
+        w.write_later(delete(&second.0));
+        w.commit(None, vec![]).await.unwrap();
+        assert!(load(env.store.as_ref()).unwrap().is_empty());
+        assert!(env.unsettled().is_empty());
+        w.stop();
+    }
+
+    #[tokio::test]
+    async fn rows_of_the_old_table_are_resumed_and_deleted_there() {
+        let env = Env::new();
+        // rows an earlier version left in the control store's outbox table
+        let old = Record {
+            accepted_ms: 5,
+            items: vec![Item {
+                account: "111122223333".into(),
+                region: "us-east-1".into(),
+                bus: "default".into(),
+                event: Arc::new(Event::from_text(r#"{"id":"old"}"#.into())),
+                rules: vec!["r".into()],
+            }],
+        };
+        let full = serde_json::to_vec(&old).unwrap();
+        env.store
+            .put(T_OUTBOX, "00000000000050000000001", &full)
+            .unwrap();
+        let (w, _rx) = env.spawn();
+        w.commit(Some(rec(9)), vec![]).await.unwrap();
+        w.stop();
+        // the restarted writer resumes both
+        let (w, _rx) = env.spawn();
+        let all = w.load(env.store.as_ref()).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].0, "00000000000050000000001", "oldest first");
+        assert_eq!(*all[0].1, old);
+        w.write_later(delete(&all[0].0));
+        w.commit(None, vec![]).await.unwrap();
+        assert!(load(env.store.as_ref()).unwrap().is_empty(), "drained");
+        assert_eq!(env.unsettled(), all[1..]);
+        w.stop();
+    }
+
+    #[tokio::test]
+    async fn acknowledged_records_survive_a_crash_and_a_torn_tail() {
+        let env = Env::new();
+        let (w, _rx) = env.spawn();
+        let mut keys = Vec::new();
+        for i in 0..20 {
+            w.commit(Some(rec(i)), vec![]).await.unwrap();
+        }
+        for (k, _) in env.unsettled() {
+            keys.push(k);
+        }
+        // The "crash": the writer is never stopped, and a group was being written when the power
+        // went: half a frame at the end.
+        std::mem::forget(w);
+        let dir = env.dir.path().join("outbox");
+        let seg = std::fs::read_dir(&dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let mut f = std::fs::OpenOptions::new().append(true).open(&seg).unwrap();
+        std::io::Write::write_all(&mut f, &[200, 0, 0, 0, 1, 2, 3, 4, 1, 23, b'0']).unwrap();
+        drop(f);
+        let (w2, _rx2) = env.spawn();
+        let back: Vec<String> = w2
+            .load(env.store.as_ref())
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(
+            back, keys,
+            "every acknowledged record, the torn frame ignored"
+        );
+        // a second load answers only the table's rows
+        assert!(w2.load(env.store.as_ref()).unwrap().is_empty());
+        w2.stop();
+    }
+
+    #[tokio::test]
+    async fn wipe_forgets_the_log() {
+        let env = Env::new();
+        let (w, _rx) = env.spawn();
+        w.commit(Some(rec(1)), vec![]).await.unwrap();
+        w.wipe().unwrap();
+        assert!(env.unsettled().is_empty());
+        w.commit(Some(rec(2)), vec![]).await.unwrap();
+        let left = env.unsettled();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].1.accepted_ms, 2);
+        w.stop();
     }
 }

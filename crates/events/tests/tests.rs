@@ -1,7 +1,8 @@
 //! In-process tests of the EventBridge core over a real SQLite control store: PutEvents → rule →
 //! target through the `Directory` (a recording fake SNS), retries with backoff, dead-lettering,
-//! resumption of undelivered events after the service is reopened over the same store, and
-//! PutEvents through the fast decoder agreeing with the generic path.
+//! resumption of undelivered events after the service is reopened over the same store (retry rows,
+//! outbox log records in flight at a crash, rows left in the old outbox table), and PutEvents
+//! through the fast decoder agreeing with the generic path.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +27,8 @@ struct FakeSns {
     fail_entries: Mutex<usize>,
     /// Sizes of the OpsloopPublishMessages calls answered.
     batches: Mutex<Vec<usize>>,
+    /// Calls never answer (a target hanging while the server crashes).
+    hang: std::sync::atomic::AtomicBool,
 }
 
 impl Service for FakeSns {
@@ -38,6 +41,9 @@ impl Service for FakeSns {
         input: Value,
     ) -> BoxFuture<'a, Result<Value, ApiError>> {
         Box::pin(async move {
+            if self.hang.load(std::sync::atomic::Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
             let mut fail = self.fail.lock();
             if *fail > 0 {
                 *fail -= 1;
@@ -416,5 +422,135 @@ async fn fast_decoded_put_events_matches_the_generic_path() {
     assert_eq!(strip(&published[0]), strip(&published[1]));
     assert_eq!(strip(&published[0])["resources"], json!(["r1", "r\"2"]));
     assert_eq!(strip(&published[0])["detail"], json!({"i": [1, 2.5]}));
+    events.shutdown();
+}
+
+fn event_ids(published: &[Value]) -> std::collections::HashSet<String> {
+    published
+        .iter()
+        .map(|p| {
+            serde_json::from_str::<Value>(p["Message"].as_str().unwrap()).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+async fn wait_backlog_empty(events: &Events) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while events.backlog() != (0, 0) {
+        assert!(Instant::now() < end, "backlog {:?}", events.backlog());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Records acknowledged and still in flight when the server stops dead are in the outbox log; the
+/// reopened service delivers each of them, ignoring a torn frame the crash left at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_in_flight_at_a_crash_are_delivered_after_reopening() {
+    let env = Env::new();
+    env.sns
+        .hang
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let events = env.open();
+    rule(&events, "r", "app", json!({"Id": "t", "Arn": topic()})).await;
+    let mut accepted = std::collections::HashSet::new();
+    for _ in 0..5 {
+        let out = call(&events, "PutEvents", entries("app", 10)).await;
+        assert_eq!(out["FailedEntryCount"], 0);
+        for e in out["Entries"].as_array().unwrap() {
+            accepted.insert(e["EventId"].as_str().unwrap().to_string());
+        }
+    }
+    // every record waits for its hanging target
+    let end = Instant::now() + Duration::from_secs(10);
+    while events.backlog() != (0, 5) {
+        assert!(Instant::now() < end, "backlog {:?}", events.backlog());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    events.shutdown();
+    drop(events);
+    // The crash tore the frame being written after the last acknowledged group.
+    let dir = opsloop_events::outbox_dir(env._dir.path());
+    let segs: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(segs.len(), 1, "{segs:?}");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&segs[0])
+        .unwrap();
+    std::io::Write::write_all(&mut f, &[77, 1, 0, 0, 9, 9, 9, 9, 1, 23]).unwrap();
+    drop(f);
+    assert!(
+        SqliteStore::open(&env.path)
+            .unwrap()
+            .scan("events.outbox", "", None, 10)
+            .unwrap()
+            .is_empty(),
+        "the records are in the log, not the control store"
+    );
+    env.sns
+        .hang
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let events = env.open();
+    let got = env.wait_published(50).await;
+    assert_eq!(event_ids(&got), accepted, "every accepted event delivered");
+    wait_backlog_empty(&events).await;
+    events.shutdown();
+    drop(events);
+    // Settled records leave nothing to deliver again: their tombstones were written at stop.
+    assert!(opsloop_events::outlog::OutLog::peek(&dir)
+        .unwrap()
+        .is_empty());
+}
+
+/// A server upgraded with records still in the old control-store outbox table delivers them and
+/// deletes them there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_left_in_the_old_outbox_table_are_delivered_after_an_upgrade() {
+    let env = Env::new();
+    let events = env.open();
+    rule(&events, "r", "app", json!({"Id": "t", "Arn": topic()})).await;
+    events.shutdown();
+    drop(events);
+    // Rows as the version before the outbox log wrote them (one per PutEvents call, names in
+    // each item), keyed by acceptance time.
+    let store = SqliteStore::open(&env.path).unwrap();
+    for n in 0..3 {
+        let row = json!({"accepted_ms": 1_795_296_820_000i64 + n, "items": [
+            {"account": ACCOUNT, "region": REGION, "bus": "default", "rules": ["r"],
+             "event": {"version": "0", "id": format!("old-{n}"), "detail-type": "t", "source": "app",
+                       "account": ACCOUNT, "time": "2026-11-21T12:00:00Z", "region": REGION,
+                       "resources": [], "detail": {"n": n}}}]});
+        store
+            .put(
+                "events.outbox",
+                &format!("{:013}{:010}", 1_795_296_820_000i64 + n, n + 1),
+                row.to_string().as_bytes(),
+            )
+            .unwrap();
+    }
+    drop(store);
+    let events = env.open();
+    let got = env.wait_published(3).await;
+    let want: std::collections::HashSet<String> = (0..3).map(|n| format!("old-{n}")).collect();
+    assert_eq!(event_ids(&got), want);
+    wait_backlog_empty(&events).await;
+    // the drained rows are deleted (deletes ride along with the next commit or go out ≤ 100 ms)
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = SqliteStore::open(&env.path)
+            .unwrap()
+            .scan("events.outbox", "", None, 10)
+            .unwrap();
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < end, "rows left: {}", left.len());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     events.shutdown();
 }
