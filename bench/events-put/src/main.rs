@@ -10,7 +10,7 @@
 //! The client shares the machine with the server, so it is kept cheap (see `raw`): one thread, each
 //! connection cycles through 32 pre-built bodies sent as pre-signed raw HTTP/1.1 bytes (re-signed
 //! every minute), answers framed by Content-Length and checked (200, `FailedEntryCount`). It reports
-//! its own CPU per request. `--floor` sends a trivial signed `ListEventBuses` instead, the cost of
+//! its own CPU per request, and the server's CPU per thread name (`threads`). `--floor` sends a trivial signed `ListEventBuses` instead, the cost of
 //! HTTP + SigV4 + routing alone; `--depth N` pipelines N requests per connection.
 
 use std::net::SocketAddr;
@@ -28,6 +28,7 @@ use opsloop_bench::{percentile, Rng};
 use serde_json::json;
 
 mod raw;
+mod threads;
 
 #[derive(Parser, Debug)]
 #[command(about = "PutEvents throughput with many rules on the bus")]
@@ -262,6 +263,7 @@ async fn main() -> Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let me = std::process::id();
     let cpu0 = server_pid.and_then(procs::cpu_seconds);
+    let threads0 = server_pid.map(threads::cpu_by_name);
     let own0 = procs::cpu_seconds(me);
     let busy0 = procs::machine_busy_seconds();
     shared.measuring.store(true, Ordering::SeqCst);
@@ -270,6 +272,7 @@ async fn main() -> Result<()> {
     shared.measuring.store(false, Ordering::SeqCst);
     let elapsed = start.elapsed().as_secs_f64();
     let cpu1 = server_pid.and_then(procs::cpu_seconds);
+    let threads1 = server_pid.map(threads::cpu_by_name);
     let own1 = procs::cpu_seconds(me);
     let busy1 = procs::machine_busy_seconds();
     shared.stop.store(true, Ordering::SeqCst);
@@ -319,6 +322,14 @@ async fn main() -> Result<()> {
             (b - a) / elapsed,
             per(b - a, n),
             per(b - a, requests_n)
+        );
+    }
+    if let (Some(a), Some(b)) = (&threads0, &threads1) {
+        let unit = if args.floor { "request" } else { "event" };
+        let units = if args.floor { requests_n } else { n };
+        println!(
+            "server CPU by thread, µs per {unit}: {}",
+            threads::report(a, b, units)
         );
     }
     if let (Some(a), Some(b)) = (own0, own1) {
