@@ -428,6 +428,8 @@ def test_accepted_events_survive_a_sigkill(make_server):
         ids += [e["EventId"] for e in out["Entries"]]
     srv.proc.send_signal(signal.SIGKILL)
     srv.wait_exit()
+    # the accepted events were made durable in the outbox log (not the control store)
+    assert list((srv.data_dir / "events" / "outbox").glob("*.log"))
     srv.start()
     logs = make(srv, "logs")
     wait_for(lambda: {json.loads(m)["id"] for m in log_messages(logs, group)} >= set(ids), deadline_s=60,
