@@ -99,6 +99,8 @@ class Server:
         return cmd + self.args
 
     def start(self, wait: bool = True) -> "Server":
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError("start() on a server that is still running (it would be leaked)")
         self.runs += 1
         self._out = open(self.workdir / f"stdout.{self.runs}.log", "wb")
         self._err = open(self.workdir / f"stderr.{self.runs}.log", "wb")
