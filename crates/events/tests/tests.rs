@@ -232,11 +232,7 @@ async fn deliveries_to_one_topic_are_batched_and_failed_entries_retried() {
         [10],
         "one call for the ten first attempts; the retries went one by one"
     );
-    let end = Instant::now() + Duration::from_secs(10);
-    while events.backlog() != (0, 0) {
-        assert!(Instant::now() < end, "backlog {:?}", events.backlog());
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_backlog(&events, (0, 0)).await;
     events.shutdown();
 }
 
@@ -301,11 +297,7 @@ async fn undelivered_events_are_delivered_after_reopening() {
     for _ in 0..5 {
         call(&events, "PutEvents", entries("app", 10)).await;
     }
-    let end = Instant::now() + Duration::from_secs(10);
-    while events.backlog() != (50, 0) {
-        assert!(Instant::now() < end, "backlog {:?}", events.backlog());
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_backlog(&events, (50, 0)).await;
     events.shutdown();
     drop(events);
     // "Restart": the target is back; a new service over the same store finishes the work.
@@ -326,11 +318,7 @@ async fn undelivered_events_are_delivered_after_reopening() {
         50,
         "every accepted event delivered (at least once)"
     );
-    let end = Instant::now() + Duration::from_secs(10);
-    while events.backlog() != (0, 0) {
-        assert!(Instant::now() < end, "backlog {:?}", events.backlog());
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_backlog(&events, (0, 0)).await;
     events.shutdown();
 }
 
@@ -438,8 +426,13 @@ fn event_ids(published: &[Value]) -> std::collections::HashSet<String> {
 }
 
 async fn wait_backlog_empty(events: &Events) {
+    wait_backlog(events, (0, 0)).await;
+}
+
+/// Wait (10 s at most) until the service's backlog is `want`.
+async fn wait_backlog(events: &Events, want: (usize, usize)) {
     let end = Instant::now() + Duration::from_secs(10);
-    while events.backlog() != (0, 0) {
+    while events.backlog() != want {
         assert!(Instant::now() < end, "backlog {:?}", events.backlog());
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -464,11 +457,7 @@ async fn records_in_flight_at_a_crash_are_delivered_after_reopening() {
         }
     }
     // every record waits for its hanging target
-    let end = Instant::now() + Duration::from_secs(10);
-    while events.backlog() != (0, 5) {
-        assert!(Instant::now() < end, "backlog {:?}", events.backlog());
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_backlog(&events, (0, 5)).await;
     events.shutdown();
     drop(events);
     // The crash tore the frame being written after the last acknowledged group.
