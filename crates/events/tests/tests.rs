@@ -304,15 +304,7 @@ async fn undelivered_events_are_delivered_after_reopening() {
     *env.sns.fail.lock() = 0;
     let events = env.open();
     let got = env.wait_published(50).await;
-    let ids: std::collections::HashSet<String> = got
-        .iter()
-        .map(|p| {
-            serde_json::from_str::<Value>(p["Message"].as_str().unwrap()).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let ids = event_ids(&got);
     assert_eq!(
         ids.len(),
         50,
