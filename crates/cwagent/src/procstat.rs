@@ -260,9 +260,13 @@ mod tests {
             .iter()
             .any(|x| x.name == "procstat_memory_rss" && x.unit == "Bytes"));
 
+        // A shell blocked in the `read` builtin keeps the marker in its argv and forks nothing:
+        // a loop of `sleep`s would fork children that carry the shell's argv until they exec,
+        // and one forked just before the kill outlives it, still matching the pattern.
         let mut py = std::process::Command::new("sh")
             .arg("-c")
-            .arg(format!("while :; do sleep 1; done # {marker}"))
+            .arg(format!("read _ # {marker}"))
+            .stdin(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         let deadline = Instant::now() + std::time::Duration::from_secs(5);
