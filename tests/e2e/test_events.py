@@ -360,6 +360,51 @@ def test_failed_deliveries_are_retried_then_dead_lettered(events, logs):
     assert time.monotonic() - started >= 0.8, "the retry waited for its backoff"
 
 
+def test_events_metrics_count_matches_and_invocations(server, events, logs):
+    """AWS/Events metrics reach CloudWatch as sums: per rule (RuleName, plus EventBusName on a custom
+    bus) and account-wide, for delivered and failed invocations alike."""
+    source = unique("e2e.metrics")
+    ok_rule, group = rule_to_group(events, logs, {"source": [source]})
+    bus = unique("bus")
+    events.create_event_bus(Name=bus)
+    bad_rule = unique("rule")
+    events.put_rule(Name=bad_rule, EventBusName=bus, EventPattern=json.dumps({"source": [source]}))
+    missing = f"arn:aws:logs:{R}:{ACCOUNT}:log-group:/e2e/missing-{uuid.uuid4().hex}"
+    events.put_targets(Rule=bad_rule, EventBusName=bus, Targets=[{"Id": "gone", "Arn": missing}])
+    started = time.time()
+    assert events.put_events(Entries=[entry(source=source) for _ in range(3)])["FailedEntryCount"] == 0
+    out = events.put_events(Entries=[entry(source=source, EventBusName=bus) for _ in range(2)])
+    assert out["FailedEntryCount"] == 0
+    wait_messages(logs, group, 3)
+    cw = make(server, "cloudwatch")
+
+    def total(metric, dims):
+        points = cw.get_metric_statistics(
+            Namespace="AWS/Events", MetricName=metric, Dimensions=dims, Statistics=["Sum"], Period=60,
+            StartTime=started - 120, EndTime=time.time() + 120)["Datapoints"]
+        return sum(p["Sum"] for p in points)
+
+    ok = [{"Name": "RuleName", "Value": ok_rule}]
+    bad = [{"Name": "EventBusName", "Value": bus}, {"Name": "RuleName", "Value": bad_rule}]
+    want = {
+        ("MatchedEvents", "ok"): 3, ("TriggeredRules", "ok"): 3, ("Invocations", "ok"): 3,
+        ("SuccessfulInvocationAttempts", "ok"): 3, ("FailedInvocations", "ok"): 0,
+        ("MatchedEvents", "bad"): 2, ("TriggeredRules", "bad"): 2, ("Invocations", "bad"): 2,
+        ("FailedInvocations", "bad"): 2, ("SuccessfulInvocationAttempts", "bad"): 0,
+    }
+    # Counters are published every 10 s.
+    deadline = time.monotonic() + 40
+    while True:
+        got = {(metric, which): total(metric, ok if which == "ok" else bad) for metric, which in want}
+        if got == want:
+            break
+        assert time.monotonic() < deadline, f"AWS/Events sums: want {want}, got {got}"
+        time.sleep(0.5)
+    # Account-wide (no dimensions): this test's events at least (the server is shared).
+    assert total("MatchedEvents", []) >= 5
+    assert total("Invocations", []) >= 5
+
+
 def test_ssm_targets_are_invoked_or_fail_cleanly(events, logs):
     """SSM Automation / Run Command targets call SSM; while SSM lacks the operation the delivery fails
     (retryably) and lands in the dead-letter group — never lost, never a crash."""

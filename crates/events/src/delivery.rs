@@ -44,7 +44,8 @@ pub struct Delivery {
     pub account: Arc<str>,
     pub region: Arc<str>,
     pub bus: Arc<str>,
-    pub rule: String,
+    /// The rule's name (shared with the bus's matcher and the outbox record).
+    pub rule: Arc<str>,
     /// The target as stored in its rule (shared with the rule, not copied per delivery).
     pub target: Arc<crate::targets::Target>,
     #[serde(with = "crate::event::shared")]
@@ -60,6 +61,10 @@ pub struct Delivery {
     /// Position of the event in its outbox record (first attempt only; not stored).
     #[serde(skip)]
     pub item: u32,
+    /// The rule's lock-free metric counters (first attempt only; not stored): a successful first
+    /// attempt counts there, everything else in the keyed counters.
+    #[serde(skip)]
+    pub counters: Option<Arc<crate::metrics::RuleCounters>>,
 }
 
 impl Delivery {
@@ -274,7 +279,8 @@ fn expand_skipping(events: &Arc<Events>, key: String, rec: Arc<Record>, skip: &H
         return;
     }
     let mut out = Vec::new();
-    // (item, rule, whether the rule still exists): MatchedEvents and TriggeredRules.
+    // (item, rule, whether the rule still exists): MatchedEvents and TriggeredRules. Rules that
+    // still exist count in their own counters here; the list keeps them for the aggregate.
     let mut matched: Vec<(usize, &str, bool)> = Vec::new();
     let parent: Arc<str> = key.as_str().into();
     {
@@ -291,15 +297,17 @@ fn expand_skipping(events: &Arc<Events>, key: String, rec: Arc<Record>, skip: &H
                 bus = Some((item, st));
             }
             let Some((_, Some(state))) = &bus else {
-                matched.extend(item.rules.iter().map(|r| (i, r.as_str(), false)));
+                matched.extend(item.rules.iter().map(|r| (i, &**r, false)));
                 continue;
             };
             for rule_name in &item.rules {
-                let Some(rule) = state.rules.get(rule_name) else {
+                let Some(rule) = state.rules.get(&**rule_name) else {
                     matched.push((i, rule_name, false));
                     continue;
                 };
                 matched.push((i, rule_name, true));
+                let counters = rule.counters.get(&events.metrics, rule);
+                counters.matched_and_triggered();
                 for t in &rule.targets {
                     let mut id = String::new();
                     if !skip.is_empty() {
@@ -321,6 +329,7 @@ fn expand_skipping(events: &Arc<Events>, key: String, rec: Arc<Record>, skip: &H
                         due_ms: rec.accepted_ms,
                         parent: Some(parent.clone()),
                         item: i as u32,
+                        counters: Some(counters.clone()),
                     });
                 }
             }
@@ -349,12 +358,14 @@ fn expand_skipping(events: &Arc<Events>, key: String, rec: Arc<Record>, skip: &H
                 last = Some(*i);
             }
         }
-        events.metrics.add_matched(
+        // Rules that still exist were counted in their own counters above.
+        events.metrics.add_matched_rest(
             &first.account,
             &first.region,
             &first.bus,
-            run.iter().map(|(_, r, t)| (*r, *t)),
+            run.iter().filter(|(_, _, t)| !*t).map(|(_, r, _)| *r),
             events_matched,
+            run.iter().filter(|(_, _, t)| *t).count(),
         );
         start = end;
     }
@@ -425,11 +436,21 @@ fn spawn_batch(events: &Arc<Events>, topic: String, ds: Vec<Delivery>) {
         let bulk = |d: &Delivery, r: &Result<(), Failure>| one_bus && r.is_ok() && d.attempts == 0;
         let counted = ds.iter().zip(&results).filter(|(d, r)| bulk(d, r));
         if let Some((first, _)) = counted.clone().next() {
+            // Per rule in the rule's own counters where the delivery has them; the aggregate
+            // (and any rule without) in one keyed count.
+            for (d, _) in counted.clone() {
+                if let Some(c) = &d.counters {
+                    c.first_attempt_delivered();
+                }
+            }
             events.metrics.add_bulk(
                 &first.account,
                 &first.region,
                 &first.bus,
-                counted.clone().map(|(d, _)| d.rule.as_str()),
+                counted
+                    .clone()
+                    .filter(|(d, _)| d.counters.is_none())
+                    .map(|(d, _)| &*d.rule),
                 &[
                     ("InvocationAttempts", 1.0),
                     ("RetryInvocationAttempts", 0.0),
@@ -517,7 +538,7 @@ async fn settle(
     result: Result<(), Failure>,
 ) -> Option<Arc<str>> {
     let m = &events.metrics;
-    let rule = Some(d.rule.as_str());
+    let rule = Some(&*d.rule);
     let retry = if d.attempts > 0 { 1.0 } else { 0.0 };
     let stored = d.parent.is_none();
     match result {
@@ -615,7 +636,7 @@ async fn dead_letter(events: &Events, d: &Delivery, f: &Failure, condition: &str
         return;
     };
     let m = &events.metrics;
-    let rule = Some(d.rule.as_str());
+    let rule = Some(&*d.rule);
     let attrs = [
         ("RULE_ARN", d.rule_arn()),
         ("TARGET_ARN", d.target_arn().to_string()),
@@ -729,6 +750,7 @@ mod tests {
             due_ms: 1,
             parent: Some("0001795296820123000000042".into()),
             item: 7,
+            counters: None,
         };
         // the same id expand_skipping compares with the stored retry rows after a restart
         let want = delivery_id("0001795296820123000000042", 7, "r1", "t1");

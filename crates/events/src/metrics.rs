@@ -6,6 +6,7 @@
 //! InvocationsFailedToBeSentToDlq.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,9 +66,95 @@ impl std::hash::Hasher for FxHasher {
 
 type Map = HashMap<String, Counters, std::hash::BuildHasherDefault<FxHasher>>;
 
+/// Positions in [`METRICS`] of the counts made once per matched event and per delivered first
+/// attempt (the hot path).
+const MATCHED: usize = 0;
+const TRIGGERED: usize = 1;
+const INVOCATIONS: usize = 2;
+const ATTEMPTS: usize = 4;
+const SUCCESSFUL: usize = 5;
+const RETRY_ATTEMPTS: usize = 6;
+
+/// The counters of one rule, counted without a lock or a key: the hot path (an event matched and
+/// triggered the rule, a first attempt delivered) counts here; everything else goes through the
+/// keyed map. Both are summed when drained.
+///
+/// Each slot holds `2 × count`, plus 1 once counted with a zero (a metric counted only with
+/// zeros is still published, with the value 0, as the keyed map does).
+#[derive(Default)]
+pub struct RuleCounters {
+    slots: [AtomicU64; METRICS.len()],
+}
+
+impl RuleCounters {
+    fn add(&self, slot: usize, n: u64) {
+        let s = &self.slots[slot];
+        if n > 0 {
+            s.fetch_add(n << 1, Ordering::Relaxed);
+        } else if s.load(Ordering::Relaxed) == 0 {
+            s.fetch_or(1, Ordering::Relaxed);
+        }
+    }
+
+    /// An event matched the rule, which still existed (MatchedEvents and TriggeredRules).
+    pub fn matched_and_triggered(&self) {
+        self.add(MATCHED, 1);
+        self.add(TRIGGERED, 1);
+    }
+
+    /// A first attempt to one of the rule's targets succeeded (InvocationAttempts,
+    /// RetryInvocationAttempts 0, SuccessfulInvocationAttempts, Invocations).
+    pub fn first_attempt_delivered(&self) {
+        self.add(ATTEMPTS, 1);
+        self.add(RETRY_ATTEMPTS, 0);
+        self.add(SUCCESSFUL, 1);
+        self.add(INVOCATIONS, 1);
+    }
+
+    /// Take the counts (zeroing them).
+    fn take(&self) -> Counters {
+        let mut c = [None; METRICS.len()];
+        for (out, s) in c.iter_mut().zip(&self.slots) {
+            let v = s.swap(0, Ordering::Relaxed);
+            if v != 0 {
+                *out = Some((v >> 1) as f64);
+            }
+        }
+        c
+    }
+}
+
+/// Counters are compared by identity (the same rule's), not by their changing counts.
+impl PartialEq for RuleCounters {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+impl std::fmt::Debug for RuleCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RuleCounters")
+    }
+}
+
 #[derive(Default)]
 pub struct Metrics {
     counts: Mutex<Map>,
+    /// Each rule's lock-free counters, by the key the keyed map uses for the rule. An entry
+    /// outlives its rule until drained and no longer shared (a delivery in flight may still
+    /// count into it).
+    rules: Mutex<HashMap<String, Arc<RuleCounters>, std::hash::BuildHasherDefault<FxHasher>>>,
+}
+
+fn rule_map_key(account: &str, region: &str, bus: &str, rule: &str) -> String {
+    let mut key = String::with_capacity(account.len() + region.len() + bus.len() + rule.len() + 3);
+    for (i, part) in [account, region, bus, rule].into_iter().enumerate() {
+        if i > 0 {
+            key.push(SEP);
+        }
+        key.push_str(part);
+    }
+    key
 }
 
 fn slot(metric: &str) -> Option<usize> {
@@ -88,6 +175,22 @@ fn bump(map: &mut Map, key: &str, items: &[(&'static str, f64)]) {
 }
 
 impl Metrics {
+    /// The lock-free counters of a rule (the same ones for as long as anything holds them, so a
+    /// rule replaced by PutRule keeps counting into them).
+    pub fn rule_counters(
+        &self,
+        account: &str,
+        region: &str,
+        bus: &str,
+        rule: &str,
+    ) -> Arc<RuleCounters> {
+        self.rules
+            .lock()
+            .entry(rule_map_key(account, region, bus, rule))
+            .or_default()
+            .clone()
+    }
+
     /// Count `n` for `metric` of `rule` (and in the account-wide aggregate).
     pub fn add(
         &self,
@@ -192,6 +295,43 @@ impl Metrics {
         bump(&mut c, &key, if triggered > 0 { &all } else { &all[..1] });
     }
 
+    /// [`Metrics::add_matched`] where the rules that still exist (`triggered` of them) were
+    /// counted in their [`RuleCounters`]: `gone` are the rules that no longer exist (counted here
+    /// per rule), and the account-wide aggregate counts `events` and `triggered`.
+    pub fn add_matched_rest<'r>(
+        &self,
+        account: &str,
+        region: &str,
+        bus: &str,
+        gone: impl IntoIterator<Item = &'r str>,
+        events: usize,
+        triggered: usize,
+    ) {
+        if events == 0 {
+            return;
+        }
+        let mut key = String::with_capacity(account.len() + region.len() + bus.len() + 40);
+        key.push_str(account);
+        key.push(SEP);
+        key.push_str(region);
+        key.push(SEP);
+        let base = key.len();
+        let mut c = self.counts.lock();
+        for r in gone {
+            key.push_str(bus);
+            key.push(SEP);
+            key.push_str(r);
+            bump(&mut c, &key, &[("MatchedEvents", 1.0)]);
+            key.truncate(base);
+        }
+        key.push(SEP);
+        let all = [
+            ("MatchedEvents", events as f64),
+            ("TriggeredRules", triggered as f64),
+        ];
+        bump(&mut c, &key, if triggered > 0 { &all } else { &all[..1] });
+    }
+
     /// An event of `bus` matched `rules` (none: nothing is counted).
     pub fn matched(&self, account: &str, region: &str, bus: &str, rules: &[String]) {
         if rules.is_empty() {
@@ -203,7 +343,20 @@ impl Metrics {
 
     /// Take the counters: PutMetricData inputs by (account, region).
     pub fn drain(&self, timestamp_s: f64) -> Vec<(String, String, Value)> {
-        let counts = std::mem::take(&mut *self.counts.lock());
+        let mut counts = std::mem::take(&mut *self.counts.lock());
+        self.rules.lock().retain(|key, rc| {
+            let taken = rc.take();
+            if taken.iter().any(Option::is_some) {
+                let c = counts.entry(key.clone()).or_insert([None; METRICS.len()]);
+                for (sum, v) in c.iter_mut().zip(taken) {
+                    if let Some(v) = v {
+                        *sum.get_or_insert(0.0) += v;
+                    }
+                }
+            }
+            // Kept while a rule or a delivery still holds it.
+            Arc::strong_count(rc) > 1
+        });
         let mut by: HashMap<(String, String), Vec<Value>> = HashMap::new();
         for (key, counters) in counts {
             let mut parts = key.split(SEP);
@@ -248,6 +401,7 @@ impl Metrics {
 
     pub fn clear(&self) {
         self.counts.lock().clear();
+        self.rules.lock().clear();
     }
 }
 
@@ -348,6 +502,52 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn rule_counters_drain_as_keyed_counts_do() {
+        const DELIVERED: [(&str, f64); 4] = [
+            ("InvocationAttempts", 1.0),
+            ("RetryInvocationAttempts", 0.0),
+            ("SuccessfulInvocationAttempts", 1.0),
+            ("Invocations", 1.0),
+        ];
+        let retry = [
+            ("InvocationAttempts", 1.0),
+            ("RetryInvocationAttempts", 1.0),
+        ];
+        // two events matched rule a (twice) and a deleted rule; two first attempts delivered; one
+        // retry of a
+        let keyed = Metrics::default();
+        keyed.add_matched(
+            "1",
+            "r",
+            "default",
+            [("a", true), ("gone", false), ("a", true)],
+            2,
+        );
+        keyed.add_bulk("1", "r", "default", ["a", "a"], &DELIVERED, 2);
+        keyed.add_all("1", "r", "default", Some("a"), &retry);
+        let split = Metrics::default();
+        let a = split.rule_counters("1", "r", "default", "a");
+        assert!(Arc::ptr_eq(
+            &a,
+            &split.rule_counters("1", "r", "default", "a")
+        ));
+        a.matched_and_triggered();
+        a.matched_and_triggered();
+        split.add_matched_rest("1", "r", "default", ["gone"], 2, 2);
+        a.first_attempt_delivered();
+        a.first_attempt_delivered();
+        split.add_bulk("1", "r", "default", [], &DELIVERED, 2);
+        split.add_all("1", "r", "default", Some("a"), &retry);
+        assert_eq!(sorted_data(&split), sorted_data(&keyed));
+        // drained counters start again from nothing; an entry nothing else holds is dropped
+        assert!(split.drain(1.0).is_empty());
+        assert_eq!(split.rules.lock().len(), 1, "kept while the rule holds it");
+        drop(a);
+        assert!(split.drain(1.0).is_empty());
+        assert!(split.rules.lock().is_empty());
     }
 
     #[test]

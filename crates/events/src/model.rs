@@ -3,7 +3,7 @@
 //! patterns of its enabled rules, so PutEvents matches an event against all rules at once.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use opsloop_core::Value;
 use opsloop_eventpattern::{Matcher, Pattern};
@@ -97,6 +97,33 @@ pub struct StoredRule {
     pub targets: Vec<Arc<crate::targets::Target>>,
     #[serde(default)]
     pub tags: Vec<(String, String)>,
+    /// The rule's lock-free metric counters, looked up on first use (not stored).
+    #[serde(skip)]
+    pub counters: RuleCountersCell,
+}
+
+/// A rule's metric counters, set on first use; not part of what the rule is (two rules equal in
+/// everything else are equal).
+#[derive(Debug, Clone, Default)]
+pub struct RuleCountersCell(OnceLock<Arc<crate::metrics::RuleCounters>>);
+
+impl RuleCountersCell {
+    /// The counters, from `metrics` the first time.
+    pub fn get(
+        &self,
+        metrics: &crate::metrics::Metrics,
+        rule: &StoredRule,
+    ) -> &Arc<crate::metrics::RuleCounters> {
+        self.0.get_or_init(|| {
+            metrics.rule_counters(&rule.account, &rule.region, &rule.bus, &rule.name)
+        })
+    }
+}
+
+impl PartialEq for RuleCountersCell {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl StoredRule {
@@ -144,20 +171,21 @@ pub struct BusState {
     /// `None` for a default bus that was never stored.
     pub bus: Option<StoredBus>,
     pub rules: BTreeMap<String, Arc<StoredRule>>,
-    /// Patterns of the enabled pattern rules, by rule name.
-    pub matcher: Matcher<String>,
+    /// Patterns of the enabled pattern rules, by rule name (shared with the events that match).
+    pub matcher: Matcher<Arc<str>>,
 }
 
 impl BusState {
     /// (Re)index `rule` in the matcher (enabled pattern rules only).
     fn index(&mut self, rule: &StoredRule) {
-        self.matcher.remove(&rule.name);
+        let name: Arc<str> = rule.name.as_str().into();
+        self.matcher.remove(&name);
         if !rule.enabled() {
             return;
         }
         if let Some(p) = &rule.pattern {
             match opsloop_eventpattern::parse(p) {
-                Ok(pat) => self.matcher.add(rule.name.clone(), &pat),
+                Ok(pat) => self.matcher.add(name, &pat),
                 Err(e) => {
                     tracing::warn!(rule = %rule.name, error = %e, "stored event pattern no longer parses")
                 }
@@ -263,13 +291,13 @@ impl Registry {
 
     pub fn remove_rule(&self, account: &str, region: &str, bus: &str, name: &str) {
         if let Some(st) = self.buses.write().get_mut(&bus_key(account, region, bus)) {
-            st.matcher.remove(&name.to_string());
+            st.matcher.remove(&Arc::from(name));
             st.rules.remove(name);
         }
     }
 
     /// Names of the enabled rules of bus whose patterns match `event`.
-    pub fn matching(&self, account: &str, region: &str, bus: &str, event: &Value) -> Vec<String> {
+    pub fn matching(&self, account: &str, region: &str, bus: &str, event: &Value) -> Vec<Arc<str>> {
         match self.buses.read().get(&bus_key(account, region, bus)) {
             Some(st) if !st.matcher.is_empty() => st.matcher.matches(event),
             _ => Vec::new(),
@@ -283,7 +311,7 @@ impl Registry {
         region: &str,
         bus: &str,
         event: &[u8],
-    ) -> Vec<String> {
+    ) -> Vec<Arc<str>> {
         match self.buses.read().get(&bus_key(account, region, bus)) {
             Some(st) if !st.matcher.is_empty() => st.matcher.matches_json(event),
             _ => Vec::new(),

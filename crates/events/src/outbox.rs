@@ -49,7 +49,8 @@ pub struct Item {
     pub bus: Arc<str>,
     #[serde(with = "crate::event::shared")]
     pub event: Arc<Event>,
-    pub rules: Vec<String>,
+    /// The names of the rules the event matched (shared with the bus's matcher).
+    pub rules: Vec<Arc<str>>,
 }
 
 /// Events accepted together (one PutEvents call, one schedule firing, ...).
@@ -86,7 +87,7 @@ struct RawItem {
     bus: Option<Arc<str>>,
     #[serde(with = "crate::event::shared")]
     event: Arc<Event>,
-    rules: Vec<String>,
+    rules: Vec<Arc<str>>,
 }
 
 impl TryFrom<RawRecord> for Record {

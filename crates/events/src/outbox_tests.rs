@@ -46,7 +46,7 @@ fn names_shared_by_every_item_are_stored_once() {
         region: r.clone(),
         bus: b.clone(),
         event: Arc::new(Event::from_text(format!(r#"{{"id":"{n}","detail":{{}}}}"#))),
-        rules: vec![format!("rule-{n}")],
+        rules: vec![format!("rule-{n}").into()],
     };
     let rec = Record {
         accepted_ms: 7,

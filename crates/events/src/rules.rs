@@ -194,6 +194,7 @@ impl Events {
                     schedule_anchor_ms: now,
                     targets: Vec::new(),
                     tags: util::tags_of(input),
+                    counters: Default::default(),
                 }
             }
         };

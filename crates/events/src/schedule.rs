@@ -92,7 +92,7 @@ pub async fn run(events: Arc<Events>, mut stop: watch::Receiver<bool>) {
                     region: rule.region.as_str().into(),
                     bus: rule.bus.as_str().into(),
                     event: Arc::new(crate::event::Event::from_value(event)),
-                    rules: vec![rule.name.clone()],
+                    rules: vec![rule.name.as_str().into()],
                 }],
             };
             let op = WriteOp::Put {
