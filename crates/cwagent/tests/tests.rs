@@ -93,10 +93,14 @@ async fn metrics_and_logs_reach_the_real_server() {
 
     // A process for procstat to count, and a log file to tail.
     let marker = format!("cwagent-e2e-{}", std::process::id());
+    // A shell blocked in the `read` builtin: it forks nothing, so exactly one process carries the
+    // marker (a loop of `sleep`s forks children that carry it until they exec, and a sample taken
+    // then counts two; one left at the kill outlives the test).
     let _watched = Guard(
         Command::new("sh")
             .arg("-c")
-            .arg(format!("while :; do sleep 1; done # {marker}"))
+            .arg(format!("read _ # {marker}"))
+            .stdin(Stdio::piped())
             .spawn()
             .unwrap(),
     );
