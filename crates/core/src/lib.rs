@@ -17,6 +17,42 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// [`Service::decode_json_input`]); only that service knows its concrete type.
 pub type DecodedInput = Box<dyn std::any::Any + Send>;
 
+/// The output of [`Service::call_decoded`]: the output document, or its JSON text.
+///
+/// `Json` lets a bulk operation's fast path write its answer straight into the response body,
+/// skipping the document tree and the wire layer's model walk. Contract: the text is one JSON
+/// object that a JSON parser cannot tell from what the generic path (the wire layer's awsJson
+/// encoding of the same output document) would send — the same members with the same values
+/// (member order and insignificant whitespace may differ); members of the document that the
+/// model does not list, or that are null, are left out, as the generic encoding leaves them out.
+/// The gateway sends it unchanged as the awsJson response body, with the status and headers of an
+/// encoded answer (200, the service's JSON content type, `x-amzn-RequestId`). Only awsJson
+/// requests reach [`Service::call_decoded`], so the text never needs another protocol's form.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DecodedOutput {
+    /// The output document, encoded by the wire layer as for [`Service::call`].
+    Doc(Value),
+    /// The JSON text of the output document (see the contract above).
+    Json(Vec<u8>),
+}
+
+impl From<Value> for DecodedOutput {
+    fn from(v: Value) -> Self {
+        DecodedOutput::Doc(v)
+    }
+}
+
+impl DecodedOutput {
+    /// The output as a document (the JSON text parsed; `Null` if it is not JSON, a service bug).
+    /// For tests and internal callers; the gateway sends `Json` as it is.
+    pub fn into_value(self) -> Value {
+        match self {
+            DecodedOutput::Doc(v) => v,
+            DecodedOutput::Json(text) => serde_json::from_slice(&text).unwrap_or(Value::Null),
+        }
+    }
+}
+
 /// Who is calling and where: filled in by the wire layer after authentication.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
@@ -147,13 +183,15 @@ pub trait Service: Send + Sync + 'static {
         None
     }
 
-    /// Run `ctx.operation` with an input from [`Service::decode_json_input`]. The default, never
+    /// Run `ctx.operation` with an input from [`Service::decode_json_input`]. The answer is the
+    /// output document or, to skip the generic encoding, its JSON text (see [`DecodedOutput`]
+    /// for what that text must be); errors take the normal error path. The default, never
     /// reached while `decode_json_input` answers `None`, is an internal error.
     fn call_decoded<'a>(
         &'a self,
         _ctx: &'a RequestContext,
         _input: DecodedInput,
-    ) -> BoxFuture<'a, Result<Value, ApiError>> {
+    ) -> BoxFuture<'a, Result<DecodedOutput, ApiError>> {
         Box::pin(async { Err(ApiError::internal()) })
     }
 

@@ -30,7 +30,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use opsloop_core::{ApiError, BoxFuture, DecodedInput, Directory, RequestContext, Service, Value};
+use opsloop_core::{
+    ApiError, BoxFuture, DecodedInput, DecodedOutput, Directory, RequestContext, Service, Value,
+};
 use opsloop_store::ControlStore;
 use tokio::sync::{mpsc, watch};
 
@@ -192,13 +194,16 @@ impl Service for Events {
         &'a self,
         ctx: &'a RequestContext,
         input: DecodedInput,
-    ) -> BoxFuture<'a, Result<Value, ApiError>> {
+    ) -> BoxFuture<'a, Result<DecodedOutput, ApiError>> {
         Box::pin(async move {
             match (
                 ctx.operation.as_str(),
                 input.downcast::<putdecode::PutInput>(),
             ) {
-                ("PutEvents", Ok(p)) => self.put_decoded(ctx, &p).await,
+                ("PutEvents", Ok(p)) => {
+                    let answer = self.put_decoded(ctx, &p).await?;
+                    Ok(DecodedOutput::Json(answer.to_json()))
+                }
                 _ => Err(ApiError::internal()),
             }
         })

@@ -1,10 +1,13 @@
 //! PutEvents: per-entry validation and error codes, the event as EventBridge builds it (`version`,
 //! `id`, `detail-type`, `source`, `account`, `time`, `region`, `resources`, `detail`), matching
 //! against the bus's compiled rules, and the durable acceptance through the outbox before the
-//! answer. Also the two other ways events enter a bus: forwarding from a rule whose target is a bus,
+//! answer, which is built as a document for the generic path and written straight as JSON text
+//! for the fast path ([`PutAnswer`]). Also the two other ways events enter a bus: forwarding from a rule whose target is a bus,
 //! and replays (`Events::replay_event`, called by `ext`).
 
 use std::sync::Arc;
+
+use std::io::Write as _;
 
 use opsloop_core::{ApiError, RequestContext, Value};
 use serde_json::json;
@@ -20,12 +23,95 @@ use crate::{ext, Events, ReplayDelivery};
 /// Largest total size of a PutEvents request's entries (AWS's 256 KB).
 pub const MAX_ENTRIES_BYTES: usize = 256 * 1024;
 
+/// A random (version 4) UUID, the form of EventBridge's event ids.
+fn random_uuid() -> uuid::Uuid {
+    uuid::Builder::from_random_bytes(rand::random()).into_uuid()
+}
+
 /// A new event id (a random UUID, as EventBridge's).
 pub fn new_event_id() -> String {
-    uuid::Builder::from_random_bytes(rand::random())
-        .into_uuid()
-        .hyphenated()
-        .to_string()
+    random_uuid().hyphenated().to_string()
+}
+
+/// Append a new event id (36 lowercase hyphenated hex characters) to `out`, with no `String`
+/// between.
+fn push_event_id(out: &mut Vec<u8>) {
+    let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    out.extend_from_slice(random_uuid().hyphenated().encode_lower(&mut id).as_bytes());
+}
+
+/// The answer of one PutEvents call: per entry, the accepted event's id or the entry's error, in
+/// the order of the entries. Rendered as the output document (generic path) or as its JSON text
+/// (fast path); both say the same.
+#[derive(Debug, Default)]
+pub(crate) struct PutAnswer {
+    failed: usize,
+    entries: Vec<EntryAnswer>,
+}
+
+#[derive(Debug)]
+enum EntryAnswer {
+    /// The event id (ASCII).
+    Accepted([u8; 36]),
+    Failed(&'static str, String),
+}
+
+impl PutAnswer {
+    /// The output document (`FailedEntryCount`, `Entries`).
+    pub(crate) fn into_value(self) -> Value {
+        let entries = self
+            .entries
+            .into_iter()
+            .map(|e| {
+                // Built directly: `json!` serializes each value into a document first.
+                let mut o = serde_json::Map::with_capacity(2);
+                match e {
+                    EntryAnswer::Accepted(id) => {
+                        let id = String::from_utf8_lossy(&id).into_owned();
+                        o.insert("EventId".into(), Value::String(id));
+                    }
+                    EntryAnswer::Failed(code, message) => {
+                        o.insert("ErrorCode".into(), code.into());
+                        o.insert("ErrorMessage".into(), message.into());
+                    }
+                }
+                Value::Object(o)
+            })
+            .collect();
+        let mut out = serde_json::Map::with_capacity(2);
+        out.insert("FailedEntryCount".into(), Value::from(self.failed));
+        out.insert("Entries".into(), Value::Array(entries));
+        Value::Object(out)
+    }
+
+    /// The output document's JSON text, as the wire layer's awsJson encoding of
+    /// [`PutAnswer::into_value`] reads to a JSON parser.
+    pub(crate) fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(48 + 52 * self.entries.len());
+        let _ = write!(out, "{{\"FailedEntryCount\":{},\"Entries\":[", self.failed);
+        for (i, e) in self.entries.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            match e {
+                EntryAnswer::Accepted(id) => {
+                    // An id is hex digits and hyphens: nothing to escape.
+                    out.extend_from_slice(b"{\"EventId\":\"");
+                    out.extend_from_slice(id);
+                    out.extend_from_slice(b"\"}");
+                }
+                EntryAnswer::Failed(code, message) => {
+                    out.extend_from_slice(b"{\"ErrorCode\":");
+                    push_json_str(&mut out, code);
+                    out.extend_from_slice(b",\"ErrorMessage\":");
+                    push_json_str(&mut out, message);
+                    out.push(b'}');
+                }
+            }
+        }
+        out.extend_from_slice(b"]}");
+        out
+    }
 }
 
 /// One PutEvents entry as PutEvents reads it, from either decode path: the generic request
@@ -153,7 +239,7 @@ pub(crate) fn build_entry<'a>(
         .unwrap_or(now);
     let mut t = Vec::with_capacity(256 + detail_text.len());
     t.extend_from_slice(b"{\"version\":\"0\",\"id\":\"");
-    t.extend_from_slice(new_event_id().as_bytes());
+    push_event_id(&mut t);
     t.extend_from_slice(b"\",\"detail-type\":");
     push_json_str(&mut t, detail_type);
     t.extend_from_slice(b",\"source\":");
@@ -181,10 +267,22 @@ pub(crate) fn build_entry<'a>(
     Ok((account, region, bus, Event::from_text(text)))
 }
 
-/// The event id inside event text built by [`build_event`] (it starts with the version and id).
+/// Where the event id is in event text built by [`build_entry`] (it starts with the version and
+/// id).
+const ID_AT: usize = r#"{"version":"0","id":""#.len();
+
+/// The event id inside event text built by [`build_entry`].
+#[cfg(test)]
 fn event_id(text: &str) -> &str {
-    const AT: usize = r#"{"version":"0","id":""#.len();
-    text.get(AT..AT + 36).unwrap_or_default()
+    text.get(ID_AT..ID_AT + 36).unwrap_or_default()
+}
+
+/// The event id inside event text built by [`build_entry`], as bytes.
+fn event_id_bytes(text: &str) -> [u8; 36] {
+    text.as_bytes()
+        .get(ID_AT..ID_AT + 36)
+        .and_then(|b| b.try_into().ok())
+        .unwrap_or([b'0'; 36])
 }
 
 impl Events {
@@ -199,15 +297,18 @@ impl Events {
             .and_then(Value::as_array)
             .map(|a| a.iter().map(EntryRef::of_doc).collect())
             .unwrap_or_default();
-        self.put_entries(ctx, &entries).await
+        self.put_entries(ctx, &entries)
+            .await
+            .map(PutAnswer::into_value)
     }
 
-    /// PutEvents from the fast decoder's input.
+    /// PutEvents from the fast decoder's input; the answer as the output document's JSON text
+    /// (see [`opsloop_core::DecodedOutput`]).
     pub(crate) async fn put_decoded(
         &self,
         ctx: &RequestContext,
         input: &PutInput,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<PutAnswer, ApiError> {
         let entries: Vec<EntryRef<'_>> = input.entries.iter().map(EntryRef::of_decoded).collect();
         self.put_entries(ctx, &entries).await
     }
@@ -216,7 +317,7 @@ impl Events {
         &self,
         ctx: &RequestContext,
         entries: &[EntryRef<'_>],
-    ) -> Result<Value, ApiError> {
+    ) -> Result<PutAnswer, ApiError> {
         if entries.is_empty() || entries.len() > 10 {
             return Err(validation(
                 "1 validation error detected: Value at 'entries' failed to satisfy constraint: Member must have length between 1 and 10",
@@ -251,13 +352,7 @@ impl Events {
                     let Some(((account, region, bus), [a, r, b])) = &checked else {
                         return Err(internal("bus names not recorded"));
                     };
-                    // Built directly: `json!` serializes each value into a document first.
-                    let mut res = serde_json::Map::with_capacity(1);
-                    res.insert(
-                        "EventId".into(),
-                        Value::String(event_id(event.text()).into()),
-                    );
-                    results.push(Value::Object(res));
+                    results.push(EntryAnswer::Accepted(event_id_bytes(event.text())));
                     let rules =
                         self.registry
                             .matching_json(account, region, bus, event.text().as_bytes());
@@ -271,15 +366,15 @@ impl Events {
                 }
                 Err((code, message)) => {
                     failed += 1;
-                    results.push(json!({ "ErrorCode": code, "ErrorMessage": message }));
+                    results.push(EntryAnswer::Failed(code, message));
                 }
             }
         }
         self.accept(accepted, now, true).await?;
-        let mut out = serde_json::Map::with_capacity(2);
-        out.insert("FailedEntryCount".into(), Value::from(failed));
-        out.insert("Entries".into(), Value::Array(results));
-        Ok(Value::Object(out))
+        Ok(PutAnswer {
+            failed,
+            entries: results,
+        })
     }
 
     /// May the caller put events on this bus? (Another account's bus needs its policy's consent.)
@@ -479,6 +574,57 @@ mod tests {
             spaced.text()
         );
         assert_eq!(spaced.value()["source"], "s\"q");
+    }
+
+    #[test]
+    fn event_ids_are_random_v4_uuids_written_in_place() {
+        let mut a = b"x".to_vec();
+        push_event_id(&mut a);
+        let id = std::str::from_utf8(&a[1..]).unwrap();
+        let parsed = uuid::Uuid::parse_str(id).unwrap();
+        assert_eq!(parsed.get_version_num(), 4);
+        assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122);
+        assert_eq!(id, parsed.hyphenated().to_string(), "lowercase, hyphenated");
+        let mut b = Vec::new();
+        push_event_id(&mut b);
+        assert_ne!(&a[1..], &b[..]);
+        assert_eq!(
+            uuid::Uuid::parse_str(&new_event_id())
+                .unwrap()
+                .get_version_num(),
+            4
+        );
+    }
+
+    #[test]
+    fn the_answer_text_says_what_the_answer_document_says() {
+        let id = *b"0f8e7d6c-5b4a-4392-8170-a1b2c3d4e5f6";
+        let answer = || PutAnswer {
+            failed: 2,
+            entries: vec![
+                EntryAnswer::Accepted(id),
+                EntryAnswer::Failed(
+                    "InvalidArgument",
+                    "quote \" backslash \\ nl \n tab \t ctl \u{1} é ✓".into(),
+                ),
+                EntryAnswer::Accepted(id),
+                EntryAnswer::Failed("MalformedDetail", "Detail is malformed.".into()),
+            ],
+        };
+        let text = answer().to_json();
+        let parsed: Value = serde_json::from_slice(&text).unwrap();
+        assert_eq!(parsed, answer().into_value());
+        assert_eq!(
+            parsed["Entries"][0]["EventId"],
+            std::str::from_utf8(&id).unwrap()
+        );
+        assert!(text.starts_with(br#"{"FailedEntryCount":2,"Entries":[{"EventId":"0f8e"#));
+        let empty = PutAnswer::default();
+        assert_eq!(empty.to_json(), br#"{"FailedEntryCount":0,"Entries":[]}"#);
+        assert_eq!(
+            empty.into_value(),
+            json!({"FailedEntryCount": 0, "Entries": []})
+        );
     }
 
     #[test]

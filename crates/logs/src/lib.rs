@@ -44,7 +44,8 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use opsloop_core::{
-    ApiError, BoxFuture, DecodedInput, Directory, RequestContext, Service, ValidationFailure, Value,
+    ApiError, BoxFuture, DecodedInput, DecodedOutput, Directory, RequestContext, Service,
+    ValidationFailure, Value,
 };
 use opsloop_store::ControlStore;
 use parking_lot::{Mutex, RwLock};
@@ -734,7 +735,7 @@ impl Service for Logs {
         &'a self,
         ctx: &'a RequestContext,
         input: DecodedInput,
-    ) -> BoxFuture<'a, Result<Value, ApiError>> {
+    ) -> BoxFuture<'a, Result<DecodedOutput, ApiError>> {
         Box::pin(async move {
             match (
                 ctx.operation.as_str(),
@@ -746,7 +747,9 @@ impl Service for Logs {
                         stream,
                         events,
                     } = *p;
-                    self.put_events(ctx, &group, &stream, || Ok(events)).await
+                    self.put_events(ctx, &group, &stream, || Ok(events))
+                        .await
+                        .map(DecodedOutput::Doc)
                 }
                 _ => Err(ApiError::internal()),
             }

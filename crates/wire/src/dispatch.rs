@@ -17,7 +17,7 @@ use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
-use opsloop_core::{ApiError, BoxFuture, RequestContext, Service, Value};
+use opsloop_core::{ApiError, BoxFuture, DecodedOutput, RequestContext, Service, Value};
 use tracing::Instrument;
 
 use crate::codec::rest_json::Routes;
@@ -545,7 +545,8 @@ impl Gateway {
 
         // The service's own decoder for a bulk operation (awsJson bodies are the input document's
         // JSON text). It answers only for inputs the generic decode and validation below accept,
-        // so every error still comes from the generic path.
+        // so every error still comes from the generic path. Its answer may be the output's JSON
+        // text, sent as the body unchanged (`DecodedOutput::Json`).
         if protocol == Protocol::Json {
             if let Some(input) = reg.service.decode_json_input(&op.name, &body) {
                 let service = reg.service.as_ref();
@@ -585,7 +586,9 @@ impl Gateway {
 
         // Call the service.
         let service = reg.service.as_ref();
-        let called = call_guarded(|| service.call(&ctx, input)).await;
+        let called = call_guarded(|| service.call(&ctx, input))
+            .await
+            .map(|r| r.map(DecodedOutput::Doc));
         self.answer(reg, op, protocol, svc, called, rid)
     }
 
@@ -596,11 +599,18 @@ impl Gateway {
         op: &Operation,
         protocol: Protocol,
         svc: Option<usize>,
-        called: Result<Result<Value, ApiError>, ()>,
+        called: Result<Result<DecodedOutput, ApiError>, ()>,
         rid: &str,
     ) -> http::Response<Bytes> {
         match called {
-            Ok(Ok(output)) => encode(&reg.model, op, protocol, &output, rid),
+            Ok(Ok(DecodedOutput::Doc(output))) => encode(&reg.model, op, protocol, &output, rid),
+            Ok(Ok(DecodedOutput::Json(text))) if protocol == Protocol::Json => {
+                json_answer(&reg.model, text, rid)
+            }
+            Ok(Ok(DecodedOutput::Json(_))) => {
+                tracing::error!(service = %reg.model.metadata.service_id, operation = %op.name, ?protocol, "JSON text answered to a request of another protocol");
+                self.error(protocol, svc, &ApiError::internal(), rid)
+            }
             Ok(Err(err)) => self.error(protocol, svc, &err, rid),
             Err(()) => {
                 tracing::error!(service = %reg.model.metadata.service_id, operation = %op.name, "service panicked");
@@ -710,14 +720,11 @@ fn encode(
     output: &Value,
     rid: &str,
 ) -> http::Response<Bytes> {
+    if protocol == Protocol::Json {
+        return json_answer(model, json::encode_output(model, op, output), rid);
+    }
     let mut b = http::Response::builder().header("x-amzn-RequestId", rid);
     let body = match protocol {
-        Protocol::Json => {
-            b = b
-                .status(200)
-                .header(CONTENT_TYPE, error::json_content_type(Some(model)));
-            json::encode_output(model, op, output)
-        }
         Protocol::RpcV2Cbor => {
             let body = cbor::encode_output(model, op, output);
             b = b.status(200).header("smithy-protocol", "rpc-v2-cbor");
@@ -746,10 +753,21 @@ fn encode(
         .unwrap_or_else(|_| error::render(protocol, Some(model), &ApiError::internal(), rid))
 }
 
+/// The awsJson success response carrying `body`, the output document's JSON text (encoded here,
+/// or written by the service itself: see [`DecodedOutput`]).
+fn json_answer(model: &Model, body: Vec<u8>, rid: &str) -> http::Response<Bytes> {
+    http::Response::builder()
+        .header("x-amzn-RequestId", rid)
+        .status(200)
+        .header(CONTENT_TYPE, error::json_content_type(Some(model)))
+        .body(Bytes::from(body))
+        .unwrap_or_else(|_| error::render(Protocol::Json, Some(model), &ApiError::internal(), rid))
+}
+
 /// Run a service call, turning a panic (while building or polling its future) into `Err(())`.
-async fn call_guarded<'a>(
-    start: impl FnOnce() -> BoxFuture<'a, Result<Value, ApiError>>,
-) -> Result<Result<Value, ApiError>, ()> {
+async fn call_guarded<'a, T>(
+    start: impl FnOnce() -> BoxFuture<'a, Result<T, ApiError>>,
+) -> Result<Result<T, ApiError>, ()> {
     let fut = std::panic::catch_unwind(AssertUnwindSafe(start)).map_err(|_| ())?;
     CatchUnwind(fut).await
 }

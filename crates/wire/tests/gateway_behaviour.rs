@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use common::*;
-use opsloop_core::ApiError;
+use opsloop_core::{ApiError, DecodedOutput};
 use opsloop_wire::{AuthMode, Gateway, GatewayConfig, ModelError};
 use serde_json::json;
 
@@ -594,8 +594,16 @@ async fn shared_rest_route_goes_to_the_service_in_the_credential_scope() {
 
 /// A service that decodes one operation's JSON text itself (the contract of
 /// `Service::decode_json_input`, which CloudWatch Logs uses for PutLogEvents): inputs whose
-/// namespace is `fast` are its own, everything else takes the generic path.
+/// namespace is `fast` are its own, everything else takes the generic path. A namespace `raw` is
+/// answered with the output's JSON text (`DecodedOutput::Json`) instead of a document.
 struct SelfDecoding(Arc<Fake>);
+
+/// The JSON text `SelfDecoding` answers for a `raw` input: spacing, escapes and member order no
+/// encoder of the gateway would produce, so the test can see it arrive unchanged.
+const RAW_ANSWER: &str = "{ \"Metrics\" : [],\n\"NextToken\":\"raw \\u00e9 \\\"q\\\"\"}";
+
+/// The input `SelfDecoding` answers with [`RAW_ANSWER`].
+struct RawInput;
 
 impl opsloop_core::Service for SelfDecoding {
     fn model_json(&self) -> &'static str {
@@ -609,20 +617,29 @@ impl opsloop_core::Service for SelfDecoding {
         self.0.call(ctx, input)
     }
     fn decode_json_input(&self, op: &str, json: &[u8]) -> Option<opsloop_core::DecodedInput> {
-        (op == "ListMetrics" && json.starts_with(br#"{"Namespace":"fast""#))
+        if op != "ListMetrics" {
+            return None;
+        }
+        if json.starts_with(br#"{"Namespace":"raw""#) {
+            return Some(Box::new(RawInput));
+        }
+        json.starts_with(br#"{"Namespace":"fast""#)
             .then(|| Box::new(json.len()) as opsloop_core::DecodedInput)
     }
     fn call_decoded<'a>(
         &'a self,
         ctx: &'a opsloop_core::RequestContext,
         input: opsloop_core::DecodedInput,
-    ) -> opsloop_core::BoxFuture<'a, Result<serde_json::Value, ApiError>> {
+    ) -> opsloop_core::BoxFuture<'a, Result<DecodedOutput, ApiError>> {
         Box::pin(async move {
+            if input.is::<RawInput>() {
+                return Ok(DecodedOutput::Json(RAW_ANSWER.as_bytes().to_vec()));
+            }
             let n = *input.downcast::<usize>().expect("this service's input");
             if n > 30 {
                 panic!("asked to panic");
             }
-            Ok(json!({"NextToken": format!("{} decoded {n}", ctx.operation)}))
+            Ok(json!({"NextToken": format!("{} decoded {n}", ctx.operation)}).into())
         })
     }
 }
@@ -676,4 +693,50 @@ async fn a_service_may_decode_an_operation_itself() {
         (resp.status().as_u16(), error_fields(&resp).0.as_str()),
         (500, "InternalFailure")
     );
+}
+
+#[tokio::test]
+async fn a_self_decoded_answer_may_be_json_text_sent_unchanged() {
+    let fake = Fake::empty(CLOUDWATCH);
+    let mut g = Gateway::new(config(AuthMode::AnyKey), Arc::new(Creds));
+    g.register(Arc::new(SelfDecoding(fake.clone())))
+        .expect("register");
+    let serde_json::Value::Object(answer) = serde_json::from_str(RAW_ANSWER).unwrap() else {
+        panic!("RAW_ANSWER is an object");
+    };
+    assert_eq!(answer["NextToken"], "raw \u{e9} \"q\"");
+
+    let raw = g
+        .handle(json_request("ListMetrics", r#"{"Namespace":"raw"}"#))
+        .await;
+    assert_eq!(raw.status(), 200);
+    assert_eq!(raw.body().as_ref(), RAW_ANSWER.as_bytes(), "sent unchanged");
+    assert_eq!(fake.count(), 0, "the generic call is not made");
+
+    // the same head as an answer the gateway encoded itself
+    let encoded = g
+        .handle(json_request("ListMetrics", r#"{"Namespace":"fast"}"#))
+        .await;
+    assert_eq!(encoded.status(), 200);
+    for h in ["content-type", "content-encoding"] {
+        assert_eq!(raw.headers().get(h), encoded.headers().get(h), "{h}");
+    }
+    assert_eq!(
+        raw.headers().get("content-type").unwrap(),
+        "application/x-amz-json-1.0"
+    );
+    let rid = |r: &http::Response<Bytes>| {
+        r.headers()
+            .get("x-amzn-RequestId")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (raw_id, encoded_id) = (rid(&raw).unwrap(), rid(&encoded).unwrap());
+    assert_eq!(raw_id.len(), 36, "{raw_id}");
+    assert_ne!(raw_id, encoded_id, "one id per request");
+    let mut names: Vec<&str> = raw.headers().keys().map(|k| k.as_str()).collect();
+    let mut encoded_names: Vec<&str> = encoded.headers().keys().map(|k| k.as_str()).collect();
+    names.sort_unstable();
+    encoded_names.sort_unstable();
+    assert_eq!(names, encoded_names);
 }
