@@ -2,7 +2,7 @@
 //! in-memory registry built from them: per bus its rules and one compiled [`Matcher`] over the
 //! patterns of its enabled rules, so PutEvents matches an event against all rules at once.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use opsloop_core::Value;
@@ -170,7 +170,8 @@ impl StoredRule {
 pub struct BusState {
     /// `None` for a default bus that was never stored.
     pub bus: Option<StoredBus>,
-    pub rules: BTreeMap<String, Arc<StoredRule>>,
+    /// By name. A hash map: delivery looks a rule up for every matched event; listings sort.
+    pub rules: HashMap<String, Arc<StoredRule>>,
     /// Patterns of the enabled pattern rules, by rule name (shared with the events that match).
     pub matcher: Matcher<Arc<str>>,
 }
@@ -268,7 +269,11 @@ impl Registry {
         self.buses
             .read()
             .get(&bus_key(account, region, bus))
-            .map(|b| b.rules.values().cloned().collect())
+            .map(|b| {
+                let mut v: Vec<Arc<StoredRule>> = b.rules.values().cloned().collect();
+                v.sort_unstable_by(|x, y| x.name.cmp(&y.name));
+                v
+            })
             .unwrap_or_default()
     }
 
