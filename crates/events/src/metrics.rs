@@ -146,6 +146,33 @@ pub struct Metrics {
     rules: Mutex<HashMap<String, Arc<RuleCounters>, std::hash::BuildHasherDefault<FxHasher>>>,
 }
 
+/// The keyed counters of one account, region and bus, locked; one key buffer reused.
+struct Keyed<'a> {
+    map: &'a mut Map,
+    key: String,
+    /// Length of `account SEP region SEP`.
+    base: usize,
+    bus: &'a str,
+}
+
+impl Keyed<'_> {
+    /// Count `items` for `rule` of the bus.
+    fn rule(&mut self, rule: &str, items: &[(&'static str, f64)]) {
+        self.key.push_str(self.bus);
+        self.key.push(SEP);
+        self.key.push_str(rule);
+        bump(self.map, &self.key, items);
+        self.key.truncate(self.base);
+    }
+
+    /// Count `items` account-wide (no bus, no rule).
+    fn account_wide(&mut self, items: &[(&'static str, f64)]) {
+        self.key.push(SEP);
+        bump(self.map, &self.key, items);
+        self.key.truncate(self.base);
+    }
+}
+
 fn rule_map_key(account: &str, region: &str, bus: &str, rule: &str) -> String {
     let mut key = String::with_capacity(account.len() + region.len() + bus.len() + rule.len() + 3);
     for (i, part) in [account, region, bus, rule].into_iter().enumerate() {
@@ -228,76 +255,25 @@ impl Metrics {
         items: &[(&'static str, f64)],
         aggregate_times: usize,
     ) {
-        let mut key = String::with_capacity(account.len() + region.len() + bus.len() + 40);
-        key.push_str(account);
-        key.push(SEP);
-        key.push_str(region);
-        key.push(SEP);
-        let base = key.len();
-        let mut c = self.counts.lock();
-        for r in rules {
-            key.push_str(bus);
-            key.push(SEP);
-            key.push_str(r);
-            bump(&mut c, &key, items);
-            key.truncate(base);
-        }
-        if aggregate_times == 0 {
-            return;
-        }
-        key.push(SEP);
-        let mut scaled = [("", 0.0); METRICS.len()];
-        let n = items.len().min(METRICS.len());
-        for (slot, (m, v)) in scaled.iter_mut().zip(items) {
-            *slot = (*m, *v * aggregate_times as f64);
-        }
-        bump(&mut c, &key, &scaled[..n]);
+        self.keyed(account, region, bus, |k| {
+            for r in rules {
+                k.rule(r, items);
+            }
+            if aggregate_times > 0 {
+                let mut scaled = [("", 0.0); METRICS.len()];
+                let n = items.len().min(METRICS.len());
+                for (slot, (m, v)) in scaled.iter_mut().zip(items) {
+                    *slot = (*m, *v * aggregate_times as f64);
+                }
+                k.account_wide(&scaled[..n]);
+            }
+        });
     }
 
-    /// `events` events of `bus` matched `rules` (each `(rule, triggered)`: a rule named twice counts
-    /// twice): MatchedEvents for every rule, TriggeredRules for those that still exist and so were
-    /// triggered, and both account-wide. One lock and one look-up per rule for both metrics.
-    pub fn add_matched<'r>(
-        &self,
-        account: &str,
-        region: &str,
-        bus: &str,
-        rules: impl IntoIterator<Item = (&'r str, bool)>,
-        events: usize,
-    ) {
-        const BOTH: [(&str, f64); 2] = [("MatchedEvents", 1.0), ("TriggeredRules", 1.0)];
-        let mut key = String::with_capacity(account.len() + region.len() + bus.len() + 40);
-        key.push_str(account);
-        key.push(SEP);
-        key.push_str(region);
-        key.push(SEP);
-        let base = key.len();
-        let mut triggered = 0usize;
-        let mut any = false;
-        let mut c = self.counts.lock();
-        for (r, t) in rules {
-            any = true;
-            key.push_str(bus);
-            key.push(SEP);
-            key.push_str(r);
-            bump(&mut c, &key, if t { &BOTH } else { &BOTH[..1] });
-            key.truncate(base);
-            triggered += usize::from(t);
-        }
-        if !any {
-            return;
-        }
-        key.push(SEP);
-        let all = [
-            ("MatchedEvents", events as f64),
-            ("TriggeredRules", triggered as f64),
-        ];
-        bump(&mut c, &key, if triggered > 0 { &all } else { &all[..1] });
-    }
-
-    /// [`Metrics::add_matched`] where the rules that still exist (`triggered` of them) were
-    /// counted in their [`RuleCounters`]: `gone` are the rules that no longer exist (counted here
-    /// per rule), and the account-wide aggregate counts `events` and `triggered`.
+    /// `events` events of `bus` matched rules. Those that still exist (`triggered` matches) were
+    /// counted in their [`RuleCounters`]; `gone` are the rules that no longer exist, counted here
+    /// (MatchedEvents only: a deleted rule triggers nothing). The account-wide aggregate counts
+    /// `events` MatchedEvents and `triggered` TriggeredRules. One lock for all.
     pub fn add_matched_rest<'r>(
         &self,
         account: &str,
@@ -310,26 +286,33 @@ impl Metrics {
         if events == 0 {
             return;
         }
+        self.keyed(account, region, bus, |k| {
+            for r in gone {
+                k.rule(r, &[("MatchedEvents", 1.0)]);
+            }
+            let all = [
+                ("MatchedEvents", events as f64),
+                ("TriggeredRules", triggered as f64),
+            ];
+            k.account_wide(if triggered > 0 { &all } else { &all[..1] });
+        });
+    }
+
+    /// Run `f` with the keyed counters of `bus` locked.
+    fn keyed(&self, account: &str, region: &str, bus: &str, f: impl FnOnce(&mut Keyed<'_>)) {
         let mut key = String::with_capacity(account.len() + region.len() + bus.len() + 40);
         key.push_str(account);
         key.push(SEP);
         key.push_str(region);
         key.push(SEP);
         let base = key.len();
-        let mut c = self.counts.lock();
-        for r in gone {
-            key.push_str(bus);
-            key.push(SEP);
-            key.push_str(r);
-            bump(&mut c, &key, &[("MatchedEvents", 1.0)]);
-            key.truncate(base);
-        }
-        key.push(SEP);
-        let all = [
-            ("MatchedEvents", events as f64),
-            ("TriggeredRules", triggered as f64),
-        ];
-        bump(&mut c, &key, if triggered > 0 { &all } else { &all[..1] });
+        let mut map = self.counts.lock();
+        f(&mut Keyed {
+            map: &mut map,
+            key,
+            base,
+            bus,
+        });
     }
 
     /// An event of `bus` matched `rules` (none: nothing is counted).
@@ -519,11 +502,14 @@ mod tests {
         // two events matched rule a (twice) and a deleted rule; two first attempts delivered; one
         // retry of a
         let keyed = Metrics::default();
-        keyed.add_matched(
+        keyed.matched("1", "r", "default", &["a".into(), "gone".into()]);
+        keyed.matched("1", "r", "default", &["a".into()]);
+        keyed.add_bulk(
             "1",
             "r",
             "default",
-            [("a", true), ("gone", false), ("a", true)],
+            ["a", "a"],
+            &[("TriggeredRules", 1.0)],
             2,
         );
         keyed.add_bulk("1", "r", "default", ["a", "a"], &DELIVERED, 2);
@@ -551,32 +537,25 @@ mod tests {
     }
 
     #[test]
-    fn matched_and_triggered_equal_separate_counts() {
-        // two events: the first matched a and gone (a rule deleted since), the second a again
-        let separate = Metrics::default();
-        separate.matched("1", "r", "default", &["a".into(), "gone".into()]);
-        separate.matched("1", "r", "default", &["a".into()]);
-        separate.add_bulk(
-            "1",
-            "r",
-            "default",
-            ["a", "a"],
-            &[("TriggeredRules", 1.0)],
-            2,
-        );
-        let together = Metrics::default();
-        together.add_matched(
-            "1",
-            "r",
-            "default",
-            [("a", true), ("gone", false), ("a", true)],
-            2,
-        );
-        together.add_matched("1", "r", "default", [], 0);
-        assert_eq!(sorted_data(&together), sorted_data(&separate));
+    fn hot_path_slots_name_their_metrics() {
+        for (slot, name) in [
+            (MATCHED, "MatchedEvents"),
+            (TRIGGERED, "TriggeredRules"),
+            (INVOCATIONS, "Invocations"),
+            (ATTEMPTS, "InvocationAttempts"),
+            (SUCCESSFUL, "SuccessfulInvocationAttempts"),
+            (RETRY_ATTEMPTS, "RetryInvocationAttempts"),
+        ] {
+            assert_eq!(METRICS[slot], name);
+            assert_eq!(super::slot(name), Some(slot));
+        }
+    }
+
+    #[test]
+    fn a_match_of_deleted_rules_only_counts_no_triggered_rules() {
         // nothing triggered: no TriggeredRules value at all (not a zero)
         let none = Metrics::default();
-        none.add_matched("1", "r", "default", [("gone", false)], 1);
+        none.add_matched_rest("1", "r", "default", ["gone"], 1, 0);
         let out = sorted_data(&none);
         assert_eq!(out.len(), 2, "{out:?}");
         assert!(out.iter().all(|d| d.contains("MatchedEvents")), "{out:?}");
